@@ -1,0 +1,152 @@
+"""`harness` command line: goals, run, show. Exit codes: 0 accepted, 1 not accepted, 2 usage/config."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from rich.console import Console
+
+from .config import AgentConfig, Goal, load_agent, load_goals, pick_goal
+from .errors import ConfigError
+from .records import RunRecord, new_run_id
+from .sandbox import secret_values
+from .workspace import open_repo
+
+EXIT_INTERNAL = 3
+
+
+def repo_root(arg: str | None) -> Path:
+    repo = open_repo(Path(arg or os.getcwd()))
+    return Path(repo.working_tree_dir)
+
+
+def cmd_goals(args) -> int:
+    repo = repo_root(args.repo)
+    path = Path(args.goals) if args.goals else repo / "goals.yaml"
+    goals = load_goals(path)
+    if args.json:
+        print(json.dumps([g.to_dict() for g in goals], indent=1))
+        return 0
+    console = Console()
+    if args.check:
+        console.print(f"{path}: {len(goals)} goal(s) valid")
+        return 0
+    from rich.table import Table
+    table = Table(title=str(path))
+    for column in ("id", "title", "default", "agent", "attempts", "scope"):
+        table.add_column(column)
+    for goal in goals:
+        table.add_row(goal.id, goal.title, "yes" if goal.default else "", goal.agent,
+                      str(goal.budget["attempts"]), ", ".join(goal.scope))
+    console.print(table)
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .display import Reporter, RichReporter, print_summary
+    from .loop import AgentLoop, RunSettings
+    repo = repo_root(args.repo)
+    runs_dir = Path(args.runs_dir) if args.runs_dir else repo / "runs"
+    if args.resume:
+        record = RunRecord.open_existing(runs_dir, args.resume, secret_values())
+        goal_data = json.loads((record.dir / "goal.json").read_text())
+        goal_data.pop("protected_effective", None)
+        goal = Goal(**goal_data)
+        agent = AgentConfig(**json.loads((record.dir / "agent.json").read_text()))
+        run_id = args.resume
+    else:
+        goals = load_goals(Path(args.goals) if args.goals else repo / "goals.yaml")
+        goal = pick_goal(goals, args.goal)
+        agent = load_agent(repo, args.agent or goal.agent)
+        run_id = new_run_id(goal.id)
+    show_live = not args.json and sys.stderr.isatty()
+    reporter = RichReporter() if show_live else Reporter()
+    if not args.json and not show_live:
+        print(f"harness: run {run_id} goal {goal.id} agent {agent.name} "
+              f"({agent.provider}:{agent.model})", file=sys.stderr, flush=True)
+    settings = RunSettings(repo=repo, goal=goal, agent=agent, runs_dir=runs_dir, run_id=run_id,
+                           resume=bool(args.resume), merge=args.merge)
+    code, summary = AgentLoop(settings, reporter).run()
+    if args.json:
+        print(json.dumps(dict(summary, exit_code=code), indent=1))
+    else:
+        print_summary(summary)
+    return code
+
+
+def cmd_show(args) -> int:
+    repo = repo_root(args.repo)
+    runs_dir = Path(args.runs_dir) if args.runs_dir else repo / "runs"
+    record = RunRecord.open_existing(runs_dir, args.run, [])
+    events = record.load_events(record.events_path)
+    summary_path = record.dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    if args.json:
+        print(json.dumps({"run_id": args.run, "summary": summary, "events": events}, indent=1))
+        return 0
+    console = Console()
+    from .display import print_summary
+    for ev in events:
+        detail = {k: v for k, v in ev.items() if k not in ("seq", "t", "kind", "results",
+                                                             "feedback", "tries")}
+        console.print(f"[dim]{ev['seq']:4d}[/] [bold]{ev['kind']}[/] "
+                      + json.dumps(detail, default=str)[:200], markup=True, highlight=False)
+        if ev["kind"] == "attempt_finished" and ev.get("feedback"):
+            console.print("      " + ev["feedback"][:1500].replace("\n", "\n      "),
+                          markup=False, highlight=False)
+    if summary:
+        print_summary(summary, console)
+    else:
+        console.print("(run not finished: resume it with "
+                      f"`harness run --resume {args.run}`)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description=__doc__)
+    parser.add_argument("--repo", help="repository root (default: the git repo around cwd)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    goals = sub.add_parser("goals", help="list goals from goals.yaml")
+    goals.add_argument("--check", action="store_true", help="validate and report")
+    goals.add_argument("--goals", help="path to goals.yaml")
+    goals.add_argument("--json", action="store_true")
+    run = sub.add_parser("run", help="drive the agent to a verified change")
+    run.add_argument("--goal", help="goal id (default: the goal with default: true)")
+    run.add_argument("--agent", help="agent name in agents/ or path to an agent YAML")
+    run.add_argument("--resume", metavar="RUN", help="continue an interrupted run")
+    run.add_argument("--merge", action="store_true", help="merge the accepted branch")
+    run.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
+    run.add_argument("--goals", help="path to goals.yaml")
+    run.add_argument("--runs-dir", help="where run records go (default: <repo>/runs)")
+    show = sub.add_parser("show", help="print a run record")
+    show.add_argument("run")
+    show.add_argument("--json", action="store_true")
+    show.add_argument("--runs-dir")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"goals": cmd_goals, "run": cmd_run, "show": cmd_show}[args.command]
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        for message in exc.messages:
+            print(f"harness: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("harness: interrupted; resume with `harness run --resume RUN`", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a harness bug: short message, full trace only on request
+        print(f"harness: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if os.environ.get("HARNESS_DEBUG"):
+            traceback.print_exc()
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

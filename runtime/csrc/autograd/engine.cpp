@@ -1,0 +1,166 @@
+// Note [Engine]: one pass counts, for every node reachable from the roots, how many edges point at
+// it; a node runs once all of them have delivered their gradient (summed in its input buffer).
+// Ready nodes run latest-created first, which matches torch's order on a single device.
+#include "autograd/engine.h"
+
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/grad_mode.h"
+#include "ops/ops.h"
+
+namespace ember {
+namespace {
+
+struct InputBuffer {
+  std::vector<Tensor> grads;
+  void add(size_t slot, Tensor g) {
+    if (!g.defined()) return;
+    Tensor& cur = grads[slot];
+    cur = cur.defined() ? add_grads(cur, g) : std::move(g);
+  }
+  static Tensor add_grads(const Tensor& a, const Tensor& b) { return ::ember::add(a, b); }
+};
+
+struct ByLatest {
+  bool operator()(const Node* a, const Node* b) const { return a->sequence_nr < b->sequence_nr; }
+};
+
+// Captures for autograd.grad: the gradient arriving at (node, slot).
+struct Capture {
+  Node* node;
+  uint32_t slot;
+  size_t out_index;
+};
+
+std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots,
+                        const std::vector<Tensor>& inputs, bool retain_graph, bool create_graph,
+                        bool accumulate, bool allow_unused) {
+  EMBER_CHECK(roots.size() == grad_roots.size(), "[backward] got ", roots.size(), " tensors but ",
+              grad_roots.size(), " gradients");
+  GradModeGuard grad_mode(create_graph);
+
+  // Root gradients, checked against their tensors.
+  std::vector<Edge> root_edges;
+  std::vector<Tensor> root_grads;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    const Tensor& r = roots[i];
+    EMBER_CHECK(r.requires_grad(), "[backward] element ", i, " of tensors does not require grad and does "
+                "not have a grad_fn");
+    Tensor g = grad_roots[i];
+    if (!g.defined()) {
+      EMBER_CHECK(r.numel() == 1, "[backward] grad can be implicitly created only for scalar outputs, got ",
+                  describe(r));
+      g = ones(r.sizes(), r.dtype(), r.device());
+    } else {
+      EMBER_CHECK(g.sizes() == r.sizes(), "[backward] gradient has shape ", g.sizes(), " but the tensor has shape ",
+                  r.sizes());
+    }
+    root_edges.push_back(gradient_edge(r));
+    root_grads.push_back(g);
+  }
+
+  // Where autograd.grad wants gradients delivered.
+  std::vector<Capture> captures;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    EMBER_CHECK(inputs[i].requires_grad(), "[grad] input ", i, " (", describe(inputs[i]),
+                ") does not require grad");
+    Edge e = gradient_edge(inputs[i]);
+    captures.push_back({e.fn.get(), e.input_nr, i});
+  }
+
+  // Dependency counts over the reachable graph.
+  std::unordered_map<Node*, int> deps;
+  std::unordered_set<Node*> seen;
+  std::vector<Node*> stack;
+  for (auto& e : root_edges)
+    if (e.valid() && seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (auto& e : n->next_edges) {
+      if (!e.valid()) continue;
+      ++deps[e.fn.get()];
+      if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+    }
+  }
+
+  std::unordered_map<Node*, InputBuffer> buffers;
+  auto buffer_for = [&](Node* n) -> InputBuffer& {
+    auto it = buffers.find(n);
+    if (it == buffers.end()) {
+      it = buffers.emplace(n, InputBuffer{}).first;
+      it->second.grads.resize(std::max<size_t>(n->outputs.size(), 1));
+    }
+    return it->second;
+  };
+  std::priority_queue<Node*, std::vector<Node*>, ByLatest> ready;
+  // Keep nodes alive while they run even if the graph drops them.
+  std::vector<std::shared_ptr<Node>> keep_alive;
+  for (size_t i = 0; i < root_edges.size(); ++i) {
+    Edge& e = root_edges[i];
+    if (!e.valid()) continue;
+    buffer_for(e.fn.get()).add(e.input_nr, root_grads[i]);
+    keep_alive.push_back(e.fn);
+  }
+  for (auto& e : root_edges)
+    if (e.valid() && deps[e.fn.get()] == 0) { ready.push(e.fn.get()); deps[e.fn.get()] = -1; }
+
+  std::vector<Tensor> results(inputs.size());
+  while (!ready.empty()) {
+    Node* node = ready.top();
+    ready.pop();
+    std::vector<Tensor> grads = std::move(buffer_for(node).grads);
+    buffers.erase(node);
+    // Tensor hooks registered on this node's outputs (non-leaf register_hook / retain_grad).
+    for (auto& [slot, hook] : node->pre_hooks) {
+      if (slot < grads.size() && grads[slot].defined()) {
+        Tensor r = hook(grads[slot]);
+        if (r.defined()) grads[slot] = r;
+      }
+    }
+    bool captured_here = false;
+    for (auto& c : captures) {
+      if (c.node == node && c.slot < grads.size() && grads[c.slot].defined()) {
+        results[c.out_index] = results[c.out_index].defined() ? add(results[c.out_index], grads[c.slot]) : grads[c.slot];
+        captured_here = true;
+      }
+    }
+    std::vector<Tensor> outs;
+    bool is_accumulator = dynamic_cast<AccumulateGrad*>(node) != nullptr;
+    if (is_accumulator) {
+      if (accumulate && !captured_here) node->apply(std::move(grads));
+    } else {
+      outs = node->apply(std::move(grads));
+      if (!retain_graph) node->release_saved();
+    }
+    for (size_t i = 0; i < node->next_edges.size(); ++i) {
+      Edge& e = node->next_edges[i];
+      if (!e.valid()) continue;
+      if (i < outs.size()) buffer_for(e.fn.get()).add(e.input_nr, std::move(outs[i]));
+      keep_alive.push_back(e.fn);
+      if (--deps[e.fn.get()] == 0) { ready.push(e.fn.get()); deps[e.fn.get()] = -1; }
+    }
+  }
+  for (size_t i = 0; i < results.size(); ++i)
+    EMBER_CHECK(results[i].defined() || allow_unused, "[grad] One of the differentiated Tensors (input ", i,
+                ", ", describe(inputs[i]), ") appears to not have been used in the graph. Set allow_unused=True "
+                "if this is the desired behavior.");
+  return results;
+}
+
+}  // namespace
+
+void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph,
+              bool create_graph) {
+  run(roots, grad_roots, {}, retain_graph || create_graph, create_graph, /*accumulate=*/true, true);
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots,
+                         const std::vector<Tensor>& inputs, bool retain_graph, bool create_graph,
+                         bool allow_unused) {
+  return run(roots, grad_roots, inputs, retain_graph || create_graph, create_graph, false, allow_unused);
+}
+
+}  // namespace ember

@@ -1,0 +1,103 @@
+#include "tensor.h"
+
+#include <sstream>
+
+namespace ember {
+
+void TensorImpl::refresh_metadata() {
+  int64_t n = 1;
+  for (int64_t s : sizes) n *= s;
+  numel = n;
+  bool contig = true;
+  int64_t expected = 1;
+  for (int64_t i = static_cast<int64_t>(sizes.size()) - 1; i >= 0; --i) {
+    if (sizes[i] == 1) continue;  // size-1 dims may have any stride (torch semantics)
+    if (strides[i] != expected) { contig = false; break; }
+    expected *= sizes[i];
+  }
+  is_contiguous = contig || n == 0;
+}
+
+Tensor Tensor::make(Storage storage, DimVector sizes, DimVector strides, int64_t offset, ScalarType dtype) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::move(storage);
+  if (strides.size() != sizes.size()) strides = contiguous_strides(sizes);
+  impl->sizes = std::move(sizes);
+  impl->strides = std::move(strides);
+  impl->offset = offset;
+  impl->dtype = dtype;
+  impl->refresh_metadata();
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::empty(IntSpan sizes, ScalarType dtype, Device device) {
+  for (int64_t s : sizes) EMBER_CHECK_VALUE(s >= 0, "[empty] negative dimension in size ", sizes);
+  int64_t n = numel_of(sizes);
+  auto storage = make_storage(static_cast<size_t>(n) * ::ember::element_size(dtype), device);
+  return make(std::move(storage), DimVector(sizes), contiguous_strides(sizes), 0, dtype);
+}
+
+Tensor Tensor::empty_strided(IntSpan sizes, IntSpan strides, ScalarType dtype, Device device) {
+  EMBER_CHECK_VALUE(sizes.size() == strides.size(), "[empty_strided] sizes ", sizes, " and strides ",
+                    strides, " differ in length");
+  int64_t extent = 1;  // 1 + largest reachable offset
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    EMBER_CHECK_VALUE(sizes[i] >= 0 && strides[i] >= 0, "[empty_strided] negative size or stride");
+    if (sizes[i] == 0) { extent = 0; break; }
+    extent += (sizes[i] - 1) * strides[i];
+  }
+  auto storage = make_storage(static_cast<size_t>(extent) * ::ember::element_size(dtype), device);
+  return make(std::move(storage), DimVector(sizes), DimVector(strides), 0, dtype);
+}
+
+int64_t Tensor::size(int64_t d) const { return impl_->sizes[wrap_dim(d, dim(), "size")]; }
+int64_t Tensor::stride(int64_t d) const { return impl_->strides[wrap_dim(d, dim(), "stride")]; }
+
+Tensor Tensor::alias() const {
+  return make(impl_->storage, impl_->sizes, impl_->strides, impl_->offset, impl_->dtype);
+}
+
+DimVector contiguous_strides(IntSpan sizes) {
+  DimVector strides(sizes.size());
+  int64_t s = 1;
+  for (int64_t i = static_cast<int64_t>(sizes.size()) - 1; i >= 0; --i) {
+    strides[i] = s;
+    s *= std::max<int64_t>(sizes[i], 1);
+  }
+  return strides;
+}
+
+int64_t numel_of(IntSpan sizes) {
+  int64_t n = 1;
+  for (int64_t s : sizes) n *= s;
+  return n;
+}
+
+int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
+  int64_t n = std::max<int64_t>(ndim, 1);  // 0-dim tensors accept dim 0 and -1, like torch
+  EMBER_CHECK_INDEX(dim >= -n && dim < n, "[", op, "] dimension out of range (expected to be in range of [",
+                    -n, ", ", n - 1, "], but got ", dim, ")");
+  return dim < 0 ? dim + n : dim;
+}
+
+DimVector broadcast_shapes(IntSpan a, IntSpan b, const char* op) {
+  size_t n = std::max(a.size(), b.size());
+  DimVector out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    EMBER_CHECK(da == db || da == 1 || db == 1, "[", op, "] shapes ", a, " and ", b,
+                " are not broadcastable (size ", da, " vs ", db, " at dimension ", i, ")");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+std::string describe(const Tensor& t) {
+  std::ostringstream os;
+  os << dtype_name(t.dtype()) << t.sizes();
+  if (!t.device().is_cpu()) os << " on " << t.device();
+  return os.str();
+}
+
+}  // namespace ember

@@ -1,0 +1,7 @@
+#include "python/bindings.h"
+
+namespace ember::python {
+
+void bind_elementwise(py::module_& m) { (void)m; }
+
+}  // namespace ember::python

@@ -1,0 +1,116 @@
+#pragma once
+// Shared pieces of the pybind11 layer: type casters for ember's small value types and the
+// registration hooks each family's bind_*.cpp file implements.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "core/tensor.h"
+
+namespace py = pybind11;
+
+namespace ember::python {
+
+// ember.dtype: a Python object wrapping a ScalarType (ember.float32, ...).
+struct DType { ScalarType type; };
+// ember.device.
+struct PyDevice { Device device; };
+
+py::object dtype_object(ScalarType t);    // the singleton ember.<name> object
+py::class_<Tensor>& tensor_class();       // the ember.Tensor class, for binding methods
+DimVector to_dims(py::handle obj, const char* op);  // int, or a sequence of ints
+// Sizes given as varargs or one sequence: x.view(2, 3) and x.view((2, 3)).
+DimVector sizes_from_args(const py::args& args, const char* op);
+
+// One per family; each bind_*.cpp defines its function (module.cpp calls them all).
+void bind_tensor_core(py::module_& m);   // module.cpp: metadata, autograd basics
+void bind_factory(py::module_& m);
+void bind_elementwise(py::module_& m);
+void bind_reduce(py::module_& m);
+void bind_linalg(py::module_& m);
+void bind_views(py::module_& m);
+void bind_index(py::module_& m);
+void bind_random(py::module_& m);
+void bind_autograd(py::module_& m);
+void bind_interop(py::module_& m);       // numpy, DLPack, tolist/item
+void bind_cuda(py::module_& m);          // ember._C._cuda (present even without CUDA)
+
+}  // namespace ember::python
+
+namespace pybind11::detail {
+
+template <> struct type_caster<ember::Scalar> {
+  PYBIND11_TYPE_CASTER(ember::Scalar, const_name("Number"));
+  bool load(handle src, bool) {
+    if (PyBool_Check(src.ptr())) { value = ember::Scalar(src.ptr() == Py_True); return true; }
+    if (PyLong_Check(src.ptr())) {
+      int overflow = 0;
+      long long v = PyLong_AsLongLongAndOverflow(src.ptr(), &overflow);
+      if (overflow) return false;
+      value = ember::Scalar(static_cast<int64_t>(v));
+      return true;
+    }
+    if (PyFloat_Check(src.ptr())) { value = ember::Scalar(PyFloat_AsDouble(src.ptr())); return true; }
+    // numpy scalars and other numbers
+    if (PyObject_HasAttrString(src.ptr(), "__index__") && !PyObject_HasAttrString(src.ptr(), "shape")) {
+      value = ember::Scalar(static_cast<int64_t>(PyNumber_AsSsize_t(src.ptr(), nullptr)));
+      return !PyErr_Occurred();
+    }
+    if (PyObject_HasAttrString(src.ptr(), "__float__") && !PyObject_HasAttrString(src.ptr(), "shape")) {
+      value = ember::Scalar(PyFloat_AsDouble(src.ptr()));
+      return !PyErr_Occurred();
+    }
+    return false;
+  }
+  static handle cast(const ember::Scalar& s, return_value_policy, handle) {
+    if (s.is_float()) return PyFloat_FromDouble(s.to_double());
+    if (s.is_bool()) return PyBool_FromLong(s.to_bool());
+    return PyLong_FromLongLong(s.to_int());
+  }
+};
+
+template <> struct type_caster<ember::ScalarType> {
+  PYBIND11_TYPE_CASTER(ember::ScalarType, const_name("ember.dtype"));
+  bool load(handle src, bool) {
+    if (!isinstance<ember::python::DType>(src)) return false;
+    value = src.cast<ember::python::DType>().type;
+    return true;
+  }
+  static handle cast(ember::ScalarType t, return_value_policy, handle) {
+    return ember::python::dtype_object(t).release();
+  }
+};
+
+template <> struct type_caster<ember::Device> {
+  PYBIND11_TYPE_CASTER(ember::Device, const_name("ember.device | str"));
+  bool load(handle src, bool) {
+    if (isinstance<str>(src)) { value = ember::Device::parse(src.cast<std::string>()); return true; }
+    if (isinstance<ember::python::PyDevice>(src)) { value = src.cast<ember::python::PyDevice>().device; return true; }
+    return false;
+  }
+  static handle cast(ember::Device d, return_value_policy, handle) {
+    return pybind11::cast(ember::python::PyDevice{d}).release();
+  }
+};
+
+template <> struct type_caster<ember::DimVector> {
+  PYBIND11_TYPE_CASTER(ember::DimVector, const_name("Sequence[int]"));
+  bool load(handle src, bool) {
+    if (PyLong_Check(src.ptr())) { value = ember::DimVector{PyLong_AsLongLong(src.ptr())}; return true; }
+    if (!PySequence_Check(src.ptr()) || PyUnicode_Check(src.ptr())) return false;
+    if (hasattr(src, "numel")) return false;  // a tensor is not a size list
+    sequence seq = reinterpret_borrow<sequence>(src);
+    value = ember::DimVector();
+    for (auto item : seq) {
+      if (!PyLong_Check(item.ptr()) && !PyObject_HasAttrString(item.ptr(), "__index__")) return false;
+      value.push_back(PyNumber_AsSsize_t(item.ptr(), nullptr));
+    }
+    return true;
+  }
+  static handle cast(const ember::DimVector& v, return_value_policy, handle) {
+    tuple t(v.size());
+    for (size_t i = 0; i < v.size(); ++i) t[i] = int_(v[i]);
+    return t.release();
+  }
+};
+
+}  // namespace pybind11::detail

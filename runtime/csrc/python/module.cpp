@@ -1,0 +1,189 @@
+// ember._C: the extension module. Registers dtype/device/Tensor types, maps ember::Error to the
+// Python exception torch would raise, and calls each family's bind_* function.
+#include "python/bindings.h"
+
+#include "autograd/engine.h"
+#include "autograd/grad_mode.h"
+#include "core/parallel.h"
+#include "ops/ops.h"
+
+namespace ember::python {
+namespace {
+
+py::class_<Tensor>* g_tensor_class = nullptr;
+py::object* g_dtype_objects = new py::object[kNumScalarTypes];  // leaked: outlives the interpreter
+
+void register_exceptions() {
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const Error& e) {
+      PyObject* type = PyExc_RuntimeError;
+      switch (e.kind()) {
+        case ErrorKind::Value: type = PyExc_ValueError; break;
+        case ErrorKind::Index: type = PyExc_IndexError; break;
+        case ErrorKind::Type: type = PyExc_TypeError; break;
+        case ErrorKind::NotImplemented: type = PyExc_NotImplementedError; break;
+        case ErrorKind::Runtime: break;
+      }
+      PyErr_SetString(type, e.what());
+    }
+  });
+}
+
+void bind_dtypes(py::module_& m) {
+  py::class_<DType>(m, "dtype")
+      .def_property_readonly("is_floating_point", [](const DType& d) { return is_floating(d.type); })
+      .def_property_readonly("itemsize", [](const DType& d) { return element_size(d.type); })
+      .def("__repr__", [](const DType& d) { return std::string("ember.") + dtype_name(d.type); })
+      .def("__eq__", [](const DType& a, py::object b) {
+        return py::isinstance<DType>(b) && a.type == b.cast<DType>().type;
+      })
+      .def("__hash__", [](const DType& d) { return static_cast<int>(d.type); })
+      .def("__reduce__", [](const DType& d) {
+        return py::make_tuple(py::module_::import("ember").attr("_dtype_from_name"), py::make_tuple(dtype_name(d.type)));
+      });
+  for (int i = 0; i < kNumScalarTypes; ++i) {
+    auto t = static_cast<ScalarType>(i);
+    g_dtype_objects[i] = py::cast(DType{t});
+    m.attr(dtype_name(t)) = g_dtype_objects[i];
+  }
+  m.def("promote_types", [](ScalarType a, ScalarType b) { return promote_types(a, b); });
+}
+
+void bind_devices(py::module_& m) {
+  py::class_<PyDevice>(m, "device")
+      .def(py::init([](const std::string& s) { return PyDevice{Device::parse(s)}; }))
+      .def(py::init([](const std::string& type, int index) {
+        Device d = Device::parse(type);
+        return PyDevice{Device(d.type, index)};
+      }))
+      .def(py::init([](const PyDevice& d) { return d; }))
+      .def_property_readonly("type", [](const PyDevice& d) { return d.device.is_cpu() ? "cpu" : "cuda"; })
+      .def_property_readonly("index", [](const PyDevice& d) -> py::object {
+        return d.device.is_cpu() ? py::object(py::none()) : py::object(py::int_(d.device.index));
+      })
+      .def("__str__", [](const PyDevice& d) { return d.device.str(); })
+      .def("__repr__", [](const PyDevice& d) {
+        return d.device.is_cpu() ? std::string("device(type='cpu')")
+                                 : "device(type='cuda', index=" + std::to_string(d.device.index) + ")";
+      })
+      .def("__eq__", [](const PyDevice& a, py::object b) {
+        if (py::isinstance<py::str>(b)) return a.device == Device::parse(b.cast<std::string>());
+        return py::isinstance<PyDevice>(b) && a.device == b.cast<PyDevice>().device;
+      })
+      .def("__hash__", [](const PyDevice& d) { return static_cast<int>(d.device.type) * 64 + d.device.index; });
+}
+
+}  // namespace
+
+py::object dtype_object(ScalarType t) { return g_dtype_objects[static_cast<int>(t)]; }
+py::class_<Tensor>& tensor_class() { return *g_tensor_class; }
+
+DimVector to_dims(py::handle obj, const char* op) {
+  try {
+    return obj.cast<DimVector>();
+  } catch (const py::cast_error&) {
+    fail(ErrorKind::Type, "[", op, "] expected an int or a sequence of ints, got ",
+         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  }
+}
+
+DimVector sizes_from_args(const py::args& args, const char* op) {
+  if (args.size() == 1 && !PyLong_Check(args[0].ptr())) return to_dims(args[0], op);
+  DimVector out;
+  for (auto a : args) {
+    EMBER_CHECK_TYPE(PyLong_Check(a.ptr()) || PyObject_HasAttrString(a.ptr(), "__index__"), "[", op,
+                     "] sizes must be ints, got ", std::string(py::str(py::type::of(a).attr("__name__"))));
+    out.push_back(PyNumber_AsSsize_t(a.ptr(), nullptr));
+  }
+  return out;
+}
+
+void bind_tensor_core(py::module_& m) {
+  auto& t = tensor_class();
+  t.def_property_readonly("shape", [](const Tensor& x) { return x.sizes(); })
+      .def("size", [](const Tensor& x, py::object dim) -> py::object {
+        if (dim.is_none()) return py::cast(x.sizes());
+        return py::int_(x.size(dim.cast<int64_t>()));
+      }, py::arg("dim") = py::none())
+      .def("stride", [](const Tensor& x, py::object dim) -> py::object {
+        if (dim.is_none()) return py::cast(x.strides());
+        return py::int_(x.stride(dim.cast<int64_t>()));
+      }, py::arg("dim") = py::none())
+      .def("dim", &Tensor::dim)
+      .def_property_readonly("ndim", &Tensor::dim)
+      .def("numel", &Tensor::numel)
+      .def("__len__", [](const Tensor& x) {
+        EMBER_CHECK_TYPE(x.dim() > 0, "[len] len() of a 0-d tensor");
+        return x.sizes()[0];
+      })
+      .def_property_readonly("dtype", &Tensor::dtype)
+      .def_property_readonly("device", &Tensor::device)
+      .def_property_readonly("is_cuda", [](const Tensor& x) { return x.device().is_cuda(); })
+      .def("element_size", &Tensor::element_size)
+      .def_property_readonly("itemsize", &Tensor::element_size)
+      .def("data_ptr", [](const Tensor& x) { return reinterpret_cast<uintptr_t>(x.data_ptr()); })
+      .def("storage_offset", &Tensor::storage_offset)
+      .def("_storage_ptr", [](const Tensor& x) { return reinterpret_cast<uintptr_t>(x.storage()->ptr()); })
+      .def("_version_counter", [](const Tensor& x) { return x.version(); })
+      .def_property_readonly("_version", [](const Tensor& x) { return x.version(); })
+      .def("is_contiguous", &Tensor::is_contiguous)
+      .def("is_floating_point", [](const Tensor& x) { return is_floating(x.dtype()); })
+      .def_property("requires_grad", &Tensor::requires_grad,
+                    [](Tensor& x, bool r) { x.set_requires_grad(r); })
+      .def("requires_grad_", [](Tensor& x, bool r) { x.set_requires_grad(r); return x; },
+           py::arg("requires_grad") = true)
+      .def_property_readonly("is_leaf", &Tensor::is_leaf)
+      .def_property("grad", [](const Tensor& x) -> py::object {
+        Tensor g = x.grad();
+        return g.defined() ? py::cast(g) : py::none();
+      }, [](const Tensor& x, py::object g) { x.set_grad(g.is_none() ? Tensor() : g.cast<Tensor>()); })
+      .def("detach", [](const Tensor& x) {
+        Tensor d = x.alias();
+        d.impl()->is_view = x.impl()->is_view;
+        return d;
+      })
+      .def("detach_", [](Tensor& x) {
+        if (x.impl()->autograd) { x.impl()->autograd->grad_fn.reset(); x.impl()->autograd->requires_grad = false; }
+        return x;
+      })
+      .def("_is_view", [](const Tensor& x) { return x.impl()->is_view; })
+      .def("_is_same", &Tensor::is_same)
+      .def("backward", [](const Tensor& x, py::object gradient, py::object retain_graph, bool create_graph) {
+        Tensor g = gradient.is_none() ? Tensor() : gradient.cast<Tensor>();
+        bool retain = retain_graph.is_none() ? create_graph : retain_graph.cast<bool>();
+        py::gil_scoped_acquire gil;
+        ember::backward({x}, {g}, retain, create_graph);
+      }, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false);
+
+  m.def("is_grad_enabled", &GradMode::is_enabled);
+  m.def("_set_grad_enabled", &GradMode::set_enabled);
+  m.def("is_inference_mode_enabled", &InferenceMode::is_enabled);
+  m.def("_set_inference_mode", &InferenceMode::set_enabled);
+  m.def("get_num_threads", &get_num_threads);
+  m.def("set_num_threads", &set_num_threads);
+}
+
+}  // namespace ember::python
+
+PYBIND11_MODULE(_C, m) {
+  using namespace ember::python;
+  m.doc() = "ember's C++ core";
+  register_exceptions();
+  bind_dtypes(m);
+  bind_devices(m);
+  // Leaked on purpose: destroying it after interpreter shutdown would touch a dead interpreter.
+  g_tensor_class = new py::class_<ember::Tensor>(m, "Tensor", py::dynamic_attr());
+  bind_tensor_core(m);
+  bind_factory(m);
+  bind_elementwise(m);
+  bind_reduce(m);
+  bind_linalg(m);
+  bind_views(m);
+  bind_index(m);
+  bind_random(m);
+  bind_autograd(m);
+  bind_interop(m);
+  bind_cuda(m);
+}

@@ -1,0 +1,28 @@
+"""ember: a PyTorch-style eager deep-learning runtime (C++ core, CPU and CUDA backends)."""
+import ctypes as _ctypes
+
+def _preload_openblas():
+    # _C links against the OpenBLAS shipped in the scipy-openblas32 wheel; load it by path first so
+    # the dynamic loader finds it without an rpath into a (possibly temporary) build environment.
+    try:
+        import scipy_openblas32 as _sob
+        import os
+        _ctypes.CDLL(os.path.join(_sob.get_lib_dir(), "libscipy_openblas.so"), mode=_ctypes.RTLD_GLOBAL)
+    except (ImportError, OSError):
+        pass
+
+_preload_openblas()
+
+from . import _C  # noqa: E402
+from ._C import *  # noqa: E402,F401,F403
+from ._C import Tensor, dtype, device  # noqa: E402,F401
+
+float = float32  # noqa: A001,F405
+double = float64  # noqa: F405
+half = float16  # noqa: F405
+long = int64  # noqa: F405
+int = int32  # noqa: A001,F405
+
+
+def _dtype_from_name(name):
+    return getattr(_C, name)
