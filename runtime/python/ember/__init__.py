@@ -26,3 +26,8 @@ int = int32  # noqa: A001,F405
 
 def _dtype_from_name(name):
     return getattr(_C, name)
+
+
+# Python-level layers. Each lives in its own module; keep this file to imports.
+from . import _tensor  # noqa: E402,F401
+from . import autograd, cuda, nn, optim  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Python-level parts of ember.Tensor (repr, conversions) attached to the C++ class."""
