@@ -45,7 +45,10 @@ class Verdict:
     @property
     def signature(self) -> str:
         """Same failure modulo numbers (seeds, values, line counts) -> same signature."""
-        normalized = re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "N", f"{self.failed_stage}\n{self.feedback}")
+        stage = self.stages[-1] if self.stages else None
+        basis = stage.details.get("signature") if stage and stage.details.get("signature") \
+            else self.feedback
+        normalized = re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "N", f"{self.failed_stage}\n{basis}")
         return hashlib.sha256(normalized.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
@@ -133,7 +136,8 @@ class Grader:
 
     def run(self, template: str, log: Path, selector: str = ""):
         argv = format_command(template, self.values(selector))
-        return run_command(argv, self.ws.worktree, log, self.limits, self.env(), self.secrets)
+        return run_command(argv, self.ws.worktree, log, self.limits, self.env(), self.secrets,
+                           pgid_file=self.ws.pgid_file)
 
     def _stage(self, name: str, body) -> StageResult:
         self.on_stage(name, "running")
@@ -222,6 +226,10 @@ class Grader:
                                    f"max_abs={worst_abs:.3g} max_rel={worst_rel:.3g}",
                            feedback="" if ok else numerics_feedback(report), log=trim(res.output),
                            details={"failing_cases": [c for c in cases if not c["ok"]][:50],
+                                    # seeds differ per attempt: identify a failure by what failed
+                                    "signature": sorted({f"{c.get('check')}|{c.get('phase')}|"
+                                                         f"{c.get('dtype')}|{c.get('error', '')[:40]}"
+                                                         for c in cases if not c["ok"]}),
                                     "max_abs": worst_abs, "max_rel": worst_rel,
                                     "cases": len(cases)})
 

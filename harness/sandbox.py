@@ -98,7 +98,8 @@ def format_command(template: str, values: dict) -> list[str]:
 
 
 def run_command(argv: list[str], cwd: Path, log_path: Path, limits: Limits,
-                env_extra: dict | None = None, secrets: list[str] | None = None) -> CommandResult:
+                env_extra: dict | None = None, secrets: list[str] | None = None,
+                pgid_file: Path | None = None) -> CommandResult:
     """Run argv in its own process group; kill the whole group on timeout."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
@@ -114,6 +115,9 @@ def run_command(argv: list[str], cwd: Path, log_path: Path, limits: Limits,
             log.write(f"cannot start: {exc}\n".encode())
             returncode = 127
         else:
+            if pgid_file:  # lets a resumed run kill a group orphaned by SIGKILL of the harness
+                pgid_file.parent.mkdir(parents=True, exist_ok=True)
+                pgid_file.write_text(str(proc.pid))
             try:
                 returncode = proc.wait(timeout=limits.wall_s)
             except subprocess.TimeoutExpired:
@@ -121,6 +125,8 @@ def run_command(argv: list[str], cwd: Path, log_path: Path, limits: Limits,
                 kill_group(proc.pid)
                 returncode = proc.wait()
             kill_group(proc.pid)  # stray grandchildren left in the group
+            if pgid_file:
+                pgid_file.unlink(missing_ok=True)
     seconds = time.monotonic() - start
     output = log_path.read_text(errors="replace")
     if timed_out:

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import git
+import psutil
 
 from .edits import matches_any
 from .errors import ConfigError
@@ -56,6 +59,7 @@ class Workspace:
             slot = f"{goal_id}--{run_id}"
         self.worktree = self.harness_dir / "worktrees" / slot
         self.build_dir = self.harness_dir / "build" / slot
+        self.pgid_file = self.harness_dir / "running" / f"{slot}.pgid"
 
     def close(self):
         try:
@@ -65,6 +69,7 @@ class Workspace:
 
     def prepare(self, base: str) -> Path:
         """A clean checkout of `base` in the slot, reusing the directory when it exists."""
+        self.kill_orphans()
         self.build_dir.mkdir(parents=True, exist_ok=True)
         if (self.worktree / ".git").exists():
             try:
@@ -81,6 +86,24 @@ class Workspace:
         self.worktree.parent.mkdir(parents=True, exist_ok=True)
         self.repo.git.worktree("add", "--detach", "-f", str(self.worktree), base)
         return self.worktree
+
+    def kill_orphans(self):
+        """Kill a build/test group left running by a harness that was SIGKILLed."""
+        if not self.pgid_file.exists():
+            return
+        try:
+            pgid = int(self.pgid_file.read_text())
+            for proc in psutil.process_iter(["pid"]):
+                try:
+                    if os.getpgid(proc.pid) == pgid and \
+                            str(self.worktree) in (proc.cwd() or ""):
+                        os.killpg(pgid, signal.SIGKILL)
+                        break
+                except (psutil.Error, ProcessLookupError, PermissionError):
+                    continue
+        except ValueError:
+            pass
+        self.pgid_file.unlink(missing_ok=True)
 
     def wt(self) -> git.Repo:
         return git.Repo(self.worktree)

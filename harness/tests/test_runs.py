@@ -108,7 +108,7 @@ def test_malformed_edits_give_feedback_then_accept(fixture_repo, serve):
     finished = [e for e in fixture_repo.events() if e["kind"] == "attempt_finished"]
     assert [e["failed_stage"] for e in finished] == ["apply", "apply", None]
     assert "malformed block" in finished[0]["feedback"] and "'======='" in finished[0]["feedback"]
-    assert "did you mean lines 4-4" in finished[1]["feedback"]
+    assert "did you mean lines 5-5" in finished[1]["feedback"]
     third_prompt = server.requests[2]["body"]["messages"][1]["content"]
     assert "SEARCH text not found" in third_prompt
 

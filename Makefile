@@ -1,0 +1,60 @@
+# The two commands a newcomer runs: `make run` (build, then a real harness run on the embedded demo
+# goal) and `make test` (C++ tests + pytest for runtime, harness and regressions). Both create .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUILD := build/cmake
+JOBS ?= $(shell nproc)
+PYTEST_FLAGS ?= -q -p no:cacheprovider --import-mode=importlib
+
+.PHONY: all venv build test test-cpp test-py run bench clean system-deps
+
+all: build
+
+# Debian packages the C++ side needs (GoogleTest, ccache); skipped when present or not root.
+system-deps:
+	@if [ ! -f /usr/include/gtest/gtest.h ] || ! command -v ccache >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgtest-dev ccache) >/dev/null; \
+	  else echo "note: install libgtest-dev (and ccache) to build the C++ tests"; fi; \
+	fi
+
+$(VENV)/.stamp: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@# Put the in-tree packages on the venv's path (no editable install: harness worktrees must be
+	@# able to shadow `ember` with their own copy via PYTHONPATH).
+	@echo "$(CURDIR)/runtime/python" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ember-dev.pth"
+	@echo "$(CURDIR)" >> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ember-dev.pth"
+	@printf '#!/usr/bin/env bash\nexec "%s" -m harness "$$@"\n' "$(CURDIR)/$(PY)" > $(VENV)/bin/harness && chmod +x $(VENV)/bin/harness
+	touch $@
+
+venv: $(VENV)/.stamp
+
+# Configure + build the runtime in-tree: the extension lands in runtime/python/ember/.
+build: venv system-deps
+	@if [ ! -f $(BUILD)/build.ninja ]; then \
+	  cmake -S runtime -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=$(CURDIR)/$(PY) \
+	    -DEMBER_PYTHON_OUT=$(CURDIR)/runtime/python/ember; fi
+	cmake --build $(BUILD) -j $(JOBS)
+
+test-cpp: build
+	@if [ -x $(BUILD)/ember_cpp_tests ]; then ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS); \
+	else echo "C++ tests not built (GoogleTest missing)"; exit 1; fi
+
+test-py: build
+	$(PY) -m pytest $(PYTEST_FLAGS) runtime/tests/python harness/tests regressions
+
+test: test-cpp test-py
+
+# Offline demo: the shipped goal played by the replay agent (see docs/harness.md).
+run: build
+	$(VENV)/bin/harness run
+
+bench: build
+	$(PY) bench/cpu_ops.py
+
+clean:
+	rm -rf build runtime/python/ember/_C*.so
