@@ -29,12 +29,14 @@ from harness.sandbox import secret_values  # noqa: E402
 from harness.workspace import Workspace, resolve_base  # noqa: E402
 
 
-def pick_kernel(repo: Path) -> str:
-    for sub in ("runtime/csrc/cpu", "runtime/csrc/ops", "runtime/csrc"):
-        files = sorted((repo / sub).rglob("*.cpp")) if (repo / sub).exists() else []
+def pick_kernel(ws: Workspace, base: str) -> str:
+    """A .cpp committed at the base commit, preferring CPU kernels."""
+    tracked = ws.repo.git.ls_tree("-r", "--name-only", base, "runtime/csrc").splitlines()
+    for prefix in ("runtime/csrc/cpu/", "runtime/csrc/ops/", "runtime/csrc/"):
+        files = sorted(f for f in tracked if f.startswith(prefix) and f.endswith(".cpp"))
         if files:
-            return str(files[0].relative_to(repo))
-    raise SystemExit("no C++ kernel file found under runtime/csrc; pass --file")
+            return files[0]
+    raise SystemExit(f"no C++ file under runtime/csrc at {base[:12]}; pass --file")
 
 
 def make_goal(args) -> Goal:
@@ -93,10 +95,10 @@ def main() -> int:
     parser.add_argument("--stage-timeout", type=float, default=1800)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    args.file = args.file or pick_kernel(REPO)
-    goal = make_goal(args)
-    ws = Workspace(REPO, goal.id, f"bench-{int(time.time())}")
+    ws = Workspace(REPO, "bench-latency", f"bench-{int(time.time())}")
     base = resolve_base(ws.repo, args.base)
+    args.file = args.file or pick_kernel(ws, base)
+    goal = make_goal(args)
     logs = REPO / ".harness" / "bench-logs" / time.strftime("%Y%m%d-%H%M%S")
     results = [one_round(ws, goal, base, n, logs) for n in range(args.rounds + 1)]
     ws.close()

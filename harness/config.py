@@ -19,7 +19,7 @@ BUILTIN_PROTECTED = [
 
 # Commands for the real runtime; {placeholders} are filled per worktree. Goals may override any.
 DEFAULT_COMMANDS = {
-    "configure": "cmake -S runtime -B {build_dir} -G Ninja -DCMAKE_BUILD_TYPE=Release "
+    "configure": "cmake -S runtime -B {build_dir} -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE={python} "
                  "-DEMBER_PYTHON_OUT={worktree}/runtime/python/ember {ccache_flag}",
     "build": "cmake --build {build_dir} -j {jobs}",
     "cpp_test": "ctest --test-dir {build_dir} --output-on-failure -R {selector}",

@@ -44,13 +44,14 @@ class RichReporter(Reporter):
 
     def _refresh(self):
         if self.live:
-            self.live.update(self._render())
+            self.live.refresh()
 
     def start(self, run_id, goal, agent, max_attempts):
         self.state.update(run_id=run_id, goal=goal.id, title=goal.title, max=max_attempts,
                           agent=f"{agent.name} ({agent.provider}:{agent.model})")
-        self.live = Live(self._render(), console=self.console, refresh_per_second=4,
-                         transient=False)
+        # get_renderable re-renders on every auto refresh, so elapsed time ticks during builds
+        self.live = Live(console=self.console, refresh_per_second=4, transient=False,
+                         get_renderable=self._render)
         self.live.start()
 
     def attempt(self, number):

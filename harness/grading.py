@@ -190,13 +190,13 @@ class Grader:
                 failures.append((selector, res))
         if failures:
             selector, res = failures[0]
-            return self._failed_command(name, res, f"selector {selector!r} failed:\n"
-                                        + test_feedback(res.output), f"{name} {selector!r}") \
-                if res.timed_out else StageResult(
-                    name, False, 0.0, summary=f"{len(failures)}/{len(selectors)} selectors failed",
-                    feedback="\n".join(f"selector {s!r} failed:\n{test_feedback(r.output)}"
-                                       for s, r in failures),
-                    log=trim("\n".join(outputs)), details={"failed_selectors": [s for s, _ in failures]})
+            if res.timed_out:
+                return self._failed_command(name, res, "", f"{name} {selector!r}")
+            return StageResult(
+                name, False, 0.0, summary=f"{len(failures)}/{len(selectors)} selectors failed",
+                feedback="\n".join(f"selector {s!r} failed:\n{test_feedback(r.output)}"
+                                   for s, r in failures),
+                log=trim("\n".join(outputs)), details={"failed_selectors": [s for s, _ in failures]})
         return StageResult(name, True, 0.0, summary=f"{len(selectors)} selector(s) passed",
                            log=trim("\n".join(outputs)))
 

@@ -107,6 +107,10 @@ class AgentLoop:
         self.record.event("attempt_started", attempt=attempt)
         self.reporter.attempt(attempt)
         self.ws.prepare(base)
+        if not self.goal.acceptance["build"]:  # python-only goal: reuse the main checkout's build
+            seeded = self.ws.seed_prebuilt()
+            if seeded:
+                self.record.event("prebuilt_seeded", attempt=attempt, files=seeded)
         text, usage = self.ask_model(attempt, base)
         received = time.monotonic()
         edits = parse_edits(text)

@@ -170,8 +170,11 @@ def run_checks(spec: dict) -> dict:
                                      order)
                 except Exception as exc:
                     tb = traceback.format_exc(limit=4).strip().splitlines()
+                    big = dtype == "float64"
                     cases = [{"check": check["name"], "shape": list(shape), "dtype": dtype,
                               "seed": seed, "order": order, "phase": "call", "ok": False,
+                              "atol": check["atol_float64" if big else "atol"],
+                              "rtol": check["rtol_float64" if big else "rtol"],
                               "error": f"{type(exc).__name__}: {exc}", "traceback": tb[-6:]}]
                 report["cases"].extend(cases)
                 report["ok"] = report["ok"] and all(c["ok"] for c in cases)

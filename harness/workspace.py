@@ -87,6 +87,23 @@ class Workspace:
         self.repo.git.worktree("add", "--detach", "-f", str(self.worktree), base)
         return self.worktree
 
+    def seed_prebuilt(self, patterns=("runtime/python/ember/_C*.so",)) -> list[str]:
+        """Copy the main checkout's built extension into the worktree (goals with build: false).
+
+        Only for goals that skip the build: a copied artifact must never mask a stale build.
+        """
+        copied = []
+        for pattern in patterns:
+            for source in self.root.glob(pattern):
+                rel = source.relative_to(self.root)
+                target = self.worktree / rel
+                if not target.exists() or target.stat().st_size != source.stat().st_size \
+                        or target.stat().st_mtime < source.stat().st_mtime:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(source, target)
+                    copied.append(str(rel))
+        return copied
+
     def kill_orphans(self):
         """Kill a build/test group left running by a harness that was SIGKILLed."""
         if not self.pgid_file.exists():

@@ -96,7 +96,7 @@ def test_agent_validation(tmp_path):
 
 
 def test_shipped_goals_and_agents_are_valid():
-    from conftest import REAL_REPO
+    from harness.tests.support import REAL_REPO
     goals = load_goals(REAL_REPO / "goals.yaml")
     assert sum(g.default for g in goals) == 1
     for path in (REAL_REPO / "agents").glob("*.yaml"):

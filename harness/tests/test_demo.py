@@ -1,10 +1,9 @@
 """The shipped offline demo (goals.yaml default goal + replay-demo agent), on the fake runtime."""
 from __future__ import annotations
 
-import json
 import shutil
 
-from conftest import REAL_REPO, git
+from harness.tests.support import REAL_REPO, git
 
 
 def test_shipped_demo_fails_numerics_then_accepts_with_regression(fixture_repo):

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from conftest import GOOD, REAL_REPO, git
+from harness.tests.support import GOOD, REAL_REPO, git
 
 MALFORMED = "runtime/python/ember/ops.py\n<<<<<<< SEARCH\n    return x * 2\n>>>>>>> REPLACE\n"
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import json
 
-from conftest import GOOD, WRONG, git, sr
+from harness.tests.support import GOOD, WRONG, git, sr
 
 
-def test_accept_on_first_try_openai(fixture_repo, serve):
+def test_accept_on_first_try_openai(fixture_repo, serve, capsys):
     server = serve("openai", [GOOD])
     fixture_repo.write_agent("fake-openai", "openai", base_url=server.base_url)
     assert fixture_repo.run("run", "--goal", "triple") == 0
@@ -33,6 +33,11 @@ def test_accept_on_first_try_openai(fixture_repo, serve):
     verdict = json.loads((run_dir / "attempts/001/verdict.json").read_text())
     assert [s["name"] for s in verdict["stages"]] == [
         "protected", "build", "pytest", "numerics", "regression", "protected_after"]
+    capsys.readouterr()
+    assert fixture_repo.run("show", run_dir.name, "--json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["summary"]["outcome"] == "accepted" and len(shown["events"]) == len(events)
+    assert fixture_repo.run("show", "no-such-run") == 2
 
 
 def test_accept_after_retry_anthropic_grows_regression_and_merges(fixture_repo, serve):
@@ -153,10 +158,10 @@ def test_hanging_build_is_killed_with_its_process_group(fixture_repo, serve, tmp
     pid_file = tmp_path / "grandchild.pid"
     monkeypatch.setenv("FIXTURE_PID_FILE", str(pid_file))
     hang = sr("runtime/python/ember/HANG_BUILD", "", "hang\n") + GOOD
-    server = serve("openai", [hang, GOOD])
+    server = serve("openai", [hang])
     fixture_repo.write_agent("fake-openai", "openai", base_url=server.base_url)
-    fixture_repo.write_goals(stage_timeout=3)
-    assert fixture_repo.run("run") == 0
+    fixture_repo.write_goals(stage_timeout=3, attempts=1)  # one attempt: later stages need more
+    assert fixture_repo.run("run") == 1
     finished = [e for e in fixture_repo.events() if e["kind"] == "attempt_finished"]
     assert finished[0]["failed_stage"] == "build" and "timed out" in finished[0]["feedback"]
     assert finished[0]["seconds"] < 30

@@ -70,21 +70,43 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
     captures.push_back({e.fn.get(), e.input_nr, i});
   }
 
-  // Dependency counts over the reachable graph.
+  // Dependency counts over the reachable graph, and a post-order (children before parents).
   std::unordered_map<Node*, int> deps;
   std::unordered_set<Node*> seen;
-  std::vector<Node*> stack;
-  for (auto& e : root_edges)
-    if (e.valid() && seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
-  while (!stack.empty()) {
-    Node* n = stack.back();
-    stack.pop_back();
-    for (auto& e : n->next_edges) {
-      if (!e.valid()) continue;
-      ++deps[e.fn.get()];
-      if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+  std::vector<Node*> post_order;
+  {
+    std::vector<std::pair<Node*, size_t>> stack;  // (node, next edge to visit)
+    for (auto& e : root_edges)
+      if (e.valid() && seen.insert(e.fn.get()).second) stack.push_back({e.fn.get(), 0});
+    while (!stack.empty()) {
+      auto& [n, next] = stack.back();
+      if (next < n->next_edges.size()) {
+        Edge& e = n->next_edges[next++];
+        if (!e.valid()) continue;
+        ++deps[e.fn.get()];
+        if (seen.insert(e.fn.get()).second) stack.push_back({e.fn.get(), 0});
+      } else {
+        post_order.push_back(n);
+        stack.pop_back();
+      }
     }
   }
+  // autograd.grad runs only the nodes through which some captured input is reachable, so unrelated
+  // branches neither run their backward formulas nor free their saved tensors (torch's exec_info).
+  const bool prune = !accumulate;
+  std::unordered_set<Node*> leads_to_capture;
+  if (prune) {
+    for (auto& c : captures) leads_to_capture.insert(c.node);
+    for (Node* n : post_order)
+      for (auto& e : n->next_edges)
+        if (e.valid() && leads_to_capture.count(e.fn.get())) { leads_to_capture.insert(n); break; }
+  }
+  auto needs_run = [&](Node* n) {
+    if (!prune) return true;
+    for (auto& e : n->next_edges)
+      if (e.valid() && leads_to_capture.count(e.fn.get())) return true;
+    return false;
+  };
 
   std::unordered_map<Node*, InputBuffer> buffers;
   auto buffer_for = [&](Node* n) -> InputBuffer& {
@@ -111,27 +133,35 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
   while (!ready.empty()) {
     Node* node = ready.top();
     ready.pop();
+    if (prune && !leads_to_capture.count(node)) continue;
     std::vector<Tensor> grads = std::move(buffer_for(node).grads);
     buffers.erase(node);
-    // Tensor hooks registered on this node's outputs (non-leaf register_hook / retain_grad).
+    auto* accumulator = dynamic_cast<AccumulateGrad*>(node);
+    // Tensor hooks: a leaf's hooks live on its AutogradMeta, a non-leaf's on its grad_fn (by output).
+    if (accumulator && grads[0].defined() && accumulator->variable.impl()->autograd) {
+      for (auto& hook : accumulator->variable.impl()->autograd->hooks) {
+        if (!hook) continue;  // removed
+        Tensor r = hook(grads[0]);
+        if (r.defined()) grads[0] = r;
+      }
+    }
     for (auto& [slot, hook] : node->pre_hooks) {
-      if (slot < grads.size() && grads[slot].defined()) {
+      if (hook && slot < grads.size() && grads[slot].defined()) {
         Tensor r = hook(grads[slot]);
         if (r.defined()) grads[slot] = r;
       }
     }
-    bool captured_here = false;
+    for (auto& [slot, hook] : node->retains_grad_hooks)
+      if (hook && slot < grads.size() && grads[slot].defined()) hook(grads[slot]);
     for (auto& c : captures) {
       if (c.node == node && c.slot < grads.size() && grads[c.slot].defined()) {
         results[c.out_index] = results[c.out_index].defined() ? add(results[c.out_index], grads[c.slot]) : grads[c.slot];
-        captured_here = true;
       }
     }
     std::vector<Tensor> outs;
-    bool is_accumulator = dynamic_cast<AccumulateGrad*>(node) != nullptr;
-    if (is_accumulator) {
-      if (accumulate && !captured_here) node->apply(std::move(grads));
-    } else {
+    if (accumulator) {
+      if (accumulate) node->apply(std::move(grads));
+    } else if (needs_run(node)) {
       outs = node->apply(std::move(grads));
       if (!retain_graph) node->release_saved();
     }

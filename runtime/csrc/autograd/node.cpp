@@ -21,10 +21,6 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   Tensor g = std::move(grads[0]);
   if (!g.defined()) return {};
   AutogradMeta& meta = variable.impl()->autograd_meta();
-  for (auto& hook : meta.hooks) {
-    Tensor r = hook(g);
-    if (r.defined()) g = r;
-  }
   if (!meta.grad || !meta.grad->defined()) {
     // Steal the incoming buffer only when nobody else can see it; otherwise copy (Note [Grad aliasing]:
     // one gradient tensor often feeds several leaves, e.g. both inputs of an add).
@@ -71,6 +67,17 @@ Tensor BackwardCtx::unpack(const SavedTensor& s, size_t i, const char* what) con
               "computation has been modified by an inplace operation: saved ", what, " ", i, " (",
               describe(s.tensor), ") of ", node_.name(), " is at version ", now, "; expected version ",
               s.version, " instead.");
+  // Note [Saved outputs and double backward]: outputs are saved without history (the node must not
+  // own itself). Under create_graph, re-attach this node as their grad_fn so the backward formula
+  // (e.g. exp's grad * out) is itself differentiable through the output, as torch's SavedVariable does.
+  if (s.was_output && GradMode::is_enabled() && is_floating(s.tensor.dtype())) {
+    Tensor out = s.tensor.alias();
+    AutogradMeta& meta = out.impl()->autograd_meta();
+    meta.requires_grad = true;
+    meta.grad_fn = node_.shared_from_this();
+    meta.output_nr = static_cast<uint32_t>(i);
+    return out;
+  }
   return s.tensor;
 }
 

@@ -37,11 +37,15 @@ struct Node : std::enable_shared_from_this<Node> {
   std::vector<Edge> next_edges;
   std::vector<OutputMeta> outputs;  // forward outputs, to materialize zero grads
   // Tensor hooks on forward output i, run on its grad before apply (register_hook on a non-leaf).
+  // A removed hook is left as an empty std::function so handles keep their index.
   std::vector<std::pair<uint32_t, std::function<Tensor(const Tensor&)>>> pre_hooks;
+  // retain_grad() on output i: runs after every pre_hook (torch: retains_grad hooks run last).
+  std::vector<std::pair<uint32_t, std::function<void(const Tensor&)>>> retains_grad_hooks;
   uint64_t sequence_nr;  // creation order: later nodes run first among ready ones
 };
 
-// Accumulates into a leaf's .grad, after running the leaf's hooks.
+// Accumulates into a leaf's .grad. The engine runs the leaf's tensor hooks (AutogradMeta::hooks)
+// before apply, so autograd.grad also sees hooked gradients.
 struct AccumulateGrad final : Node {
   explicit AccumulateGrad(Tensor variable);
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
@@ -60,7 +64,12 @@ struct OpNode final : Node {
   OpNode(OpId op, const Attrs& attrs) : op(op), attrs(attrs) {}
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
   std::string name() const override;
-  void release_saved() override { saved_inputs.clear(); saved_outputs.clear(); released = true; }
+  // Note [Freed graphs]: like torch, only a node that saved tensors refuses a second backward.
+  void release_saved() override {
+    released = released || !saved_inputs.empty() || !saved_outputs.empty();
+    saved_inputs.clear();
+    saved_outputs.clear();
+  }
 
   OpId op;
   Attrs attrs;

@@ -60,6 +60,48 @@ __attribute__((weak)) Tensor clone(const Tensor& x) { not_yet("clone"); }
 __attribute__((weak)) Tensor contiguous(const Tensor& x) { not_yet("contiguous"); }
 __attribute__((weak)) Tensor to_dtype(const Tensor& x, ScalarType dtype, bool copy) { not_yet("to_dtype"); }
 __attribute__((weak)) Tensor to_device(const Tensor& x, Device device, bool non_blocking) { not_yet("to_device"); }
+__attribute__((weak)) Tensor& copy_between_devices_(Tensor& dst, const Tensor& src) { not_yet("copy_between_devices_"); }
+__attribute__((weak)) Tensor& copy_between_devices_(Tensor& dst, const Tensor& src, bool non_blocking) { not_yet("copy_between_devices_"); }
+__attribute__((weak)) Tensor add(const Tensor& a, Scalar b, Scalar alpha) { not_yet("add"); }
+__attribute__((weak)) Tensor sub(const Tensor& a, Scalar b, Scalar alpha) { not_yet("sub"); }
+__attribute__((weak)) Tensor mul(const Tensor& a, Scalar b) { not_yet("mul"); }
+__attribute__((weak)) Tensor div(const Tensor& a, Scalar b) { not_yet("div"); }
+__attribute__((weak)) Tensor floor_divide(const Tensor& a, const Tensor& b) { not_yet("floor_divide"); }
+__attribute__((weak)) Tensor remainder(const Tensor& a, const Tensor& b) { not_yet("remainder"); }
+__attribute__((weak)) Tensor lerp(const Tensor& a, const Tensor& end, const Tensor& weight) { not_yet("lerp"); }
+__attribute__((weak)) Tensor lerp(const Tensor& a, const Tensor& end, Scalar weight) { not_yet("lerp"); }
+__attribute__((weak)) Tensor where(const Tensor& cond, const Tensor& a, Scalar b) { not_yet("where"); }
+__attribute__((weak)) Tensor clamp_min(const Tensor& x, Scalar min) { not_yet("clamp_min"); }
+__attribute__((weak)) Tensor clamp_max(const Tensor& x, Scalar max) { not_yet("clamp_max"); }
+__attribute__((weak)) Tensor exp2(const Tensor& x) { not_yet("exp2"); }
+__attribute__((weak)) Tensor expm1(const Tensor& x) { not_yet("expm1"); }
+__attribute__((weak)) Tensor log2(const Tensor& x) { not_yet("log2"); }
+__attribute__((weak)) Tensor log1p(const Tensor& x) { not_yet("log1p"); }
+__attribute__((weak)) Tensor tan(const Tensor& x) { not_yet("tan"); }
+__attribute__((weak)) Tensor square(const Tensor& x) { not_yet("square"); }
+__attribute__((weak)) Tensor reciprocal(const Tensor& x) { not_yet("reciprocal"); }
+__attribute__((weak)) Tensor softplus(const Tensor& x, Scalar beta, Scalar threshold) { not_yet("softplus"); }
+__attribute__((weak)) Tensor leaky_relu(const Tensor& x, Scalar negative_slope) { not_yet("leaky_relu"); }
+__attribute__((weak)) Tensor nan_to_num(const Tensor& x, std::optional<double> nan, std::optional<double> posinf, std::optional<double> neginf) { not_yet("nan_to_num"); }
+__attribute__((weak)) Tensor logical_and(const Tensor& a, const Tensor& b) { not_yet("logical_and"); }
+__attribute__((weak)) Tensor logical_or(const Tensor& a, const Tensor& b) { not_yet("logical_or"); }
+__attribute__((weak)) Tensor logical_xor(const Tensor& a, const Tensor& b) { not_yet("logical_xor"); }
+__attribute__((weak)) Tensor bitwise_and(const Tensor& a, const Tensor& b) { not_yet("bitwise_and"); }
+__attribute__((weak)) Tensor bitwise_or(const Tensor& a, const Tensor& b) { not_yet("bitwise_or"); }
+__attribute__((weak)) Tensor bitwise_xor(const Tensor& a, const Tensor& b) { not_yet("bitwise_xor"); }
+__attribute__((weak)) Tensor bitwise_not(const Tensor& x) { not_yet("bitwise_not"); }
+__attribute__((weak)) Tensor isinf(const Tensor& x) { not_yet("isinf"); }
+__attribute__((weak)) Tensor isfinite(const Tensor& x) { not_yet("isfinite"); }
+__attribute__((weak)) Tensor erf(const Tensor& x) { not_yet("erf"); }
+__attribute__((weak)) Tensor floor(const Tensor& x) { not_yet("floor"); }
+__attribute__((weak)) Tensor ceil(const Tensor& x) { not_yet("ceil"); }
+__attribute__((weak)) Tensor round(const Tensor& x) { not_yet("round"); }
+__attribute__((weak)) Tensor trunc(const Tensor& x) { not_yet("trunc"); }
+__attribute__((weak)) Tensor& sub_(Tensor& self, const Tensor& other, Scalar alpha) { not_yet("sub_"); }
+__attribute__((weak)) Tensor& div_(Tensor& self, const Tensor& other) { not_yet("div_"); }
+__attribute__((weak)) Tensor& add_(Tensor& self, Scalar other, Scalar alpha) { not_yet("add_"); }
+__attribute__((weak)) Tensor& mul_(Tensor& self, Scalar other) { not_yet("mul_"); }
+__attribute__((weak)) Tensor& clamp_(Tensor& self, std::optional<Scalar> min, std::optional<Scalar> max) { not_yet("clamp_"); }
 __attribute__((weak)) Tensor sum(const Tensor& x, IntSpan dims, bool keepdim, std::optional<ScalarType> dtype) { not_yet("sum"); }
 __attribute__((weak)) Tensor mean(const Tensor& x, IntSpan dims, bool keepdim) { not_yet("mean"); }
 __attribute__((weak)) Tensor amax(const Tensor& x, IntSpan dims, bool keepdim) { not_yet("amax"); }
@@ -69,10 +111,27 @@ __attribute__((weak)) Tensor softmax(const Tensor& x, int64_t dim) { not_yet("so
 __attribute__((weak)) Tensor log_softmax(const Tensor& x, int64_t dim) { not_yet("log_softmax"); }
 __attribute__((weak)) Tensor logsumexp(const Tensor& x, IntSpan dims, bool keepdim) { not_yet("logsumexp"); }
 __attribute__((weak)) Tensor cumsum(const Tensor& x, int64_t dim) { not_yet("cumsum"); }
+__attribute__((weak)) Tensor cumsum(const Tensor& x, int64_t dim, std::optional<ScalarType> dtype) { not_yet("cumsum"); }
+__attribute__((weak)) Tensor mean(const Tensor& x, IntSpan dims, bool keepdim, std::optional<ScalarType> dtype) { not_yet("mean"); }
+__attribute__((weak)) Tensor prod(const Tensor& x, IntSpan dims, bool keepdim, std::optional<ScalarType> dtype) { not_yet("prod"); }
+__attribute__((weak)) Tensor max_all(const Tensor& x) { not_yet("max_all"); }
+__attribute__((weak)) Tensor min_all(const Tensor& x) { not_yet("min_all"); }
+__attribute__((weak)) Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { not_yet("argmax"); }
+__attribute__((weak)) Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { not_yet("argmin"); }
+__attribute__((weak)) Tensor var(const Tensor& x, IntSpan dims, double correction, bool keepdim) { not_yet("var"); }
+__attribute__((weak)) Tensor norm(const Tensor& x, double p, IntSpan dims, bool keepdim) { not_yet("norm"); }
+__attribute__((weak)) Tensor any(const Tensor& x, IntSpan dims, bool keepdim) { not_yet("any"); }
+__attribute__((weak)) Tensor all(const Tensor& x, IntSpan dims, bool keepdim) { not_yet("all"); }
+__attribute__((weak)) Tensor softmax(const Tensor& x, int64_t dim, std::optional<ScalarType> dtype) { not_yet("softmax"); }
+__attribute__((weak)) Tensor log_softmax(const Tensor& x, int64_t dim, std::optional<ScalarType> dtype) { not_yet("log_softmax"); }
+__attribute__((weak)) Tensor argsort(const Tensor& x, int64_t dim, bool descending, bool stable) { not_yet("argsort"); }
 __attribute__((weak)) Tensor mm(const Tensor& a, const Tensor& b) { not_yet("mm"); }
 __attribute__((weak)) Tensor bmm(const Tensor& a, const Tensor& b) { not_yet("bmm"); }
 __attribute__((weak)) Tensor matmul(const Tensor& a, const Tensor& b) { not_yet("matmul"); }
 __attribute__((weak)) Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b, Scalar beta, Scalar alpha) { not_yet("addmm"); }
+__attribute__((weak)) Tensor dot(const Tensor& a, const Tensor& b) { not_yet("dot"); }
+__attribute__((weak)) Tensor outer(const Tensor& a, const Tensor& b) { not_yet("outer"); }
+__attribute__((weak)) Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) { not_yet("linear"); }
 __attribute__((weak)) Tensor as_strided(const Tensor& x, IntSpan sizes, IntSpan strides, std::optional<int64_t> offset) { not_yet("as_strided"); }
 __attribute__((weak)) Tensor view(const Tensor& x, IntSpan sizes) { not_yet("view"); }
 __attribute__((weak)) Tensor reshape(const Tensor& x, IntSpan sizes) { not_yet("reshape"); }
@@ -90,6 +149,11 @@ __attribute__((weak)) Tensor diagonal(const Tensor& x, int64_t offset, int64_t d
 __attribute__((weak)) TensorList split(const Tensor& x, int64_t split_size, int64_t dim) { not_yet("split"); }
 __attribute__((weak)) TensorList chunk(const Tensor& x, int64_t chunks, int64_t dim) { not_yet("chunk"); }
 __attribute__((weak)) TensorList unbind(const Tensor& x, int64_t dim) { not_yet("unbind"); }
+__attribute__((weak)) Tensor squeeze(const Tensor& x, IntSpan dims) { not_yet("squeeze"); }
+__attribute__((weak)) Tensor t(const Tensor& x) { not_yet("t"); }
+__attribute__((weak)) Tensor movedim(const Tensor& x, IntSpan source, IntSpan destination) { not_yet("movedim"); }
+__attribute__((weak)) Tensor broadcast_to(const Tensor& x, IntSpan sizes) { not_yet("broadcast_to"); }
+__attribute__((weak)) TensorList split_with_sizes(const Tensor& x, IntSpan sizes, int64_t dim) { not_yet("split_with_sizes"); }
 __attribute__((weak)) Tensor cat(const TensorList& tensors, int64_t dim) { not_yet("cat"); }
 __attribute__((weak)) Tensor stack(const TensorList& tensors, int64_t dim) { not_yet("stack"); }
 __attribute__((weak)) Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) { not_yet("gather"); }
@@ -99,11 +163,34 @@ __attribute__((weak)) Tensor index_add(const Tensor& x, int64_t dim, const Tenso
 __attribute__((weak)) Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) { not_yet("masked_fill"); }
 __attribute__((weak)) Tensor index(const Tensor& x, const TensorList& indices) { not_yet("index"); }
 __attribute__((weak)) Tensor index_put(const Tensor& x, const TensorList& indices, const Tensor& values, bool accumulate) { not_yet("index_put"); }
+__attribute__((weak)) Tensor& index_put_(Tensor& self, const TensorList& indices, const Tensor& values, bool accumulate) { not_yet("index_put_"); }
+__attribute__((weak)) Tensor flip(const Tensor& x, IntSpan dims) { not_yet("flip"); }
+__attribute__((weak)) Tensor roll(const Tensor& x, IntSpan shifts, IntSpan dims) { not_yet("roll"); }
+__attribute__((weak)) Tensor repeat(const Tensor& x, IntSpan repeats) { not_yet("repeat"); }
+__attribute__((weak)) Tensor tril(const Tensor& x, int64_t diagonal) { not_yet("tril"); }
+__attribute__((weak)) Tensor triu(const Tensor& x, int64_t diagonal) { not_yet("triu"); }
+__attribute__((weak)) Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) { not_yet("scatter"); }
+__attribute__((weak)) Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, Scalar value) { not_yet("scatter"); }
+__attribute__((weak)) Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value) { not_yet("masked_fill"); }
+__attribute__((weak)) Tensor masked_select(const Tensor& x, const Tensor& mask) { not_yet("masked_select"); }
+__attribute__((weak)) Tensor embedding(const Tensor& weight, const Tensor& indices) { not_yet("embedding"); }
+__attribute__((weak)) Tensor one_hot(const Tensor& indices, int64_t num_classes) { not_yet("one_hot"); }
+__attribute__((weak)) Tensor nonzero(const Tensor& x) { not_yet("nonzero"); }
+__attribute__((weak)) Tensor take_along_dim(const Tensor& x, const Tensor& indices, std::optional<int64_t> dim) { not_yet("take_along_dim"); }
 __attribute__((weak)) void manual_seed(uint64_t seed) { not_yet("manual_seed"); }
 __attribute__((weak)) Tensor rand(IntSpan sizes, ScalarType dtype, Device device) { not_yet("rand"); }
 __attribute__((weak)) Tensor randn(IntSpan sizes, ScalarType dtype, Device device) { not_yet("randn"); }
 __attribute__((weak)) Tensor bernoulli(const Tensor& p) { not_yet("bernoulli"); }
 __attribute__((weak)) Tensor dropout(const Tensor& x, double p, bool train) { not_yet("dropout"); }
+__attribute__((weak)) Tensor randint(int64_t low, int64_t high, IntSpan sizes, ScalarType dtype, Device device) { not_yet("randint"); }
+__attribute__((weak)) Tensor randperm(int64_t n, ScalarType dtype, Device device) { not_yet("randperm"); }
+__attribute__((weak)) Tensor& uniform_(Tensor& self, double from, double to) { not_yet("uniform_"); }
+__attribute__((weak)) Tensor& normal_(Tensor& self, double mean, double std) { not_yet("normal_"); }
+__attribute__((weak)) Tensor& random_(Tensor& self, int64_t low, int64_t high) { not_yet("random_"); }
+__attribute__((weak)) Tensor bernoulli(const Tensor& x, double p) { not_yet("bernoulli"); }
+__attribute__((weak)) Tensor& bernoulli_(Tensor& self, double p) { not_yet("bernoulli_"); }
+__attribute__((weak)) Tensor& bernoulli_(Tensor& self, const Tensor& p) { not_yet("bernoulli_"); }
+__attribute__((weak)) Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement) { not_yet("multinomial"); }
 namespace cpu {
 __attribute__((weak)) void abs(const KernelArgs&) { not_yet("cpu::abs"); }
 __attribute__((weak)) void add(const KernelArgs&) { not_yet("cpu::add"); }
@@ -122,18 +209,21 @@ __attribute__((weak)) void bitwise_or(const KernelArgs&) { not_yet("cpu::bitwise
 __attribute__((weak)) void bitwise_xor(const KernelArgs&) { not_yet("cpu::bitwise_xor"); }
 __attribute__((weak)) void bmm(const KernelArgs&) { not_yet("cpu::bmm"); }
 __attribute__((weak)) void cat(const KernelArgs&) { not_yet("cpu::cat"); }
+__attribute__((weak)) void ceil(const KernelArgs&) { not_yet("cpu::ceil"); }
 __attribute__((weak)) void clamp(const KernelArgs&) { not_yet("cpu::clamp"); }
 __attribute__((weak)) void copy(const KernelArgs&) { not_yet("cpu::copy"); }
 __attribute__((weak)) void cos(const KernelArgs&) { not_yet("cpu::cos"); }
 __attribute__((weak)) void cumsum(const KernelArgs&) { not_yet("cpu::cumsum"); }
 __attribute__((weak)) void div(const KernelArgs&) { not_yet("cpu::div"); }
 __attribute__((weak)) void eq(const KernelArgs&) { not_yet("cpu::eq"); }
+__attribute__((weak)) void erf(const KernelArgs&) { not_yet("cpu::erf"); }
 __attribute__((weak)) void exp(const KernelArgs&) { not_yet("cpu::exp"); }
 __attribute__((weak)) void exp2(const KernelArgs&) { not_yet("cpu::exp2"); }
 __attribute__((weak)) void expm1(const KernelArgs&) { not_yet("cpu::expm1"); }
 __attribute__((weak)) void eye(const KernelArgs&) { not_yet("cpu::eye"); }
 __attribute__((weak)) void fill(const KernelArgs&) { not_yet("cpu::fill"); }
 __attribute__((weak)) void flip(const KernelArgs&) { not_yet("cpu::flip"); }
+__attribute__((weak)) void floor(const KernelArgs&) { not_yet("cpu::floor"); }
 __attribute__((weak)) void floor_divide(const KernelArgs&) { not_yet("cpu::floor_divide"); }
 __attribute__((weak)) void gather(const KernelArgs&) { not_yet("cpu::gather"); }
 __attribute__((weak)) void ge(const KernelArgs&) { not_yet("cpu::ge"); }
@@ -183,6 +273,7 @@ __attribute__((weak)) void randperm(const KernelArgs&) { not_yet("cpu::randperm"
 __attribute__((weak)) void relu(const KernelArgs&) { not_yet("cpu::relu"); }
 __attribute__((weak)) void repeat(const KernelArgs&) { not_yet("cpu::repeat"); }
 __attribute__((weak)) void roll(const KernelArgs&) { not_yet("cpu::roll"); }
+__attribute__((weak)) void round(const KernelArgs&) { not_yet("cpu::round"); }
 __attribute__((weak)) void rsqrt(const KernelArgs&) { not_yet("cpu::rsqrt"); }
 __attribute__((weak)) void scatter(const KernelArgs&) { not_yet("cpu::scatter"); }
 __attribute__((weak)) void scatter_add(const KernelArgs&) { not_yet("cpu::scatter_add"); }
@@ -201,6 +292,7 @@ __attribute__((weak)) void tanh(const KernelArgs&) { not_yet("cpu::tanh"); }
 __attribute__((weak)) void topk(const KernelArgs&) { not_yet("cpu::topk"); }
 __attribute__((weak)) void tril(const KernelArgs&) { not_yet("cpu::tril"); }
 __attribute__((weak)) void triu(const KernelArgs&) { not_yet("cpu::triu"); }
+__attribute__((weak)) void trunc(const KernelArgs&) { not_yet("cpu::trunc"); }
 __attribute__((weak)) void uniform(const KernelArgs&) { not_yet("cpu::uniform"); }
 __attribute__((weak)) void var(const KernelArgs&) { not_yet("cpu::var"); }
 __attribute__((weak)) void where(const KernelArgs&) { not_yet("cpu::where"); }
@@ -224,18 +316,21 @@ __attribute__((weak)) void bitwise_or(const KernelArgs&) { not_yet("cuda::bitwis
 __attribute__((weak)) void bitwise_xor(const KernelArgs&) { not_yet("cuda::bitwise_xor"); }
 __attribute__((weak)) void bmm(const KernelArgs&) { not_yet("cuda::bmm"); }
 __attribute__((weak)) void cat(const KernelArgs&) { not_yet("cuda::cat"); }
+__attribute__((weak)) void ceil(const KernelArgs&) { not_yet("cuda::ceil"); }
 __attribute__((weak)) void clamp(const KernelArgs&) { not_yet("cuda::clamp"); }
 __attribute__((weak)) void copy(const KernelArgs&) { not_yet("cuda::copy"); }
 __attribute__((weak)) void cos(const KernelArgs&) { not_yet("cuda::cos"); }
 __attribute__((weak)) void cumsum(const KernelArgs&) { not_yet("cuda::cumsum"); }
 __attribute__((weak)) void div(const KernelArgs&) { not_yet("cuda::div"); }
 __attribute__((weak)) void eq(const KernelArgs&) { not_yet("cuda::eq"); }
+__attribute__((weak)) void erf(const KernelArgs&) { not_yet("cuda::erf"); }
 __attribute__((weak)) void exp(const KernelArgs&) { not_yet("cuda::exp"); }
 __attribute__((weak)) void exp2(const KernelArgs&) { not_yet("cuda::exp2"); }
 __attribute__((weak)) void expm1(const KernelArgs&) { not_yet("cuda::expm1"); }
 __attribute__((weak)) void eye(const KernelArgs&) { not_yet("cuda::eye"); }
 __attribute__((weak)) void fill(const KernelArgs&) { not_yet("cuda::fill"); }
 __attribute__((weak)) void flip(const KernelArgs&) { not_yet("cuda::flip"); }
+__attribute__((weak)) void floor(const KernelArgs&) { not_yet("cuda::floor"); }
 __attribute__((weak)) void floor_divide(const KernelArgs&) { not_yet("cuda::floor_divide"); }
 __attribute__((weak)) void gather(const KernelArgs&) { not_yet("cuda::gather"); }
 __attribute__((weak)) void ge(const KernelArgs&) { not_yet("cuda::ge"); }
@@ -285,6 +380,7 @@ __attribute__((weak)) void randperm(const KernelArgs&) { not_yet("cuda::randperm
 __attribute__((weak)) void relu(const KernelArgs&) { not_yet("cuda::relu"); }
 __attribute__((weak)) void repeat(const KernelArgs&) { not_yet("cuda::repeat"); }
 __attribute__((weak)) void roll(const KernelArgs&) { not_yet("cuda::roll"); }
+__attribute__((weak)) void round(const KernelArgs&) { not_yet("cuda::round"); }
 __attribute__((weak)) void rsqrt(const KernelArgs&) { not_yet("cuda::rsqrt"); }
 __attribute__((weak)) void scatter(const KernelArgs&) { not_yet("cuda::scatter"); }
 __attribute__((weak)) void scatter_add(const KernelArgs&) { not_yet("cuda::scatter_add"); }
@@ -303,6 +399,7 @@ __attribute__((weak)) void tanh(const KernelArgs&) { not_yet("cuda::tanh"); }
 __attribute__((weak)) void topk(const KernelArgs&) { not_yet("cuda::topk"); }
 __attribute__((weak)) void tril(const KernelArgs&) { not_yet("cuda::tril"); }
 __attribute__((weak)) void triu(const KernelArgs&) { not_yet("cuda::triu"); }
+__attribute__((weak)) void trunc(const KernelArgs&) { not_yet("cuda::trunc"); }
 __attribute__((weak)) void uniform(const KernelArgs&) { not_yet("cuda::uniform"); }
 __attribute__((weak)) void var(const KernelArgs&) { not_yet("cuda::var"); }
 __attribute__((weak)) void where(const KernelArgs&) { not_yet("cuda::where"); }
@@ -323,6 +420,7 @@ __attribute__((weak)) void cos(BackwardCtx&) { not_yet("backward::cos"); }
 __attribute__((weak)) void cumsum(BackwardCtx&) { not_yet("backward::cumsum"); }
 __attribute__((weak)) void diagonal(BackwardCtx&) { not_yet("backward::diagonal"); }
 __attribute__((weak)) void div(BackwardCtx&) { not_yet("backward::div"); }
+__attribute__((weak)) void erf(BackwardCtx&) { not_yet("backward::erf"); }
 __attribute__((weak)) void exp(BackwardCtx&) { not_yet("backward::exp"); }
 __attribute__((weak)) void exp2(BackwardCtx&) { not_yet("backward::exp2"); }
 __attribute__((weak)) void expand(BackwardCtx&) { not_yet("backward::expand"); }

@@ -45,6 +45,11 @@
   OP(silu,         "silu(Tensor self)",                                   silu,        silu,        silu,        kSaveInputs)  \
   OP(softplus,     "softplus(Tensor self, Scalar beta=1, Scalar threshold=20)", softplus, softplus, softplus,    kSaveInputs)  \
   OP(leaky_relu,   "leaky_relu(Tensor self, Scalar negative_slope=0.01)", leaky_relu,  leaky_relu,  leaky_relu,  kSaveInputs)  \
+  OP(erf,          "erf(Tensor self)",                                    erf,         erf,         erf,         kSaveInputs)  \
+  OP(floor,        "floor(Tensor self)",                                  floor,       floor,       zero_grad,   kSaveNone)    \
+  OP(ceil,         "ceil(Tensor self)",                                   ceil,        ceil,        zero_grad,   kSaveNone)    \
+  OP(round,        "round(Tensor self)",                                  round,       round,       zero_grad,   kSaveNone)    \
+  OP(trunc,        "trunc(Tensor self)",                                  trunc,       trunc,       zero_grad,   kSaveNone)    \
   OP(nan_to_num,   "nan_to_num(Tensor self, float? nan=0, float? posinf=None, float? neginf=None)", nan_to_num, nan_to_num, nan_to_num, kSaveInputs) \
   OP(eq,           "eq(Tensor self, Tensor other) -> bool",               eq,          eq,          none,        kSaveNone)    \
   OP(ne,           "ne(Tensor self, Tensor other) -> bool",               ne,          ne,          none,        kSaveNone)    \

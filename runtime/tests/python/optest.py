@@ -60,7 +60,7 @@ class OpCase:
 
 
 def _np_dtype(dtype: str):
-    return {"bfloat16": np.float32}.get(dtype, np.dtype(dtype))
+    return np.dtype(np.float32) if dtype == "bfloat16" else np.dtype(dtype)
 
 
 def random_array(rng: np.random.Generator, shape, dtype: str, low=-3.0, high=3.0) -> np.ndarray:
@@ -77,7 +77,7 @@ def random_array(rng: np.random.Generator, shape, dtype: str, low=-3.0, high=3.0
 
 
 def to_torch(a: np.ndarray, dtype: str, device="cpu") -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(a))
+    t = torch.from_numpy(np.ascontiguousarray(a).reshape(np.shape(a)))  # ascontiguousarray makes 0-dim 1-dim
     return t.to(getattr(torch, dtype)).to(device)
 
 
@@ -91,7 +91,7 @@ def to_ember(a: np.ndarray, dtype: str, device="cpu", noncontiguous=False):
         if dtype == "bfloat16":
             t = t.to(ember.bfloat16)
     else:
-        t = ember.from_numpy(np.ascontiguousarray(a))
+        t = ember.from_numpy(np.ascontiguousarray(a).reshape(np.shape(a)))
         if dtype == "bfloat16":
             t = t.to(ember.bfloat16)
     if device != "cpu":

@@ -1,0 +1,63 @@
+"""Transformer building blocks written once against the torch API and instantiated per backend
+(`blocks(torch)` or `blocks(ember)`), so the PyTorch twin is the very same model definition."""
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+
+
+@functools.lru_cache(maxsize=None)
+def blocks(lib) -> SimpleNamespace:
+    nn, F = lib.nn, lib.nn.functional
+
+    class SelfAttention(nn.Module):
+        def __init__(self, dim: int, heads: int, causal: bool):
+            super().__init__()
+            self.heads, self.causal = heads, causal
+            self.qkv = nn.Linear(dim, 3 * dim)
+            self.proj = nn.Linear(dim, dim)
+
+        def forward(self, x):
+            B, T, C = x.shape
+            H = self.heads
+            qkv = self.qkv(x).reshape(B, T, 3, H, C // H).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+            return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+    class MLP(nn.Module):
+        def __init__(self, dim: int, hidden: int):
+            super().__init__()
+            self.fc1 = nn.Linear(dim, hidden)
+            self.act = nn.GELU()
+            self.fc2 = nn.Linear(hidden, dim)
+
+        def forward(self, x):
+            return self.fc2(self.act(self.fc1(x)))
+
+    class Block(nn.Module):
+        """Pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+        def __init__(self, dim: int, heads: int, causal: bool, mlp_ratio: int = 4):
+            super().__init__()
+            self.ln1 = nn.LayerNorm(dim)
+            self.attn = SelfAttention(dim, heads, causal)
+            self.ln2 = nn.LayerNorm(dim)
+            self.mlp = MLP(dim, mlp_ratio * dim)
+
+        def forward(self, x):
+            x = x + self.attn(self.ln1(x))
+            return x + self.mlp(self.ln2(x))
+
+    class Encoder(nn.Module):
+        def __init__(self, dim: int, heads: int, layers: int, causal: bool):
+            super().__init__()
+            self.blocks = nn.ModuleList([Block(dim, heads, causal) for _ in range(layers)])
+            self.ln_f = nn.LayerNorm(dim)
+
+        def forward(self, x):
+            for blk in self.blocks:
+                x = blk(x)
+            return self.ln_f(x)
+
+    return SimpleNamespace(SelfAttention=SelfAttention, MLP=MLP, Block=Block, Encoder=Encoder)

@@ -1,0 +1,247 @@
+"""Test support: a tiny fake-runtime git repo and loopback OpenAI/Anthropic servers."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REAL_REPO = Path(__file__).resolve().parents[2]
+
+FAKE_EMBER = '''\
+"""Stand-in for ember in the harness tests: numpy in, torch tensors out (for autograd)."""
+import numpy as np
+
+
+def from_numpy(array):
+    import torch
+    return torch.from_numpy(np.array(array, copy=True))
+
+
+def tanh(x):
+    import torch
+    return torch.tanh(x)
+'''
+
+FAKE_OPS = '''\
+"""Elementwise ops of the fake runtime."""
+
+
+def double(x):
+    return x * 2
+'''
+
+FAKE_TEST = '''\
+import numpy as np
+
+import ember.ops
+
+
+def test_triple_exists_and_keeps_shape():
+    assert ember.ops.triple(np.zeros((2, 3))).shape == (2, 3)
+'''
+
+# Build = "compile" every Python file; prints gcc-style errors. Hangs (with a grandchild) on request.
+FAKE_BUILD = '''\
+import os, pathlib, subprocess, sys, time
+root = pathlib.Path("runtime/python")
+if (root / "ember" / "HANG_BUILD").exists() or pathlib.Path(os.environ.get("FIXTURE_SLOW_MARKER", "/nonexistent")).exists():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    pathlib.Path(os.environ.get("FIXTURE_PID_FILE", "/tmp/fixture-unused.pid")).write_text(str(child.pid))
+    time.sleep(300)
+print("env names:", " ".join(sorted(os.environ)))
+bad = 0
+for f in sorted(root.rglob("*.py")):
+    try:
+        compile(f.read_text(), str(f), "exec")
+    except SyntaxError as e:
+        print(f"{f}:{e.lineno}:1: error: {e.msg}")
+        bad += 1
+sys.exit(1 if bad else 0)
+'''
+
+GOALS = '''\
+version: 1
+goals:
+  - id: triple
+    title: Add ember.ops.triple
+    default: true
+    agent: {agent}
+    intent: Add triple(x) returning 3 * x to runtime/python/ember/ops.py.
+    scope: ["runtime/python/ember/**"]
+    protected: ["tools/**"]
+    commands:
+      configure: "{{python}} -c pass"
+      build: "{{python}} tools/build.py"
+    acceptance:
+      build: true
+      pytest: ["runtime/tests/python/test_ops.py"]
+      numerics:
+        - name: triple
+          ember: ember.ops.triple
+          torch: "lambda x: x * 3"
+          shapes: [[5], [2, 3]]
+          dtypes: [float64]
+          seeds: 1
+      regression_suite: true
+    budget: {{attempts: {attempts}, wall_seconds: 300, tokens: {tokens}, dollars: 1.0, stuck_after: {stuck}}}
+    limits: {{stage_timeout_s: {stage_timeout}, memory_mb: 4096}}
+'''
+
+
+def sr(path: str, search: str, replace: str) -> str:
+    """A search/replace block as a model would write it."""
+    return f"{path}\n<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n"
+
+
+GOOD = "Plan: add triple.\n" + sr("runtime/python/ember/ops.py", "    return x * 2\n",
+                                  "    return x * 2\n\n\ndef triple(x):\n    return x * 3\n")
+WRONG = "Plan: add triple.\n" + sr("runtime/python/ember/ops.py", "    return x * 2\n",
+                                   "    return x * 2\n\n\ndef triple(x):\n    return x * 3.01\n")
+
+
+def git(cwd, *args):
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout
+
+
+class FixtureRepo:
+    def __init__(self, root: Path):
+        self.root = root
+        self.runs = root / "runs"
+
+    def write_goals(self, agent="fake-openai", attempts=3, tokens=100000, stuck=3,
+                    stage_timeout=60, commit=True):
+        (self.root / "goals.yaml").write_text(GOALS.format(
+            agent=agent, attempts=attempts, tokens=tokens, stuck=stuck,
+            stage_timeout=stage_timeout))
+        if commit:
+            self.commit("goals")
+
+    def write_agent(self, name, provider, base_url=None, trajectory=None, **extra):
+        data = {"role": "coder", "provider": provider, "model": f"{provider}-test-model",
+                "max_retries": 3, "backoff_s": 0.05, "timeout_s": 10,
+                "pricing": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}, **extra}
+        if base_url:
+            data["base_url"] = base_url
+        if trajectory is not None:
+            path = self.root / "agents" / f"{name}-trajectory.yaml"
+            path.write_text(json.dumps({"provenance": "scripted", "responses":
+                                        [{"text": t} for t in trajectory]}))
+            data["trajectory"] = str(path.relative_to(self.root))
+        (self.root / "agents" / f"{name}.yaml").write_text(json.dumps(data))
+        self.commit(f"agent {name}")
+
+    def commit(self, message):
+        git(self.root, "add", "-A")
+        git(self.root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+            "--allow-empty", "-m", message)
+
+    def run(self, *args) -> int:
+        from harness.cli import main
+        return main(["--repo", str(self.root), *args])
+
+    def events(self, run_id=None) -> list[dict]:
+        run_dir = self.run_dir(run_id)
+        return [json.loads(l) for l in (run_dir / "events.jsonl").read_text().splitlines()]
+
+    def run_dir(self, run_id=None) -> Path:
+        if run_id:
+            return self.runs / run_id
+        dirs = sorted(self.runs.iterdir())
+        assert len(dirs) == 1, dirs
+        return dirs[0]
+
+
+# ---------------------------------------------------------------- loopback model servers
+
+class ScriptedServer:
+    """Speaks OpenAI Chat Completions or Anthropic Messages; plays a script of replies.
+
+    Script items: a str (reply text), an int (HTTP error status), or ("hang", seconds).
+    """
+
+    def __init__(self, flavor: str, script: list):
+        self.flavor, self.script, self.requests = flavor, list(script), []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append({"path": self.path, "body": body,
+                                       "headers": dict(self.headers)})
+                item = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
+                if isinstance(item, tuple) and item[0] == "hang":
+                    time.sleep(item[1])
+                    item = outer.script[0] if outer.script else "no more"
+                if isinstance(item, int):
+                    self._send(item, {"error": {"type": "overloaded", "message": "try later"}})
+                else:
+                    self._send(200, outer.reply(item, body))
+
+            def _send(self, status, payload):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if status == 429:
+                    self.send_header("retry-after", "0")
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def reply(self, text: str, body: dict) -> dict:
+        if self.flavor == "openai":
+            return {"id": "chatcmpl-test", "object": "chat.completion", "created": 0,
+                    "model": body.get("model"), "choices": [{
+                        "index": 0, "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": 1000, "completion_tokens": 200,
+                              "total_tokens": 1200}}
+        return {"id": "msg_test", "type": "message", "role": "assistant",
+                "model": body.get("model"), "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn", "stop_sequence": None,
+                "usage": {"input_tokens": 900, "output_tokens": 150}}
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}" + ("/v1" if self.flavor == "openai" else "")
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+
+
+def make_fixture_repo(root: Path) -> FixtureRepo:
+    (root / "runtime/python/ember").mkdir(parents=True)
+    (root / "runtime/python/ember/__init__.py").write_text(FAKE_EMBER)
+    (root / "runtime/python/ember/ops.py").write_text(FAKE_OPS)
+    (root / "runtime/tests/python").mkdir(parents=True)
+    (root / "runtime/tests/python/test_ops.py").write_text(FAKE_TEST)
+    (root / "runtime/csrc/dispatch").mkdir(parents=True)
+    (root / "runtime/csrc/dispatch/op_table.cpp").write_text("// fake op table\nOP(double)\n")
+    (root / "tools").mkdir()
+    (root / "tools/build.py").write_text(FAKE_BUILD)
+    shutil.copytree(REAL_REPO / "prompts", root / "prompts")
+    (root / "regressions").mkdir()
+    shutil.copy(REAL_REPO / "regressions" / "conftest.py", root / "regressions" / "conftest.py")
+    (root / "agents").mkdir()
+    (root / ".gitignore").write_text(".harness/\nruns/\n__pycache__/\n")
+    git(root, "init", "-q", "-b", "main")
+    repo = FixtureRepo(root)
+    repo.write_goals(commit=False)
+    repo.commit("fixture")
+    return repo
+

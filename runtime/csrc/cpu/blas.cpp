@@ -1,0 +1,216 @@
+// CPU matrix products (mm, bmm, addmm) on OpenBLAS from the scipy-openblas32 wheel.
+//
+// Note [BLAS operand layouts]
+// A 2-D operand whose rows or columns are unit-stride goes to BLAS as is: row-major (NoTrans,
+// ld = row stride) or column-major (Trans, ld = column stride), so .T/.mT views cost no copy.
+// Anything else (expanded, every-other-element, ld out of int32 range) is packed contiguous first.
+// float16/bfloat16 are widened to float32 (torch's CPU path accumulates in float too); integer
+// dtypes use a plain cache-blocked loop (BLAS has no integer gemm).
+#include <cblas.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <thread>
+#include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "core/parallel.h"
+#include "dispatch/op_def.h"
+
+namespace ember::cpu {
+namespace {
+
+// Note [One thread pool]
+// OpenBLAS (pthreads build) keeps its own pool; two pools of spinning threads on the same cores
+// slow both down. We register a callback so OpenBLAS runs its parallel jobs on ember's OpenMP
+// threads. Level-3 jobs wait on each other, so they must all run concurrently: inside an existing
+// parallel region (where OpenMP would serialize) we fall back to plain std::threads.
+extern "C" void run_blas_jobs(int /*sync*/, openblas_dojob_callback dojob, int numjobs, size_t jobdata_elsize,
+                              void* jobdata, int dojob_data) {
+  char* jobs = static_cast<char*>(jobdata);
+#ifdef _OPENMP
+  if (!omp_in_parallel()) {
+#pragma omp parallel for num_threads(numjobs) schedule(static, 1)
+    for (int i = 0; i < numjobs; ++i) dojob(omp_get_thread_num(), jobs + i * jobdata_elsize, dojob_data);
+    return;
+  }
+#endif
+  std::vector<std::thread> workers;
+  for (int i = 1; i < numjobs; ++i)
+    workers.emplace_back([=] { dojob(i, jobs + i * jobdata_elsize, dojob_data); });
+  dojob(0, jobs, dojob_data);
+  for (auto& w : workers) w.join();
+}
+
+// Follows ember's thread count lazily before every BLAS call.
+void sync_blas_threads() {
+  static std::atomic<int> current{-1};
+  static const bool callback_installed = [] {
+    scipy_openblas_set_threads_callback_function(&run_blas_jobs);
+    return true;
+  }();
+  (void)callback_installed;
+  const int want = get_num_threads();
+  if (current.load(std::memory_order_relaxed) != want) {
+    scipy_openblas_set_num_threads(want);
+    current.store(want, std::memory_order_relaxed);
+  }
+}
+
+// A strided matrix view: element (i, j) at data[i * rs + j * cs].
+template <typename T>
+struct Mat {
+  T* data;
+  int64_t rows, cols, rs, cs;
+};
+
+// How a matrix can be handed to BLAS without a copy (see Note [BLAS operand layouts]).
+struct BlasLayout {
+  bool ok = false;
+  bool trans = false;  // column-major storage: pass Trans with ld = column stride
+  int64_t ld = 0;
+};
+
+BlasLayout blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
+  BlasLayout l;
+  // Row-major: unit column stride (or a single column), leading dim covers a row.
+  if (cs == 1 || cols == 1) {
+    int64_t ld = rows == 1 ? std::max<int64_t>(cols, 1) : rs;
+    if (ld >= std::max<int64_t>(cols, 1) && ld <= INT_MAX) return {true, false, ld};
+  }
+  if (rs == 1 || rows == 1) {
+    int64_t ld = cols == 1 ? std::max<int64_t>(rows, 1) : cs;
+    if (ld >= std::max<int64_t>(rows, 1) && ld <= INT_MAX) return {true, true, ld};
+  }
+  return l;
+}
+
+// Copies (and converts) a strided matrix into a dense row-major buffer.
+template <typename Dst, typename Src>
+void pack(const Mat<const Src>& m, Dst* dst) {
+  for (int64_t i = 0; i < m.rows; ++i)
+    for (int64_t j = 0; j < m.cols; ++j)
+      dst[i * m.cols + j] = static_cast<Dst>(static_cast<opmath_t<Src>>(m.data[i * m.rs + j * m.cs]));
+}
+
+template <typename T>
+void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+               int64_t ldb, T beta, T* c, int64_t ldc) {
+  const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>)
+    scipy_cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else
+    scipy_cblas_dgemm(CblasRowMajor, TA, TB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// C = alpha * A @ B + beta * C for float/double, C dense row-major (ldc = n).
+template <typename T>
+void gemm_blas(const Mat<const T>& A, const Mat<const T>& B, T* C, T alpha, T beta) {
+  const int64_t m = A.rows, k = A.cols, n = B.cols;
+  std::vector<T> abuf, bbuf;
+  BlasLayout la = blas_layout(A.rows, A.cols, A.rs, A.cs), lb = blas_layout(B.rows, B.cols, B.rs, B.cs);
+  const T* ap = A.data;
+  const T* bp = B.data;
+  if (!la.ok) { abuf.resize(m * k); pack(A, abuf.data()); ap = abuf.data(); la = {true, false, std::max<int64_t>(k, 1)}; }
+  if (!lb.ok) { bbuf.resize(k * n); pack(B, bbuf.data()); bp = bbuf.data(); lb = {true, false, std::max<int64_t>(n, 1)}; }
+  blas_gemm<T>(la.trans, lb.trans, m, n, k, alpha, ap, la.ld, bp, lb.ld, beta, C, std::max<int64_t>(n, 1));
+}
+
+// Integer gemm: i-k-j loop order over tiles (unit-stride inner loop on C and packed B).
+template <typename T>
+void gemm_loop(const Mat<const T>& A, const Mat<const T>& B, T* C, T alpha, T beta) {
+  const int64_t m = A.rows, k = A.cols, n = B.cols;
+  std::vector<T> bbuf(k * n);
+  pack(B, bbuf.data());
+  parallel_for(0, m, std::max<int64_t>(1, 16384 / std::max<int64_t>(n * std::max<int64_t>(k, 1), 1)),
+               [&](int64_t lo, int64_t hi) {
+    std::vector<T> acc(n);
+    for (int64_t i = lo; i < hi; ++i) {
+      std::fill(acc.begin(), acc.end(), T(0));
+      for (int64_t p = 0; p < k; ++p) {
+        const T aip = A.data[i * A.rs + p * A.cs];
+        const T* brow = bbuf.data() + p * n;
+        for (int64_t j = 0; j < n; ++j) acc[j] += aip * brow[j];
+      }
+      T* crow = C + i * n;
+      for (int64_t j = 0; j < n; ++j) crow[j] = static_cast<T>(alpha * acc[j] + (beta == T(0) ? T(0) : beta * crow[j]));
+    }
+  });
+}
+
+// C (dense m x n, scalar_t) = alpha * A @ B + beta * C for any supported dtype.
+template <typename scalar_t>
+void gemm_any(const Mat<const scalar_t>& A, const Mat<const scalar_t>& B, scalar_t* C, double alpha, double beta) {
+  const int64_t m = A.rows, k = A.cols, n = B.cols;
+  if (m == 0 || n == 0) return;
+  if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
+    if (k == 0) {  // BLAS may leave C untouched; define it ourselves
+      for (int64_t i = 0; i < m * n; ++i) C[i] = beta == 0 ? scalar_t(0) : static_cast<scalar_t>(beta * C[i]);
+      return;
+    }
+    sync_blas_threads();
+    gemm_blas<scalar_t>(A, B, C, static_cast<scalar_t>(alpha), static_cast<scalar_t>(beta));
+  } else if constexpr (std::is_integral_v<scalar_t>) {
+    gemm_loop<scalar_t>(A, B, C, static_cast<scalar_t>(static_cast<int64_t>(alpha)),
+                        static_cast<scalar_t>(static_cast<int64_t>(beta)));
+  } else {  // Half / BFloat16: widen to float, gemm, round back once
+    std::vector<float> a(m * k), b(k * n), c(m * n);
+    pack(A, a.data());
+    pack(B, b.data());
+    if (beta != 0) for (int64_t i = 0; i < m * n; ++i) c[i] = static_cast<float>(C[i]);
+    Mat<const float> af{a.data(), m, k, k, 1}, bf{b.data(), k, n, n, 1};
+    gemm_any<float>(af, bf, c.data(), alpha, beta);
+    for (int64_t i = 0; i < m * n; ++i) C[i] = static_cast<scalar_t>(c[i]);
+  }
+}
+
+template <typename T>
+Mat<const T> matrix_of(const Tensor& t, int64_t batch_offset = 0) {
+  const int64_t d = t.dim();
+  return {t.data<T>() + batch_offset, t.sizes()[d - 2], t.sizes()[d - 1], t.strides()[d - 2], t.strides()[d - 1]};
+}
+
+}  // namespace
+
+void mm(const KernelArgs& args) {
+  const Tensor &a = args.in[0], &b = args.in[1], &out = args.out[0];
+  EMBER_DISPATCH_NUMERIC(out.dtype(), "mm", ([&]<typename scalar_t>() {
+    gemm_any<scalar_t>(matrix_of<scalar_t>(a), matrix_of<scalar_t>(b), out.data<scalar_t>(), 1.0, 0.0);
+  }));
+}
+
+// bmm over [B, m, k] x [B, k, n]; batch strides may be 0 (matmul's broadcast batches).
+void bmm(const KernelArgs& args) {
+  const Tensor &a = args.in[0], &b = args.in[1], &out = args.out[0];
+  const int64_t batch = out.sizes()[0], m = out.sizes()[1], n = out.sizes()[2];
+  EMBER_DISPATCH_NUMERIC(out.dtype(), "bmm", ([&]<typename scalar_t>() {
+    for (int64_t i = 0; i < batch; ++i)
+      gemm_any<scalar_t>(matrix_of<scalar_t>(a, i * a.strides()[0]), matrix_of<scalar_t>(b, i * b.strides()[0]),
+                         out.data<scalar_t>() + i * m * n, 1.0, 0.0);
+  }));
+}
+
+// out = beta * bias + alpha * (a @ b); bias broadcasts to [m, n] (its strides are read with zeros
+// for broadcast dims). attrs.alpha = alpha, attrs.scalar2 = beta.
+void addmm(const KernelArgs& args) {
+  const Tensor &bias = args.in[0], &a = args.in[1], &b = args.in[2], &out = args.out[0];
+  const int64_t m = out.sizes()[0], n = out.sizes()[1];
+  const double alpha = args.attrs.alpha.to_double(), beta = args.attrs.scalar2.to_double();
+  // Broadcast strides of bias against [m, n].
+  int64_t brs = 0, bcs = 0;
+  if (bias.dim() == 2) { brs = bias.sizes()[0] == 1 ? 0 : bias.strides()[0]; bcs = bias.sizes()[1] == 1 ? 0 : bias.strides()[1]; }
+  if (bias.dim() == 1) bcs = bias.sizes()[0] == 1 ? 0 : bias.strides()[0];
+  EMBER_DISPATCH_NUMERIC(out.dtype(), "addmm", ([&]<typename scalar_t>() {
+    scalar_t* c = out.data<scalar_t>();
+    const scalar_t* bp = bias.data<scalar_t>();
+    if (beta != 0)
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) c[i * n + j] = bp[i * brs + j * bcs];
+    gemm_any<scalar_t>(matrix_of<scalar_t>(a), matrix_of<scalar_t>(b), c, alpha, beta);
+  }));
+}
+
+}  // namespace ember::cpu

@@ -1,0 +1,100 @@
+#pragma once
+// Vectorizable float32 math for the elementwise kernels. glibc's expf/logf/tanhf are scalar calls
+// unless -ffast-math is on (libmvec is only declared then), which would stall the `omp simd` loops
+// of cpu/loops.h; these branch-free Cephes-style versions (about 1-2 ulp) vectorize instead.
+// Half/BFloat16 compute in float and take the same path; double goes to libm.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace ember::cpu::vm {
+
+inline float bits_to_float(int32_t b) { float f; std::memcpy(&f, &b, 4); return f; }
+inline int32_t float_to_bits(float f) { int32_t b; std::memcpy(&b, &f, 4); return b; }
+
+// exp: range reduction x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, scale by 2^n.
+inline float expf_fast(float x) {
+  const float hi = 88.7228f, lo = -87.3f;
+  const float xc = x > hi ? hi : (x < lo ? lo : x);
+  const float n = std::nearbyint(xc * 1.44269504088896341f);
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  // 2^(n-1) * 2 keeps n = 128 representable.
+  const float scale = bits_to_float((static_cast<int32_t>(n) + 126) << 23);
+  float y = p * scale * 2.0f;
+  y = x > hi ? INFINITY : y;
+  y = x < lo ? 0.0f : y;
+  return y;
+}
+
+inline float logf_fast(float x) {
+  int32_t b = float_to_bits(x);
+  float e = static_cast<float>((b >> 23) - 126);
+  float m = bits_to_float((b & 0x007fffff) | 0x3f000000);  // mantissa in [0.5, 1)
+  const bool small = m < 0.707106781186547524f;
+  e = small ? e - 1.0f : e;
+  m = small ? m + m - 1.0f : m - 1.0f;
+  const float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  y += -2.12194440e-4f * e;
+  y += -0.5f * z;
+  float r = m + y + 0.693359375f * e;
+  r = x == INFINITY ? INFINITY : r;
+  r = x == 0.0f ? -INFINITY : r;
+  r = (x < 0.0f || x != x) ? NAN : r;
+  return r;
+}
+
+inline float tanhf_fast(float x) {
+  const float ax = std::fabs(x);
+  const float z = x * x;
+  float small = -5.70498872745e-3f;
+  small = small * z + 2.06390887954e-2f;
+  small = small * z - 5.37397155531e-2f;
+  small = small * z + 1.33314422036e-1f;
+  small = small * z - 3.33332819422e-1f;
+  small = small * z * x + x;
+  float large = 1.0f - 2.0f / (expf_fast(2.0f * ax) + 1.0f);
+  large = std::copysign(large, x);
+  return ax < 0.625f ? small : large;
+}
+
+// Abramowitz & Stegun 7.1.26 refined: |error| < 1.5e-7, enough for float32.
+inline float erff_fast(float x) {
+  const float ax = std::fabs(x);
+  const float t = 1.0f / (1.0f + 0.3275911f * ax);
+  float p = 1.061405429f;
+  p = p * t - 1.453152027f;
+  p = p * t + 1.421413741f;
+  p = p * t - 0.284496736f;
+  p = p * t + 0.254829592f;
+  p = p * t;
+  const float y = 1.0f - p * expf_fast(-ax * ax);
+  // Near 0 the series x * 2/sqrt(pi) * (1 - x^2/3) keeps the relative error small.
+  const float series = x * 1.1283791670955126f * (1.0f - x * x / 3.0f);
+  return ax < 1e-3f ? series : std::copysign(y, x);
+}
+
+template <typename T> inline T exp(T x) { if constexpr (std::is_same_v<T, float>) return expf_fast(x); else return std::exp(x); }
+template <typename T> inline T log(T x) { if constexpr (std::is_same_v<T, float>) return logf_fast(x); else return std::log(x); }
+template <typename T> inline T tanh(T x) { if constexpr (std::is_same_v<T, float>) return tanhf_fast(x); else return std::tanh(x); }
+template <typename T> inline T erf(T x) { if constexpr (std::is_same_v<T, float>) return erff_fast(x); else return std::erf(x); }
+template <typename T> inline T sigmoid(T x) { return T(1) / (T(1) + exp(-x)); }
+
+}  // namespace ember::cpu::vm

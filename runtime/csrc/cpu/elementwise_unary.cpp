@@ -1,0 +1,117 @@
+// CPU kernels of the unary elementwise ops (Note [Elementwise compute dtype]: the input is
+// converted to attrs.dtype; the output has that dtype, or bool for predicates).
+// Float32 exp/log/tanh/sigmoid/gelu... use the vectorizable approximations of cpu/elementwise_math.h.
+#include <cmath>
+
+#include "cpu/loops.h"
+#include "cpu/elementwise_math.h"
+#include "dispatch/op_def.h"
+
+namespace ember::cpu {
+
+#define EMBER_UNARY_KERNEL(name, DISPATCH, ...)                                                     \
+  void name(const KernelArgs& args) {                                                              \
+    const ScalarType ct = args.attrs.dtype;                                                        \
+    const Tensor x = as_dtype(args.in[0], ct);                                                     \
+    const Attrs& attrs = args.attrs;                                                               \
+    (void)attrs;                                                                                   \
+    DISPATCH(ct, #name, ([&]<typename T>() {                                                        \
+      using O = opmath_t<T>;                                                                       \
+      __VA_ARGS__                                                                                  \
+    }));                                                                                            \
+  }
+// Shorthand for a kernel that maps v -> expr.
+#define EMBER_MAP(expr) unary_loop<T, T>(args.out[0], x, [=](O v) -> O { return expr; });
+
+EMBER_UNARY_KERNEL(neg, EMBER_DISPATCH_NUMERIC, EMBER_MAP(-v))
+EMBER_UNARY_KERNEL(abs, EMBER_DISPATCH_NUMERIC, EMBER_MAP(v < O(0) ? -v : v))
+EMBER_UNARY_KERNEL(sign, EMBER_DISPATCH_ALL, EMBER_MAP(static_cast<O>((O(0) < v) - (v < O(0)))))
+EMBER_UNARY_KERNEL(relu, EMBER_DISPATCH_NUMERIC, EMBER_MAP(v > O(0) ? v : (v != v ? v : O(0))))
+EMBER_UNARY_KERNEL(bitwise_not, EMBER_DISPATCH_INTEGRAL,
+                   if constexpr (std::is_same_v<T, bool>) { EMBER_MAP(!v) } else { EMBER_MAP(~v) })
+EMBER_UNARY_KERNEL(floor, EMBER_DISPATCH_NUMERIC,
+                   if constexpr (std::is_integral_v<T>) { EMBER_MAP(v) } else { EMBER_MAP(std::floor(v)) })
+EMBER_UNARY_KERNEL(ceil, EMBER_DISPATCH_NUMERIC,
+                   if constexpr (std::is_integral_v<T>) { EMBER_MAP(v) } else { EMBER_MAP(std::ceil(v)) })
+EMBER_UNARY_KERNEL(round, EMBER_DISPATCH_NUMERIC,
+                   if constexpr (std::is_integral_v<T>) { EMBER_MAP(v) } else { EMBER_MAP(std::nearbyint(v)) })
+EMBER_UNARY_KERNEL(trunc, EMBER_DISPATCH_NUMERIC,
+                   if constexpr (std::is_integral_v<T>) { EMBER_MAP(v) } else { EMBER_MAP(std::trunc(v)) })
+
+EMBER_UNARY_KERNEL(exp, EMBER_DISPATCH_FLOAT, EMBER_MAP(vm::exp(v)))
+EMBER_UNARY_KERNEL(exp2, EMBER_DISPATCH_FLOAT, EMBER_MAP(std::exp2(v)))
+EMBER_UNARY_KERNEL(expm1, EMBER_DISPATCH_FLOAT, EMBER_MAP(std::expm1(v)))
+EMBER_UNARY_KERNEL(log, EMBER_DISPATCH_FLOAT, EMBER_MAP(vm::log(v)))
+EMBER_UNARY_KERNEL(log2, EMBER_DISPATCH_FLOAT, EMBER_MAP(std::log2(v)))
+EMBER_UNARY_KERNEL(log1p, EMBER_DISPATCH_FLOAT, EMBER_MAP(std::log1p(v)))
+EMBER_UNARY_KERNEL(sqrt, EMBER_DISPATCH_FLOAT, EMBER_MAP(std::sqrt(v)))
+EMBER_UNARY_KERNEL(rsqrt, EMBER_DISPATCH_FLOAT, EMBER_MAP(O(1) / std::sqrt(v)))
+EMBER_UNARY_KERNEL(sin, EMBER_DISPATCH_FLOAT, EMBER_MAP(std::sin(v)))
+EMBER_UNARY_KERNEL(cos, EMBER_DISPATCH_FLOAT, EMBER_MAP(std::cos(v)))
+EMBER_UNARY_KERNEL(tan, EMBER_DISPATCH_FLOAT, EMBER_MAP(std::tan(v)))
+EMBER_UNARY_KERNEL(tanh, EMBER_DISPATCH_FLOAT, EMBER_MAP(vm::tanh(v)))
+EMBER_UNARY_KERNEL(sigmoid, EMBER_DISPATCH_FLOAT, EMBER_MAP(vm::sigmoid(v)))
+EMBER_UNARY_KERNEL(erf, EMBER_DISPATCH_FLOAT, EMBER_MAP(vm::erf(v)))
+EMBER_UNARY_KERNEL(silu, EMBER_DISPATCH_FLOAT, EMBER_MAP(v * vm::sigmoid(v)))
+
+EMBER_UNARY_KERNEL(gelu, EMBER_DISPATCH_FLOAT,
+  if (attrs.flag) {
+    const O k0 = O(0.7978845608028654), k1 = O(0.044715);
+    EMBER_MAP(O(0.5) * v * (O(1) + vm::tanh(k0 * (v + k1 * v * v * v))))
+  } else {
+    EMBER_MAP(O(0.5) * v * (O(1) + vm::erf(v * O(0.7071067811865476))))
+  })
+
+// torch: x * beta > threshold ? x : log1p(exp(x * beta)) / beta.
+EMBER_UNARY_KERNEL(softplus, EMBER_DISPATCH_FLOAT,
+  const O beta = attrs.scalar.to<O>(), threshold = attrs.scalar2.to<O>();
+  EMBER_MAP(v * beta > threshold ? v : std::log1p(vm::exp(v * beta)) / beta))
+
+EMBER_UNARY_KERNEL(leaky_relu, EMBER_DISPATCH_FLOAT,
+  const O slope = attrs.scalar.to<O>();
+  EMBER_MAP(v > O(0) ? v : v * slope))
+
+// attrs: scalar = nan replacement, scalar2 = +inf replacement, alpha = -inf replacement.
+EMBER_UNARY_KERNEL(nan_to_num, EMBER_DISPATCH_NUMERIC,
+  if constexpr (std::is_integral_v<T>) {
+    EMBER_MAP(v)
+  } else {
+    const O nan = attrs.scalar.to<T>(), pos = attrs.scalar2.to<T>(), negv = attrs.alpha.to<T>();
+    EMBER_MAP(v != v ? nan : (v == std::numeric_limits<O>::infinity() ? pos
+                           : (v == -std::numeric_limits<O>::infinity() ? negv : v)))
+  })
+
+// Clamp bounds are optional (attrs.has_scalar / has_scalar2); NaN inputs stay NaN.
+EMBER_UNARY_KERNEL(clamp, EMBER_DISPATCH_NUMERIC,
+  const bool has_lo = attrs.has_scalar, has_hi = attrs.has_scalar2;
+  const O lo = has_lo ? attrs.scalar.to<O>() : O(0), hi = has_hi ? attrs.scalar2.to<O>() : O(0);
+  if (has_lo && has_hi) {
+    EMBER_MAP(v != v ? v : (v < lo ? (lo > hi ? hi : lo) : (v > hi ? hi : v)))
+  } else if (has_lo) {
+    EMBER_MAP(v != v ? v : (v < lo ? lo : v))
+  } else {
+    EMBER_MAP(v != v ? v : (v > hi ? hi : v))
+  })
+
+#undef EMBER_MAP
+#undef EMBER_UNARY_KERNEL
+
+#define EMBER_PREDICATE_KERNEL(name, expr)                                                          \
+  void name(const KernelArgs& args) {                                                              \
+    const ScalarType ct = args.attrs.dtype;                                                        \
+    const Tensor x = as_dtype(args.in[0], ct);                                                     \
+    EMBER_DISPATCH_ALL(ct, #name, ([&]<typename T>() {                                              \
+      using O = opmath_t<T>;                                                                       \
+      unary_loop<bool, T>(args.out[0], x, [](O v) -> bool { return expr; });                       \
+    }));                                                                                            \
+  }
+EMBER_PREDICATE_KERNEL(isnan, v != v)
+EMBER_PREDICATE_KERNEL(isinf, std::is_floating_point_v<O> && (v == std::numeric_limits<O>::infinity() ||
+                                                                 v == -std::numeric_limits<O>::infinity()))
+EMBER_PREDICATE_KERNEL(isfinite, v == v && !(std::is_floating_point_v<O> &&
+                                             (v == std::numeric_limits<O>::infinity() ||
+                                              v == -std::numeric_limits<O>::infinity())))
+EMBER_PREDICATE_KERNEL(logical_not, v == O(0))
+#undef EMBER_PREDICATE_KERNEL
+
+}  // namespace ember::cpu

@@ -1,0 +1,260 @@
+// CPU kernels of the random ops. Element i draws from Philox block offset + i / per_block (see
+// Note [Philox streams]), so results do not depend on the thread count or on chunking.
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <vector>
+
+#include "core/generator.h"
+#include "core/parallel.h"
+#include "dispatch/op_def.h"
+
+namespace ember::cpu {
+namespace {
+
+struct PhiloxArgs {
+  uint64_t seed, offset;
+};
+PhiloxArgs philox_of(const Attrs& attrs) {
+  return {static_cast<uint64_t>(attrs.dims2[0]), static_cast<uint64_t>(attrs.dims2[1])};
+}
+
+// Maps a linear (row-major) element index to its offset in a strided tensor.
+struct StridedIndex {
+  const DimVector& sizes;
+  const DimVector& strides;
+  bool contiguous;
+  int64_t operator()(int64_t linear) const {
+    if (contiguous) return linear;
+    int64_t off = 0;
+    for (int64_t d = static_cast<int64_t>(sizes.size()) - 1; d >= 0; --d) {
+      off += (linear % sizes[d]) * strides[d];
+      linear /= sizes[d];
+    }
+    return off;
+  }
+};
+StridedIndex index_of(const Tensor& t) { return {t.sizes(), t.strides(), t.is_contiguous()}; }
+
+// Runs fn(i, words) for every element i, where words are the 32-bit draws of element i: element
+// i uses words [(i % per_block) * words_per, ...) of block i / per_block.
+template <int PerBlock, typename F>
+void for_each_draw(int64_t n, PhiloxArgs ph, const F& fn) {
+  const int64_t blocks = (n + PerBlock - 1) / PerBlock;
+  parallel_for(0, blocks, kGrainSize / 8, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b) {
+      Philox4x32 r(ph.seed, ph.offset + static_cast<uint64_t>(b));
+      const int64_t first = b * PerBlock, last = std::min(n, first + PerBlock);
+      for (int64_t i = first; i < last; ++i) fn(i, r.v + (i - first) * (4 / PerBlock));
+    }
+  });
+}
+
+}  // namespace
+
+void uniform(const KernelArgs& args) {
+  const Tensor& self = args.out[0];
+  const PhiloxArgs ph = philox_of(args.attrs);
+  const double from = args.attrs.scalar.to_double(), to = args.attrs.scalar2.to_double();
+  const StridedIndex idx = index_of(self);
+  EMBER_DISPATCH_FLOAT(self.dtype(), "uniform_", ([&]<typename scalar_t>() {
+    scalar_t* dst = self.data<scalar_t>();
+    if constexpr (std::is_same_v<scalar_t, double>) {
+      for_each_draw<2>(self.numel(), ph, [&](int64_t i, const uint32_t* w) {
+        dst[idx(i)] = from + (to - from) * uniform_double(w[0], w[1]);
+      });
+    } else {
+      const float f = static_cast<float>(from), range = static_cast<float>(to - from);
+      for_each_draw<4>(self.numel(), ph, [&](int64_t i, const uint32_t* w) {
+        dst[idx(i)] = static_cast<scalar_t>(f + range * uniform_float(w[0]));
+      });
+    }
+  }));
+}
+
+// Box-Muller: the pair of uniforms of block lanes (0, 1) gives normals for lanes 0 and 1 (cos and
+// sin); lanes (2, 3) likewise. float64 uses two 53-bit uniforms per block for its two lanes.
+void normal(const KernelArgs& args) {
+  const Tensor& self = args.out[0];
+  const PhiloxArgs ph = philox_of(args.attrs);
+  const double mean = args.attrs.scalar.to_double(), stdev = args.attrs.scalar2.to_double();
+  const StridedIndex idx = index_of(self);
+  constexpr double two_pi = 2.0 * std::numbers::pi;
+  EMBER_DISPATCH_FLOAT(self.dtype(), "normal_", ([&]<typename scalar_t>() {
+    scalar_t* dst = self.data<scalar_t>();
+    const int64_t n = self.numel();
+    if constexpr (std::is_same_v<scalar_t, double>) {
+      parallel_for(0, (n + 1) / 2, kGrainSize / 8, [&](int64_t lo, int64_t hi) {
+        for (int64_t b = lo; b < hi; ++b) {
+          Philox4x32 r(ph.seed, ph.offset + static_cast<uint64_t>(b));
+          const double u1 = 1.0 - uniform_double(r.v[0], r.v[1]), u2 = uniform_double(r.v[2], r.v[3]);
+          const double radius = std::sqrt(-2.0 * std::log(u1));
+          dst[idx(2 * b)] = mean + stdev * radius * std::cos(two_pi * u2);
+          if (2 * b + 1 < n) dst[idx(2 * b + 1)] = mean + stdev * radius * std::sin(two_pi * u2);
+        }
+      });
+    } else {
+      const float m = static_cast<float>(mean), s = static_cast<float>(stdev);
+      parallel_for(0, (n + 3) / 4, kGrainSize / 8, [&](int64_t lo, int64_t hi) {
+        for (int64_t b = lo; b < hi; ++b) {
+          Philox4x32 r(ph.seed, ph.offset + static_cast<uint64_t>(b));
+          for (int pair = 0; pair < 2; ++pair) {
+            const int64_t i = 4 * b + 2 * pair;
+            if (i >= n) break;
+            const float u1 = 1.0f - uniform_float(r.v[2 * pair]), u2 = uniform_float(r.v[2 * pair + 1]);
+            const float radius = std::sqrt(-2.0f * std::log(u1));
+            const float angle = static_cast<float>(two_pi) * u2;
+            dst[idx(i)] = static_cast<scalar_t>(m + s * radius * std::cos(angle));
+            if (i + 1 < n) dst[idx(i + 1)] = static_cast<scalar_t>(m + s * radius * std::sin(angle));
+          }
+        }
+      });
+    }
+  }));
+}
+
+// Integers in [low, high): ranges up to 2^32 map one 32-bit word by multiply-shift (Lemire),
+// larger ranges take 64 bits modulo the range (bias < range / 2^64).
+void randint(const KernelArgs& args) {
+  const Tensor& self = args.out[0];
+  const PhiloxArgs ph = philox_of(args.attrs);
+  const int64_t low = args.attrs.scalar.to_int(), high = args.attrs.scalar2.to_int();
+  const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
+  const StridedIndex idx = index_of(self);
+  EMBER_DISPATCH_ALL(self.dtype(), "random_", ([&]<typename scalar_t>() {
+    scalar_t* dst = self.data<scalar_t>();
+    auto store = [&](int64_t i, uint64_t r) {
+      const int64_t v = static_cast<int64_t>(static_cast<uint64_t>(low) + r);
+      if constexpr (std::is_integral_v<scalar_t>) dst[idx(i)] = static_cast<scalar_t>(v);
+      else dst[idx(i)] = static_cast<scalar_t>(static_cast<opmath_t<scalar_t>>(v));
+    };
+    if (range <= (1ull << 32)) {
+      for_each_draw<4>(self.numel(), ph, [&](int64_t i, const uint32_t* w) {
+        store(i, (static_cast<uint64_t>(w[0]) * range) >> 32);
+      });
+    } else {
+      for_each_draw<2>(self.numel(), ph, [&](int64_t i, const uint32_t* w) {
+        store(i, ((static_cast<uint64_t>(w[0]) << 32) | w[1]) % range);
+      });
+    }
+  }));
+}
+
+// out[i] = (u_i < p_i) with p from the input tensor (same shape as out), or the scalar attrs.scalar
+// for bernoulli_(p: float). Probabilities are validated before the parallel loop.
+void bernoulli(const KernelArgs& args) {
+  const Tensor& out = args.out[0];
+  const PhiloxArgs ph = philox_of(args.attrs);
+  const StridedIndex oidx = index_of(out);
+  const int64_t n = out.numel();
+  std::vector<double> probs;  // per element, or empty when p is one number
+  const double p_scalar = args.attrs.scalar.to_double();
+  if (!args.attrs.has_scalar) {
+    const Tensor& p = args.in[0];
+    const StridedIndex pidx = index_of(p);
+    probs.resize(n);
+    EMBER_DISPATCH_FLOAT(p.dtype(), "bernoulli", ([&]<typename T>() {
+      const T* src = p.data<T>();
+      for (int64_t i = 0; i < n; ++i) probs[i] = static_cast<double>(static_cast<opmath_t<T>>(src[pidx(i)]));
+    }));
+    for (int64_t i = 0; i < n; ++i)
+      EMBER_CHECK(probs[i] >= 0.0 && probs[i] <= 1.0, "[bernoulli] expects 0 <= p <= 1, but found p=", probs[i],
+                  " at flat index ", i);
+  }
+  EMBER_DISPATCH_ALL(out.dtype(), "bernoulli", ([&]<typename scalar_t>() {
+    scalar_t* dst = out.data<scalar_t>();
+    for_each_draw<2>(n, ph, [&](int64_t i, const uint32_t* w) {
+      const double p = probs.empty() ? p_scalar : probs[i];
+      const bool hit = uniform_double(w[0], w[1]) < p;
+      if constexpr (std::is_same_v<scalar_t, bool>) dst[oidx(i)] = hit;
+      else dst[oidx(i)] = static_cast<scalar_t>(static_cast<opmath_t<scalar_t>>(hit ? 1 : 0));
+    });
+  }));
+}
+
+// With replacement: inverse-CDF lookups (binary search on the row's cumulative sums). Without:
+// the exponential race (keys -log(u) / p_c; the num_samples smallest win), which samples
+// proportionally without replacement and needs one draw per category.
+void multinomial(const KernelArgs& args) {
+  const Tensor& probs = args.in[0];
+  const Tensor& out = args.out[0];
+  const PhiloxArgs ph = philox_of(args.attrs);
+  const int64_t num_samples = args.attrs.k;
+  const bool replacement = args.attrs.flag;
+  const int64_t rows = probs.dim() == 2 ? probs.sizes()[0] : 1;
+  const int64_t cats = probs.sizes()[probs.dim() - 1];
+  const int64_t rs = probs.dim() == 2 ? probs.strides()[0] : 0, cs = probs.strides()[probs.dim() - 1];
+  std::vector<double> w(rows * cats);
+  EMBER_DISPATCH_FLOAT(probs.dtype(), "multinomial", ([&]<typename T>() {
+    const T* src = probs.data<T>();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cats; ++c)
+        w[r * cats + c] = static_cast<double>(static_cast<opmath_t<T>>(src[r * rs + c * cs]));
+  }));
+  for (int64_t r = 0; r < rows; ++r) {
+    double total = 0;
+    int64_t nonzero = 0;
+    for (int64_t c = 0; c < cats; ++c) {
+      const double v = w[r * cats + c];
+      EMBER_CHECK(std::isfinite(v) && v >= 0, "[multinomial] probability tensor contains either inf, nan or element "
+                  "< 0 (found ", v, " in row ", r, ")");
+      total += v;
+      nonzero += v > 0;
+    }
+    EMBER_CHECK(total > 0, "[multinomial] invalid multinomial distribution (sum of probabilities <= 0) in row ", r);
+    EMBER_CHECK(replacement || nonzero >= num_samples, "[multinomial] invalid multinomial distribution (with "
+                "replacement=False, not enough non-negative category to sample): row ", r, " has ", nonzero,
+                " categories with p > 0 but num_samples=", num_samples);
+  }
+  int64_t* dst = out.data<int64_t>();
+  parallel_for(0, rows, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<double> cdf(cats);
+    std::vector<std::pair<double, int64_t>> keys(cats);
+    for (int64_t r = lo; r < hi; ++r) {
+      const double* row = w.data() + r * cats;
+      if (replacement) {
+        double acc = 0;
+        for (int64_t c = 0; c < cats; ++c) cdf[c] = acc += row[c];
+        for (int64_t s = 0; s < num_samples; ++s) {
+          Philox4x32 g(ph.seed, ph.offset + static_cast<uint64_t>(r * num_samples + s));
+          const double u = uniform_double(g.v[0], g.v[1]) * acc;
+          int64_t c = std::upper_bound(cdf.begin(), cdf.end(), u) - cdf.begin();
+          c = std::min(c, cats - 1);
+          while (c > 0 && row[c] == 0) --c;  // never land on a zero-probability category at the edge
+          dst[r * num_samples + s] = c;
+        }
+      } else {
+        for (int64_t c = 0; c < cats; ++c) {
+          Philox4x32 g(ph.seed, ph.offset + static_cast<uint64_t>(r * cats + c));
+          const double u = 1.0 - uniform_double(g.v[0], g.v[1]);  // (0, 1]
+          keys[c] = {row[c] > 0 ? -std::log(u) / row[c] : INFINITY, c};
+        }
+        std::partial_sort(keys.begin(), keys.begin() + num_samples, keys.end());
+        for (int64_t s = 0; s < num_samples; ++s) dst[r * num_samples + s] = keys[s].second;
+      }
+    }
+  });
+}
+
+// Fisher-Yates: step i swaps with j uniform in [0, i], drawn from block i.
+void randperm(const KernelArgs& args) {
+  const Tensor& out = args.out[0];
+  const PhiloxArgs ph = philox_of(args.attrs);
+  const int64_t n = out.numel();
+  std::vector<int64_t> perm(n);
+  for (int64_t i = 0; i < n; ++i) perm[i] = i;
+  for (int64_t i = n - 1; i > 0; --i) {
+    Philox4x32 g(ph.seed, ph.offset + static_cast<uint64_t>(i));
+    const uint64_t bits = (static_cast<uint64_t>(g.v[0]) << 32) | g.v[1];
+    std::swap(perm[i], perm[static_cast<int64_t>(bits % static_cast<uint64_t>(i + 1))]);
+  }
+  EMBER_DISPATCH_NUMERIC(out.dtype(), "randperm", ([&]<typename scalar_t>() {
+    scalar_t* dst = out.data<scalar_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      if constexpr (std::is_integral_v<scalar_t>) dst[i] = static_cast<scalar_t>(perm[i]);
+      else dst[i] = static_cast<scalar_t>(static_cast<opmath_t<scalar_t>>(perm[i]));
+    }
+  }));
+}
+
+}  // namespace ember::cpu

@@ -1,0 +1,234 @@
+#pragma once
+// Note [Reduction engine]
+// A reduction maps a strided input onto a contiguous output whose element o is the combination of
+// every input element with the same kept-dim index. make_reduce_plan() drops size-1 dims, keeps the
+// kept dims in logical order (so output index o is the output's memory offset), sorts the reduced
+// dims innermost-last by stride and coalesces neighbours. run_reduce() then picks:
+//   inner:  the innermost reduced dim has stride 1: each output reduces contiguous rows with several
+//           independent accumulators (vectorizes) and pairwise splitting above kBlock elements
+//           (cascade summation: float32 sums of 16M elements stay accurate);
+//   outer:  the innermost kept dim has stride 1: vectorize across outputs, accumulating in blocks;
+//   strided: anything else, rows with a stride.
+// A single huge output is split over threads along the outermost reduced dim and combined after.
+// A policy P supplies acc_t, identity(), step(acc, x, o), combine(a, b) and write(o, acc).
+#include <algorithm>
+#include <vector>
+
+#include "core/parallel.h"
+#include "core/tensor.h"
+
+namespace ember::cpu {
+
+struct ReducePlan {
+  DimVector out_sizes, out_strides;  // kept dims (size > 1), logical order; input strides
+  DimVector red_sizes, red_strides;  // reduced dims (size > 1), outermost first; input strides
+  int64_t num_out = 1;
+  int64_t red_numel = 1;
+};
+
+// `dims` lists the reduced dims (wrapped, any order).
+inline ReducePlan make_reduce_plan(const Tensor& x, IntSpan dims) {
+  ReducePlan p;
+  const int64_t nd = x.dim();
+  std::vector<bool> reduced(nd, false);
+  for (int64_t d : dims) reduced[d] = true;
+  std::vector<std::pair<int64_t, int64_t>> red;  // (stride, size)
+  for (int64_t d = 0; d < nd; ++d) {
+    const int64_t size = x.sizes()[d], stride = x.strides()[d];
+    if (reduced[d]) { p.red_numel *= size; if (size != 1) red.push_back({stride, size}); continue; }
+    p.num_out *= size;
+    if (size == 1) continue;
+    if (!p.out_sizes.empty() && p.out_strides.back() == stride * size) {
+      p.out_sizes.back() *= size;
+      p.out_strides.back() = stride;
+    } else {
+      p.out_sizes.push_back(size);
+      p.out_strides.push_back(stride);
+    }
+  }
+  std::stable_sort(red.begin(), red.end(), [](auto a, auto b) { return a.first > b.first; });
+  for (auto [stride, size] : red) {
+    if (!p.red_sizes.empty() && p.red_strides.back() == stride * size) {
+      p.red_sizes.back() *= size;
+      p.red_strides.back() = stride;
+    } else {
+      p.red_sizes.push_back(size);
+      p.red_strides.push_back(stride);
+    }
+  }
+  if (p.red_sizes.empty()) { p.red_sizes.push_back(1); p.red_strides.push_back(1); }
+  return p;
+}
+
+// Input offset of output o (index over the kept dims).
+inline int64_t out_offset(const ReducePlan& p, int64_t o) {
+  int64_t off = 0;
+  for (int64_t d = static_cast<int64_t>(p.out_sizes.size()) - 1; d >= 0; --d) {
+    off += (o % p.out_sizes[d]) * p.out_strides[d];
+    o /= p.out_sizes[d];
+  }
+  return off;
+}
+
+template <typename T, typename Acc>
+inline Acc load_as(const T* p) {
+  if constexpr (std::is_same_v<T, bool>) return static_cast<Acc>(*reinterpret_cast<const uint8_t*>(p) != 0);
+  else return static_cast<Acc>(static_cast<opmath_t<T>>(*p));
+}
+
+template <typename T, typename P>
+class Reducer {
+ public:
+  using acc_t = typename P::acc_t;
+  static constexpr int kLanes = sizeof(acc_t) >= 8 ? 16 : 32;
+  static constexpr int64_t kBlock = 4096;
+
+  Reducer(const ReducePlan& plan, const T* base, P& policy) : p_(plan), base_(base), pol_(policy) {}
+
+  void run() {
+    if (p_.num_out == 0) return;
+    if (p_.red_numel == 0) {
+      for (int64_t o = 0; o < p_.num_out; ++o) pol_.write(o, pol_.identity());
+      return;
+    }
+    const int64_t nthreads = get_num_threads();
+    const bool inner_contig = p_.red_strides.back() == 1;
+    if (p_.num_out == 1 || (p_.num_out < nthreads && p_.red_numel >= 4 * kGrainSize)) {
+      split_reduction();
+      return;
+    }
+    const bool outer = !inner_contig && !p_.out_sizes.empty() && p_.out_strides.back() == 1 && p_.out_sizes.back() >= 8;
+    if (outer) { run_outer(); return; }
+    const int64_t grain = std::max<int64_t>(1, kGrainSize / std::max<int64_t>(p_.red_numel, 1));
+    parallel_for(0, p_.num_out, grain, [&](int64_t lo, int64_t hi) {
+      for (int64_t o = lo; o < hi; ++o) {
+        const T* ptr = base_ + out_offset(p_, o);
+        pol_.write(o, reduce_range(ptr, 0, p_.red_sizes[0], o));
+      }
+    });
+  }
+
+ private:
+  // Reduces a row of n elements with the given stride (pairwise above kBlock).
+  acc_t reduce_row(const T* ptr, int64_t n, int64_t stride, int64_t o) const {
+    if (n > kBlock) {
+      const int64_t half = (n / 2 + kLanes - 1) / kLanes * kLanes;
+      return pol_.combine(reduce_row(ptr, half, stride, o), reduce_row(ptr + half * stride, n - half, stride, o));
+    }
+    acc_t lanes[kLanes];
+    for (int j = 0; j < kLanes; ++j) lanes[j] = pol_.identity();
+    int64_t i = 0;
+    if (stride == 1) {
+      for (; i + kLanes <= n; i += kLanes)
+        for (int j = 0; j < kLanes; ++j) lanes[j] = pol_.step(lanes[j], load_as<T, acc_t>(ptr + i + j), o);
+    } else {
+      for (; i + kLanes <= n; i += kLanes)
+        for (int j = 0; j < kLanes; ++j) lanes[j] = pol_.step(lanes[j], load_as<T, acc_t>(ptr + (i + j) * stride), o);
+    }
+    for (; i < n; ++i) lanes[i % kLanes] = pol_.step(lanes[i % kLanes], load_as<T, acc_t>(ptr + i * stride), o);
+    for (int w = kLanes / 2; w > 0; w /= 2)
+      for (int j = 0; j < w; ++j) lanes[j] = pol_.combine(lanes[j], lanes[j + w]);
+    return lanes[0];
+  }
+
+  // Reduces every reduced dim, with the outermost one limited to [lo0, hi0).
+  acc_t reduce_range(const T* ptr, int64_t lo0, int64_t hi0, int64_t o) const {
+    const int64_t nr = static_cast<int64_t>(p_.red_sizes.size());
+    if (nr == 1) return reduce_row(ptr + lo0 * p_.red_strides[0], hi0 - lo0, p_.red_strides[0], o);
+    const int64_t row_n = p_.red_sizes[nr - 1], row_s = p_.red_strides[nr - 1];
+    acc_t acc = pol_.identity();
+    DimVector idx(nr - 1, 0);
+    idx[0] = lo0;
+    while (idx[0] < hi0) {
+      int64_t off = 0;
+      for (int64_t d = 0; d < nr - 1; ++d) off += idx[d] * p_.red_strides[d];
+      acc = pol_.combine(acc, reduce_row(ptr + off, row_n, row_s, o));
+      for (int64_t d = nr - 2; d >= 0; --d) {
+        if (++idx[d] < p_.red_sizes[d] || d == 0) break;
+        idx[d] = 0;
+      }
+    }
+    return acc;
+  }
+
+  // Few outputs, long reductions: threads take slices of the outermost reduced dim.
+  void split_reduction() {
+    const int64_t n0 = p_.red_sizes[0];
+    const int64_t inner = p_.red_numel / std::max<int64_t>(n0, 1);
+    const int64_t grain0 = std::max<int64_t>(1, kGrainSize / std::max<int64_t>(inner, 1));
+    const int64_t nthreads = get_num_threads();
+    for (int64_t o = 0; o < p_.num_out; ++o) {
+      const T* ptr = base_ + out_offset(p_, o);
+      std::vector<acc_t> partial(nthreads + 1, pol_.identity());
+      const int64_t per = std::max<int64_t>(grain0, (n0 + nthreads - 1) / nthreads);
+      const int64_t chunks = (n0 + per - 1) / per;
+      parallel_for(0, chunks, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t c = lo; c < hi; ++c)
+          partial[c] = reduce_range(ptr, c * per, std::min(n0, (c + 1) * per), o);
+      });
+      acc_t acc = partial[0];
+      for (int64_t c = 1; c < chunks; ++c) acc = pol_.combine(acc, partial[c]);
+      pol_.write(o, acc);
+    }
+  }
+
+  // The innermost kept dim is contiguous: vectorize across a tile of outputs.
+  void run_outer() {
+    constexpr int64_t kTile = 256, kRowBlock = 64;
+    const int64_t inner_n = p_.out_sizes.back();
+    const int64_t tiles_per_row = (inner_n + kTile - 1) / kTile;
+    const int64_t rows = p_.num_out / inner_n;
+    const int64_t nr = static_cast<int64_t>(p_.red_sizes.size());
+    const int64_t grain = std::max<int64_t>(1, kGrainSize / std::max<int64_t>(p_.red_numel * kTile, 1));
+    ReducePlan outer_plan = p_;  // kept dims without the innermost one, to locate each row
+    outer_plan.out_sizes.pop_back();
+    outer_plan.out_strides.pop_back();
+    parallel_for(0, rows * tiles_per_row, grain, [&](int64_t lo, int64_t hi) {
+      acc_t acc[kTile], blk[kTile];
+      DimVector idx(nr, 0);
+      for (int64_t t = lo; t < hi; ++t) {
+        const int64_t row = t / tiles_per_row, j0 = (t % tiles_per_row) * kTile;
+        const int64_t w = std::min(kTile, inner_n - j0);
+        const int64_t o0 = row * inner_n + j0;
+        const T* ptr = base_ + out_offset(outer_plan, row) + j0;
+        for (int64_t j = 0; j < w; ++j) acc[j] = pol_.identity();
+        std::fill(idx.begin(), idx.end(), 0);
+        int64_t in_block = 0;
+        for (int64_t j = 0; j < w; ++j) blk[j] = pol_.identity();
+        for (int64_t r = 0; r < p_.red_numel; ++r) {
+          int64_t off = 0;
+          for (int64_t d = 0; d < nr; ++d) off += idx[d] * p_.red_strides[d];
+          const T* src = ptr + off;
+          for (int64_t j = 0; j < w; ++j) blk[j] = pol_.step(blk[j], load_as<T, acc_t>(src + j), o0 + j);
+          if (++in_block == kRowBlock) {
+            for (int64_t j = 0; j < w; ++j) { acc[j] = pol_.combine(acc[j], blk[j]); blk[j] = pol_.identity(); }
+            in_block = 0;
+          }
+          for (int64_t d = nr - 1; d >= 0; --d) {
+            if (++idx[d] < p_.red_sizes[d]) break;
+            idx[d] = 0;
+          }
+        }
+        for (int64_t j = 0; j < w; ++j) pol_.write(o0 + j, pol_.combine(acc[j], blk[j]));
+      }
+    });
+  }
+
+  const ReducePlan& p_;
+  const T* base_;
+  P& pol_;
+};
+
+// Function forms of the EMBER_DISPATCH_* macros: a lambda with commas in its body cannot be a macro
+// argument, so it goes through a named parameter.
+template <typename F> void dispatch_all(ScalarType t, const char* op, F&& f) { EMBER_DISPATCH_ALL(t, op, f); }
+template <typename F> void dispatch_numeric(ScalarType t, const char* op, F&& f) { EMBER_DISPATCH_NUMERIC(t, op, f); }
+template <typename F> void dispatch_float(ScalarType t, const char* op, F&& f) { EMBER_DISPATCH_FLOAT(t, op, f); }
+template <typename F> void dispatch_integral(ScalarType t, const char* op, F&& f) { EMBER_DISPATCH_INTEGRAL(t, op, f); }
+
+template <typename T, typename P>
+void run_reduce(const ReducePlan& plan, const T* base, P& policy) {
+  Reducer<T, P>(plan, base, policy).run();
+}
+
+}  // namespace ember::cpu

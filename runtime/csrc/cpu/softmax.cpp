@@ -1,0 +1,154 @@
+// CPU softmax / log_softmax along one dim. Numerically stable: exp(x - max) per row.
+//   last-dim rows (stride 1, float/double): in place on the row, vectorized exp (fast_expf);
+//   contiguous input, dim not last: tiles of the inner dims advance together (vectorizes across them);
+//   anything else (strided rows, half types): rows are gathered into a float buffer first.
+#include <cmath>
+#include <vector>
+
+#include "cpu/reduce_engine.h"
+#include "cpu/vec_math.h"
+#include "dispatch/op_def.h"
+
+namespace ember::cpu {
+namespace {
+
+template <typename Acc> inline Acc exp_acc(Acc x) {
+  if constexpr (std::is_same_v<Acc, float>) return fast_expf(x);
+  else return std::exp(x);
+}
+
+template <typename Acc> inline Acc nan_max(Acc a, Acc x) { return (x > a || x != x) ? x : a; }
+
+// y = softmax(x) (or log_softmax) of one contiguous row; y may alias x.
+template <typename Acc, bool Log>
+void softmax_row(const Acc* x, Acc* y, int64_t n) {
+  constexpr int L = 16;
+  Acc lanes[L];
+  for (int j = 0; j < L; ++j) lanes[j] = -std::numeric_limits<Acc>::infinity();
+  int64_t i = 0;
+  for (; i + L <= n; i += L)
+    for (int j = 0; j < L; ++j) lanes[j] = nan_max(lanes[j], x[i + j]);
+  for (; i < n; ++i) lanes[0] = nan_max(lanes[0], x[i]);
+  Acc mx = lanes[0];
+  for (int j = 1; j < L; ++j) mx = nan_max(mx, lanes[j]);
+  Acc sums[L] = {};
+  i = 0;
+  if constexpr (Log) {
+    for (; i + L <= n; i += L)
+      for (int j = 0; j < L; ++j) sums[j] += exp_acc(x[i + j] - mx);
+    for (; i < n; ++i) sums[0] += exp_acc(x[i] - mx);
+  } else {
+    for (; i + L <= n; i += L)
+      for (int j = 0; j < L; ++j) { Acc e = exp_acc(x[i + j] - mx); y[i + j] = e; sums[j] += e; }
+    for (; i < n; ++i) { Acc e = exp_acc(x[i] - mx); y[i] = e; sums[0] += e; }
+  }
+  Acc sum = 0;
+  for (int j = 0; j < L; ++j) sum += sums[j];
+  if constexpr (Log) {
+    const Acc log_sum = std::log(sum);  // (x - max) - log_sum: max + log_sum could round away log_sum
+    for (int64_t k = 0; k < n; ++k) y[k] = (x[k] - mx) - log_sum;
+  } else {
+    const Acc inv = Acc(1) / sum;
+    for (int64_t k = 0; k < n; ++k) y[k] *= inv;
+  }
+}
+
+// Contiguous input, reduced dim of size n followed by `inner` contiguous elements.
+template <typename T, bool Log>
+void softmax_inner_tiles(const T* x, T* y, int64_t outer, int64_t n, int64_t inner) {
+  constexpr int64_t W = 64;
+  const int64_t tiles = (inner + W - 1) / W;
+  parallel_for(0, outer * tiles, std::max<int64_t>(1, kGrainSize / std::max<int64_t>(n * W, 1)), [&](int64_t lo, int64_t hi) {
+    T mx[W], sum[W];
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t o = t / tiles, j0 = (t % tiles) * W, w = std::min(W, inner - j0);
+      const T* xb = x + o * n * inner + j0;
+      T* yb = y + o * n * inner + j0;
+      for (int64_t j = 0; j < w; ++j) { mx[j] = -std::numeric_limits<T>::infinity(); sum[j] = 0; }
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < w; ++j) mx[j] = nan_max(mx[j], xb[i * inner + j]);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < w; ++j) {
+          T e = exp_acc(xb[i * inner + j] - mx[j]);
+          if constexpr (!Log) yb[i * inner + j] = e;
+          sum[j] += e;
+        }
+      if constexpr (Log) {
+        for (int64_t j = 0; j < w; ++j) sum[j] = std::log(sum[j]);
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < w; ++j) yb[i * inner + j] = (xb[i * inner + j] - mx[j]) - sum[j];
+      } else {
+        for (int64_t j = 0; j < w; ++j) sum[j] = T(1) / sum[j];
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < w; ++j) yb[i * inner + j] *= sum[j];
+      }
+    }
+  });
+}
+
+template <bool Log>
+void softmax_kernel(const KernelArgs& a, const char* name) {
+  const Tensor& x = a.in[0];
+  const Tensor& out = a.out[0];
+  if (x.numel() == 0) return;
+  const int64_t nd = x.dim();
+  const int64_t dim = nd == 0 ? 0 : a.attrs.dim;
+  const int64_t n = nd == 0 ? 1 : x.sizes()[dim];
+  const int64_t xs = nd == 0 ? 1 : x.strides()[dim];
+  const DimVector ostr = contiguous_strides(x.sizes());
+  const int64_t os = nd == 0 ? 1 : ostr[dim];
+  int64_t inner = 1;
+  for (int64_t d = dim + 1; d < nd; ++d) inner *= x.sizes()[d];
+  const int64_t rows = x.numel() / n;
+  DimVector row_sizes, row_xs, row_os;
+  for (int64_t d = 0; d < nd; ++d)
+    if (d != dim) { row_sizes.push_back(x.sizes()[d]); row_xs.push_back(x.strides()[d]); row_os.push_back(ostr[d]); }
+  auto offsets = [&](int64_t r, int64_t& xo, int64_t& oo) {
+    xo = 0; oo = 0;
+    for (int64_t d = static_cast<int64_t>(row_sizes.size()) - 1; d >= 0; --d) {
+      const int64_t i = r % row_sizes[d];
+      r /= row_sizes[d];
+      xo += i * row_xs[d];
+      oo += i * row_os[d];
+    }
+  };
+  dispatch_float(x.dtype(), name, [&]<typename T>() {
+    using Acc = opmath_t<T>;
+    constexpr bool kNative = std::is_same_v<T, Acc>;
+    const T* xb = x.data<T>();
+    T* ob = out.data<T>();
+    if constexpr (kNative) {
+      if (xs == 1 && inner == 1) {
+        parallel_for(0, rows, std::max<int64_t>(1, kGrainSize / n), [&](int64_t lo, int64_t hi) {
+          for (int64_t r = lo; r < hi; ++r) {
+            int64_t xo, oo;
+            offsets(r, xo, oo);
+            softmax_row<Acc, Log>(xb + xo, ob + oo, n);
+          }
+        });
+        return;
+      }
+      if (x.is_contiguous() && inner > 1) {
+        softmax_inner_tiles<T, Log>(xb, ob, rows / inner, n, inner);
+        return;
+      }
+    }
+    parallel_for(0, rows, std::max<int64_t>(1, kGrainSize / n), [&](int64_t lo, int64_t hi) {
+      std::vector<Acc> buf(n);
+      for (int64_t r = lo; r < hi; ++r) {
+        int64_t xo, oo;
+        offsets(r, xo, oo);
+        for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<Acc>(xb[xo + i * xs]);
+        softmax_row<Acc, Log>(buf.data(), buf.data(), n);
+        for (int64_t i = 0; i < n; ++i) ob[oo + i * os] = static_cast<T>(buf[i]);
+      }
+    });
+  });
+}
+
+}  // namespace
+
+void softmax(const KernelArgs& a) { softmax_kernel<false>(a, "softmax"); }
+void log_softmax(const KernelArgs& a) { softmax_kernel<true>(a, "log_softmax"); }
+
+}  // namespace ember::cpu

@@ -1,0 +1,42 @@
+#pragma once
+// CUDA graph capture/replay with a private memory pool (graph.cpp). See Note [CUDA graphs].
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace ember::cuda {
+
+class CUDAGraph {
+ public:
+  CUDAGraph() = default;
+  ~CUDAGraph();
+  CUDAGraph(const CUDAGraph&) = delete;
+  CUDAGraph& operator=(const CUDAGraph&) = delete;
+
+  // Starts capturing the current stream (must not be the default stream). `pool` shares another
+  // graph's private pool (0: a new pool).
+  void capture_begin(int64_t pool = 0);
+  void capture_end();
+  void replay();
+  void reset();
+  int64_t pool() const { return pool_; }
+  bool has_graph() const { return exec_ != nullptr; }
+
+ private:
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+  cudaStream_t capture_stream_ = nullptr;
+  int device_ = -1;
+  int64_t pool_ = 0;
+  bool capturing_ = false;
+  uint64_t rng_offset_increment_ = 0;  // Philox offsets the captured RNG kernels consume per replay
+  uint64_t* rng_offset_slot_ = nullptr;
+};
+
+// RNG hooks (random.cu): during capture, RNG kernels read their base offset from a device slot
+// that replay() advances, so every replay draws fresh numbers (graph-safe Philox).
+void rng_capture_begin(int device, uint64_t** slot);
+uint64_t rng_capture_end(int device);
+void rng_replay_prologue(int device, uint64_t* slot, uint64_t increment, cudaStream_t stream);
+
+}  // namespace ember::cuda

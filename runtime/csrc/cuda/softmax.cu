@@ -1,0 +1,182 @@
+// softmax / log_softmax along attrs.dim, and cumsum. The input is made contiguous first, then seen as
+// [outer, D, inner]:
+//   * inner == 1, D <= 1024: one warp per row (three passes: max, sum of exp, write);
+//   * inner == 1, larger D: one block per row;
+//   * inner > 1: one thread per (outer, inner) column, adjacent threads on adjacent memory.
+// Accumulation in float (double for double); -inf rows give NaN like torch.
+#include <cmath>
+
+#include "cuda/loops.cuh"
+#include "dispatch/op_def.h"
+
+namespace ember::cuda {
+namespace {
+
+template <typename T> using acc_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+template <typename A>
+__device__ __forceinline__ A warp_max(A v) {
+  for (int o = 16; o > 0; o >>= 1) { A w = __shfl_xor_sync(0xffffffffu, v, o); v = w > v || w != w ? w : v; }
+  return v;
+}
+template <typename A>
+__device__ __forceinline__ A warp_sum(A v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+template <typename T, bool Log>
+__device__ __forceinline__ void write_row(const T* x, T* y, int64_t D, int64_t start, int64_t step, acc_t<T> m, acc_t<T> s) {
+  using A = acc_t<T>;
+  if constexpr (Log) {
+    const A lse = m + log(s);
+    for (int64_t j = start; j < D; j += step) y[j] = cvt<T>(cvt<A>(x[j]) - lse);
+  } else {
+    const A inv = A(1) / s;
+    for (int64_t j = start; j < D; j += step) y[j] = cvt<T>(exp(cvt<A>(x[j]) - m) * inv);
+  }
+}
+
+template <typename T, bool Log>
+__global__ void softmax_warp_kernel(const T* in, T* out, int64_t rows, int64_t D) {
+  using A = acc_t<T>;
+  const int64_t row = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const T* x = in + row * D;
+  A m = -INFINITY;
+  for (int64_t j = lane; j < D; j += 32) { A v = cvt<A>(x[j]); m = (v > m || v != v) ? v : m; }
+  m = warp_max(m);
+  A s = 0;
+  for (int64_t j = lane; j < D; j += 32) s += exp(cvt<A>(x[j]) - m);
+  s = warp_sum(s);
+  write_row<T, Log>(x, out + row * D, D, lane, 32, m, s);
+}
+
+template <typename T, bool Log>
+__global__ void softmax_block_kernel(const T* in, T* out, int64_t D) {
+  using A = acc_t<T>;
+  __shared__ A red[32];
+  const T* x = in + static_cast<int64_t>(blockIdx.x) * D;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
+  A m = -INFINITY;
+  for (int64_t j = threadIdx.x; j < D; j += blockDim.x) { A v = cvt<A>(x[j]); m = (v > m || v != v) ? v : m; }
+  m = warp_max(m);
+  if (lane == 0) red[warp] = m;
+  __syncthreads();
+  m = lane < nwarps ? red[lane] : A(-INFINITY);
+  m = warp_max(m);
+  __syncthreads();
+  A s = 0;
+  for (int64_t j = threadIdx.x; j < D; j += blockDim.x) s += exp(cvt<A>(x[j]) - m);
+  s = warp_sum(s);
+  if (lane == 0) red[warp] = s;
+  __syncthreads();
+  s = lane < nwarps ? red[lane] : A(0);
+  s = warp_sum(s);
+  write_row<T, Log>(x, out + static_cast<int64_t>(blockIdx.x) * D, D, threadIdx.x, blockDim.x, m, s);
+}
+
+template <typename T, bool Log>
+__global__ void softmax_inner_kernel(const T* in, T* out, int64_t outer, int64_t D, int64_t inner) {
+  using A = acc_t<T>;
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= outer * inner) return;
+  const int64_t o = idx / inner, i = idx % inner;
+  const T* x = in + o * D * inner + i;
+  T* y = out + o * D * inner + i;
+  A m = -INFINITY;
+  for (int64_t j = 0; j < D; ++j) { A v = cvt<A>(x[j * inner]); m = (v > m || v != v) ? v : m; }
+  A s = 0;
+  for (int64_t j = 0; j < D; ++j) s += exp(cvt<A>(x[j * inner]) - m);
+  if constexpr (Log) {
+    const A lse = m + log(s);
+    for (int64_t j = 0; j < D; ++j) y[j * inner] = cvt<T>(cvt<A>(x[j * inner]) - lse);
+  } else {
+    const A inv = A(1) / s;
+    for (int64_t j = 0; j < D; ++j) y[j * inner] = cvt<T>(exp(cvt<A>(x[j * inner]) - m) * inv);
+  }
+}
+
+template <bool Log>
+void softmax_impl(const KernelArgs& args, const char* name) {
+  const Tensor& out = args.out[0];
+  if (out.numel() == 0) return;
+  DeviceGuard guard(out.device());
+  const Tensor x = contiguous_as(args.in[0], out.dtype());
+  const int64_t nd = x.dim();
+  const int64_t dim = nd == 0 ? 0 : args.attrs.dim;
+  int64_t outer = 1, inner = 1;
+  const int64_t D = nd == 0 ? 1 : x.sizes()[dim];
+  for (int64_t d = 0; d < dim; ++d) outer *= x.sizes()[d];
+  for (int64_t d = dim + 1; d < nd; ++d) inner *= x.sizes()[d];
+  // The output is freshly allocated and contiguous (frontend); write into it directly.
+  Tensor y = out.is_contiguous() ? out : Tensor::empty(out.sizes(), out.dtype(), out.device());
+  cudaStream_t stream = current_stream();
+  EMBER_CUDA_DISPATCH_FLOAT(x.dtype(), name, [&]<typename T>() {
+    const T* in = x.data<T>();
+    T* o = y.data<T>();
+    if (inner == 1 && D <= 1024) {
+      softmax_warp_kernel<T, Log><<<blocks_for(outer * 32), kBlock, 0, stream>>>(in, o, outer, D);
+    } else if (inner == 1) {
+      softmax_block_kernel<T, Log><<<outer, 512, 0, stream>>>(in, o, D);
+    } else {
+      softmax_inner_kernel<T, Log><<<blocks_for(outer * inner), kBlock, 0, stream>>>(in, o, outer, D, inner);
+    }
+    EMBER_CUDA_KERNEL_CHECK();
+  });
+  if (!y.is_same(out)) copy_kernel(out, y);
+}
+
+template <typename T, typename Acc, typename Out>
+__global__ void cumsum_kernel(const T* in, Out* out, int64_t outer, int64_t D, int64_t inner) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= outer * inner) return;
+  const int64_t o = idx / inner, i = idx % inner;
+  const int64_t base = o * D * inner + i;
+  Acc acc = 0;
+  for (int64_t j = 0; j < D; ++j) {
+    acc += cvt<Acc>(in[base + j * inner]);
+    out[base + j * inner] = cvt<Out>(acc);
+  }
+}
+
+}  // namespace
+
+void softmax(const KernelArgs& args) { softmax_impl<false>(args, "softmax"); }
+void log_softmax(const KernelArgs& args) { softmax_impl<true>(args, "log_softmax"); }
+
+// out has attrs.dtype (int64 for integer inputs unless a dtype was given); the input keeps its own.
+void cumsum(const KernelArgs& args) {
+  const Tensor& out = args.out[0];
+  if (out.numel() == 0) return;
+  DeviceGuard guard(out.device());
+  const Tensor x = contiguous_as(args.in[0], args.in[0].dtype());
+  const int64_t nd = x.dim();
+  const int64_t dim = nd == 0 ? 0 : args.attrs.dim;
+  int64_t outer = 1, inner = 1;
+  const int64_t D = nd == 0 ? 1 : x.sizes()[dim];
+  for (int64_t d = 0; d < dim; ++d) outer *= x.sizes()[d];
+  for (int64_t d = dim + 1; d < nd; ++d) inner *= x.sizes()[d];
+  Tensor y = out.is_contiguous() ? out : Tensor::empty(out.sizes(), out.dtype(), out.device());
+  cudaStream_t stream = current_stream();
+  EMBER_CUDA_DISPATCH_ALL(x.dtype(), "cumsum", [&]<typename T>() {
+    if (y.dtype() == x.dtype()) {
+      if constexpr (!std::is_same_v<T, bool>) {
+        using Acc = std::conditional_t<std::is_integral_v<T>, int64_t, acc_t<cuda_opmath_t<T>>>;
+        cumsum_kernel<T, Acc, T><<<blocks_for(outer * inner), kBlock, 0, stream>>>(x.data<T>(), y.data<T>(), outer, D, inner);
+      } else {
+        fail(ErrorKind::Type, "[cumsum] bool output is not supported");
+      }
+    } else {
+      EMBER_CHECK(y.dtype() == ScalarType::Int64 && is_integral(x.dtype(), true), "[cumsum] unsupported dtypes ",
+                  dtype_name(x.dtype()), " -> ", dtype_name(y.dtype()));
+      if constexpr (std::is_integral_v<T> || std::is_same_v<T, bool>)
+        cumsum_kernel<T, int64_t, int64_t><<<blocks_for(outer * inner), kBlock, 0, stream>>>(x.data<T>(), y.data<int64_t>(), outer, D, inner);
+    }
+    EMBER_CUDA_KERNEL_CHECK();
+  });
+  if (!y.is_same(out)) copy_kernel(out, y);
+}
+
+}  // namespace ember::cuda

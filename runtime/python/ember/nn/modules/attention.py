@@ -1,0 +1,92 @@
+"""MultiheadAttention with torch's parameter layout (in_proj_weight/bias, out_proj)."""
+from __future__ import annotations
+
+import ember
+
+from .. import functional as F
+from .. import init
+from ..parameter import Parameter
+from .layers import Linear, _factory_kwargs
+from .module import Module
+
+
+class MultiheadAttention(Module):
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 batch_first: bool = False, device=None, dtype=None):
+        super().__init__()
+        if embed_dim % num_heads != 0:
+            raise ValueError(f"embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.head_dim = embed_dim // num_heads
+        self.dropout = dropout
+        self.batch_first = batch_first
+        kw = _factory_kwargs(device, dtype)
+        self.in_proj_weight = Parameter(ember.empty((3 * embed_dim, embed_dim), **kw))
+        if bias:
+            self.in_proj_bias = Parameter(ember.empty((3 * embed_dim,), **kw))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        init.xavier_uniform_(self.in_proj_weight)
+        if self.in_proj_bias is not None:
+            init.zeros_(self.in_proj_bias)
+            init.zeros_(self.out_proj.bias)
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True, attn_mask=None,
+                average_attn_weights: bool = True, is_causal: bool = False):
+        """Masks follow torch's MHA convention: a bool True means "not allowed to attend"."""
+        if not self.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        B, L, E = query.shape
+        S = key.shape[1]
+        if E != self.embed_dim:
+            raise ValueError(f"[MultiheadAttention] expected embed_dim {self.embed_dim}, got query of shape {list(query.shape)}")
+        w_q, w_k, w_v = self.in_proj_weight.chunk(3, 0)
+        b_q = b_k = b_v = None
+        if self.in_proj_bias is not None:
+            b_q, b_k, b_v = self.in_proj_bias.chunk(3, 0)
+        H, D = self.num_heads, self.head_dim
+        q = F.linear(query, w_q, b_q).reshape(B, L, H, D).transpose(1, 2)
+        k = F.linear(key, w_k, b_k).reshape(B, S, H, D).transpose(1, 2)
+        v = F.linear(value, w_v, b_v).reshape(B, S, H, D).transpose(1, 2)
+
+        # Combine the masks into one additive float mask of shape broadcastable to (B, H, L, S).
+        additive = None
+        if is_causal and attn_mask is None:
+            attn_mask = ember.ones((L, S), dtype=ember.bool, device=query.device).tril().logical_not()
+        if attn_mask is not None:
+            if attn_mask.dim() == 3:
+                attn_mask = attn_mask.reshape(B, H, L, S)
+            additive = _to_additive(attn_mask, q.dtype)
+        if key_padding_mask is not None:
+            kpm = _to_additive(key_padding_mask, q.dtype).reshape(B, 1, 1, S)
+            additive = kpm if additive is None else additive + kpm
+        scores = F._batched_matmul(q * (D ** -0.5), k.transpose(-2, -1))
+        if additive is not None:
+            scores = scores + additive
+        weights = ember.softmax(scores, -1)
+        if self.training and self.dropout > 0.0:
+            weights = F.dropout(weights, self.dropout, True)
+        out = F._batched_matmul(weights, v).transpose(1, 2).reshape(B, L, E)
+        out = self.out_proj(out)
+        if not self.batch_first:
+            out = out.transpose(0, 1)
+        if not need_weights:
+            return out, None
+        if average_attn_weights:
+            weights = weights.mean(1)
+        return out, weights
+
+    def extra_repr(self):
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"
+
+
+def _to_additive(mask, dtype):
+    if mask.dtype == ember.bool:
+        zeros = ember.zeros(tuple(mask.shape), dtype=dtype, device=mask.device)
+        return F._masked_fill(zeros, mask, float("-inf"))
+    return mask.to(dtype)

@@ -1,0 +1,153 @@
+"""Optimizer base: param groups with per-group options, per-parameter state, state_dict round trips
+(torch's format: {"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]})."""
+from __future__ import annotations
+
+import copy
+
+import ember
+
+from ..nn._grad import no_grad
+
+
+class _RequiredParameter:
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+
+class Optimizer:
+    def __init__(self, params, defaults: dict):
+        self.defaults = defaults
+        self.state: dict = {}
+        self.param_groups: list = []
+        if isinstance(params, ember.Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                            f"but got {type(params).__name__}")
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, param_group: dict) -> None:
+        group = dict(param_group)
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, ember.Tensor) else list(params)
+        for p in group["params"]:
+            if not isinstance(p, ember.Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        for k, v in self.defaults.items():
+            if v is required and k not in group:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {k}")
+            group.setdefault(k, v)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in group["params"]):
+            raise ValueError("some parameters appear in more than one parameter group")
+        group.setdefault("initial_lr", group.get("lr"))
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    with no_grad():
+                        p.grad.zero_()
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with ember.enable_grad() if hasattr(ember, "enable_grad") else _null():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                params = [p for p in group["params"] if p.grad is not None]
+                if params:
+                    self._update_group(group, params)
+        return loss
+
+    def _update_group(self, group: dict, params: list) -> None:
+        raise NotImplementedError
+
+    # ---- state dict ----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        index = {}
+        groups = []
+        for g in self.param_groups:
+            packed = {k: v for k, v in g.items() if k != "params"}
+            ids = []
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            packed["params"] = ids
+            groups.append(packed)
+        state = {}
+        for g in self.param_groups:
+            for p in g["params"]:
+                if id(p) in self.state:
+                    state[index[id(p)]] = dict(self.state[id(p)])
+        return {"state": state, "param_groups": groups}
+
+    # Note [Optimizer state keys]: state is keyed by id(param); the optimizer holds every param for
+    # its lifetime, so ids stay unique (and Tensor __eq__ being elementwise makes tensors poor keys).
+    def _param_state(self, p) -> dict:
+        return self.state.setdefault(id(p), {})
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"loaded state dict has {len(groups)} parameter groups, but the optimizer has "
+                             f"{len(self.param_groups)}")
+        for i, (mine, saved) in enumerate(zip(self.param_groups, groups)):
+            if len(mine["params"]) != len(saved["params"]):
+                raise ValueError(f"loaded state dict contains a parameter group {i} of size {len(saved['params'])} "
+                                 f"that doesn't match the size of the optimizer's group ({len(mine['params'])})")
+        id_map = {}
+        for mine, saved in zip(self.param_groups, groups):
+            for p, idx in zip(mine["params"], saved["params"]):
+                id_map[int(idx)] = p
+        self.state = {}
+        for idx, st in state_dict["state"].items():
+            p = id_map.get(int(idx))
+            if p is None:
+                continue
+            new = {}
+            for k, v in st.items():
+                if isinstance(v, ember.Tensor):
+                    if k == "step":
+                        new[k] = v.clone()
+                    else:
+                        new[k] = v.to(p.device).to(p.dtype).clone() if v.is_floating_point() else v.clone()
+                else:
+                    new[k] = copy.deepcopy(v)
+            self.state[id(p)] = new
+        for mine, saved in zip(self.param_groups, groups):
+            for k, v in saved.items():
+                if k != "params":
+                    mine[k] = v
+
+    def __repr__(self):
+        lines = [type(self).__name__ + " ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(k for k in g if k != "params"):
+                lines.append(f"    {k}: {g[k]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False

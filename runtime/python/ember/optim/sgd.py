@@ -1,0 +1,39 @@
+"""SGD with momentum, dampening, Nesterov and (coupled) weight decay, as torch.optim.SGD."""
+from __future__ import annotations
+
+from .optimizer import Optimizer, required
+
+
+class SGD(Optimizer):
+    def __init__(self, params, lr=1e-3, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False, *, maximize: bool = False, foreach=None):
+        if lr is not required and lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov, maximize=maximize))
+
+    def _update_group(self, group, params):
+        lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+        wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+        for p in params:
+            d_p = p.grad
+            if maximize:
+                d_p = -d_p
+            if wd != 0:
+                d_p = d_p.add(p, alpha=wd)
+            if momentum != 0:
+                state = self._param_state(p)
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = d_p.clone()
+                    state["momentum_buffer"] = buf
+                else:
+                    buf.mul_(momentum).add_(d_p, alpha=1.0 - dampening)
+                d_p = d_p.add(buf, alpha=momentum) if nesterov else buf
+            p.add_(d_p, alpha=-lr)
