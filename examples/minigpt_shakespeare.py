@@ -138,7 +138,7 @@ class MiniGPT:
         return {"sample": text}
 
 
-DEFAULTS = dict(steps=1000, batch_size=32, lr=2e-3, warmup=100, eval_every=200, weight_decay=0.1)
+DEFAULTS = dict(steps=800, batch_size=32, lr=2e-3, warmup=80, eval_every=100, weight_decay=0.1)
 
 
 def main(argv=None):

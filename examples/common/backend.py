@@ -14,10 +14,11 @@ def load_backend(name: str):
         import torch
         return torch
     if name == "ember":
-        pkg = os.path.join(_REPO, "runtime", "python")
-        if pkg not in sys.path and os.path.isdir(os.path.join(pkg, "ember")):
-            sys.path.insert(0, pkg)
-        import ember
+        try:
+            import ember
+        except ImportError:  # not installed and not on PYTHONPATH: use the in-tree package
+            sys.path.insert(0, os.path.join(_REPO, "runtime", "python"))
+            import ember
         return ember
     raise ValueError(f"unknown backend '{name}' (expected torch or ember)")
 
@@ -44,6 +45,20 @@ def no_grad(lib):
         return lib.no_grad()
     from ember.nn._grad import no_grad as ember_no_grad  # until ember.no_grad lands
     return ember_no_grad()
+
+
+def save(lib, obj, path):
+    fn = getattr(lib, "save", None)
+    if fn is None:  # ember before the package exports it
+        from ember.serialization import save as fn
+    fn(obj, path)
+
+
+def load(lib, path):
+    fn = getattr(lib, "load", None)
+    if fn is None:
+        from ember.serialization import load as fn
+    return fn(path)
 
 
 def repo_root() -> str:

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .backend import load_backend, set_threads, to_tensor
+from .backend import load, load_backend, save, set_threads, to_tensor
 
 
 def base_parser(workload, defaults: dict) -> argparse.ArgumentParser:
@@ -112,7 +112,7 @@ def run(workload, argv=None, defaults: dict | None = None) -> dict:
                "config": {k: v for k, v in vars(args).items()}, "step": [], "loss": [], "lr": [], "eval": []}
     start = 0
     if args.resume:
-        ckpt = lib.load(args.resume)
+        ckpt = load(lib, args.resume)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
@@ -156,7 +156,7 @@ def run(workload, argv=None, defaults: dict | None = None) -> dict:
     metrics.update(workload.finish(lib, model, args) or {})
     if args.save:
         os.makedirs(os.path.dirname(os.path.abspath(args.save)), exist_ok=True)
-        lib.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+        save(lib, {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                   "step": end}, args.save)
     path = args.metrics or os.path.join("runs", f"{workload.name}_{args.backend}.json")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

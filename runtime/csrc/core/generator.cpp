@@ -66,4 +66,20 @@ Generator& default_generator(Device device) {
   return *g;
 }
 
+namespace {
+thread_local Generator* t_override = nullptr;
+}  // namespace
+
+Generator& current_generator(Device device) {
+  if (t_override) {
+    EMBER_CHECK(t_override->device() == device, "[generator] expected a generator for device ", device,
+                ", but got one for ", t_override->device());
+    return *t_override;
+  }
+  return default_generator(device);
+}
+
+GeneratorGuard::GeneratorGuard(Generator* g) : previous_(t_override) { if (g) t_override = g; }
+GeneratorGuard::~GeneratorGuard() { t_override = previous_; }
+
 }  // namespace ember

@@ -46,6 +46,20 @@ Generator& default_generator(Device device = Device());
 // Seeds every device's default generator, including ones created later (torch.manual_seed).
 void manual_seed_all(uint64_t seed);
 
+// The generator random ops of `device` draw from on this thread: the innermost GeneratorGuard's
+// (an explicit `generator=` argument) when it matches the device, else the default one.
+Generator& current_generator(Device device);
+class GeneratorGuard {
+ public:
+  explicit GeneratorGuard(Generator* g);
+  ~GeneratorGuard();
+  GeneratorGuard(const GeneratorGuard&) = delete;
+  GeneratorGuard& operator=(const GeneratorGuard&) = delete;
+
+ private:
+  Generator* previous_;
+};
+
 // Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11).
 struct Philox4x32 {
   uint32_t v[4];

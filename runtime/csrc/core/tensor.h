@@ -34,6 +34,7 @@ struct TensorImpl {
   ScalarType dtype = ScalarType::Float32;
   bool is_contiguous = true;  // cached by refresh_metadata()
   bool is_view = false;       // made by a view op: shares storage with another tensor
+  std::shared_ptr<TensorImpl> view_base;  // set by make_view: the non-view tensor it views (CopySlices)
   int64_t numel = 0;
   std::unique_ptr<AutogradMeta> autograd;
 

@@ -7,13 +7,17 @@
 #include <cstdint>
 #include <cstring>
 
+// Forced inline: in a TU with hundreds of kernel instantiations GCC's inliner budget runs out,
+// and a call left inside an `omp simd` loop stops it from vectorizing.
+#define EMBER_VM_INLINE __attribute__((always_inline)) inline
+
 namespace ember::cpu::vm {
 
-inline float bits_to_float(int32_t b) { float f; std::memcpy(&f, &b, 4); return f; }
+EMBER_VM_INLINE float bits_to_float(int32_t b) { float f; std::memcpy(&f, &b, 4); return f; }
 inline int32_t float_to_bits(float f) { int32_t b; std::memcpy(&b, &f, 4); return b; }
 
 // exp: range reduction x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, scale by 2^n.
-inline float expf_fast(float x) {
+EMBER_VM_INLINE float expf_fast(float x) {
   const float hi = 88.7228f, lo = -87.3f;
   const float xc = x > hi ? hi : (x < lo ? lo : x);
   const float n = std::nearbyint(xc * 1.44269504088896341f);
@@ -34,7 +38,7 @@ inline float expf_fast(float x) {
   return y;
 }
 
-inline float logf_fast(float x) {
+EMBER_VM_INLINE float logf_fast(float x) {
   int32_t b = float_to_bits(x);
   float e = static_cast<float>((b >> 23) - 126);
   float m = bits_to_float((b & 0x007fffff) | 0x3f000000);  // mantissa in [0.5, 1)
@@ -61,7 +65,7 @@ inline float logf_fast(float x) {
   return r;
 }
 
-inline float tanhf_fast(float x) {
+EMBER_VM_INLINE float tanhf_fast(float x) {
   const float ax = std::fabs(x);
   const float z = x * x;
   float small = -5.70498872745e-3f;
@@ -76,7 +80,7 @@ inline float tanhf_fast(float x) {
 }
 
 // Abramowitz & Stegun 7.1.26 refined: |error| < 1.5e-7, enough for float32.
-inline float erff_fast(float x) {
+EMBER_VM_INLINE float erff_fast(float x) {
   const float ax = std::fabs(x);
   const float t = 1.0f / (1.0f + 0.3275911f * ax);
   float p = 1.061405429f;
@@ -91,10 +95,10 @@ inline float erff_fast(float x) {
   return ax < 1e-3f ? series : std::copysign(y, x);
 }
 
-template <typename T> inline T exp(T x) { if constexpr (std::is_same_v<T, float>) return expf_fast(x); else return std::exp(x); }
-template <typename T> inline T log(T x) { if constexpr (std::is_same_v<T, float>) return logf_fast(x); else return std::log(x); }
-template <typename T> inline T tanh(T x) { if constexpr (std::is_same_v<T, float>) return tanhf_fast(x); else return std::tanh(x); }
-template <typename T> inline T erf(T x) { if constexpr (std::is_same_v<T, float>) return erff_fast(x); else return std::erf(x); }
-template <typename T> inline T sigmoid(T x) { return T(1) / (T(1) + exp(-x)); }
+template <typename T> EMBER_VM_INLINE T exp(T x) { if constexpr (std::is_same_v<T, float>) return expf_fast(x); else return std::exp(x); }
+template <typename T> EMBER_VM_INLINE T log(T x) { if constexpr (std::is_same_v<T, float>) return logf_fast(x); else return std::log(x); }
+template <typename T> EMBER_VM_INLINE T tanh(T x) { if constexpr (std::is_same_v<T, float>) return tanhf_fast(x); else return std::tanh(x); }
+template <typename T> EMBER_VM_INLINE T erf(T x) { if constexpr (std::is_same_v<T, float>) return erff_fast(x); else return std::erf(x); }
+template <typename T> EMBER_VM_INLINE T sigmoid(T x) { return T(1) / (T(1) + exp(-x)); }
 
 }  // namespace ember::cpu::vm

@@ -274,8 +274,8 @@ IndexGeometry index_geometry(IntSpan sizes, IntSpan strides, std::span<const Ten
 void index(const KernelArgs& a) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];  // contiguous, laid out [P, B, Q]
+  if (out.numel() == 0) return;  // like torch, indices are not validated when nothing is read
   IndexGeometry g = index_geometry(x.sizes(), x.strides(), a.in.subspan(1));
-  if (out.numel() == 0) return;
   const int64_t P = g.pre.size(), NB = g.offsets.size(), Q = g.post.size();
   dispatch_by_size(x.dtype(), [&]<typename bits_t>() {
     bits_t* op = out.data<bits_t>();
@@ -293,8 +293,8 @@ void index(const KernelArgs& a) {
 void index_put(const KernelArgs& a) {
   const Tensor& values = a.in[1];  // contiguous, shaped like the indexing result [P, B, Q]
   const Tensor& out = a.out[0];
-  IndexGeometry g = index_geometry(out.sizes(), out.strides(), a.in.subspan(2));
   if (values.numel() == 0) return;
+  IndexGeometry g = index_geometry(out.sizes(), out.strides(), a.in.subspan(2));
   const int64_t P = g.pre.size(), NB = g.offsets.size(), Q = g.post.size();
   if (!a.attrs.flag) {
     dispatch_by_size(out.dtype(), [&]<typename bits_t>() {

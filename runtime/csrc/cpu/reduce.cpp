@@ -27,6 +27,7 @@ struct SumPolicy {
   Out* out;
   acc_t identity() const { return acc_t(0); }
   acc_t step(acc_t a, acc_t x, int64_t) const { return a + x; }
+  template <typename V> V vstep(V a, V x) const { return a + x; }
   acc_t combine(acc_t a, acc_t b) const { return a + b; }
   void write(int64_t o, acc_t a) const { out[o] = static_cast<Out>(a); }
 };
@@ -61,6 +62,10 @@ struct MaxPolicy {
   acc_t step(acc_t a, acc_t x, int64_t) const {
     if constexpr (IsMax) return (x > a || is_nan(x)) ? x : a;
     else return (x < a || is_nan(x)) ? x : a;
+  }
+  template <typename V> V vstep(V a, V x) const {
+    if constexpr (IsMax) return ((x > a) | (x != x)) ? x : a;
+    else return ((x < a) | (x != x)) ? x : a;
   }
   acc_t combine(acc_t a, acc_t b) const { return step(a, b, 0); }
   void write(int64_t o, acc_t a) const { out[o] = static_cast<Out>(a); }

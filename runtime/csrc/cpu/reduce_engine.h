@@ -16,6 +16,7 @@
 
 #include "core/parallel.h"
 #include "core/tensor.h"
+#include "cpu/vec_math.h"
 
 namespace ember::cpu {
 
@@ -101,19 +102,40 @@ class Reducer {
     if (outer) { run_outer(); return; }
     const int64_t grain = std::max<int64_t>(1, kGrainSize / std::max<int64_t>(p_.red_numel, 1));
     parallel_for(0, p_.num_out, grain, [&](int64_t lo, int64_t hi) {
+      const bool one_kept = p_.out_sizes.size() == 1;
       for (int64_t o = lo; o < hi; ++o) {
-        const T* ptr = base_ + out_offset(p_, o);
+        const T* ptr = base_ + (one_kept ? o * p_.out_strides[0] : out_offset(p_, o));
         pol_.write(o, reduce_range(ptr, 0, p_.red_sizes[0], o));
       }
     });
   }
 
  private:
-  // Reduces a row of n elements with the given stride (pairwise above kBlock).
+  // Reduces a row of n elements with the given stride: blocks of kBlock with independent lane
+  // accumulators, block results combined pairwise through a binary counter (cascade summation).
   acc_t reduce_row(const T* ptr, int64_t n, int64_t stride, int64_t o) const {
-    if (n > kBlock) {
-      const int64_t half = (n / 2 + kLanes - 1) / kLanes * kLanes;
-      return pol_.combine(reduce_row(ptr, half, stride, o), reduce_row(ptr + half * stride, n - half, stride, o));
+    if (n <= kBlock) return reduce_block(ptr, n, stride, o);
+    acc_t level[64];
+    uint64_t count = 0;
+    for (int64_t i = 0; i < n; i += kBlock) {
+      acc_t v = reduce_block(ptr + i * stride, std::min(kBlock, n - i), stride, o);
+      int k = 0;
+      for (uint64_t c = count; c & 1; c >>= 1, ++k) v = pol_.combine(level[k], v);
+      level[k] = v;
+      ++count;
+    }
+    acc_t acc = pol_.identity();
+    bool first = true;
+    for (int k = 0; k < 64; ++k)
+      if (count >> k & 1) { acc = first ? level[k] : pol_.combine(level[k], acc); first = false; }
+    return acc;
+  }
+
+  __attribute__((always_inline)) acc_t reduce_block(const T* ptr, int64_t n, int64_t stride, int64_t o) const {
+    if constexpr (std::is_same_v<T, acc_t> && std::is_arithmetic_v<acc_t> && !std::is_same_v<acc_t, bool>) {
+      if constexpr (requires(const P& pol, vec_t<acc_t> v) { pol.vstep(v, v); }) {
+        if (stride == 1) return reduce_block_vec(ptr, n, o);
+      }
     }
     acc_t lanes[kLanes];
     for (int j = 0; j < kLanes; ++j) lanes[j] = pol_.identity();
@@ -129,6 +151,28 @@ class Reducer {
     for (int w = kLanes / 2; w > 0; w /= 2)
       for (int j = 0; j < w; ++j) lanes[j] = pol_.combine(lanes[j], lanes[j + w]);
     return lanes[0];
+  }
+
+  // Contiguous block with explicit vectors: four independent accumulators hide the add latency.
+  // Only for policies whose vstep is their step and combine (sum, max/min).
+  __attribute__((always_inline)) acc_t reduce_block_vec(const T* ptr, int64_t n, int64_t o) const {
+    using V = vec_t<acc_t>;
+    constexpr int VL = kVecLen<acc_t>;
+    const V id = vsplat<acc_t>(pol_.identity());
+    V v0 = id, v1 = id, v2 = id, v3 = id;
+    int64_t i = 0;
+    for (; i + 4 * VL <= n; i += 4 * VL) {
+      v0 = pol_.vstep(v0, vload(ptr + i));
+      v1 = pol_.vstep(v1, vload(ptr + i + VL));
+      v2 = pol_.vstep(v2, vload(ptr + i + 2 * VL));
+      v3 = pol_.vstep(v3, vload(ptr + i + 3 * VL));
+    }
+    for (; i + VL <= n; i += VL) v0 = pol_.vstep(v0, vload(ptr + i));
+    v0 = pol_.vstep(pol_.vstep(v0, v1), pol_.vstep(v2, v3));
+    acc_t acc = v0[0];
+    for (int j = 1; j < VL; ++j) acc = pol_.combine(acc, v0[j]);
+    for (; i < n; ++i) acc = pol_.step(acc, ptr[i], o);
+    return acc;
   }
 
   // Reduces every reduced dim, with the outermost one limited to [lo0, hi0).

@@ -53,6 +53,53 @@ void softmax_row(const Acc* x, Acc* y, int64_t n) {
   }
 }
 
+// The float32 row kernel with explicit vectors (the hot path of softmax over the last dim).
+template <bool Log>
+void softmax_row_f32(const float* x, float* y, int64_t n) {
+  using V = vec_t<float>;
+  constexpr int VL = kVecLen<float>;
+  const V ninf = vsplat(-std::numeric_limits<float>::infinity());
+  V m0 = ninf, m1 = ninf;
+  int64_t i = 0;
+  for (; i + 2 * VL <= n; i += 2 * VL) {
+    m0 = vmax_nan(m0, vload(x + i));
+    m1 = vmax_nan(m1, vload(x + i + VL));
+  }
+  for (; i + VL <= n; i += VL) m0 = vmax_nan(m0, vload(x + i));
+  m0 = vmax_nan(m0, m1);
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int j = 0; j < VL; ++j) mx = nan_max(mx, m0[j]);
+  for (; i < n; ++i) mx = nan_max(mx, x[i]);
+  const V mxv = vsplat(mx);
+  V s0 = {}, s1 = {};
+  for (i = 0; i + 2 * VL <= n; i += 2 * VL) {
+    V e0 = vexpf(vload(x + i) - mxv), e1 = vexpf(vload(x + i + VL) - mxv);
+    if constexpr (!Log) { vstore(y + i, e0); vstore(y + i + VL, e1); }
+    s0 += e0;
+    s1 += e1;
+  }
+  for (; i + VL <= n; i += VL) {
+    V e = vexpf(vload(x + i) - mxv);
+    if constexpr (!Log) vstore(y + i, e);
+    s0 += e;
+  }
+  s0 += s1;
+  float sum = 0;
+  for (int j = 0; j < VL; ++j) sum += s0[j];
+  for (; i < n; ++i) {
+    float e = fast_expf(x[i] - mx);
+    if constexpr (!Log) y[i] = e;
+    sum += e;
+  }
+  if constexpr (Log) {
+    const float log_sum = std::log(sum);
+    for (int64_t k = 0; k < n; ++k) y[k] = (x[k] - mx) - log_sum;
+  } else {
+    const float inv = 1.0f / sum;
+    for (int64_t k = 0; k < n; ++k) y[k] *= inv;
+  }
+}
+
 // Contiguous input, reduced dim of size n followed by `inner` contiguous elements.
 template <typename T, bool Log>
 void softmax_inner_tiles(const T* x, T* y, int64_t outer, int64_t n, int64_t inner) {
@@ -123,7 +170,8 @@ void softmax_kernel(const KernelArgs& a, const char* name) {
           for (int64_t r = lo; r < hi; ++r) {
             int64_t xo, oo;
             offsets(r, xo, oo);
-            softmax_row<Acc, Log>(xb + xo, ob + oo, n);
+            if constexpr (std::is_same_v<T, float>) softmax_row_f32<Log>(xb + xo, ob + oo, n);
+            else softmax_row<Acc, Log>(xb + xo, ob + oo, n);
           }
         });
         return;
@@ -139,7 +187,8 @@ void softmax_kernel(const KernelArgs& a, const char* name) {
         int64_t xo, oo;
         offsets(r, xo, oo);
         for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<Acc>(xb[xo + i * xs]);
-        softmax_row<Acc, Log>(buf.data(), buf.data(), n);
+        if constexpr (std::is_same_v<Acc, float>) softmax_row_f32<Log>(buf.data(), buf.data(), n);
+        else softmax_row<Acc, Log>(buf.data(), buf.data(), n);
         for (int64_t i = 0; i < n; ++i) ob[oo + i * os] = static_cast<T>(buf[i]);
       }
     });

@@ -42,36 +42,67 @@ ReduceGeom make_reduce_geom(const Tensor& x, IntSpan dims) {
   bool reduced[64] = {};
   for (int64_t d : dims) reduced[d] = true;
   EMBER_CHECK(x.dim() <= kMaxDims, "[cuda reduce] tensors with more than ", kMaxDims, " dims are not supported");
+  // Innermost first. Size-1 dims are dropped; a dim merges into the previous (inner) one of its kind
+  // when the pair is contiguous relative to each other, which keeps the row-major numbering of
+  // outputs and of reduced positions (arg-reductions' indices) unchanged.
   for (int64_t d = x.dim() - 1; d >= 0; --d) {
-    if (reduced[d]) { g.rsizes[g.nr] = x.sizes()[d]; g.rstrides[g.nr++] = x.strides()[d]; g.red *= x.sizes()[d]; }
-    else { g.ksizes[g.nk] = x.sizes()[d]; g.kstrides[g.nk++] = x.strides()[d]; g.num_out *= x.sizes()[d]; }
+    const int64_t size = x.sizes()[d], stride = x.strides()[d];
+    if (reduced[d]) g.red *= size; else g.num_out *= size;
+    if (size == 1) continue;
+    int& n = reduced[d] ? g.nr : g.nk;
+    int64_t* sizes = reduced[d] ? g.rsizes : g.ksizes;
+    int64_t* strides = reduced[d] ? g.rstrides : g.kstrides;
+    if (n > 0 && strides[n - 1] * sizes[n - 1] == stride) { sizes[n - 1] *= size; continue; }
+    sizes[n] = size;
+    strides[n] = stride;
+    ++n;
   }
   return g;
 }
 
+// Shuffles any trivially copyable accumulator (value+index pairs too) word by word.
+template <typename T>
+__device__ __forceinline__ T shfl_down_any(T v, int offset) {
+  constexpr int kWords = (sizeof(T) + 3) / 4;
+  union { T t; uint32_t w[kWords]; } u;
+  u.t = v;
+#pragma unroll
+  for (int i = 0; i < kWords; ++i) u.w[i] = __shfl_down_sync(0xffffffffu, u.w[i], offset);
+  return u.t;
+}
+
 template <typename Acc, typename Policy>
 __device__ Acc block_reduce(Acc v, const Policy& p, Acc* smem) {
-  smem[threadIdx.x] = v;
+  for (int o = 16; o > 0; o >>= 1) v = p.combine(v, shfl_down_any(v, o));
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  if (lane == 0) smem[warp] = v;
   __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) smem[threadIdx.x] = p.combine(smem[threadIdx.x], smem[threadIdx.x + s]);
-    __syncthreads();
+  if (warp == 0) {
+    v = lane < static_cast<int>(blockDim.x / 32) ? smem[lane] : p.init();
+    for (int o = 16; o > 0; o >>= 1) v = p.combine(v, shfl_down_any(v, o));
   }
-  return smem[0];
+  return v;
 }
 
 // grid: (num_out, splits); partial != nullptr when splits > 1.
 template <typename T, typename Policy>
 __global__ void reduce_row_kernel(const T* in, ReduceGeom g, Policy p, typename Policy::Acc* partial) {
   using Acc = typename Policy::Acc;
-  __shared__ Acc smem[kBlock];
+  __shared__ Acc smem[32];
   const int64_t o = blockIdx.x;
   const int64_t base = g.kept_offset(o);
   const int64_t chunk = (g.red + gridDim.y - 1) / gridDim.y;
   const int64_t lo = blockIdx.y * chunk, hi = min(g.red, lo + chunk);
   Acc acc = p.init();
-  for (int64_t r = lo + threadIdx.x; r < hi; r += blockDim.x)
-    acc = p.combine(acc, p.map(in[base + g.red_offset(r)], o, r));
+  if (g.nr <= 1) {  // one (coalesced) reduced dim: no index arithmetic in the loop
+    const int64_t rs = g.nr == 1 ? g.rstrides[0] : 0;
+    const T* src = in + base;
+#pragma unroll 4
+    for (int64_t r = lo + threadIdx.x; r < hi; r += blockDim.x) acc = p.combine(acc, p.map(src[r * rs], o, r));
+  } else {
+    for (int64_t r = lo + threadIdx.x; r < hi; r += blockDim.x)
+      acc = p.combine(acc, p.map(in[base + g.red_offset(r)], o, r));
+  }
   acc = block_reduce(acc, p, smem);
   if (threadIdx.x == 0) {
     if (partial) partial[o * gridDim.y + blockIdx.y] = acc;
@@ -89,7 +120,14 @@ __global__ void reduce_col_kernel(const T* in, ReduceGeom g, Policy p, typename 
   const int64_t chunk = (g.red + gridDim.y - 1) / gridDim.y;
   const int64_t lo = blockIdx.y * chunk, hi = min(g.red, lo + chunk);
   Acc acc = p.init();
-  for (int64_t r = lo; r < hi; ++r) acc = p.combine(acc, p.map(in[base + g.red_offset(r)], o, r));
+  if (g.nr <= 1) {
+    const int64_t rs = g.nr == 1 ? g.rstrides[0] : 0;
+    const T* src = in + base;
+#pragma unroll 4
+    for (int64_t r = lo; r < hi; ++r) acc = p.combine(acc, p.map(src[r * rs], o, r));
+  } else {
+    for (int64_t r = lo; r < hi; ++r) acc = p.combine(acc, p.map(in[base + g.red_offset(r)], o, r));
+  }
   if (partial) partial[o * gridDim.y + blockIdx.y] = acc;
   else p.store(o, acc);
 }
@@ -109,13 +147,13 @@ void run_reduce(const Tensor& x, IntSpan dims, const Policy& p) {
   ReduceGeom g = make_reduce_geom(x, dims);
   if (g.num_out == 0) return;
   cudaStream_t stream = current_stream(x.device().index);
-  const int64_t target_blocks = 2LL * sm_count(x.device().index);
+  const int64_t target_blocks = 4LL * sm_count(x.device().index);
   const bool row = g.nk == 0 || (g.nr > 0 && g.rstrides[0] == 1) || g.num_out < 32;
   int splits = 1;
   dim3 grid;
   if (row) {
     if (g.num_out < target_blocks && g.red > 4096)
-      splits = static_cast<int>(std::min<int64_t>((target_blocks + g.num_out - 1) / g.num_out, g.red / 2048));
+      splits = static_cast<int>(std::min<int64_t>((target_blocks + g.num_out - 1) / g.num_out, g.red / 4096));
     grid = dim3(static_cast<unsigned>(g.num_out), std::max(1, splits));
   } else {
     const int64_t bx = blocks_for(g.num_out);

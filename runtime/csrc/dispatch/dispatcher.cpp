@@ -1,5 +1,6 @@
 #include "dispatch/dispatcher.h"
 
+#include "autograd/copy_slices.h"
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "ops/ops.h"
@@ -62,9 +63,9 @@ void dispatch(OpId id, std::span<const Tensor> in, std::span<Tensor> out, const 
     fail(ErrorKind::Runtime, "[", def.name, "_] in-place op is not differentiable but the tensor requires grad");
   }
 
-  EMBER_CHECK(!(inplace && recording && out[0].impl()->is_view), "[", def.name, "_] in-place modification of a "
-              "view (", describe(out[0]), ") while autograd is recording is not supported; use an out-of-place op "
-              "(e.g. where, cat, index_put) instead");
+  // An in-place op on a view rewrites its base's history (Note [CopySlices]).
+  const bool inplace_on_view = inplace && recording && out[0].impl()->is_view;
+  if (inplace_on_view) check_inplace_on_view(out[0], def.name);
   std::vector<Tensor> inputs_to_save;
   if (recording && (def.flags & kSaveInputs)) {
     inputs_to_save.assign(in.begin(), in.end());
@@ -75,12 +76,16 @@ void dispatch(OpId id, std::span<const Tensor> in, std::span<Tensor> out, const 
   }
   if (!(def.flags & kView)) kernel(KernelArgs{id, in, out, attrs});
   if (inplace) out[0].bump_version();
-  if (recording) record(id, def, in, out, attrs, inputs_to_save, inplace);
+  if (recording) {
+    record(id, def, in, out, attrs, inputs_to_save, inplace);
+    if (inplace_on_view) rebase_view_history(out[0]);
+  }
 }
 
 Tensor make_view(const Tensor& base, DimVector sizes, DimVector strides, int64_t offset) {
   Tensor v = Tensor::make(base.storage(), std::move(sizes), std::move(strides), offset, base.dtype());
   v.impl()->is_view = true;
+  v.impl()->view_base = base.impl()->view_base ? base.impl()->view_base : base.impl_ptr();
   return v;
 }
 

@@ -11,7 +11,7 @@ namespace {
 
 // Attrs carrying a reserved Philox range of `blocks` counter blocks for `device`.
 Attrs philox_attrs(Device device, uint64_t blocks) {
-  PhiloxState s = default_generator(device).reserve(blocks);
+  PhiloxState s = current_generator(device).reserve(blocks);
   Attrs attrs;
   attrs.dims2 = DimVector{static_cast<int64_t>(s.seed), static_cast<int64_t>(s.offset)};
   return attrs;

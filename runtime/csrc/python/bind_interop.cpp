@@ -222,8 +222,8 @@ Tensor tensor_from_array_copy(py::array arr, std::optional<ScalarType> dtype) {
   ScalarType target = dtype ? *dtype : from_numpy_dtype(arr.dtype());
   bool representable;
   py::dtype npd = numpy_dtype_or_none(target, representable);
-  py::array copy = np.attr("ascontiguousarray")(arr.attr("astype")(npd));
-  if (copy.ptr() == arr.ptr()) copy = np.attr("array")(arr, py::arg("copy") = true);
+  // np.array, not np.ascontiguousarray: the latter turns 0-d arrays into 1-d ones
+  py::array copy = np.attr("array")(arr, py::arg("dtype") = npd, py::arg("order") = "C", py::arg("copy") = true);
   Tensor t = tensor_from_numpy(copy);
   if (representable) return t;
   // bfloat16 has no numpy dtype: convert from the float32 copy element by element.

@@ -93,7 +93,17 @@ Item parse_item(py::handle obj, Device device) {
     it.tensor = tensor_from_list(obj, device);
     return it;
   }
-  if (PyObject_HasAttrString(obj.ptr(), "__index__")) {  // numpy integers
+  if (PyObject_HasAttrString(obj.ptr(), "shape") && PyObject_HasAttrString(obj.ptr(), "tolist")) {
+    // numpy arrays (and 0-d numpy scalars): index with their values, like torch does.
+    py::object values = obj.attr("tolist")();
+    if (PyList_Check(values.ptr())) {
+      it.kind = Item::TensorIdx;
+      it.tensor = tensor_from_list(values, device);
+      return it;
+    }
+    return parse_item(values, device);
+  }
+  if (PyObject_HasAttrString(obj.ptr(), "__index__")) {  // other integer-like objects
     it.kind = Item::Int;
     it.value = PyNumber_AsSsize_t(obj.ptr(), nullptr);
     if (PyErr_Occurred()) throw py::error_already_set();

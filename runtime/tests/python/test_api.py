@@ -373,3 +373,14 @@ def test_load_truncated_data_raises(tmp_path):
     path.write_bytes(data[:-4])
     with pytest.raises(RuntimeError, match=r"\[load\]"):
         load(path)
+
+
+@pytest.mark.parametrize("value", [ember.tensor(2.5), ember.zeros(0, 3), ember.tensor(np.array(7, dtype=np.int32))])
+def test_save_load_scalars_and_empty(tmp_path, value):
+    save({"v": value}, tmp_path / "s.safetensors")
+    back = load(tmp_path / "s.safetensors")["v"]
+    assert tuple(back.shape) == tuple(value.shape) and back.dtype == value.dtype and back.tolist() == value.tolist()
+
+
+def test_tensor_from_zero_dim_numpy_array_stays_zero_dim():
+    assert tuple(ember.tensor(np.array(1.5)).shape) == ()

@@ -93,9 +93,6 @@ def test_cifar10_loader_and_training(tmp_path):
 
 
 def test_resume_from_checkpoint_matches_straight_run(tmp_path):
-    import ember
-    if not hasattr(ember, "save"):
-        pytest.skip("ember.save not available yet")
     args = ["--steps", "12", "--batch-size", "16", "--dim", "16", "--layers", "1", "--eval-every", "0",
             "--eval-batches", "1", "--backend", "ember"] + COMMON
     straight = seq_reversal.main(args + ["--metrics", str(tmp_path / "a.json")])

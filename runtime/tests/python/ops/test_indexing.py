@@ -6,6 +6,9 @@ import torch
 import ember
 from optest import assert_close, to_ember, to_torch
 
+# torch warns about numpy's legacy "list of sequences is a tuple" rule, which it (and ember) still follow.
+pytestmark = pytest.mark.filterwarnings("ignore:Using a non-tuple sequence:UserWarning")
+
 
 def _idx(lib, spec):
     """Builds an index for `lib` from a spec: tensors are given as ("t", values, dtype)."""
@@ -91,6 +94,23 @@ def test_setitem_matches_torch(spec, value_kind):
     t[_idx(torch, spec)] = tv
     e[_idx(ember, spec)] = ev
     assert_close(e, t, "float64", f"x[{spec!r}] = {value_kind}")
+
+
+@pytest.mark.parametrize("spec", [None, Ellipsis, (), True, False, (None, None), (Ellipsis, None), (None, Ellipsis)],
+                         ids=_name)
+def test_getitem_0d(spec):
+    e, t = ember.from_numpy(np.array(3.5)), torch.tensor(3.5, dtype=torch.float64)
+    assert_close(e[spec], t[spec], "float64", f"0-d x[{spec!r}]")
+
+
+def test_numpy_and_list_values():
+    a = np.arange(20.0).reshape(4, 5)
+    e, t = ember.from_numpy(a.copy()), torch.from_numpy(a.copy())
+    for idx in [np.array([0, 3]), (np.int64(1), np.array([True, False, True, False, True])), np.int32(2)]:
+        assert_close(e[idx], t[idx], "float64", f"x[{idx!r}]")
+    e[1] = [1.0, 2.0, 3.0, 4.0, 5.0]
+    t[1] = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=torch.float64)
+    assert_close(e, t, "float64", "x[1] = list")
 
 
 def test_setitem_through_view_and_version():

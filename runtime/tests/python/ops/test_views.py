@@ -10,6 +10,8 @@ from optest import OpCase, check_case, finite_difference_check, gradcheck_params
 VIEW_DTYPES = ["float32", "float64", "bfloat16", "int8", "bool"]
 F = ["float32", "float64"]
 
+pytestmark = pytest.mark.filterwarnings("ignore:The use of `x.T` on tensors:UserWarning")
+
 
 def _as_strided_window(lib, x):
     # Overlapping sliding windows over a contiguous buffer (the backward must accumulate).
