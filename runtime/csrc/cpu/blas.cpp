@@ -31,17 +31,25 @@ namespace {
 extern "C" void run_blas_jobs(int /*sync*/, openblas_dojob_callback dojob, int numjobs, size_t jobdata_elsize,
                               void* jobdata, int dojob_data) {
   char* jobs = static_cast<char*>(jobdata);
+  auto run = [=](int i) { dojob(i, jobs + i * jobdata_elsize, dojob_data); };
 #ifdef _OPENMP
   if (!omp_in_parallel()) {
-#pragma omp parallel for num_threads(numjobs) schedule(static, 1)
-    for (int i = 0; i < numjobs; ++i) dojob(omp_get_thread_num(), jobs + i * jobdata_elsize, dojob_data);
+#pragma omp parallel num_threads(numjobs)
+    {
+      // A smaller team than asked for (OMP_DYNAMIC, thread limits) must still run every job at once.
+      const int tid = omp_get_thread_num(), team = omp_get_num_threads();
+      std::vector<std::thread> extra;
+      if (tid == 0)
+        for (int i = team; i < numjobs; ++i) extra.emplace_back(run, i);
+      run(tid);
+      for (auto& t : extra) t.join();
+    }
     return;
   }
 #endif
   std::vector<std::thread> workers;
-  for (int i = 1; i < numjobs; ++i)
-    workers.emplace_back([=] { dojob(i, jobs + i * jobdata_elsize, dojob_data); });
-  dojob(0, jobs, dojob_data);
+  for (int i = 1; i < numjobs; ++i) workers.emplace_back(run, i);
+  run(0);
   for (auto& w : workers) w.join();
 }
 

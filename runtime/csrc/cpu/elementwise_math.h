@@ -95,6 +95,27 @@ EMBER_VM_INLINE float erff_fast(float x) {
   return ax < 1e-3f ? series : std::copysign(y, x);
 }
 
+// sin/cos (Cephes sinf/cosf): octant reduction with a 3-part pi/4, accurate for |x| < kTrigLimit;
+// callers route larger inputs to libm.
+constexpr float kTrigLimit = 8192.0f;
+EMBER_VM_INLINE float sincosf_fast(float x, bool want_cos) {
+  const float ax = std::fabs(x);
+  int32_t j = static_cast<int32_t>(ax * 1.27323954473516f);
+  j += j & 1;
+  const float y = static_cast<float>(j);
+  j &= 7;
+  const int32_t jm = j > 3 ? j - 4 : j;
+  // sin: negative for octants 4-7 xor negative x; cos: octants 4-7 xor (reduced octant > 1).
+  const float sign = ((j > 3) != (want_cos ? (jm > 1) : (x < 0.0f))) ? -1.0f : 1.0f;
+  const float r = ((ax - y * 0.78515625f) - y * 2.4187564849853515625e-4f) - y * 3.77489497744594108e-8f;
+  const float z = r * r;
+  const float c = ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z -
+                  0.5f * z + 1.0f;
+  const float sn = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * r + r;
+  const bool use_cos_poly = want_cos ? !(jm == 1 || jm == 2) : (jm == 1 || jm == 2);
+  return sign * (use_cos_poly ? c : sn);
+}
+
 template <typename T> EMBER_VM_INLINE T exp(T x) { if constexpr (std::is_same_v<T, float>) return expf_fast(x); else return std::exp(x); }
 template <typename T> EMBER_VM_INLINE T log(T x) { if constexpr (std::is_same_v<T, float>) return logf_fast(x); else return std::log(x); }
 template <typename T> EMBER_VM_INLINE T tanh(T x) { if constexpr (std::is_same_v<T, float>) return tanhf_fast(x); else return std::tanh(x); }

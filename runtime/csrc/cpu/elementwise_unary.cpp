@@ -1,6 +1,7 @@
 // CPU kernels of the unary elementwise ops (Note [Elementwise compute dtype]: the input is
 // converted to attrs.dtype; the output has that dtype, or bool for predicates).
 // Float32 exp/log/tanh/sigmoid/gelu... use the vectorizable approximations of cpu/elementwise_math.h.
+#include <atomic>
 #include <cmath>
 
 #include "cpu/loops.h"
@@ -8,6 +9,29 @@
 #include "dispatch/op_def.h"
 
 namespace ember::cpu {
+namespace {
+
+// Whether every |x| < limit (NaN counts as not below): picks the fast trig path.
+template <typename T>
+bool all_abs_below(const Tensor& x, float limit) {
+  auto g = make_geometry<1>(x, {});
+  std::atomic<bool> ok{true};
+  for_each_row(g, [&](char** p, const int64_t* s, int64_t n) {
+    bool row_ok = true;
+    if (s[0] == sizeof(T)) {
+      const T* v = reinterpret_cast<const T*>(p[0]);
+#pragma omp simd reduction(&& : row_ok)
+      for (int64_t i = 0; i < n; ++i) row_ok = row_ok && (std::fabs(static_cast<float>(v[i])) < limit);
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        row_ok = row_ok && (std::fabs(static_cast<float>(*reinterpret_cast<const T*>(p[0] + i * s[0]))) < limit);
+    }
+    if (!row_ok) ok.store(false, std::memory_order_relaxed);
+  });
+  return ok.load();
+}
+
+}  // namespace
 
 #define EMBER_UNARY_KERNEL(name, DISPATCH, ...)                                                     \
   void name(const KernelArgs& args) {                                                              \
@@ -46,8 +70,16 @@ EMBER_UNARY_KERNEL(log2, EMBER_DISPATCH_FLOAT, EMBER_MAP(std::log2(v)))
 EMBER_UNARY_KERNEL(log1p, EMBER_DISPATCH_FLOAT, EMBER_MAP(std::log1p(v)))
 EMBER_UNARY_KERNEL(sqrt, EMBER_DISPATCH_FLOAT, EMBER_MAP(std::sqrt(v)))
 EMBER_UNARY_KERNEL(rsqrt, EMBER_DISPATCH_FLOAT, EMBER_MAP(O(1) / std::sqrt(v)))
-EMBER_UNARY_KERNEL(sin, EMBER_DISPATCH_FLOAT, EMBER_MAP(std::sin(v)))
-EMBER_UNARY_KERNEL(cos, EMBER_DISPATCH_FLOAT, EMBER_MAP(std::cos(v)))
+EMBER_UNARY_KERNEL(sin, EMBER_DISPATCH_FLOAT,
+  if constexpr (std::is_same_v<O, float>) {
+    if (all_abs_below<T>(x, vm::kTrigLimit)) { EMBER_MAP(vm::sincosf_fast(v, false)) return; }
+  }
+  EMBER_MAP(std::sin(v)))
+EMBER_UNARY_KERNEL(cos, EMBER_DISPATCH_FLOAT,
+  if constexpr (std::is_same_v<O, float>) {
+    if (all_abs_below<T>(x, vm::kTrigLimit)) { EMBER_MAP(vm::sincosf_fast(v, true)) return; }
+  }
+  EMBER_MAP(std::cos(v)))
 EMBER_UNARY_KERNEL(tan, EMBER_DISPATCH_FLOAT, EMBER_MAP(std::tan(v)))
 EMBER_UNARY_KERNEL(tanh, EMBER_DISPATCH_FLOAT, EMBER_MAP(vm::tanh(v)))
 EMBER_UNARY_KERNEL(sigmoid, EMBER_DISPATCH_FLOAT, EMBER_MAP(vm::sigmoid(v)))

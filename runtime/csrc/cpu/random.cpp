@@ -7,6 +7,7 @@
 
 #include "core/generator.h"
 #include "core/parallel.h"
+#include "cpu/elementwise_math.h"
 #include "dispatch/op_def.h"
 
 namespace ember::cpu {
@@ -94,19 +95,29 @@ void normal(const KernelArgs& args) {
         }
       });
     } else {
+      // Draw a batch of blocks, then run Box-Muller over the batch in a loop that vectorizes.
       const float m = static_cast<float>(mean), s = static_cast<float>(stdev);
+      constexpr int64_t kBatch = 128;  // blocks per batch (4 outputs each)
       parallel_for(0, (n + 3) / 4, kGrainSize / 8, [&](int64_t lo, int64_t hi) {
-        for (int64_t b = lo; b < hi; ++b) {
-          Philox4x32 r(ph.seed, ph.offset + static_cast<uint64_t>(b));
-          for (int pair = 0; pair < 2; ++pair) {
-            const int64_t i = 4 * b + 2 * pair;
-            if (i >= n) break;
-            const float u1 = 1.0f - uniform_float(r.v[2 * pair]), u2 = uniform_float(r.v[2 * pair + 1]);
-            const float radius = std::sqrt(-2.0f * std::log(u1));
-            const float angle = static_cast<float>(two_pi) * u2;
-            dst[idx(i)] = static_cast<scalar_t>(m + s * radius * std::cos(angle));
-            if (i + 1 < n) dst[idx(i + 1)] = static_cast<scalar_t>(m + s * radius * std::sin(angle));
+        float u1[2 * kBatch], u2[2 * kBatch], z[4 * kBatch];
+        for (int64_t b0 = lo; b0 < hi; b0 += kBatch) {
+          const int64_t nb = std::min(kBatch, hi - b0);
+          for (int64_t j = 0; j < nb; ++j) {
+            Philox4x32 r(ph.seed, ph.offset + static_cast<uint64_t>(b0 + j));
+            u1[2 * j] = 1.0f - uniform_float(r.v[0]);
+            u2[2 * j] = uniform_float(r.v[1]);
+            u1[2 * j + 1] = 1.0f - uniform_float(r.v[2]);
+            u2[2 * j + 1] = uniform_float(r.v[3]);
           }
+          _Pragma("omp simd")
+          for (int64_t p = 0; p < 2 * nb; ++p) {
+            const float radius = std::sqrt(-2.0f * vm::logf_fast(u1[p]));
+            const float angle = static_cast<float>(two_pi) * u2[p];
+            z[2 * p] = m + s * radius * vm::sincosf_fast(angle, true);
+            z[2 * p + 1] = m + s * radius * vm::sincosf_fast(angle, false);
+          }
+          const int64_t first = 4 * b0, last = std::min(n, 4 * (b0 + nb));
+          for (int64_t i = first; i < last; ++i) dst[idx(i)] = static_cast<scalar_t>(z[i - first]);
         }
       });
     }
@@ -141,33 +152,42 @@ void randint(const KernelArgs& args) {
 }
 
 // out[i] = (u_i < p_i) with p from the input tensor (same shape as out), or the scalar attrs.scalar
-// for bernoulli_(p: float). Probabilities are validated before the parallel loop.
+// for bernoulli_(p: float). u_i is one 32-bit word: hit when word < p * 2^32. Hits store 1, or
+// attrs.scalar2 when has_scalar2 (dropout's pre-scaled mask). Probabilities are validated first.
 void bernoulli(const KernelArgs& args) {
   const Tensor& out = args.out[0];
   const PhiloxArgs ph = philox_of(args.attrs);
   const StridedIndex oidx = index_of(out);
   const int64_t n = out.numel();
-  std::vector<double> probs;  // per element, or empty when p is one number
-  const double p_scalar = args.attrs.scalar.to_double();
+  constexpr double kTwo32 = 4294967296.0;
+  std::vector<double> thresholds;  // p_i * 2^32 per element, or empty when p is one number
+  const double scalar_threshold = args.attrs.scalar.to_double() * kTwo32;
   if (!args.attrs.has_scalar) {
     const Tensor& p = args.in[0];
     const StridedIndex pidx = index_of(p);
-    probs.resize(n);
+    thresholds.resize(n);
     EMBER_DISPATCH_FLOAT(p.dtype(), "bernoulli", ([&]<typename T>() {
       const T* src = p.data<T>();
-      for (int64_t i = 0; i < n; ++i) probs[i] = static_cast<double>(static_cast<opmath_t<T>>(src[pidx(i)]));
+      for (int64_t i = 0; i < n; ++i) thresholds[i] = static_cast<double>(static_cast<opmath_t<T>>(src[pidx(i)]));
     }));
-    for (int64_t i = 0; i < n; ++i)
-      EMBER_CHECK(probs[i] >= 0.0 && probs[i] <= 1.0, "[bernoulli] expects 0 <= p <= 1, but found p=", probs[i],
-                  " at flat index ", i);
+    for (int64_t i = 0; i < n; ++i) {
+      EMBER_CHECK(thresholds[i] >= 0.0 && thresholds[i] <= 1.0, "[bernoulli] expects 0 <= p <= 1, but found p=",
+                  thresholds[i], " at flat index ", i);
+      thresholds[i] *= kTwo32;
+    }
   }
+  const double hit_value = args.attrs.has_scalar2 ? args.attrs.scalar2.to_double() : 1.0;
   EMBER_DISPATCH_ALL(out.dtype(), "bernoulli", ([&]<typename scalar_t>() {
     scalar_t* dst = out.data<scalar_t>();
-    for_each_draw<2>(n, ph, [&](int64_t i, const uint32_t* w) {
-      const double p = probs.empty() ? p_scalar : probs[i];
-      const bool hit = uniform_double(w[0], w[1]) < p;
-      if constexpr (std::is_same_v<scalar_t, bool>) dst[oidx(i)] = hit;
-      else dst[oidx(i)] = static_cast<scalar_t>(static_cast<opmath_t<scalar_t>>(hit ? 1 : 0));
+    scalar_t hit, miss;
+    if constexpr (std::is_same_v<scalar_t, bool>) { hit = hit_value != 0; miss = false; }
+    else {
+      hit = static_cast<scalar_t>(static_cast<opmath_t<scalar_t>>(hit_value));
+      miss = static_cast<scalar_t>(static_cast<opmath_t<scalar_t>>(0));
+    }
+    for_each_draw<4>(n, ph, [&](int64_t i, const uint32_t* w) {
+      const double threshold = thresholds.empty() ? scalar_threshold : thresholds[i];
+      dst[oidx(i)] = static_cast<double>(w[0]) < threshold ? hit : miss;
     });
   }));
 }
@@ -236,17 +256,28 @@ void multinomial(const KernelArgs& args) {
   });
 }
 
-// Fisher-Yates: step i swaps with j uniform in [0, i], drawn from block i.
+// Fisher-Yates: step i (n-1 down to 1) swaps with j uniform in [0, i]; step i draws word i % 4 of
+// block i / 4 (multiply-shift; n beyond 2^32 uses a 64-bit draw from block i).
 void randperm(const KernelArgs& args) {
   const Tensor& out = args.out[0];
   const PhiloxArgs ph = philox_of(args.attrs);
   const int64_t n = out.numel();
   std::vector<int64_t> perm(n);
   for (int64_t i = 0; i < n; ++i) perm[i] = i;
-  for (int64_t i = n - 1; i > 0; --i) {
-    Philox4x32 g(ph.seed, ph.offset + static_cast<uint64_t>(i));
-    const uint64_t bits = (static_cast<uint64_t>(g.v[0]) << 32) | g.v[1];
-    std::swap(perm[i], perm[static_cast<int64_t>(bits % static_cast<uint64_t>(i + 1))]);
+  if (n <= (int64_t{1} << 32)) {
+    for (int64_t i = n - 1; i > 0;) {
+      Philox4x32 g(ph.seed, ph.offset + static_cast<uint64_t>(i / 4));
+      for (int64_t lane = i % 4; lane >= 0 && i > 0; --lane, --i) {
+        const uint64_t j = (static_cast<uint64_t>(g.v[lane]) * static_cast<uint64_t>(i + 1)) >> 32;
+        std::swap(perm[i], perm[static_cast<int64_t>(j)]);
+      }
+    }
+  } else {
+    for (int64_t i = n - 1; i > 0; --i) {
+      Philox4x32 g(ph.seed, ph.offset + static_cast<uint64_t>(i));
+      const uint64_t bits = (static_cast<uint64_t>(g.v[0]) << 32) | g.v[1];
+      std::swap(perm[i], perm[static_cast<int64_t>(bits % static_cast<uint64_t>(i + 1))]);
+    }
   }
   EMBER_DISPATCH_NUMERIC(out.dtype(), "randperm", ([&]<typename scalar_t>() {
     scalar_t* dst = out.data<scalar_t>();

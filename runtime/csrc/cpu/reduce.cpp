@@ -329,6 +329,27 @@ void arg_reduce(const ArgPlan& p, const T* base, T* values, int64_t* indices) {
       const T* ptr = base + off;
       Acc best = load_as<T, Acc>(ptr);
       int64_t best_i = 0;
+      constexpr bool kVectorizable = std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                                     std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>;
+      if constexpr (kVectorizable) {
+        if (nr == 1 && p.red_strides[0] == 1 && p.red_sizes[0] >= 2 * kVecLen<T>) {
+          // Two passes: the NaN-propagating extremum with vectors, then its first position.
+          const int64_t n = p.red_sizes[0];
+          constexpr int VL = kVecLen<T>;
+          auto op = [](auto a, auto b) { return IsMax ? vmax_nan(a, b) : vmin_nan(a, b); };
+          vec_t<T> m = vload(ptr);
+          int64_t i = VL;
+          for (; i + VL <= n; i += VL) m = op(m, vload(ptr + i));
+          T b = vreduce(m, op);
+          for (; i < n; ++i) b = IsMax ? ((ptr[i] > b || is_nan(ptr[i])) ? ptr[i] : b) : ((ptr[i] < b || is_nan(ptr[i])) ? ptr[i] : b);
+          int64_t at = 0;
+          if (is_nan(b)) { while (!is_nan(ptr[at])) ++at; }
+          else { while (ptr[at] != b) ++at; }
+          if (values) values[o] = b;
+          indices[o] = at;
+          continue;
+        }
+      }
       if (nr == 1) {
         const int64_t n = p.red_sizes[0], s = p.red_strides[0];
         for (int64_t i = 1; i < n && !is_nan(best); ++i) {

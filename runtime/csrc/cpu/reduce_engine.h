@@ -169,8 +169,7 @@ class Reducer {
     }
     for (; i + VL <= n; i += VL) v0 = pol_.vstep(v0, vload(ptr + i));
     v0 = pol_.vstep(pol_.vstep(v0, v1), pol_.vstep(v2, v3));
-    acc_t acc = v0[0];
-    for (int j = 1; j < VL; ++j) acc = pol_.combine(acc, v0[j]);
+    acc_t acc = vreduce(v0, [this](auto a, auto b) { return pol_.vstep(a, b); });
     for (; i < n; ++i) acc = pol_.step(acc, ptr[i], o);
     return acc;
   }

@@ -67,25 +67,23 @@ void softmax_row_f32(const float* x, float* y, int64_t n) {
   }
   for (; i + VL <= n; i += VL) m0 = vmax_nan(m0, vload(x + i));
   m0 = vmax_nan(m0, m1);
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int j = 0; j < VL; ++j) mx = nan_max(mx, m0[j]);
+  float mx = vreduce(m0, [](auto a, auto b) { return vmax_nan(a, b); });
   for (; i < n; ++i) mx = nan_max(mx, x[i]);
   const V mxv = vsplat(mx);
   V s0 = {}, s1 = {};
   for (i = 0; i + 2 * VL <= n; i += 2 * VL) {
-    V e0 = vexpf(vload(x + i) - mxv), e1 = vexpf(vload(x + i + VL) - mxv);
+    V e0 = vexpf_nonpos(vload(x + i) - mxv), e1 = vexpf_nonpos(vload(x + i + VL) - mxv);
     if constexpr (!Log) { vstore(y + i, e0); vstore(y + i + VL, e1); }
     s0 += e0;
     s1 += e1;
   }
   for (; i + VL <= n; i += VL) {
-    V e = vexpf(vload(x + i) - mxv);
+    V e = vexpf_nonpos(vload(x + i) - mxv);
     if constexpr (!Log) vstore(y + i, e);
     s0 += e;
   }
   s0 += s1;
-  float sum = 0;
-  for (int j = 0; j < VL; ++j) sum += s0[j];
+  float sum = vreduce(s0, [](auto a, auto b) { return a + b; });
   for (; i < n; ++i) {
     float e = fast_expf(x[i] - mx);
     if constexpr (!Log) y[i] = e;

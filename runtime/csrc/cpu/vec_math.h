@@ -12,7 +12,8 @@ namespace ember::cpu {
 
 // GCC vector extensions: explicit 64-byte vectors (one AVX-512 register, two AVX2 ones), so the
 // hot loops vectorize regardless of the auto-vectorizer's cost model.
-template <typename T> using vec_t = T __attribute__((vector_size(64)));
+template <typename T> struct VecOf { typedef T type __attribute__((vector_size(64))); };
+template <typename T> using vec_t = typename VecOf<T>::type;
 template <typename T> constexpr int kVecLen = 64 / sizeof(T);
 using vec_i32 = int32_t __attribute__((vector_size(64)));
 
@@ -20,8 +21,25 @@ template <typename T> inline vec_t<T> vload(const T* p) { vec_t<T> v; std::memcp
 template <typename T> inline void vstore(T* p, vec_t<T> v) { std::memcpy(p, &v, 64); }
 template <typename T> inline vec_t<T> vsplat(T x) { return vec_t<T>{} + x; }
 // NaN-propagating max/min: x wins when it is larger or NaN.
-template <typename T> inline vec_t<T> vmax_nan(vec_t<T> a, vec_t<T> x) { return ((x > a) | (x != x)) ? x : a; }
-template <typename T> inline vec_t<T> vmin_nan(vec_t<T> a, vec_t<T> x) { return ((x < a) | (x != x)) ? x : a; }
+template <typename V> inline V vmax_nan(V a, V x) { return ((x > a) | (x != x)) ? x : a; }
+template <typename V> inline V vmin_nan(V a, V x) { return ((x < a) | (x != x)) ? x : a; }
+
+// Horizontal reduction by halving (log2 steps instead of a scalar loop over the lanes).
+template <typename V, size_t... I> inline auto vlow_half(V v, std::index_sequence<I...>) {
+  return __builtin_shufflevector(v, v, I...);
+}
+template <typename V, size_t... I> inline auto vhigh_half(V v, std::index_sequence<I...>) {
+  return __builtin_shufflevector(v, v, (I + sizeof...(I))...);
+}
+template <typename V, typename F> inline auto vreduce(V v, const F& op) {
+  constexpr size_t n = sizeof(V) / sizeof(v[0]);
+  if constexpr (n == 1) {
+    return v[0];
+  } else {
+    auto idx = std::make_index_sequence<n / 2>();
+    return vreduce(op(vlow_half(v, idx), vhigh_half(v, idx)), op);
+  }
+}
 
 // fast_expf on 16 floats at once (same algorithm and limits as fast_expf).
 inline vec_t<float> vexpf(vec_t<float> x) {
@@ -50,6 +68,29 @@ inline vec_t<float> vexpf(vec_t<float> x) {
   res = x < lo ? vsplat(0.0f) : res;
   res = x > hi ? vsplat(__builtin_inff()) : res;
   return res;  // NaN lanes: r and p are NaN, so res is NaN
+}
+
+
+// exp for x <= 0 (softmax's x - max): one scale factor suffices, rounding by the 1.5 * 2^23 trick
+// (the rounded n also sits in the low mantissa bits). x < -87.3 flushes to 0; NaN stays NaN.
+inline vec_t<float> vexpf_nonpos(vec_t<float> x) {
+  using V = vec_t<float>;
+  const V lo = vsplat(-87.3f), magic = vsplat(12582912.0f);
+  V xc = x < lo ? lo : x;
+  V tm = xc * 1.44269504088896341f + magic;
+  V n = tm - magic;
+  V r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  V p = vsplat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  vec_i32 bits = (((vec_i32)tm - 0x4B400000) + 127) << 23;
+  V res = p * (V)bits;
+  return x < lo ? vsplat(0.0f) : res;
 }
 
 }  // namespace ember::cpu

@@ -21,7 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
-#include <sstream>
+#include <cstdio>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -116,12 +116,15 @@ class DeviceAllocator {
         size_t free_b = 0, total_b = 0;
         cudaMemGetInfo(&free_b, &total_b);
         cudaGetLastError();
-        fail(ErrorKind::Runtime, "[cuda allocator] CUDA out of memory. Tried to allocate ", format_bytes(size),
-             " on cuda:", device_, ". GPU has ", format_bytes(total_b), " total, ", format_bytes(free_b), " free",
-             limit_ ? "; per-process limit " + format_bytes(limit_) : std::string(), ". ",
-             format_bytes(stats_.allocated_bytes), " allocated by ember, ", format_bytes(stats_.reserved_bytes),
-             " reserved (", format_bytes(stats_.reserved_bytes - stats_.allocated_bytes),
-             " reserved but unallocated). Stats: ", format_locked());
+        std::string msg = "[cuda allocator] CUDA out of memory. Tried to allocate " + format_bytes(size) + " on cuda:" +
+                          std::to_string(device_) + ". GPU has " + format_bytes(total_b) + " total, " +
+                          format_bytes(free_b) + " free" +
+                          (limit_ ? "; per-process limit " + format_bytes(limit_) : std::string()) + ". " +
+                          format_bytes(stats_.allocated_bytes) + " allocated by ember, " +
+                          format_bytes(stats_.reserved_bytes) + " reserved (" +
+                          format_bytes(stats_.reserved_bytes - stats_.allocated_bytes) +
+                          " reserved but unallocated). Stats: " + format_locked();
+        throw Error(ErrorKind::Runtime, std::move(msg));
       }
     }
     // Split off the unused tail when it is worth keeping.
@@ -376,25 +379,28 @@ class DeviceAllocator {
   }
   void put_event(cudaEvent_t e) { free_events_.push_back(e); }
 
+  // snprintf rather than iostreams: the allocator's messages must not depend on locale machinery.
   static std::string format_bytes(size_t n) {
-    std::ostringstream os;
-    os.precision(2);
-    os << std::fixed;
-    if (n >= (size_t{1} << 30)) os << static_cast<double>(n) / (1 << 30) << " GiB";
-    else if (n >= (size_t{1} << 20)) os << static_cast<double>(n) / (1 << 20) << " MiB";
-    else os << n << " B";
-    return os.str();
+    char buf[64];
+    if (n >= (size_t{1} << 30)) std::snprintf(buf, sizeof(buf), "%.2f GiB", static_cast<double>(n) / (1 << 30));
+    else if (n >= (size_t{1} << 20)) std::snprintf(buf, sizeof(buf), "%.2f MiB", static_cast<double>(n) / (1 << 20));
+    else std::snprintf(buf, sizeof(buf), "%zu B", n);
+    return buf;
   }
 
   std::string format_locked() const {
-    std::ostringstream os;
-    os << "allocated=" << format_bytes(stats_.allocated_bytes) << " (peak " << format_bytes(stats_.peak_allocated_bytes)
-       << "), reserved=" << format_bytes(stats_.reserved_bytes) << " (peak " << format_bytes(stats_.peak_reserved_bytes)
-       << "), segments=" << stats_.segments << ", active_blocks=" << stats_.active_blocks
-       << ", allocs=" << stats_.num_allocs << ", frees=" << stats_.num_frees << ", cache_hits=" << stats_.cache_hits
-       << ", cache_misses=" << stats_.cache_misses << ", splits=" << stats_.num_splits
-       << ", inactive_split=" << format_bytes(inactive_split_bytes()) << ", ooms=" << stats_.num_ooms;
-    return os.str();
+    char buf[512];
+    std::snprintf(buf, sizeof(buf),
+                  "allocated=%s (peak %s), reserved=%s (peak %s), segments=%lld, active_blocks=%lld, allocs=%lld, "
+                  "frees=%lld, cache_hits=%lld, cache_misses=%lld, splits=%lld, inactive_split=%s, ooms=%lld",
+                  format_bytes(stats_.allocated_bytes).c_str(), format_bytes(stats_.peak_allocated_bytes).c_str(),
+                  format_bytes(stats_.reserved_bytes).c_str(), format_bytes(stats_.peak_reserved_bytes).c_str(),
+                  static_cast<long long>(stats_.segments), static_cast<long long>(stats_.active_blocks),
+                  static_cast<long long>(stats_.num_allocs), static_cast<long long>(stats_.num_frees),
+                  static_cast<long long>(stats_.cache_hits), static_cast<long long>(stats_.cache_misses),
+                  static_cast<long long>(stats_.num_splits), format_bytes(inactive_split_bytes()).c_str(),
+                  static_cast<long long>(stats_.num_ooms));
+    return buf;
   }
 
   int device_;

@@ -91,10 +91,23 @@ __global__ void reduce_row_kernel(const T* in, ReduceGeom g, Policy p, typename 
   __shared__ Acc smem[32];
   const int64_t o = blockIdx.x;
   const int64_t base = g.kept_offset(o);
-  const int64_t chunk = (g.red + gridDim.y - 1) / gridDim.y;
+  // Chunks are multiples of 16 elements so vectorized chunks stay aligned.
+  const int64_t chunk = ((g.red + gridDim.y - 1) / gridDim.y + 15) / 16 * 16;
   const int64_t lo = blockIdx.y * chunk, hi = min(g.red, lo + chunk);
   Acc acc = p.init();
-  if (g.nr <= 1) {  // one (coalesced) reduced dim: no index arithmetic in the loop
+  constexpr int V = sizeof(T) >= 16 ? 1 : (16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T));
+  if (g.nr == 1 && g.rstrides[0] == 1 && V > 1 && reinterpret_cast<uintptr_t>(in + base + lo) % 16 == 0) {
+    // Contiguous run: 16-byte loads, several independent per thread in flight.
+    const VecT<T, V>* src = reinterpret_cast<const VecT<T, V>*>(in + base + lo);
+    const int64_t nvec = (hi - lo) / V;
+#pragma unroll 2
+    for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) {
+      const VecT<T, V> v = src[i];
+#pragma unroll
+      for (int j = 0; j < V; ++j) acc = p.combine(acc, p.map(v.v[j], o, lo + i * V + j));
+    }
+    for (int64_t r = lo + nvec * V + threadIdx.x; r < hi; r += blockDim.x) acc = p.combine(acc, p.map(in[base + r], o, r));
+  } else if (g.nr <= 1) {  // one (coalesced) reduced dim: no index arithmetic in the loop
     const int64_t rs = g.nr == 1 ? g.rstrides[0] : 0;
     const T* src = in + base;
 #pragma unroll 4
@@ -220,10 +233,8 @@ struct MinMaxPolicy {
   Acc identity;
   __device__ Acc init() const { return identity; }
   __device__ Acc map(T v, int64_t, int64_t) const { return cvt<Acc>(v); }
-  __device__ Acc combine(Acc a, Acc b) const {
-    if (is_nan_d(a)) return a;
-    if (is_nan_d(b)) return b;
-    return IsMax ? (a > b ? a : b) : (a < b ? a : b);
+  __device__ Acc combine(Acc a, Acc b) const {  // NaN wins (branch-free select)
+    return (IsMax ? a > b : a < b) || is_nan_d(a) ? a : b;
   }
   __device__ void store(int64_t o, Acc a) const { out[o] = cvt<T>(a); }
 };

@@ -53,14 +53,24 @@ __global__ void softmax_warp_kernel(const T* in, T* out, int64_t rows, int64_t D
   write_row<T, Log>(x, out + row * D, D, lane, 32, m, s);
 }
 
-template <typename T, bool Log>
+// One block per row. The row is read from global memory once into shared memory (as A) when it
+// fits (Cached), so the max / sum / write passes re-read shared memory instead of L2.
+template <typename T, bool Log, bool Cached>
 __global__ void softmax_block_kernel(const T* in, T* out, int64_t D) {
   using A = acc_t<T>;
+  extern __shared__ unsigned char smem_raw[];
+  A* row = reinterpret_cast<A*>(smem_raw);
   __shared__ A red[32];
   const T* x = in + static_cast<int64_t>(blockIdx.x) * D;
+  T* y = out + static_cast<int64_t>(blockIdx.x) * D;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
+  auto load = [&](int64_t j) -> A { return Cached ? row[j] : cvt<A>(x[j]); };
   A m = -INFINITY;
-  for (int64_t j = threadIdx.x; j < D; j += blockDim.x) { A v = cvt<A>(x[j]); m = (v > m || v != v) ? v : m; }
+  for (int64_t j = threadIdx.x; j < D; j += blockDim.x) {
+    A v = cvt<A>(x[j]);
+    if constexpr (Cached) row[j] = v;
+    m = (v > m || v != v) ? v : m;
+  }
   m = warp_max(m);
   if (lane == 0) red[warp] = m;
   __syncthreads();
@@ -68,13 +78,19 @@ __global__ void softmax_block_kernel(const T* in, T* out, int64_t D) {
   m = warp_max(m);
   __syncthreads();
   A s = 0;
-  for (int64_t j = threadIdx.x; j < D; j += blockDim.x) s += exp(cvt<A>(x[j]) - m);
+  for (int64_t j = threadIdx.x; j < D; j += blockDim.x) s += exp(load(j) - m);
   s = warp_sum(s);
   if (lane == 0) red[warp] = s;
   __syncthreads();
   s = lane < nwarps ? red[lane] : A(0);
   s = warp_sum(s);
-  write_row<T, Log>(x, out + static_cast<int64_t>(blockIdx.x) * D, D, threadIdx.x, blockDim.x, m, s);
+  if constexpr (Log) {
+    const A lse = m + log(s);
+    for (int64_t j = threadIdx.x; j < D; j += blockDim.x) y[j] = cvt<T>(load(j) - lse);
+  } else {
+    const A inv = A(1) / s;
+    for (int64_t j = threadIdx.x; j < D; j += blockDim.x) y[j] = cvt<T>(exp(load(j) - m) * inv);
+  }
 }
 
 template <typename T, bool Log>
@@ -118,8 +134,10 @@ void softmax_impl(const KernelArgs& args, const char* name) {
     T* o = y.data<T>();
     if (inner == 1 && D <= 1024) {
       softmax_warp_kernel<T, Log><<<blocks_for(outer * 32), kBlock, 0, stream>>>(in, o, outer, D);
+    } else if (inner == 1 && D * static_cast<int64_t>(sizeof(acc_t<T>)) <= 40 * 1024) {
+      softmax_block_kernel<T, Log, true><<<outer, 512, D * sizeof(acc_t<T>), stream>>>(in, o, D);
     } else if (inner == 1) {
-      softmax_block_kernel<T, Log><<<outer, 512, 0, stream>>>(in, o, D);
+      softmax_block_kernel<T, Log, false><<<outer, 512, 0, stream>>>(in, o, D);
     } else {
       softmax_inner_kernel<T, Log><<<blocks_for(outer * inner), kBlock, 0, stream>>>(in, o, outer, D, inner);
     }

@@ -108,7 +108,10 @@ DimVector prepare_indices(const Tensor& x, TensorList& idx, Attrs& a) {
   for (size_t d = 0; d < idx.size(); ++d) {
     a.dims.push_back(idx[d].defined() ? 1 : 0);
     if (!idx[d].defined()) continue;
+    // Checked even when the result is empty (the kernel validates values only when it reads).
     idx[d] = expand(idx[d], bshape);
+    EMBER_CHECK_INDEX(x.sizes()[d] > 0 || idx[d].numel() == 0, "[index] index is out of bounds for dimension ", d,
+                      " with size 0");
     if (first < 0) first = static_cast<int64_t>(d);
     last = static_cast<int64_t>(d);
   }

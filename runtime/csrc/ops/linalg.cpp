@@ -136,6 +136,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   EMBER_CHECK(x.dim() >= 1 && x.sizes()[x.dim() - 1] == in_features, "[linear] input ", describe(x),
               " and weight ", describe(weight), " shapes cannot be multiplied (in_features ", in_features, ")");
   if (x.dim() == 2 && weight.dim() == 2 && bias.defined()) return addmm(bias, x, transpose(weight, 0, 1));
+  if (x.dim() > 2 && weight.dim() == 2 && bias.defined() && bias.dim() <= 1) {  // fold the batch into rows
+    DimVector out_sizes(x.sizes().begin(), x.sizes().end() - 1);
+    out_sizes.push_back(weight.sizes()[0]);
+    return reshape(addmm(bias, reshape(x, DimVector{-1, in_features}), transpose(weight, 0, 1)), out_sizes);
+  }
   Tensor out = matmul(x, weight.dim() == 2 ? transpose(weight, 0, 1) : weight);
   return bias.defined() ? add(out, bias) : out;
 }

@@ -102,14 +102,14 @@ Tensor bernoulli(const Tensor& p) {
                    describe(p));
   Tensor out = Tensor::empty(p.sizes(), p.dtype(), p.device());
   if (out.numel() == 0) return out;
-  Attrs attrs = philox_attrs(p.device(), blocks_for(p.numel(), 2));
+  Attrs attrs = philox_attrs(p.device(), blocks_for(p.numel(), 4));
   return dispatch1(OpId::bernoulli, {p}, out, attrs);
 }
 
 Tensor& bernoulli_(Tensor& self, double p) {
   EMBER_CHECK(p >= 0.0 && p <= 1.0, "[bernoulli_] expects p to be in [0, 1], but got p=", p);
   if (self.numel() == 0) return self;
-  Attrs attrs = philox_attrs(self.device(), blocks_for(self.numel(), 2));
+  Attrs attrs = philox_attrs(self.device(), blocks_for(self.numel(), 4));
   attrs.scalar = p;
   attrs.has_scalar = true;
   Tensor out[1] = {self};
@@ -158,10 +158,16 @@ Tensor dropout(const Tensor& x, double p, bool train) {
   if (!train || p == 0.0 || x.numel() == 0) return x;
   EMBER_CHECK_TYPE(is_floating(x.dtype()), "[dropout] expects a floating point tensor, got ", describe(x));
   if (p == 1.0) return mul(x, scalar_tensor(int64_t{0}, x.dtype(), x.device()));
+  // The mask holds 1 / (1 - p) where kept (bernoulli's hit value), so one multiply applies it.
   Tensor mask = Tensor::empty(x.sizes(), x.dtype(), x.device());
-  bernoulli_(mask, 1.0 - p);
-  Tensor scaled = mul(mask, scalar_tensor(1.0 / (1.0 - p), x.dtype(), x.device()));
-  return mul(x, scaled);
+  Attrs attrs = philox_attrs(x.device(), blocks_for(x.numel(), 4));
+  attrs.scalar = 1.0 - p;
+  attrs.has_scalar = true;
+  attrs.scalar2 = 1.0 / (1.0 - p);
+  attrs.has_scalar2 = true;
+  Tensor io[1] = {mask};
+  dispatch(OpId::bernoulli, std::span<const Tensor>(io, 1), std::span<Tensor>(io, 1), attrs);
+  return mul(x, mask);
 }
 
 }  // namespace ember

@@ -422,9 +422,8 @@ namespace {
 
 // Gradient of a view op that picks a subset of the input: zeros shaped like the input with the
 // output's gradient written through the same view. `make_sub` rebuilds the view on the zeros.
-// Note [Non-differentiable scatter of view grads]: the write is an in-place copy under no_grad, so
-// the gradient itself is not differentiable (double backward through slice/select/diagonal is not
-// supported except where an index_add path is used).
+// Note [Differentiable view grads]: the write is an in-place copy under no_grad, so that gradient is
+// not differentiable; under create_graph the rules take an index_add/index_put path instead.
 template <typename F>
 Tensor embed_grad(BackwardCtx& ctx, const F& make_sub) {
   const OutputMeta& m = ctx.input_meta(0);
@@ -504,6 +503,23 @@ void select(BackwardCtx& ctx) {
 
 void diagonal(BackwardCtx& ctx) {
   const Attrs& a = ctx.attrs;
+  Tensor g = ctx.grad(0);
+  if (GradMode::is_enabled() && g.requires_grad()) {  // create_graph: index_put keeps it differentiable
+    const OutputMeta& m = ctx.input_meta(0);
+    const int64_t len = g.sizes().back();
+    const Device dev = m.device;
+    Tensor rows = arange(a.k < 0 ? -a.k : 0, (a.k < 0 ? -a.k : 0) + len, int64_t{1}, ScalarType::Int64, dev);
+    Tensor cols = arange(a.k > 0 ? a.k : 0, (a.k > 0 ? a.k : 0) + len, int64_t{1}, ScalarType::Int64, dev);
+    TensorList idx(std::max(a.dim, a.dim2) + 1);
+    idx[a.dim] = rows;
+    idx[a.dim2] = cols;
+    // Advanced indexing puts the diagonal axis where the two indexed dims were when they are
+    // adjacent, else in front; the diagonal view has it last.
+    const bool adjacent = std::abs(a.dim - a.dim2) == 1;
+    Tensor values = ::ember::movedim(g, DimVector{-1}, DimVector{adjacent ? std::min(a.dim, a.dim2) : 0});
+    ctx.set_grad(0, index_put(zeros(m.sizes, g.dtype(), dev), idx, values, false));
+    return;
+  }
   ctx.set_grad(0, embed_grad(ctx, [&](const Tensor& z) { return ::ember::diagonal(z, a.k, a.dim, a.dim2); }));
 }
 

@@ -168,3 +168,30 @@ TEST(Engine, LeafInPlaceIsRejected) {
     EXPECT_NE(msg.find("a leaf Variable that requires grad"), std::string::npos) << msg;
   });
 }
+
+TEST(Engine, InPlaceOnViewRebasesBaseHistory) {
+  EMBER_SKIP_IF_NOT_IMPLEMENTED({
+    Tensor x = leaf({1.0, 2.0, 3.0, 4.0});
+    Tensor h = mul(x, full(DimVector{4}, 2.0, ScalarType::Float64));
+    Tensor v = slice(h, 0, 0, 2);
+    mul_(v, full(DimVector{2}, 3.0, ScalarType::Float64));
+    ASSERT_NE(h.grad_fn(), nullptr);
+    EXPECT_EQ(h.grad_fn()->name(), "CopySlices");
+    backward({sum(mul(h, h))}, {Tensor()}, false, false);
+    // h = [6x0, 6x1, 2x2, 2x3]; d(sum h^2)/dx = 2h * dh/dx
+    EXPECT_DOUBLE_EQ(at(x.grad(), 0), 72.0);
+    EXPECT_DOUBLE_EQ(at(x.grad(), 1), 144.0);
+    EXPECT_DOUBLE_EQ(at(x.grad(), 2), 24.0);
+    EXPECT_DOUBLE_EQ(at(x.grad(), 3), 32.0);
+  });
+}
+
+TEST(Engine, InPlaceOnViewOfLeafIsRejectedBeforeWriting) {
+  EMBER_SKIP_IF_NOT_IMPLEMENTED({
+    Tensor x = leaf({1.0, 2.0});
+    Tensor v = slice(x, 0, 0, 1);
+    std::string msg = error_of([&] { mul_(v, full(DimVector{1}, 2.0, ScalarType::Float64)); });
+    EXPECT_NE(msg.find("a view of a leaf Variable that requires grad"), std::string::npos) << msg;
+    EXPECT_DOUBLE_EQ(x.data<double>()[0], 1.0);
+  });
+}

@@ -494,3 +494,53 @@ def test_gradcheck_reports_wrong_gradient():
 def test_gradcheck_requires_some_input_with_grad():
     with pytest.raises(ValueError, match="require gradient"):
         autograd.gradcheck(lambda a: a * 2, (ember.tensor([1.0], dtype=ember.float64),))
+
+
+# ---- in-place ops on views (CopySlices) ----------------------------------------------------------
+
+INPLACE_ON_VIEW = {
+    "mul_column": lambda lib, x, y: _ret(lambda h: h[:, 0].mul_(3), x * 1),
+    "setitem_from_grad_src": lambda lib, x, y: _ret(lambda b: b.__setitem__((slice(None), 1), y[0, :3]), lib.zeros(3, 4, dtype=lib.float64)),
+    "add_row_then_reuse_view": lambda lib, x, y: _ret(lambda h: h[1].add_(y[2] * h[0].clone()), x * 2),
+    "copy_into_transposed_slice": lambda lib, x, y: _ret(lambda h: h.T[1:3].copy_(y.T[0:2] * 2), x * x),
+    "nested_views": lambda lib, x, y: _ret(lambda h: h[1:][:, 1:3][0].mul_(y[0, 0:2]), x + 0),
+}
+
+
+def _ret(mutate, base):
+    mutate(base)
+    return base
+
+
+@pytest.mark.parametrize("name", list(INPLACE_ON_VIEW))
+def test_inplace_on_view_matches_torch(name):
+    fn = INPLACE_ON_VIEW[name]
+    ex, tx = pair((3, 4))
+    ey, ty = pair((3, 4))
+    eo, to = fn(ember, ex, ey), fn(torch, tx, ty)
+    close(eo, to)
+    (eo * eo).sum().backward()
+    (to * to).sum().backward()
+    for e, t in ((ex, tx), (ey, ty)):
+        if t.grad is None:
+            assert e.grad is None
+        else:
+            close(e.grad, t.grad)
+
+
+def test_view_after_inplace_flows_through_base():
+    ex, tx = pair((2, 3))
+    eh, th = ex * 2, tx * 2
+    ev, tv = eh[0], th[0]
+    ev.mul_(ev.detach() + 1)
+    tv.mul_(tv.detach() + 1)
+    ((ev * 3).sum() + eh.sum()).backward()
+    ((tv * 3).sum() + th.sum()).backward()
+    close(ex.grad, tx.grad)
+
+
+def test_inplace_on_view_of_leaf_raises():
+    x = ember.tensor([[1.0, 2.0]], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"a view of a leaf Variable that requires grad"):
+        x[0].mul_(2)
+    assert x.tolist() == [[1.0, 2.0]]  # rejected before the kernel ran

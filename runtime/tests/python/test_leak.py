@@ -47,8 +47,8 @@ def workload(x, w):
 @pytest.mark.parametrize("iterations", [10_000])
 def test_rss_is_flat_over_many_ops(iterations):
     rng = np.random.default_rng(0)
-    x = ember.tensor(rng.standard_normal((16, 16)), requires_grad=True)
-    w = ember.tensor(rng.standard_normal((16, 16)), requires_grad=True)
+    x = ember.tensor(rng.standard_normal((64, 64)), requires_grad=True)
+    w = ember.tensor(rng.standard_normal((64, 64)), requires_grad=True)
     for _ in range(200):  # warm up allocator caches and lazily built state
         workload(x, w)
     before = rss()

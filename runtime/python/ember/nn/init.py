@@ -102,4 +102,4 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
                 return tensor
             fresh = ember.empty_like(tensor).normal_(mean, std)
             tensor.copy_(ember.where(outside, fresh, tensor))
-        return tensor.clamp_(a, b) if hasattr(tensor, "clamp_") else tensor.copy_(tensor.clamp(a, b))
+        return tensor.clamp_(a, b)

@@ -66,7 +66,7 @@ class Optimizer:
     def step(self, closure=None):
         loss = None
         if closure is not None:
-            with ember.enable_grad() if hasattr(ember, "enable_grad") else _null():
+            with ember.autograd.enable_grad():
                 loss = closure()
         with no_grad():
             for group in self.param_groups:
@@ -144,10 +144,3 @@ class Optimizer:
         lines.append(")")
         return "\n".join(lines)
 
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False

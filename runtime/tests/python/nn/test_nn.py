@@ -73,9 +73,17 @@ def test_embedding_matches_torch():
     _run_module_pair(tmod, emod, [idx], "float32")
 
 
+def test_embedding_padding_idx_gets_no_gradient():
+    torch.manual_seed(0)
+    tmod = torch.nn.Embedding(6, 3, padding_idx=2)
+    emod = copy_weights(tmod, enn.Embedding(6, 3, padding_idx=2))
+    np.testing.assert_array_equal(N(emod.weight)[2], 0)
+    _run_module_pair(tmod, emod, [torch.tensor([[2, 1, 2], [5, 2, 0]])], "float32")
+
+
 def test_embedding_out_of_range_is_clear():
     emb = enn.Embedding(5, 2)
-    with pytest.raises(IndexError, match=r"\[embedding\].*\[0, 5\)"):
+    with pytest.raises(IndexError, match=r"\[embedding\] index out of range: indices must be in \[0, 5\), got 5"):
         emb(ember.from_numpy(np.array([0, 5])))
 
 
@@ -297,7 +305,10 @@ def test_load_state_dict_errors_are_clear():
 
 
 def test_to_dtype_keeps_parameters():
-    net = _Net().to(ember.float64)
+    net = _Net()
+    before = list(net.parameters())
+    assert all(a is b for a, b in zip(before, net.to("cpu").float().parameters())), "no-op moves keep params"
+    net = net.to(ember.float64)
     assert all(p.dtype == ember.float64 and isinstance(p, enn.Parameter) for p in net.parameters())
     assert net.count.dtype == ember.float64
     x = ember.from_numpy(np.ones((2, 3)))
@@ -327,3 +338,30 @@ def test_init_functions():
     assert not N(w).any()
     enn.init.ones_(w)
     assert (N(w) == 1).all()
+
+
+@pytest.mark.parametrize("dtype,tol", [("float16", 2e-2), ("bfloat16", 6e-2)])
+def test_reduced_precision_block_matches_torch(dtype, tol):
+    """Linear -> GELU -> LayerNorm -> Linear -> cross-entropy in half precision: both libraries
+    compute in the same dtype from the same float32 weights; compared loosely (8/11-bit mantissas)."""
+    build = lambda lib: lib.nn.Sequential(lib.nn.Linear(8, 16), lib.nn.GELU(), lib.nn.LayerNorm(16),  # noqa: E731
+                                          lib.nn.Linear(16, 5))
+    torch.manual_seed(0)
+    tmod = build(torch)
+    emod = copy_weights(tmod, build(ember))
+    tmod, emod = tmod.to(tdtype(dtype)), emod.to(edtype(dtype))
+    x = np.random.default_rng(0).standard_normal((6, 8)).astype(np.float32)
+    y = np.array([0, 4, 1, 3, 2, 2])
+    xt = torch.from_numpy(x).to(tdtype(dtype)).requires_grad_(True)
+    xe = ember.from_numpy(x).to(edtype(dtype)).requires_grad_(True)
+    lt = torch.nn.functional.cross_entropy(tmod(xt), torch.from_numpy(y))
+    le = EF.cross_entropy(emod(xe), ember.from_numpy(y))
+    assert le.dtype == edtype(dtype)
+    lt.backward()
+    le.backward()
+    f = lambda t: t.detach().float().numpy()  # noqa: E731
+    np.testing.assert_allclose(f(le), f(lt), rtol=tol, atol=tol)
+    np.testing.assert_allclose(f(xe.grad), f(xt.grad), rtol=tol, atol=tol)
+    for (name, pt), pe in zip(tmod.named_parameters(), emod.parameters()):
+        assert pe.grad.dtype == edtype(dtype)
+        np.testing.assert_allclose(f(pe.grad), f(pt.grad), rtol=tol, atol=tol, err_msg=name)

@@ -186,3 +186,18 @@ def test_checkpoint_save_load_resumes(tmp_path):
         opt2.step()
     for a, b in zip(straight.parameters(), resumed.parameters()):
         np.testing.assert_array_equal(N(a), N(b))
+
+
+def test_step_with_closure_returns_loss_and_updates():
+    p = enn.Parameter(ember.from_numpy(np.array([1.0, -2.0])))
+    opt = eoptim.SGD([p], lr=0.1)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert float(loss.item()) == pytest.approx(5.0)
+    np.testing.assert_allclose(N(p), [0.8, -1.6])

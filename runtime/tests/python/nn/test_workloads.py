@@ -21,6 +21,18 @@ LOSS_ATOL = 2e-3
 COMMON = ["--threads", "1", "--quiet", "--log-every", "1000"]
 
 
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """The runs pin both libraries to one thread (deterministic, fast for tiny models); give the
+    rest of the test session its thread counts back."""
+    import ember
+    import torch
+    saved = ember.get_num_threads(), torch.get_num_threads()
+    yield
+    ember.set_num_threads(saved[0])
+    torch.set_num_threads(saved[1])
+
+
 def _both(module, args, tmp_path):
     out = {}
     for backend in ("torch", "ember"):

@@ -428,3 +428,33 @@ def test_autograd_through_scalar_ops_and_backward_rules():
     xt = torch.tensor([0.5, -1.5, 2.0], dtype=torch.float64, requires_grad=True)
     ((3 - xt) * 2 / (xt ** 2 + 1)).backward(torch.ones(3, dtype=torch.float64))
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int8", "float16"])
+@pytest.mark.parametrize("shape", [(64, 96), (70, 45), (3, 40, 72)])
+def test_transposed_copy_tiled_path(dtype, shape):
+    """Large transposed sources take the tiled (and for 4-byte types, AVX 8x8) copy path."""
+    a = np.random.default_rng(0).uniform(-50, 50, size=shape).astype(dtype)
+    e = ember.from_numpy(a)
+    perm = (1, 0) if len(shape) == 2 else (0, 2, 1)
+    got = e.permute(*perm).contiguous()
+    assert got.is_contiguous()
+    np.testing.assert_array_equal(got.numpy(), np.ascontiguousarray(a.transpose(perm)))
+    dst = ember.zeros(*a.transpose(perm).shape, dtype=getattr(ember, dtype))
+    dst.copy_(e.permute(*perm))
+    np.testing.assert_array_equal(dst.numpy(), a.transpose(perm))
+
+
+@pytest.mark.parametrize("src,dst", [("float32", "float16"), ("float16", "float32"), ("float32", "bfloat16"),
+                                     ("bfloat16", "float32")])
+def test_dense_half_conversions_match_torch(src, dst):
+    a = np.random.default_rng(1).uniform(-70000, 70000, size=5000)
+    a[:4] = [np.nan, np.inf, -np.inf, 1e-8]
+    t = torch.from_numpy(a).to(getattr(torch, src))
+    e = ember.from_numpy(a).to(getattr(ember, src))
+    te, ee = t.to(getattr(torch, dst)), e.to(getattr(ember, dst))
+    np.testing.assert_array_equal(to_float64(ee), te.double().numpy())
+
+
+def to_float64(e):
+    return e.to(ember.float64).numpy()

@@ -21,7 +21,7 @@ VEC_SHAPES = [[(5,), (5,)], [(0,), (0,)], [(1,), (1,)]]
 CASES = [
     OpCase("mm", lambda lib, a, b: lib.mm(a, b), shapes=[[(2, 3), (3, 4)], [(1, 5), (5, 1)], [(0, 3), (3, 4)],
                                                          [(3, 0), (0, 4)], [(4, 3), (3, 0)], [(7, 9), (9, 6)]],
-           dtypes=FLOAT_DTYPES + ["int64", "int32"], tol=LOW_TOL),
+           dtypes=FLOAT_DTYPES + ["int64", "int32", "int8", "uint8"], tol=LOW_TOL),
     OpCase("mm.T", lambda lib, a, b: lib.mm(a.T, b), shapes=[[(3, 2), (3, 4)], [(5, 4), (5, 3)]],
            dtypes=["float32", "float64", "float16"], tol=LOW_TOL),
     OpCase("mm.T.T", lambda lib, a, b: lib.mm(a.T, b.T), shapes=[[(3, 2), (4, 3)]],
@@ -47,7 +47,8 @@ CASES = [
     OpCase("matmul.mT", lambda lib, a, b: lib.matmul(a, b.mT), shapes=[[(2, 3, 4), (2, 5, 4)], [(3, 4), (2, 5, 4)]],
            dtypes=["float32", "float64"]),
     OpCase("linear", lambda lib, x, w, b: lib.nn.functional.linear(x, w, b) if lib is torch else lib.linear(x, w, b),
-           shapes=[[(4, 3), (5, 3), (5,)], [(2, 4, 3), (5, 3), (5,)], [(3,), (5, 3), (5,)], [(0, 3), (2, 3), (2,)]],
+           shapes=[[(4, 3), (5, 3), (5,)], [(2, 4, 3), (5, 3), (5,)], [(3,), (5, 3), (5,)], [(0, 3), (2, 3), (2,)],
+                   [(2, 0, 3), (5, 3), (5,)], [(2, 4, 3), (5, 3), ()]],
            dtypes=FLOAT_DTYPES, tol=LOW_TOL),
     OpCase("linear.nobias", lambda lib, x, w: lib.nn.functional.linear(x, w) if lib is torch else lib.linear(x, w),
            shapes=[[(4, 3), (5, 3)], [(2, 2, 3), (4, 3)]], dtypes=["float32", "float64"]),

@@ -279,3 +279,36 @@ def test_errors():
         ember.rand(3, dtype=ember.int64)
     with pytest.raises(ValueError, match=r"\[dropout\].*1\.5"):
         ember.dropout(ember.ones(3), 1.5, True)
+
+
+def test_generator_objects_are_independent_streams():
+    g = ember.Generator().manual_seed(5)
+    assert g.initial_seed() == 5 and str(g.device) == "cpu"
+    a = ember.rand(100, generator=g).numpy()
+    ember.manual_seed(123)
+    default_draw = ember.rand(100).numpy()
+    g2 = ember.Generator()
+    g2.manual_seed(5)
+    np.testing.assert_array_equal(ember.rand(100, generator=g2).numpy(), a)
+    ember.manual_seed(123)
+    np.testing.assert_array_equal(ember.rand(100).numpy(), default_draw)  # explicit generators leave it alone
+    state = g.get_state()
+    b = ember.randn(50, generator=g).numpy()
+    g.set_state(state)
+    np.testing.assert_array_equal(ember.randn(50, generator=g).numpy(), b)
+    for fn in [lambda gen: ember.randint(0, 9, (20,), generator=gen), lambda gen: ember.randperm(20, generator=gen),
+               lambda gen: ember.multinomial(ember.ones(5), 3, generator=gen),
+               lambda gen: ember.bernoulli(ember.full((20,), 0.5), generator=gen),
+               lambda gen: ember.empty(20).uniform_(generator=gen), lambda gen: ember.empty(20).normal_(generator=gen)]:
+        np.testing.assert_array_equal(fn(ember.Generator().manual_seed(1)).numpy(),
+                                      fn(ember.Generator().manual_seed(1)).numpy())
+
+
+def test_normal_function_forms():
+    x = ember.normal(2.0, 3.0, (N,)).numpy()
+    assert abs(x.mean() - 2.0) < 0.05 and abs(x.std() - 3.0) < 0.03
+    mean = ember.from_numpy(np.array([0.0, 10.0, -10.0]))
+    y = ember.normal(mean.expand(20000, 3), 0.5).numpy()
+    assert y.shape == (20000, 3) and np.all(np.abs(y.mean(axis=0) - [0, 10, -10]) < 0.02)
+    z = ember.normal(0.0, ember.from_numpy(np.array([1.0, 4.0])).expand(20000, 2)).numpy()
+    assert np.all(np.abs(z.std(axis=0) - [1, 4]) < 0.1)

@@ -165,6 +165,34 @@ def test_double_backward_through_slice():
     np.testing.assert_allclose(g.detach().numpy(), [0.0, 12.0, 27.0])
 
 
+DOUBLE_BACKWARD_VIEWS = {
+    "diagonal": lambda x: x.diagonal(),
+    "diagonal_offset": lambda x: x.diagonal(1, 0, 2),
+    "diagonal_neg": lambda x: x.diagonal(-1, 2, 0),
+    "diagonal_last": lambda x: x.diagonal(2, 1, 2),
+    "select": lambda x: x.select(1, 2),
+    "slice": lambda x: x[:, 1:4:2],
+    "chain": lambda x: x.transpose(0, 2)[1].unsqueeze(0).expand(2, -1, -1),
+}
+
+
+@pytest.mark.parametrize("name", list(DOUBLE_BACKWARD_VIEWS))
+def test_double_backward_through_views(name):
+    a = np.random.default_rng().standard_normal((3, 4, 5))
+    results = []
+    for lib in (ember, torch):
+        x = (ember.from_numpy(a.copy()) if lib is ember else torch.from_numpy(a.copy())).requires_grad_()
+        d = DOUBLE_BACKWARD_VIEWS[name](x)
+        (d * d * d).sum().backward(create_graph=True)
+        g = x.grad
+        assert g.requires_grad
+        x.grad = None
+        (g * g).sum().backward()  # d/dx sum((3 x^2)^2) on the diagonal = 36 x^3
+        results.append((g.detach().numpy(), x.grad.detach().numpy()))
+    np.testing.assert_allclose(results[0][0], results[1][0])
+    np.testing.assert_allclose(results[0][1], results[1][1])
+
+
 ERRORS = [
     (lambda x: x.view(5, 5), RuntimeError, r"\[view\] shape '\[5, 5\]' is invalid for input of size 12"),
     (lambda x: x.t().view(-1), RuntimeError, r"view size is not compatible with input tensor's size and stride"),

@@ -88,5 +88,5 @@ class MultiheadAttention(Module):
 def _to_additive(mask, dtype):
     if mask.dtype == ember.bool:
         zeros = ember.zeros(tuple(mask.shape), dtype=dtype, device=mask.device)
-        return F._masked_fill(zeros, mask, float("-inf"))
+        return zeros.masked_fill(mask, float("-inf"))
     return mask.to(dtype)

@@ -234,7 +234,7 @@ class Module:
                     continue
                 with no_grad():
                     new = fn(p)
-                if new is p:
+                if new is p or new._is_same(p):  # no-op move: keep the Parameter (optimizers hold it)
                     continue
                 newp = Parameter(new, p.requires_grad)
                 if p.grad is not None:
@@ -244,7 +244,9 @@ class Module:
             for name, b in list(m._buffers.items()):
                 if b is not None:
                     with no_grad():
-                        m._buffers[name] = fn(b)
+                        new = fn(b)
+                    if not new._is_same(b):
+                        m._buffers[name] = new
         return self
 
     def to(self, *args, **kwargs):

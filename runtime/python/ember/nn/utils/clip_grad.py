@@ -1,18 +1,13 @@
 """Gradient clipping by global norm."""
 from __future__ import annotations
 
-import functools
-
 import ember
 
 from .._grad import no_grad
 
 
 def _sum(scalars):
-    """Sum of 0-dim tensors: one stack+sum when available, else pairwise adds."""
-    if hasattr(ember, "stack"):
-        return ember.stack(scalars).sum()
-    return functools.reduce(lambda a, b: a + b, scalars)
+    return ember.stack(scalars).sum()
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
@@ -27,7 +22,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     norm_type = float(norm_type)
     with no_grad():
         if norm_type == float("inf"):
-            total = functools.reduce(ember.maximum, [g.abs().amax() for g in grads])
+            total = ember.stack([g.abs().amax() for g in grads]).amax()
         elif norm_type == 2.0:
             total = _sum([(g * g).sum() for g in grads]).sqrt()
         else:
