@@ -18,7 +18,7 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/env.txt"
 t0=$(date +%s)
 cmake -S runtime -B /tmp/build -G Ninja -DPython_EXECUTABLE=$(command -v $py) -DEMBER_PYTHON_OUT=$PWD/runtime/python/ember \
-  -DEMBER_CUDA=ON -DEMBER_CUDA_ARCHS=90 -DEMBER_BUILD_TESTS=OFF >"$OUT/build.log" 2>&1 &&
+  -DEMBER_CUDA=ON -DEMBER_CUDA_ARCHS=90 -DEMBER_BUILD_TESTS=OFF ${EMBER_DEVICE_CMAKE_ARGS:-} >"$OUT/build.log" 2>&1 &&
   cmake --build /tmp/build -j16 >>"$OUT/build.log" 2>&1
 rc=$?
 echo "build rc=$rc in $(( $(date +%s) - t0 ))s" | tee -a "$OUT/env.txt"
@@ -30,7 +30,7 @@ for step in "$@"; do
     tests)
       timeout 240 $py -X faulthandler -m pytest runtime/tests/python/cuda -q -p no:cacheprovider --tb=short -rf 2>&1 \
         | tee "$OUT/cuda_tests.log" | grep -vE "^  File|^$" | tail -40
-      if grep -q "Segmentation fault" "$OUT/cuda_tests.log"; then
+      if [ -n "${EMBER_DEVICE_GDB:-}" ] && grep -q "Segmentation fault" "$OUT/cuda_tests.log"; then
         timeout 120 cuda-gdb -batch -ex run -ex bt -ex quit --args $py -m pytest runtime/tests/python/cuda -q -x \
           -p no:cacheprovider 2>&1 | grep -A25 "SIGSEGV" | head -40 | tee "$OUT/gdb_bt.log"
       fi ;;
@@ -38,7 +38,8 @@ for step in "$@"; do
       # Isolates the host segfault seen in error paths (see docs/cuda.md): C++ errors with numbers in
       # their message, with and without torch imported first; which libstdc++ _C uses.
       so=$(ls runtime/python/ember/_C*.so)
-      { ldd $so | grep -E "stdc|cudart"; nm -DC $so | grep -E "_M_insert<(unsigned )?long>" | head -4
+      { g++ -v 2>&1 | grep -o -- "--with-static-standard-libraries\|--enable-static[^ ]*" | head -3
+        ldd $so | grep -E "stdc|cudart"; nm -DC $so | grep -E "_M_insert<(unsigned )?long>" | head -4
         for pre in "" "import torch;"; do
           for code in "ember.ones((2,3)).view(7)" "ember.add(ember.ones((2,)).cuda(), ember.ones((2,)))" \
                       "ember.empty((1<<40,), device='cuda')"; do
@@ -55,7 +56,10 @@ except Exception as e: print('OK raised', type(e).__name__, str(e)[:100])" 2>&1 
     bench)
       timeout 200 $py bench/cuda_ops.py 2>&1 | tee "$OUT/bench.log" ;;
     train)
-      timeout 240 $py -X faulthandler bench/train_cuda.py --steps 15 2>&1 | tee "$OUT/train.log" | grep -v "^  File" | tail -30 ;;
+      EMBER_CUDA_LOG_FALLBACK=1 timeout 240 $py -X faulthandler bench/train_cuda.py --steps 15 2>&1 | tee "$OUT/train.log" | grep -v "^  File" | tail -30 ;;
+    racecheck)
+      timeout 200 compute-sanitizer --tool racecheck --error-exitcode 9 $py -m pytest runtime/tests/python/cuda/test_cuda_graphs.py \
+        runtime/tests/python/cuda/test_cuda_allocator.py -q -p no:cacheprovider -x --tb=short 2>&1 | tee -a "$OUT/sanitizer.log" | tail -8 ;;
     sanitize)
       for tool in memcheck racecheck; do
         timeout 150 compute-sanitizer --tool $tool --error-exitcode 9 $py -m pytest runtime/tests/python/cuda/test_cuda_allocator.py \

@@ -23,7 +23,9 @@ CopySlices::CopySlices(const Tensor& base, const Tensor& view, std::shared_ptr<N
 std::vector<Tensor> CopySlices::apply(std::vector<Tensor>&& grads) {
   std::vector<Tensor> out(next_edges.size());
   if (grads.empty() || !grads[0].defined()) return out;
-  GradModeGuard no_grad(false);
+  // Grad mode is whatever the engine set (on under create_graph): then the copies below record
+  // too, and the in-place write into `slice` itself goes through CopySlices, so the result stays
+  // differentiable.
   const Tensor& grad = grads[0];
   // A buffer with the base's geometry, so the view's strides and offset address the same slice.
   Tensor result = Tensor::empty_strided(base_sizes, base_strides, grad.dtype(), grad.device());
@@ -33,6 +35,7 @@ std::vector<Tensor> CopySlices::apply(std::vector<Tensor>&& grads) {
   fn_grads[0] = clone(slice);
   std::vector<Tensor> res = fn->apply(std::move(fn_grads));
   if (!res.empty() && res[0].defined()) copy_(slice, res[0]);
+  else if (result.requires_grad()) copy_(slice, zeros_like(slice));  // fill_ is not differentiable
   else zero_(slice);
   out[0] = result;
   for (size_t i = 1; i < res.size() && i < out.size(); ++i) out[i] = std::move(res[i]);

@@ -5,8 +5,8 @@
 // the slice the view covers, writes the result (the gradient w.r.t. the view's old values) back
 // into that slice and passes the whole buffer to the base's previous history. The view itself is
 // then re-derived from the base (an as_strided node), so later uses of it flow through CopySlices.
-// Limitation: other views of the same base made before the in-place op keep their old history,
-// and the CopySlices backward is not itself differentiable (create_graph stops there).
+// Limitation: other views of the same base made before the in-place op keep their old history
+// (torch regenerates them lazily from the version counter).
 #include "autograd/node.h"
 
 namespace ember {

@@ -190,14 +190,44 @@ void mm(const KernelArgs& args) {
   }));
 }
 
-// bmm over [B, m, k] x [B, k, n]; batch strides may be 0 (matmul's broadcast batches).
+// bmm over [B, m, k] x [B, k, n]; batch strides may be 0 (broadcast batches).
+// Small matrices go parallel over the batch with single-threaded gemms (like torch); larger ones
+// use one strided-batch BLAS call (or a loop when an operand needs packing) threaded inside BLAS.
 void bmm(const KernelArgs& args) {
   const Tensor &a = args.in[0], &b = args.in[1], &out = args.out[0];
-  const int64_t batch = out.sizes()[0], m = out.sizes()[1], n = out.sizes()[2];
+  const int64_t batch = out.sizes()[0], m = out.sizes()[1], n = out.sizes()[2], k = a.sizes()[2];
+  if (batch == 0 || m == 0 || n == 0) return;
   EMBER_DISPATCH_NUMERIC(out.dtype(), "bmm", ([&]<typename scalar_t>() {
-    for (int64_t i = 0; i < batch; ++i)
-      gemm_any<scalar_t>(matrix_of<scalar_t>(a, i * a.strides()[0]), matrix_of<scalar_t>(b, i * b.strides()[0]),
-                         out.data<scalar_t>() + i * m * n, 1.0, 0.0);
+    auto run_range = [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i)
+        gemm_any<scalar_t>(matrix_of<scalar_t>(a, i * a.strides()[0]), matrix_of<scalar_t>(b, i * b.strides()[0]),
+                           out.data<scalar_t>() + i * m * n, 1.0, 0.0);
+    };
+    const int64_t work = m * n * std::max<int64_t>(k, 1);
+    if (batch > 1 && work < (int64_t{1} << 18) && get_num_threads() > 1 && !in_parallel_region()) {
+      sync_blas_threads();
+      // OpenBLAS itself runs gemms below 2^18 multiply-adds on one thread (SMP_THRESHOLD_MIN * 4).
+      parallel_for(0, batch, std::max<int64_t>(1, (int64_t{1} << 16) / work), run_range);
+      return;
+    }
+    if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
+      const auto A = matrix_of<scalar_t>(a), B = matrix_of<scalar_t>(b);
+      const BlasLayout la = blas_layout(A.rows, A.cols, A.rs, A.cs), lb = blas_layout(B.rows, B.cols, B.rs, B.cs);
+      const int64_t sa = a.strides()[0], sb = b.strides()[0];
+      if (batch > 1 && k > 0 && la.ok && lb.ok && sa >= 0 && sb >= 0 && sa <= INT_MAX && sb <= INT_MAX &&
+          m * n <= INT_MAX) {
+        sync_blas_threads();
+        const auto TA = la.trans ? CblasTrans : CblasNoTrans, TB = lb.trans ? CblasTrans : CblasNoTrans;
+        if constexpr (std::is_same_v<scalar_t, float>)
+          scipy_cblas_sgemm_batch_strided(CblasRowMajor, TA, TB, m, n, k, 1.0f, A.data, la.ld, sa, B.data, lb.ld, sb,
+                                          0.0f, out.data<float>(), n, m * n, batch);
+        else
+          scipy_cblas_dgemm_batch_strided(CblasRowMajor, TA, TB, m, n, k, 1.0, A.data, la.ld, sa, B.data, lb.ld, sb,
+                                          0.0, out.data<double>(), n, m * n, batch);
+        return;
+      }
+    }
+    run_range(0, batch);
   }));
 }
 

@@ -21,6 +21,11 @@ bool convert_dense(char* dst, ScalarType dt, const char* src, ScalarType st, int
     const float* s = reinterpret_cast<const float*>(src);
     uint16_t* d = reinterpret_cast<uint16_t*>(dst);
     int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i),
+                          _mm512_cvtps_ph(_mm512_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
     for (; i + 8 <= n; i += 8)
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; ++i) d[i] = Half(s[i]).x;
@@ -30,6 +35,10 @@ bool convert_dense(char* dst, ScalarType dt, const char* src, ScalarType st, int
     const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
     float* d = reinterpret_cast<float*>(dst);
     int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16)
+      _mm512_storeu_ps(d + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i))));
+#endif
     for (; i + 8 <= n; i += 8)
       _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
     for (; i < n; ++i) d[i] = Half::to_float(s[i]);

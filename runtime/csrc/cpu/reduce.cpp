@@ -67,6 +67,12 @@ struct MaxPolicy {
     if constexpr (IsMax) return ((x > a) | (x != x)) ? x : a;
     else return ((x < a) | (x != x)) ? x : a;
   }
+  // NaN-blind step (a single max/min instruction); the engine tracks NaNs on the side.
+  static constexpr bool kTracksNan = std::is_floating_point_v<Acc>;
+  template <typename V> V vstep_nonan(V a, V x) const {
+    if constexpr (IsMax) return x > a ? x : a;
+    else return x < a ? x : a;
+  }
   acc_t combine(acc_t a, acc_t b) const { return step(a, b, 0); }
   void write(int64_t o, acc_t a) const { out[o] = static_cast<Out>(a); }
 };
@@ -139,6 +145,23 @@ struct SumExpPolicy {  // second pass of logsumexp
   }
   acc_t combine(acc_t a, acc_t b) const { return a + b; }
   void write(int64_t o, acc_t a) const { out[o] = static_cast<Out>(std::log(a) + shift[o]); }
+  // float32 rows with stride 1: vectorized exp (the generic lanes loop does not vectorize exp).
+  static constexpr bool kFloatBlock = std::is_same_v<Acc, float> && std::is_same_v<Out, float>;
+  acc_t contiguous_block(const float* p, int64_t n, int64_t o) const {
+    using V = vec_t<float>;
+    constexpr int VL = kVecLen<float>;
+    const V sh = vsplat(static_cast<float>(shift[o]));
+    V s0{}, s1{};
+    int64_t i = 0;
+    for (; i + 2 * VL <= n; i += 2 * VL) {
+      s0 += vexpf(vload(p + i) - sh);
+      s1 += vexpf(vload(p + i + VL) - sh);
+    }
+    for (; i + VL <= n; i += VL) s0 += vexpf(vload(p + i) - sh);
+    acc_t acc = vreduce(s0 + s1, [](auto a, auto b) { return a + b; });
+    for (; i < n; ++i) acc += fast_expf(p[i] - shift[o]);
+    return acc;
+  }
 };
 
 // Float accumulators: float for float/half types (cascade keeps it accurate), double for double.

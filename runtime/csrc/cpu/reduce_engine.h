@@ -4,14 +4,18 @@
 // every input element with the same kept-dim index. make_reduce_plan() drops size-1 dims, keeps the
 // kept dims in logical order (so output index o is the output's memory offset), sorts the reduced
 // dims innermost-last by stride and coalesces neighbours. run_reduce() then picks:
-//   inner:  the innermost reduced dim has stride 1: each output reduces contiguous rows with several
-//           independent accumulators (vectorizes) and pairwise splitting above kBlock elements
-//           (cascade summation: float32 sums of 16M elements stay accurate);
+//   inner:  the innermost reduced dim has stride 1: each output reduces contiguous rows in blocks
+//           of kBlock with independent (vector) accumulators; block results are combined pairwise
+//           (cascade summation: float32 sums of 16M elements stay accurate). Many short rows are
+//           grouped kVecLen at a time and finished with one transpose-reduce;
 //   outer:  the innermost kept dim has stride 1: vectorize across outputs, accumulating in blocks;
 //   strided: anything else, rows with a stride.
 // A single huge output is split over threads along the outermost reduced dim and combined after.
-// A policy P supplies acc_t, identity(), step(acc, x, o), combine(a, b) and write(o, acc).
+// A policy P supplies acc_t, identity(), step(acc, x, o), combine(a, b) and write(o, acc); optional
+// vstep(V, V) (explicit-vector step, equal to combine: sum, max/min), vstep_nonan + kTracksNan
+// (max/min with NaNs tracked on the side) and kFloatBlock + contiguous_block (logsumexp's exp sum).
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "core/parallel.h"
@@ -98,6 +102,13 @@ class Reducer {
       split_reduction();
       return;
     }
+    if constexpr (kVecPolicy) {
+      if (inner_contig && p_.red_sizes.size() == 1 && p_.red_sizes[0] <= 256 && p_.out_sizes.size() == 1 &&
+          p_.num_out >= kVecLen<acc_t>) {
+        run_short_rows();
+        return;
+      }
+    }
     const bool outer = !inner_contig && !p_.out_sizes.empty() && p_.out_strides.back() == 1 && p_.out_sizes.back() >= 8;
     if (outer) { run_outer(); return; }
     const int64_t grain = std::max<int64_t>(1, kGrainSize / std::max<int64_t>(p_.red_numel, 1));
@@ -111,6 +122,46 @@ class Reducer {
   }
 
  private:
+  static constexpr bool kVecPolicy = [] {
+    if constexpr (std::is_same_v<T, acc_t> && std::is_arithmetic_v<acc_t> && !std::is_same_v<acc_t, bool>)
+      return requires(const P& pol, vec_t<acc_t> v) { pol.vstep(v, v); };
+    else return false;
+  }();
+
+  // Many short contiguous rows: one vector accumulator per row, then one transpose-reduce per group
+  // of kVecLen rows instead of a horizontal reduction per row.
+  void run_short_rows() {
+    if constexpr (kVecPolicy) {
+      using V = vec_t<acc_t>;
+      constexpr int VL = kVecLen<acc_t>;
+      const int64_t n = p_.red_sizes[0], rs = p_.out_strides[0];
+      const int64_t groups = p_.num_out / VL;
+      const V id = vsplat<acc_t>(pol_.identity());
+      auto op = [this](auto a, auto b) { return pol_.vstep(a, b); };
+      parallel_for(0, groups, std::max<int64_t>(1, kGrainSize / (n * VL)), [&](int64_t lo, int64_t hi) {
+        V v[VL];
+        for (int64_t g = lo; g < hi; ++g) {
+          for (int r = 0; r < VL; ++r) {
+            const T* ptr = base_ + (g * VL + r) * rs;
+            V a = id;
+            int64_t i = 0;
+            for (; i + VL <= n; i += VL) a = pol_.vstep(a, vload(ptr + i));
+            if (i < n) {
+              acc_t tail[VL];
+              for (int j = 0; j < VL; ++j) tail[j] = i + j < n ? ptr[i + j] : pol_.identity();
+              a = pol_.vstep(a, vload(tail));
+            }
+            v[r] = a;
+          }
+          vtranspose_reduce(v, op);
+          for (int r = 0; r < VL; ++r) pol_.write(g * VL + r, v[0][r]);
+        }
+      });
+      for (int64_t o = groups * VL; o < p_.num_out; ++o)
+        pol_.write(o, reduce_range(base_ + o * rs, 0, n, o));
+    }
+  }
+
   // Reduces a row of n elements with the given stride: blocks of kBlock with independent lane
   // accumulators, block results combined pairwise through a binary counter (cascade summation).
   acc_t reduce_row(const T* ptr, int64_t n, int64_t stride, int64_t o) const {
@@ -132,6 +183,11 @@ class Reducer {
   }
 
   __attribute__((always_inline)) acc_t reduce_block(const T* ptr, int64_t n, int64_t stride, int64_t o) const {
+    if constexpr (requires { P::kFloatBlock; }) {  // policy-specific contiguous float32 block (logsumexp)
+      if constexpr (P::kFloatBlock && std::is_same_v<T, float>) {
+        if (stride == 1) return pol_.contiguous_block(ptr, n, o);
+      }
+    }
     if constexpr (std::is_same_v<T, acc_t> && std::is_arithmetic_v<acc_t> && !std::is_same_v<acc_t, bool>) {
       if constexpr (requires(const P& pol, vec_t<acc_t> v) { pol.vstep(v, v); }) {
         if (stride == 1) return reduce_block_vec(ptr, n, o);
@@ -153,23 +209,58 @@ class Reducer {
     return lanes[0];
   }
 
-  // Contiguous block with explicit vectors: four independent accumulators hide the add latency.
+  // Contiguous block with explicit vectors and independent accumulators.
   // Only for policies whose vstep is their step and combine (sum, max/min).
   __attribute__((always_inline)) acc_t reduce_block_vec(const T* ptr, int64_t n, int64_t o) const {
     using V = vec_t<acc_t>;
     constexpr int VL = kVecLen<acc_t>;
-    const V id = vsplat<acc_t>(pol_.identity());
-    V v0 = id, v1 = id, v2 = id, v3 = id;
-    int64_t i = 0;
-    for (; i + 4 * VL <= n; i += 4 * VL) {
-      v0 = pol_.vstep(v0, vload(ptr + i));
-      v1 = pol_.vstep(v1, vload(ptr + i + VL));
-      v2 = pol_.vstep(v2, vload(ptr + i + 2 * VL));
-      v3 = pol_.vstep(v3, vload(ptr + i + 3 * VL));
+    constexpr int U = 8;  // independent accumulators: hide the latency of the step chain
+    if constexpr (requires { P::kTracksNan; }) {
+      if constexpr (P::kTracksNan) return reduce_block_vec_nan(ptr, n, o);
     }
-    for (; i + VL <= n; i += VL) v0 = pol_.vstep(v0, vload(ptr + i));
-    v0 = pol_.vstep(pol_.vstep(v0, v1), pol_.vstep(v2, v3));
+    const V id = vsplat<acc_t>(pol_.identity());
+    V v[U];
+    for (int k = 0; k < U; ++k) v[k] = id;
+    int64_t i = 0;
+    for (; i + U * VL <= n; i += U * VL)
+      for (int k = 0; k < U; ++k) v[k] = pol_.vstep(v[k], vload(ptr + i + k * VL));
+    for (; i + VL <= n; i += VL) v[0] = pol_.vstep(v[0], vload(ptr + i));
+    for (int w = U / 2; w > 0; w /= 2)
+      for (int k = 0; k < w; ++k) v[k] = pol_.vstep(v[k], v[k + w]);
+    V v0 = v[0];
     acc_t acc = vreduce(v0, [this](auto a, auto b) { return pol_.vstep(a, b); });
+    for (; i < n; ++i) acc = pol_.step(acc, ptr[i], o);
+    return acc;
+  }
+
+  // max/min: NaN-blind vector steps (short dependency chains, which matter for short rows) with
+  // an independent NaN flag; any NaN makes the result NaN, as torch's max does.
+  __attribute__((always_inline)) acc_t reduce_block_vec_nan(const T* ptr, int64_t n, int64_t o) const {
+    using V = vec_t<acc_t>;
+    using M = decltype(V{} != V{});
+    constexpr int VL = kVecLen<acc_t>;
+    constexpr int U = 4;
+    const V id = vsplat<acc_t>(pol_.identity());
+    V v[U];
+    M nan{};
+    for (int k = 0; k < U; ++k) v[k] = id;
+    int64_t i = 0;
+    for (; i + U * VL <= n; i += U * VL)
+      for (int k = 0; k < U; ++k) {
+        const V x = vload(ptr + i + k * VL);
+        v[k] = pol_.vstep_nonan(v[k], x);
+        nan |= x != x;
+      }
+    for (; i + VL <= n; i += VL) {
+      const V x = vload(ptr + i);
+      v[0] = pol_.vstep_nonan(v[0], x);
+      nan |= x != x;
+    }
+    for (int w = U / 2; w > 0; w /= 2)
+      for (int k = 0; k < w; ++k) v[k] = pol_.vstep_nonan(v[k], v[k + w]);
+    acc_t acc = vreduce(v[0], [this](auto a, auto b) { return pol_.vstep_nonan(a, b); });
+    if (vreduce(nan, [](auto a, auto b) { return a | b; }))
+      acc = std::numeric_limits<acc_t>::quiet_NaN();
     for (; i < n; ++i) acc = pol_.step(acc, ptr[i], o);
     return acc;
   }

@@ -41,6 +41,18 @@ template <typename V, typename F> inline auto vreduce(V v, const F& op) {
   }
 }
 
+// Transpose-reduce: given kVecLen vectors v[0..L), leaves in v[0] the vector whose lane j is the
+// reduction of v[j]'s lanes (pairwise adjacent-lane folds, like repeated hadd).
+template <typename V, typename F, size_t... I>
+inline V vfold_pairs(V a, V b, const F& op, std::index_sequence<I...>) {
+  return op(__builtin_shufflevector(a, b, (2 * I)...), __builtin_shufflevector(a, b, (2 * I + 1)...));
+}
+template <typename V, typename F> inline void vtranspose_reduce(V* v, const F& op) {
+  constexpr size_t n = sizeof(V) / sizeof(v[0][0]);
+  for (size_t m = n; m > 1; m /= 2)
+    for (size_t i = 0; i < m / 2; ++i) v[i] = vfold_pairs(v[2 * i], v[2 * i + 1], op, std::make_index_sequence<n>());
+}
+
 // fast_expf on 16 floats at once (same algorithm and limits as fast_expf).
 inline vec_t<float> vexpf(vec_t<float> x) {
   using V = vec_t<float>;

@@ -14,6 +14,12 @@
 #include "cuda/internal.h"
 #include "dispatch/op_def.h"
 
+namespace ember::cpu {
+void mm(const KernelArgs&);
+void bmm(const KernelArgs&);
+void addmm(const KernelArgs&);
+}  // namespace ember::cpu
+
 namespace ember::cuda {
 namespace cublas {
 namespace {
@@ -160,12 +166,21 @@ void gemm(const char* op, const Tensor& a, const Tensor& b, const Tensor& c, int
 
 }  // namespace
 
+// cuBLAS has no integer GEMM; integer products (rare: torch supports them) run the CPU kernel.
+bool integral_on_host(const KernelArgs& args, void (*cpu_kernel)(const KernelArgs&)) {
+  if (is_floating(args.out[0].dtype())) return false;
+  run_on_host(args, cpu_kernel);
+  return true;
+}
+
 void mm(const KernelArgs& args) {
+  if (integral_on_host(args, &cpu::mm)) return;
   gemm("mm", args.in[0], args.in[1], args.out[0], 1, 0, 0, 1.0, 0.0);
 }
 
 // bmm over [B, m, k] x [B, k, n]; batch strides may be 0 (matmul's broadcast batches).
 void bmm(const KernelArgs& args) {
+  if (integral_on_host(args, &cpu::bmm)) return;
   const Tensor &a = args.in[0], &b = args.in[1], &out = args.out[0];
   const int64_t batch = out.sizes()[0];
   int64_t as = a.sizes()[0] == 1 ? 0 : a.strides()[0], bs = b.sizes()[0] == 1 ? 0 : b.strides()[0];
@@ -175,8 +190,13 @@ void bmm(const KernelArgs& args) {
 
 // out = beta * bias + alpha * (a @ b); attrs.alpha = alpha, attrs.scalar2 = beta.
 void addmm(const KernelArgs& args) {
+  if (integral_on_host(args, &cpu::addmm)) return;
   const Tensor &bias = args.in[0], &a = args.in[1], &b = args.in[2], &out = args.out[0];
   const double alpha = args.attrs.alpha.to_double(), beta = args.attrs.scalar2.to_double();
+  if (a.sizes()[1] == 0 && beta != 0.0) {  // empty inner dim: out = beta * bias (rare; host path)
+    run_on_host(args, &cpu::addmm);
+    return;
+  }
   if (beta != 0.0) copy_kernel(out, bias);
   gemm("addmm", a, b, out, 1, 0, 0, alpha, beta);
 }

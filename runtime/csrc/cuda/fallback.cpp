@@ -4,6 +4,11 @@
 // same error messages, same results), and the outputs are copied back. Correct but slow, and not
 // capturable in a CUDA graph (the copies synchronize). Natively implemented ops (index.cu, ...)
 // are not listed here.
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "cuda/cuda_common.h"
@@ -25,6 +30,13 @@ namespace ember::cuda {
 void run_on_host(const KernelArgs& args, void (*cpu_kernel)(const KernelArgs&)) {
   EMBER_CHECK(!is_capturing(current_stream()), "[", op_def(args.op).name, "] has no CUDA graph-capturable kernel "
               "yet (it runs on the host through copies)");
+  if (std::getenv("EMBER_CUDA_LOG_FALLBACK")) {  // once per op: which ops still run on the host
+    static std::mutex mu;
+    static std::set<std::string> seen;
+    std::lock_guard<std::mutex> lock(mu);
+    if (seen.insert(op_def(args.op).name).second)
+      std::fprintf(stderr, "[ember.cuda] %s runs through the host fallback\n", op_def(args.op).name);
+  }
   auto to_host = [](const Tensor& t) {
     if (!t.defined() || t.device().is_cpu()) return t;
     Tensor h = Tensor::empty(t.sizes(), t.dtype(), Device());

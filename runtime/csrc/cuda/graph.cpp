@@ -1,7 +1,7 @@
 // Note [CUDA graphs]
 // capture_begin: waits for the device (so no earlier work races with the capture), routes this
 // device's allocations to a private pool (allocator.h) and begins a thread-local capture of the
-// current stream. Tensors allocated during capture live in that pool, whose memory is never handed
+// current stream (relaxed mode: the allocator may cudaMalloc new pool segments while capturing). Tensors allocated during capture live in that pool, whose memory is never handed
 // to other allocations while the graph exists, so replays can rewrite it. Ops that synchronize the
 // host (blocking copies, index validation) are not capturable and raise. RNG kernels captured in
 // the graph read their Philox offset from a device slot that replay() advances first.
@@ -30,7 +30,7 @@ void CUDAGraph::capture_begin(int64_t pool) {
   pool_ = pool != 0 ? pool : create_graph_pool();
   begin_allocate_to_pool(device_, pool_);
   rng_capture_begin(device_, &rng_offset_slot_);
-  cudaError_t err = cudaStreamBeginCapture(capture_stream_, cudaStreamCaptureModeThreadLocal);
+  cudaError_t err = cudaStreamBeginCapture(capture_stream_, cudaStreamCaptureModeRelaxed);
   if (err != cudaSuccess) {
     end_allocate_to_pool(device_);
     rng_capture_end(device_);

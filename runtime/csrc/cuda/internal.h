@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include "core/tensor.h"
+#include "dispatch/op_def.h"
 
 namespace ember::cuda {
 
@@ -13,5 +14,7 @@ Tensor contiguous_as(const Tensor& t, ScalarType dtype);
 bool is_pinned(const Tensor& t);
 Tensor pin_memory(const Tensor& t);
 Tensor& copy_between_devices(Tensor& dst, const Tensor& src, bool non_blocking);
+// Runs a CPU kernel on host copies of the inputs/outputs and copies the outputs back (fallback.cpp).
+void run_on_host(const KernelArgs& args, void (*cpu_kernel)(const KernelArgs&));
 
 }  // namespace ember::cuda

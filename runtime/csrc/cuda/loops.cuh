@@ -42,6 +42,11 @@ __host__ __device__ __forceinline__ To cvt(From v) {
     return static_cast<cuda_opmath_t<From>>(v) != static_cast<cuda_opmath_t<From>>(0);
   } else if constexpr (std::is_same_v<To, Half> || std::is_same_v<To, BFloat16>) {
     return To(static_cast<float>(static_cast<cuda_opmath_t<From>>(v)));
+  } else if constexpr (std::is_integral_v<To> && sizeof(To) < 8 &&
+                       !std::is_integral_v<cuda_opmath_t<From>>) {
+    // float -> narrow int goes through int64 and wraps (torch: -1.5 -> uint8 255); a direct
+    // device conversion would saturate instead.
+    return static_cast<To>(static_cast<int64_t>(static_cast<cuda_opmath_t<From>>(v)));
   } else {
     return static_cast<To>(static_cast<cuda_opmath_t<From>>(v));
   }

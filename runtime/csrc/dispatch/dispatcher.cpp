@@ -69,10 +69,9 @@ void dispatch(OpId id, std::span<const Tensor> in, std::span<Tensor> out, const 
   std::vector<Tensor> inputs_to_save;
   if (recording && (def.flags & kSaveInputs)) {
     inputs_to_save.assign(in.begin(), in.end());
-    if (inplace) {
-      GradModeGuard no_grad(false);
-      inputs_to_save[0] = clone(in[0]);  // the kernel is about to overwrite it
-    }
+    // The kernel is about to overwrite self: save a copy. Cloned with grad mode on, so the copy
+    // keeps self's old history and double backward (create_graph) differentiates through it.
+    if (inplace) inputs_to_save[0] = clone(in[0]);
   }
   if (!(def.flags & kView)) kernel(KernelArgs{id, in, out, attrs});
   if (inplace) out[0].bump_version();

@@ -18,6 +18,7 @@
 #include <limits>
 
 #include "autograd/grad_mode.h"
+#include "autograd/node.h"
 #include "dispatch/dispatcher.h"
 
 namespace ember {
@@ -324,8 +325,13 @@ Tensor& copy_(Tensor& self, const Tensor& src) {
     EMBER_CHECK(ok, "[copy_] source ", describe(src), " is not broadcastable to the destination shape ",
                 self.sizes());
   }
+  // A source sharing memory with self (x.copy_(x.t())) is read from a private copy first; an
+  // identical view is a no-op copy and needs none.
+  const bool same_view = src.data_ptr() == self.data_ptr() && src.sizes() == self.sizes() &&
+                         src.strides() == self.strides() && src.dtype() == self.dtype();
+  const Tensor source = (src.storage() == self.storage() && !same_view) ? clone(src) : src;
   Tensor out = self;
-  dispatch(OpId::copy, std::span<const Tensor>(std::array<Tensor, 2>{self, src}), std::span<Tensor>(&out, 1),
+  dispatch(OpId::copy, std::span<const Tensor>(std::array<Tensor, 2>{self, source}), std::span<Tensor>(&out, 1),
            Attrs());
   return self;
 }
@@ -353,11 +359,34 @@ Tensor to_dtype(const Tensor& x, ScalarType dtype, bool copy) {
   return dispatch1(OpId::copy, {x}, out);
 }
 
+namespace {
+// Gradient of a cross-device copy: the incoming gradient copied back to the source's device.
+struct ToDeviceBackward final : Node {
+  explicit ToDeviceBackward(Device source) : source(source) {}
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    if (!grads[0].defined()) return {Tensor()};
+    return {to_device(grads[0], source)};
+  }
+  std::string name() const override { return "ToCopyBackward"; }
+  Device source;
+};
+}  // namespace
+
+// Cross-device copies go through copy_between_devices_ (the CUDA backend defines it; without it
+// the weak stub raises NotImplementedError).
 Tensor to_device(const Tensor& x, Device device, bool non_blocking) {
   if (device == x.device()) return x;
-  // Cross-device copies go through the CUDA backend's hook (cuda/copy.cu). No autograd edge yet.
   Tensor out = Tensor::empty(x.sizes(), x.dtype(), device);
-  return copy_between_devices_(out, x, non_blocking);
+  {
+    GradModeGuard no_grad(false);
+    copy_between_devices_(out, x, non_blocking);
+  }
+  if (GradMode::is_enabled() && x.requires_grad()) {
+    auto node = std::make_shared<ToDeviceBackward>(x.device());
+    node->next_edges.push_back(gradient_edge(x));
+    set_history(node, std::span<Tensor>(&out, 1));
+  }
+  return out;
 }
 
 }  // namespace ember

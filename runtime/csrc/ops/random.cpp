@@ -1,5 +1,17 @@
-// Random ops: frontends reserve Philox counters from the device's default generator (see
+// Random ops: frontends reserve Philox counters from the device's current generator (see
 // Note [Philox streams] in core/generator.h) and pass (seed, offset) to the kernel in attrs.dims2.
+//
+// Note [Random kernel contract] (what a device kernel must reproduce, cpu/random.cpp)
+//   uniform_  scalar=from, scalar2=to. float64: 2 values per block (53 bits from words 2j, 2j+1);
+//             other floats: 4 per block (word >> 8, 24 bits).
+//   normal_   scalar=mean, scalar2=std. Box-Muller on (1 - u1, u2): float64 one pair per block,
+//             other floats two pairs (words 0,1 and 2,3); pair gives (cos, sin) for lanes 2p, 2p+1.
+//   randint   scalar=low, scalar2=high; range <= 2^32: 4 per block, (word * range) >> 32;
+//             larger: 2 per block, 64-bit value % range.
+//   bernoulli in[0]=p tensor, or has_scalar with scalar=p; 4 per block, hit when word < p * 2^32;
+//             hits store 1, or scalar2 when has_scalar2 (dropout's 1 / (1 - p)).
+//   multinomial k=num_samples, flag=replacement; block r * per_row + s (see the kernel).
+//   randperm  Fisher-Yates, step i uses word i % 4 of block i / 4.
 #include <cmath>
 
 #include "core/generator.h"

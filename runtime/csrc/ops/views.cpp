@@ -128,7 +128,10 @@ Tensor reshape(const Tensor& x, IntSpan sizes) {
   DimVector shape = infer_size(sizes, x.numel(), "reshape");
   if (auto strides = view_strides(x.sizes(), x.strides(), shape)) return view_with_strides(x, std::move(shape), std::move(*strides));
   Tensor c = contiguous(x);
-  return view_with_strides(c, shape, contiguous_strides(shape));
+  Tensor out = view_with_strides(c, shape, contiguous_strides(shape));
+  // It aliases only a fresh private copy, so it is not a view of x (in-place ops on it are fine).
+  out.impl()->is_view = false;
+  return out;
 }
 
 Tensor permute(const Tensor& x, IntSpan dims) {

@@ -144,10 +144,6 @@ void bind_autograd(py::module_& m) {
         return py::cast(acc->variable);
       })
       .def_property_readonly("_sequence_nr", [](const Node& n) { return n.sequence_nr; })
-      .def("register_prehook", [](Node& n, py::function fn) {
-        // hook(grad_outputs) on output 0 only (enough for tests of non-leaf hooks)
-        n.pre_hooks.push_back({0, wrap_hook(std::move(fn))});
-      })
       .def("__repr__", [](const Node& n) {
         std::ostringstream os;
         os << "<" << n.name() << " object at " << static_cast<const void*>(&n) << ">";

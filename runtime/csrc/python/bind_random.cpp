@@ -55,7 +55,7 @@ void set_state_tensor(Generator& g, const Tensor& t) {
 }  // namespace
 
 void bind_random(py::module_& m) {
-  m.def("manual_seed", [](int64_t seed) { manual_seed(static_cast<uint64_t>(seed)); }, py::arg("seed"));
+
   m.def("seed", []() { return static_cast<int64_t>(seed()); });
   m.def("initial_seed", []() { return static_cast<int64_t>(initial_seed()); });
   m.def("get_rng_state", [](py::object device) { return state_tensor(default_generator(device_or(device, Device()))); },
@@ -79,6 +79,13 @@ void bind_random(py::module_& m) {
         return g;
       }, py::arg("new_state"))
       .def_property_readonly("device", &Generator::device);
+  // The CPU default generator as an ember.Generator (non-owning: it lives for the whole process).
+  auto default_cpu = [] { return std::shared_ptr<Generator>(&default_generator(Device()), [](Generator*) {}); };
+  m.attr("default_generator") = default_cpu();
+  m.def("manual_seed", [default_cpu](int64_t seed) {
+    manual_seed(static_cast<uint64_t>(seed));
+    return default_cpu();
+  }, py::arg("seed"));
 
   for (const char* name : {"rand", "randn"}) {
     const bool normal = std::string(name) == "randn";

@@ -544,3 +544,26 @@ def test_inplace_on_view_of_leaf_raises():
     with pytest.raises(RuntimeError, match=r"a view of a leaf Variable that requires grad"):
         x[0].mul_(2)
     assert x.tolist() == [[1.0, 2.0]]  # rejected before the kernel ran
+
+
+def _inplace_on_view_graph(lib, x):
+    h = x * x
+    h[:, 1].mul_(x[0, 0] * h[0, 2].clone())
+    return (h * h.exp()).sum()
+
+
+def _inplace_graph(lib, x):
+    h = x * 1
+    h.mul_(x)
+    return (h * h).sum()
+
+
+@pytest.mark.parametrize("fn", [_inplace_on_view_graph, _inplace_graph])
+def test_double_backward_through_inplace_ops_matches_torch(fn):
+    ex, tx = pair((2, 3), low=0.5, high=1.5)
+    (eg,) = autograd.grad(fn(ember, ex), [ex], create_graph=True)
+    (tg,) = torch.autograd.grad(fn(torch, tx), [tx], create_graph=True)
+    close(eg, tg)
+    (egg,) = autograd.grad((eg * eg).sum(), [ex])
+    (tgg,) = torch.autograd.grad((tg * tg).sum(), [tx])
+    close(egg, tgg, tol=1e-8)

@@ -162,3 +162,19 @@ def test_as_strided_out_of_bounds_raises(size, stride, offset):
     x = ember.tensor([1.0, 2.0, 3.0, 4.0])
     with pytest.raises((RuntimeError, ValueError, IndexError)):
         ember.as_strided(x, size, stride, offset).tolist()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(tensors())
+def test_dlpack_and_numpy_round_trips_preserve_layout(xt):
+    e, t = xt
+    back = torch.from_dlpack(e)
+    assert tuple(back.shape) == tuple(e.shape)
+    if e.numel() > 0:  # empty tensors may report any (or a null) pointer
+        assert back.data_ptr() == e.data_ptr()
+    assert back.tolist() == e.tolist() == t.tolist()
+    again = ember.from_dlpack(back)
+    assert (e.numel() == 0 or again.data_ptr() == e.data_ptr()) and again.stride() == e.stride()
+    if e.dtype != ember.bfloat16:
+        assert ember.from_numpy(e.numpy()).tolist() == e.tolist()
+    assert ember.tensor(e.tolist(), dtype=e.dtype).tolist() == e.tolist()

@@ -49,7 +49,7 @@ def test_rss_is_flat_over_many_ops(iterations):
     rng = np.random.default_rng(0)
     x = ember.tensor(rng.standard_normal((64, 64)), requires_grad=True)
     w = ember.tensor(rng.standard_normal((64, 64)), requires_grad=True)
-    for _ in range(200):  # warm up allocator caches and lazily built state
+    for _ in range(100):  # warm up allocator caches and lazily built state
         workload(x, w)
     before = rss()
     # each workload call is ~20 op calls; 500 calls = 10,000 ops
@@ -69,5 +69,27 @@ def test_graph_is_freed_when_output_dies():
     before = rss()
     for _ in range(500):
         y = (x * 2).exp().sin() * x
+        del y
+    assert (rss() - before) / _MB < 20
+
+
+def test_function_ctx_holding_its_output_does_not_leak():
+    class StashOutput(autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = x * x
+            ctx.out = y  # would be a reference cycle through the C++ node
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2 * ctx.out.sqrt()
+
+    x = ember.tensor(np.ones((128, 128)), requires_grad=True)  # 128 KB per output
+    for _ in range(20):
+        StashOutput.apply(x)
+    before = rss()
+    for _ in range(400):
+        y = StashOutput.apply(x)
         del y
     assert (rss() - before) / _MB < 20

@@ -123,6 +123,11 @@ class Function(metaclass=_FunctionMeta):
             items[i] = o
         # Note [Saved outputs]: an output saved on ctx would form a cycle output -> node -> ctx ->
         # output that Python's GC cannot see through C++; keep a history-free alias instead.
+        # Outputs stashed as plain ctx attributes (ctx.out = out) would form the same cycle.
+        originals = result if is_tuple else (result,)
+        for k, v in list(vars(ctx).items()):
+            if isinstance(v, Tensor) and any(v is o for o in originals):
+                setattr(ctx, k, v.detach())
         if ctx._saved:
             produced = [o for o in items if isinstance(o, Tensor)] + [items[i] for i in positions]
             originals = result if is_tuple else (result,)

@@ -458,3 +458,15 @@ def test_dense_half_conversions_match_torch(src, dst):
 
 def to_float64(e):
     return e.to(ember.float64).numpy()
+
+
+def test_copy_from_overlapping_view():
+    a = np.arange(16, dtype=np.float32).reshape(4, 4)
+    e = ember.from_numpy(a.copy())
+    e.copy_(e.t())
+    np.testing.assert_array_equal(e.numpy(), a.T)
+    e2 = ember.from_numpy(a.copy())
+    e2[1:].copy_(e2[:-1])
+    expected = a.copy()
+    expected[1:] = a[:-1]
+    np.testing.assert_array_equal(e2.numpy(), expected)

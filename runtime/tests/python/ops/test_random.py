@@ -93,8 +93,8 @@ def test_randn_moments(dtype, device):
     assert abs(x.mean()) < 6 / np.sqrt(N) + 1e-3
     assert abs(x.std() - 1) < 0.01
     assert abs(((x - x.mean()) ** 3).mean()) < 0.05  # symmetric
-    assert abs((x ** 4).mean() - 3) < 0.1  # Gaussian kurtosis
-    assert abs((np.abs(x) < 1).mean() - 0.6827) < 0.006
+    assert abs((x ** 4).mean() - 3) < 0.15  # Gaussian kurtosis (sigma ~0.022)
+    assert abs((np.abs(x) < 1).mean() - 0.6827) < 0.008
 
 
 def test_uniform_and_normal_inplace():
@@ -309,6 +309,27 @@ def test_normal_function_forms():
     assert abs(x.mean() - 2.0) < 0.05 and abs(x.std() - 3.0) < 0.03
     mean = ember.from_numpy(np.array([0.0, 10.0, -10.0]))
     y = ember.normal(mean.expand(20000, 3), 0.5).numpy()
-    assert y.shape == (20000, 3) and np.all(np.abs(y.mean(axis=0) - [0, 10, -10]) < 0.02)
+    assert y.shape == (20000, 3) and np.all(np.abs(y.mean(axis=0) - [0, 10, -10]) < 0.025)
     z = ember.normal(0.0, ember.from_numpy(np.array([1.0, 4.0])).expand(20000, 2)).numpy()
-    assert np.all(np.abs(z.std(axis=0) - [1, 4]) < 0.1)
+    assert np.all(np.abs(z.std(axis=0) - [1, 4]) < 0.15)
+
+
+def test_default_generator_and_inplace_semantics():
+    g = ember.manual_seed(3)
+    assert g.initial_seed() == 3 and ember.default_generator.initial_seed() == 3
+    w = ember.empty(4, 5, requires_grad=True)
+    with ember.autograd.no_grad():  # how nn.init fills parameters
+        w.uniform_(-1, 1)
+        w.normal_()
+    assert w.requires_grad and w.is_leaf
+    with pytest.raises(RuntimeError, match=r"leaf"):
+        w.uniform_()
+    x = ember.ones(3, requires_grad=True)
+    y = x * 2
+    z = y * y  # saves y
+    v = y._version
+    with ember.autograd.no_grad():
+        y.normal_()
+    assert y._version > v  # the in-place fill is visible to autograd's version check
+    with pytest.raises(RuntimeError):
+        z.sum().backward()

@@ -136,6 +136,7 @@ def test_reshape_copies_only_when_needed():
     r = xt.reshape(-1)
     assert r._storage_ptr() != x._storage_ptr()
     np.testing.assert_array_equal(r.numpy(), np.arange(24).reshape(2, 3, 4).transpose(1, 0, 2).reshape(-1))
+    assert not r._is_view() and x.reshape(6, 4)._is_view()
 
 
 def test_view_of_noncontiguous_when_compatible():
@@ -176,6 +177,7 @@ DOUBLE_BACKWARD_VIEWS = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True:UserWarning")
 @pytest.mark.parametrize("name", list(DOUBLE_BACKWARD_VIEWS))
 def test_double_backward_through_views(name):
     a = np.random.default_rng().standard_normal((3, 4, 5))
