@@ -69,7 +69,7 @@
   OP(isinf,        "isinf(Tensor self) -> bool",                          isinf,       isinf,       none,        kSaveNone)    \
   OP(isfinite,     "isfinite(Tensor self) -> bool",                       isfinite,    isfinite,    none,        kSaveNone)    \
   OP(copy,         "copy_(Tensor(a!) self, Tensor src)  [also to(dtype), clone, contiguous]", copy, copy,  copy,        kSaveNone)    \
-  OP(fill,         "fill_(Tensor(a!) self, Scalar value)",                fill,        fill,        none,        kSaveNone)    \
+  OP(fill,         "fill_(Tensor(a!) self, Scalar value)",                fill,        fill,        zero_grad,   kSaveNone)    \
   /* ---- reductions, scans, sorting: ops/reduce.cpp, cpu/reduce.cpp ---------------------------------------- */ \
   OP(sum,          "sum(Tensor self, int[]? dim, bool keepdim=False, *, ScalarType? dtype)", sum, sum, sum,     kSaveNone)    \
   OP(mean,         "mean(Tensor self, int[]? dim, bool keepdim=False)",   mean,        mean,        mean,        kSaveNone)    \
