@@ -166,9 +166,12 @@ void gemm(const char* op, const Tensor& a, const Tensor& b, const Tensor& c, int
 
 }  // namespace
 
-// cuBLAS has no integer GEMM; integer products (rare: torch supports them) run the CPU kernel.
+// cuBLAS has no integer GEMM and torch's CUDA matmuls reject integer dtypes too, except when there
+// is nothing to multiply (an empty output or inner dim): those run the CPU kernel (zeros / bias).
 bool integral_on_host(const KernelArgs& args, void (*cpu_kernel)(const KernelArgs&)) {
   if (is_floating(args.out[0].dtype())) return false;
+  const Tensor& a = args.in[args.in.size() - 2];
+  if (args.out[0].numel() != 0 && a.sizes()[a.dim() - 1] != 0) return false;  // gemm() raises the dtype error
   run_on_host(args, cpu_kernel);
   return true;
 }

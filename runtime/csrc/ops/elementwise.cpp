@@ -372,8 +372,15 @@ struct ToDeviceBackward final : Node {
 };
 }  // namespace
 
-// Cross-device copies go through copy_between_devices_ (the CUDA backend defines it; without it
-// the weak stub raises NotImplementedError).
+// Cross-device copies go through copy_between_devices_ (the CUDA backend defines it).
+#ifndef EMBER_WITH_CUDA
+Tensor& copy_between_devices_(Tensor& dst, const Tensor& src, bool) {
+  fail(ErrorKind::Runtime, "[copy_] cannot copy ", describe(src), " to ", dst.device(),
+       ": ember was built without CUDA");
+}
+Tensor& copy_between_devices_(Tensor& dst, const Tensor& src) { return copy_between_devices_(dst, src, false); }
+#endif
+
 Tensor to_device(const Tensor& x, Device device, bool non_blocking) {
   if (device == x.device()) return x;
   Tensor out = Tensor::empty(x.sizes(), x.dtype(), device);
