@@ -53,6 +53,7 @@ class MiniGPT:
         p.add_argument("--dim", type=int, default=128)
         p.add_argument("--heads", type=int, default=4)
         p.add_argument("--layers", type=int, default=4)
+        p.add_argument("--dropout", type=float, default=0.0, help="residual dropout (GPU config: 0.2)")
         p.add_argument("--val-fraction", type=float, default=0.1)
         p.add_argument("--eval-batches", type=int, default=8)
         p.add_argument("--prompt", default="ROMEO:")
@@ -78,7 +79,7 @@ class MiniGPT:
                 super().__init__()
                 self.tok_emb = nn.Embedding(vocab, args.dim)
                 self.pos_emb = nn.Embedding(args.block, args.dim)
-                self.encoder = B.Encoder(args.dim, args.heads, args.layers, causal=True)
+                self.encoder = B.Encoder(args.dim, args.heads, args.layers, causal=True, dropout=args.dropout)
                 self.head = nn.Linear(args.dim, vocab, bias=False)
 
             def forward(self, idx):

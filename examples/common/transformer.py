@@ -38,21 +38,22 @@ def blocks(lib) -> SimpleNamespace:
     class Block(nn.Module):
         """Pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
 
-        def __init__(self, dim: int, heads: int, causal: bool, mlp_ratio: int = 4):
+        def __init__(self, dim: int, heads: int, causal: bool, mlp_ratio: int = 4, dropout: float = 0.0):
             super().__init__()
             self.ln1 = nn.LayerNorm(dim)
             self.attn = SelfAttention(dim, heads, causal)
             self.ln2 = nn.LayerNorm(dim)
             self.mlp = MLP(dim, mlp_ratio * dim)
+            self.drop = nn.Dropout(dropout)  # residual dropout (nanoGPT's); 0 keeps the twins identical
 
         def forward(self, x):
-            x = x + self.attn(self.ln1(x))
-            return x + self.mlp(self.ln2(x))
+            x = x + self.drop(self.attn(self.ln1(x)))
+            return x + self.drop(self.mlp(self.ln2(x)))
 
     class Encoder(nn.Module):
-        def __init__(self, dim: int, heads: int, layers: int, causal: bool):
+        def __init__(self, dim: int, heads: int, layers: int, causal: bool, dropout: float = 0.0):
             super().__init__()
-            self.blocks = nn.ModuleList([Block(dim, heads, causal) for _ in range(layers)])
+            self.blocks = nn.ModuleList([Block(dim, heads, causal, dropout=dropout) for _ in range(layers)])
             self.ln_f = nn.LayerNorm(dim)
 
         def forward(self, x):

@@ -236,7 +236,8 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value) {
               "tensor with ", value.dim(), " dimension(s)");
   EMBER_CHECK(mask.dtype() == ScalarType::Bool, "[masked_fill] masked_fill_ only supports boolean masks, but got "
               "mask with dtype ", dtype_name(mask.dtype()));
-  if (!value.requires_grad() && value.device().is_cpu() && x.device().is_cpu()) {
+  // A CPU 0-dim value may fill a tensor on any device (torch's scalar-tensor rule).
+  if (!value.requires_grad() && value.device().is_cpu()) {
     Scalar v = EMBER_DISPATCH_ALL(value.dtype(), "masked_fill", [&]<typename T>() -> Scalar {
       if constexpr (std::is_same_v<T, bool>) return Scalar(value.data<bool>()[0]);
       else if constexpr (std::is_integral_v<T>) return Scalar(static_cast<int64_t>(value.data<T>()[0]));
@@ -244,8 +245,9 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value) {
     });
     return masked_fill(x, mask, v);
   }
-  // Differentiable in `value` (or on another device): where(mask, value, x) keeps x's dtype.
-  return where(mask, to_dtype(value, x.dtype()), x);
+  // Differentiable in `value`: where(mask, value, x) keeps x's dtype.
+  Tensor v = value.device() == x.device() ? value : to_device(value, x.device());
+  return where(mask, to_dtype(v, x.dtype()), x);
 }
 
 Tensor masked_select(const Tensor& x, const Tensor& mask) {
