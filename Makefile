@@ -6,6 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BUILD := build/cmake
 JOBS ?= $(shell nproc)
+CMAKE_ARGS ?=
 PYTEST_FLAGS ?= -q -p no:cacheprovider --import-mode=importlib
 
 .PHONY: all venv build test test-cpp test-py run bench clean system-deps
@@ -37,7 +38,7 @@ venv: $(VENV)/.stamp
 build: venv system-deps
 	@if [ ! -f $(BUILD)/build.ninja ]; then \
 	  cmake -S runtime -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=$(CURDIR)/$(PY) \
-	    -DEMBER_PYTHON_OUT=$(CURDIR)/runtime/python/ember; fi
+	    -DEMBER_PYTHON_OUT=$(CURDIR)/runtime/python/ember $(CMAKE_ARGS); fi
 	cmake --build $(BUILD) -j $(JOBS)
 
 test-cpp: build

@@ -80,7 +80,8 @@ EMBER_VM_INLINE float tanhf_fast(float x) {
 }
 
 // Abramowitz & Stegun 7.1.26 refined: |error| < 1.5e-7, enough for float32.
-EMBER_VM_INLINE float erff_fast(float x) {
+// erff_with_exp takes exp(-x^2) from the caller (gelu's backward already has it: one exp, not two).
+EMBER_VM_INLINE float erff_with_exp(float x, float exp_neg_x2) {
   const float ax = std::fabs(x);
   const float t = 1.0f / (1.0f + 0.3275911f * ax);
   float p = 1.061405429f;
@@ -89,11 +90,12 @@ EMBER_VM_INLINE float erff_fast(float x) {
   p = p * t - 0.284496736f;
   p = p * t + 0.254829592f;
   p = p * t;
-  const float y = 1.0f - p * expf_fast(-ax * ax);
+  const float y = 1.0f - p * exp_neg_x2;
   // Near 0 the series x * 2/sqrt(pi) * (1 - x^2/3) keeps the relative error small.
   const float series = x * 1.1283791670955126f * (1.0f - x * x / 3.0f);
   return ax < 1e-3f ? series : std::copysign(y, x);
 }
+EMBER_VM_INLINE float erff_fast(float x) { return erff_with_exp(x, expf_fast(-x * x)); }
 
 // sin/cos (Cephes sinf/cosf): octant reduction with a 3-part pi/4, accurate for |x| < kTrigLimit;
 // callers route larger inputs to libm.

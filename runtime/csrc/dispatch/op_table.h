@@ -43,6 +43,12 @@
   OP(relu,         "relu(Tensor self)",                                   relu,        relu,        relu,        kSaveOutputs) \
   OP(gelu,         "gelu(Tensor self, *, str approximate='none')  [flag: tanh]", gelu, gelu,        gelu,        kSaveInputs)  \
   OP(silu,         "silu(Tensor self)",                                   silu,        silu,        silu,        kSaveInputs)  \
+  /* Fused single-pass activation backward (CPU; used when the backward needs no graph). */            \
+  OP(tanh_backward,    "tanh_backward(Tensor grad, Tensor output)",      tanh_backward,    none, none, kSaveNone) \
+  OP(sigmoid_backward, "sigmoid_backward(Tensor grad, Tensor output)",   sigmoid_backward, none, none, kSaveNone) \
+  OP(relu_backward,    "relu_backward(Tensor grad, Tensor output)",      relu_backward,    none, none, kSaveNone) \
+  OP(gelu_backward,    "gelu_backward(Tensor grad, Tensor self, *, str approximate='none')  [flag: tanh]", gelu_backward, none, none, kSaveNone) \
+  OP(silu_backward,    "silu_backward(Tensor grad, Tensor self)",        silu_backward,    none, none, kSaveNone) \
   OP(softplus,     "softplus(Tensor self, Scalar beta=1, Scalar threshold=20)", softplus, softplus, softplus,    kSaveInputs)  \
   OP(leaky_relu,   "leaky_relu(Tensor self, Scalar negative_slope=0.01)", leaky_relu,  leaky_relu,  leaky_relu,  kSaveInputs)  \
   OP(erf,          "erf(Tensor self)",                                    erf,         erf,         erf,         kSaveInputs)  \

@@ -45,6 +45,10 @@ Tensor& inplace(OpId id, Tensor& self, const Operand& other, Scalar alpha = int6
 Tensor unary(OpId id, const Tensor& x, const Attrs& attrs = Attrs());
 Tensor& unary_inplace(OpId id, Tensor& self, const Attrs& attrs = Attrs());
 Tensor clamp(const Tensor& x, const std::optional<Operand>& min, const std::optional<Operand>& max);
+// Fused single-pass activation backward (Note [Fused activation backward], elementwise_unary.cpp):
+// id is one of tanh/sigmoid/relu_backward (saved = output) or gelu/silu_backward (saved = input).
+bool can_fuse_activation_backward(const Tensor& grad, const Tensor& saved);
+Tensor activation_backward(OpId id, const Tensor& grad, const Tensor& saved, bool tanh_approximation = false);
 
 // torch's short dtype names ("Float", "Long") for messages that match torch's.
 const char* torch_type_name(ScalarType t);

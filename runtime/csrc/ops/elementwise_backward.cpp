@@ -126,17 +126,30 @@ void tan(BackwardCtx& ctx) {
   Tensor y = ctx.output(0);
   ctx.set_grad(0, mul(ctx.grad(), add(mul(y, y), Scalar(int64_t{1}))));
 }
+// Activations take the fused single-pass kernel when no graph is recorded (Note [Fused activation
+// backward], elementwise_unary.cpp); the composite formulas stay for create_graph and other devices.
+static bool try_fused(BackwardCtx& ctx, OpId id, const Tensor& saved, bool tanh_approximation = false) {
+  Tensor g = ctx.grad();
+  if (!ew::can_fuse_activation_backward(g, saved)) return false;
+  ctx.set_grad(0, ew::activation_backward(id, g, saved, tanh_approximation));
+  return true;
+}
+
 void tanh(BackwardCtx& ctx) {
   Tensor y = ctx.output(0);
+  if (try_fused(ctx, OpId::tanh_backward, y)) return;
   ctx.set_grad(0, mul(ctx.grad(), ew::sub(Scalar(int64_t{1}), mul(y, y))));
 }
 void sigmoid(BackwardCtx& ctx) {
   Tensor y = ctx.output(0);
+  if (try_fused(ctx, OpId::sigmoid_backward, y)) return;
   ctx.set_grad(0, mul(ctx.grad(), mul(y, ew::sub(Scalar(int64_t{1}), y))));
 }
 void relu(BackwardCtx& ctx) {
   Tensor y = ctx.output(0);
-  ctx.set_grad(0, where(ew::binary(OpId::gt, y, Scalar(int64_t{0})), ctx.grad(), Scalar(0.0)));
+  if (try_fused(ctx, OpId::relu_backward, y)) return;
+  // Like torch (threshold_backward): zero where y <= 0, so a NaN output passes the gradient.
+  ctx.set_grad(0, ew::where(ew::binary(OpId::le, y, Scalar(int64_t{0})), Scalar(0.0), ctx.grad()));
 }
 void erf(BackwardCtx& ctx) {
   Tensor x = ctx.input(0);
@@ -147,6 +160,7 @@ void erf(BackwardCtx& ctx) {
 void gelu(BackwardCtx& ctx) {
   Tensor g = ctx.grad();
   Tensor x = ctx.input(0);
+  if (try_fused(ctx, OpId::gelu_backward, x, ctx.attrs.flag)) return;
   if (ctx.attrs.flag) {
     const double k0 = 0.7978845608028654, k1 = 0.044715;
     Tensor x2 = mul(x, x);
@@ -165,6 +179,7 @@ void gelu(BackwardCtx& ctx) {
 
 void silu(BackwardCtx& ctx) {
   Tensor x = ctx.input(0);
+  if (try_fused(ctx, OpId::silu_backward, x)) return;
   Tensor s = sigmoid(x);
   Tensor d = mul(s, add(mul(x, ew::sub(Scalar(int64_t{1}), s)), Scalar(int64_t{1})));
   ctx.set_grad(0, mul(ctx.grad(), d));

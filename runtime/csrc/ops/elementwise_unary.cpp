@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "autograd/grad_mode.h"
 #include "dispatch/dispatcher.h"
 #include "ops/elementwise.h"
 
@@ -101,6 +102,28 @@ Tensor clamp(const Tensor& x, const std::optional<Operand>& min, const std::opti
   if (max) { attrs.scalar2 = max->scalar; attrs.has_scalar2 = true; }
   Tensor out = Tensor::empty(x.sizes(), rt, x.device());
   return dispatch1(OpId::clamp, {x}, out, attrs);
+}
+
+// Note [Fused activation backward]
+// tanh/sigmoid/relu/gelu/silu_backward compute an activation's input gradient in one pass (CPU
+// kernels only; not differentiable themselves). The backward rules use them only when no graph is
+// being recorded (create_graph=False) and grad and the saved tensor share shape, float dtype and
+// the CPU device; otherwise they run the composite (differentiable, any-device) formula.
+bool can_fuse_activation_backward(const Tensor& grad, const Tensor& saved) {
+  return !GradMode::is_enabled() && grad.defined() && saved.defined() && grad.device().is_cpu() &&
+         saved.device().is_cpu() && grad.dtype() == saved.dtype() && is_floating(saved.dtype()) &&
+         grad.sizes() == saved.sizes();
+}
+
+Tensor activation_backward(OpId id, const Tensor& grad, const Tensor& saved, bool tanh_approximation) {
+  EMBER_CHECK(can_fuse_activation_backward(grad, saved), "[", op_def(id).name,
+              "] expects grad and saved tensors of one shape and float dtype on the CPU, outside grad mode; got ",
+              describe(grad), " and ", describe(saved));
+  Attrs attrs;
+  attrs.flag = tanh_approximation;
+  attrs.dtype = saved.dtype();
+  Tensor out = Tensor::empty(saved.sizes(), saved.dtype(), saved.device());
+  return dispatch1(id, {grad, saved}, out, attrs);
 }
 
 }  // namespace ew

@@ -71,7 +71,7 @@ Tensor contiguous(const Tensor& x);
 // Returns x itself when it already has the dtype (and copy is false), like torch's .to().
 Tensor to_dtype(const Tensor& x, ScalarType dtype, bool copy = false);
 Tensor to_device(const Tensor& x, Device device, bool non_blocking = false);
-// Hook for the CUDA backend: dst <- src when their devices differ (weak stub until it is defined).
+// Hook for the CUDA backend: dst <- src when their devices differ; without CUDA it raises a clear error.
 Tensor& copy_between_devices_(Tensor& dst, const Tensor& src);
 // (CUDA backend) non_blocking: a copy from/to pinned host memory does not wait for the stream.
 Tensor& copy_between_devices_(Tensor& dst, const Tensor& src, bool non_blocking);

@@ -470,3 +470,61 @@ def test_copy_from_overlapping_view():
     expected = a.copy()
     expected[1:] = a[:-1]
     np.testing.assert_array_equal(e2.numpy(), expected)
+
+
+ACTIVATIONS = {
+    "tanh": (lambda lib, x: lib.tanh(x)),
+    "sigmoid": (lambda lib, x: lib.sigmoid(x)),
+    "relu": (lambda lib, x: lib.relu(x)),
+    "gelu": (lambda lib, x: lib.gelu(x) if lib is ember else torch.nn.functional.gelu(x)),
+    "gelu_tanh": (lambda lib, x: lib.gelu(x, approximate="tanh") if lib is ember
+                  else torch.nn.functional.gelu(x, approximate="tanh")),
+    "silu": (lambda lib, x: lib.silu(x) if lib is ember else torch.nn.functional.silu(x)),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_fused_activation_backward_matches_torch(name, dtype):
+    """Plain backward takes the fused single-pass kernels (Note [Fused activation backward]),
+    including non-contiguous grads and NaN/inf/0 inputs."""
+    fn = ACTIVATIONS[name]
+    rng = np.random.default_rng()
+    a = rng.uniform(-6, 6, size=(33, 20))
+    a[0, :4] = [np.nan, np.inf, -np.inf, 0.0]
+    g = rng.standard_normal((20, 33))  # transposed below: a non-contiguous incoming gradient
+    xe = ember.from_numpy(a).to(getattr(ember, dtype)).requires_grad_()
+    xt = torch.from_numpy(a).to(getattr(torch, dtype)).requires_grad_()
+    fn(ember, xe).backward(ember.from_numpy(g).to(getattr(ember, dtype)).t())
+    fn(torch, xt).backward(torch.from_numpy(g).to(getattr(torch, dtype)).t())
+    assert xe.grad.dtype == getattr(ember, dtype)
+    rtol, atol = {"float64": (1e-7, 1e-7), "float32": (1e-4, 1e-5)}.get(dtype, (2e-2, 2e-2))
+    np.testing.assert_allclose(to_float64(xe.grad), xt.grad.double().numpy(), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_activation_double_backward_keeps_composite_rule(name):
+    """With create_graph the rule stays differentiable: second derivatives match torch."""
+    fn = ACTIVATIONS[name]
+    a = np.random.default_rng().uniform(-3, 3, size=(4, 5))
+    xe = ember.from_numpy(a).requires_grad_()
+    xt = torch.from_numpy(a).requires_grad_()
+    (ge,) = ember.autograd.grad(fn(ember, xe).sum(), xe, create_graph=True)
+    (gt,) = torch.autograd.grad(fn(torch, xt).sum(), xt, create_graph=True)
+    np.testing.assert_allclose(ge.detach().numpy(), gt.detach().numpy(), rtol=1e-9, atol=1e-12)
+    if name == "relu":  # piecewise linear: its second derivative is 0 (no graph to differentiate)
+        return
+    assert ge.requires_grad
+    (gge,) = ember.autograd.grad((ge * ge).sum(), xe)
+    (ggt,) = torch.autograd.grad((gt * gt).sum(), xt)
+    np.testing.assert_allclose(gge.numpy(), ggt.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+def test_maximum_minimum_propagate_nan_either_side(op, dtype):
+    a = np.array([np.nan, 1.0, np.nan, -np.inf, 2.0, 0.0] * 11)  # 66 elements: vector body + tail
+    b = np.array([1.0, np.nan, np.nan, 3.0, -np.inf, -0.0] * 11)
+    got = getattr(ember, op)(ember.from_numpy(a).to(getattr(ember, dtype)), ember.from_numpy(b).to(getattr(ember, dtype)))
+    want = getattr(torch, op)(torch.from_numpy(a).to(getattr(torch, dtype)), torch.from_numpy(b).to(getattr(torch, dtype)))
+    np.testing.assert_array_equal(to_float64(got), want.double().numpy())
