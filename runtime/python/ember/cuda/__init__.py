@@ -120,8 +120,27 @@ class device:
 
 # ---- streams and events ---------------------------------------------------------------------------
 
-Stream = _cuda.Stream
-Event = _cuda.Event
+if _cuda.built:
+    Stream = _cuda.Stream
+    Event = _cuda.Event
+else:
+    class _NoCuda:
+        """Stand-in for the CUDA stream/event types in a CPU-only build: creating one raises."""
+
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError(f"[cuda.{type(self).__name__}] ember was built without CUDA")
+
+        def record(self, stream=None):
+            raise RuntimeError("[cuda.Event] ember was built without CUDA")
+
+        def wait(self, stream=None):
+            raise RuntimeError("[cuda.Event] ember was built without CUDA")
+
+    class Stream(_NoCuda):
+        pass
+
+    class Event(_NoCuda):
+        pass
 
 
 def _stream_device(self):

@@ -72,7 +72,10 @@ CASES = [
     OpCase("sub", lambda lib, a, b: lib.sub(a, b), BINARY_SHAPES, NUMERIC),
     OpCase("sub_alpha", lambda lib, a, b: a.sub(b, alpha=0.5), BINARY_SHAPES[:2], FLOATS),
     OpCase("mul", lambda lib, a, b: a * b, BINARY_SHAPES, ALL_DTYPES),
-    OpCase("div", lambda lib, a, b: a / b, BINARY_SHAPES, FLOATS, make_inputs=nonzero_divisor),
+    # d(a/b)/db = -a/b^2 reaches |12| here; a broadcast gradient sums 4 such bf16-rounded terms
+    # (eps 2^-8), so up to ~0.1 absolute difference from torch's op order is rounding, not a bug.
+    OpCase("div", lambda lib, a, b: a / b, BINARY_SHAPES, FLOATS, make_inputs=nonzero_divisor,
+           tol={"bfloat16": (3e-2, 1e-1), "float16": (1e-2, 2e-2)}),
     OpCase("div_int", lambda lib, a, b: lib.div(a, b), BINARY_SHAPES[:3], SOME_INTS, make_inputs=nonzero_divisor),
     OpCase("floor_divide", lambda lib, a, b: a // b, BINARY_SHAPES[:3], NUMERIC, grad=False,
            make_inputs=nonzero_divisor),
