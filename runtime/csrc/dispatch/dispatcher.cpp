@@ -20,7 +20,7 @@ bool any_requires_grad(std::span<const Tensor> in) {
 }
 
 void record(OpId id, const OpDef& def, std::span<const Tensor> in, std::span<Tensor> out, const Attrs& attrs,
-            std::vector<Tensor>& inputs_to_save, bool inplace) {
+            std::vector<Tensor>& inputs_to_save) {
   auto node = std::make_shared<OpNode>(id, attrs);
   node->next_edges.reserve(in.size());
   node->inputs.reserve(in.size());
@@ -34,7 +34,7 @@ void record(OpId id, const OpDef& def, std::span<const Tensor> in, std::span<Ten
     // Outputs are saved as aliases without autograd state: the node must not own its own outputs.
     for (Tensor& t : out) node->saved_outputs.push_back({t.alias(), t.version(), true});
   }
-  (void)inplace;  // the mutated tensor's old history is input 0's edge; set_history makes this node its producer
+  // For in-place ops the mutated tensor's old history is input 0's edge; this node becomes its producer.
   set_history(node, out);
 }
 
@@ -50,8 +50,13 @@ void dispatch(OpId id, std::span<const Tensor> in, std::span<Tensor> out, const 
   EMBER_CHECK(first != nullptr, "[", def.name, "] called without tensors");
   const Device device = first->device();
   Kernel kernel = def.kernels[static_cast<int>(device.type)];
+#ifdef EMBER_WITH_CUDA
+  constexpr const char* kNoCudaHint = " (its op-table row has no CUDA kernel yet)";
+#else
+  constexpr const char* kNoCudaHint = " (ember was built without CUDA)";
+#endif
   EMBER_CHECK_KIND(kernel != nullptr, ErrorKind::NotImplemented, "[", def.name, "] has no kernel for device ",
-                   device, device.is_cuda() ? " (ember was built without CUDA)" : "");
+                   device, device.is_cuda() ? kNoCudaHint : "");
 
   const bool inplace = !out.empty() && !in.empty() && in[0].defined() && out[0].impl() == in[0].impl();
   const bool recording = def.backward != nullptr && GradMode::is_enabled() && any_requires_grad(in);
@@ -76,7 +81,7 @@ void dispatch(OpId id, std::span<const Tensor> in, std::span<Tensor> out, const 
   if (!(def.flags & kView)) kernel(KernelArgs{id, in, out, attrs});
   if (inplace) out[0].bump_version();
   if (recording) {
-    record(id, def, in, out, attrs, inputs_to_save, inplace);
+    record(id, def, in, out, attrs, inputs_to_save);
     if (inplace_on_view) rebase_view_history(out[0]);
   }
 }
