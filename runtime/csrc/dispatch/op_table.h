@@ -135,7 +135,11 @@
   OP(bernoulli,    "bernoulli(Tensor p) -> same dtype, 0/1",              bernoulli,   bernoulli,   none,        kSaveNone)    \
   OP(multinomial,  "multinomial(Tensor probs, int num_samples, bool replacement=False) -> int64", multinomial, multinomial, none, kSaveNone) \
   OP(randperm,     "randperm(int n) -> int64",                            randperm,    randperm,    none,        kSaveNone)    \
-  /* ---- fused ops (the CUDA issue adds kernels; CPU kernels exist for parity) ---------------------------- */
+  /* ---- fused ops (the CUDA issue adds kernels; CPU kernels exist for parity) ---------------------------- */ \
+  /* -- normalization: ops/norm.cpp, cpu/norm.cpp, cuda/norm.cu (rows below this line) -- */ \
+  /* -- losses: ops/loss.cpp, cpu/loss.cpp, cuda/loss.cu (rows below this line) -- */ \
+  /* -- optimizers: ops/optim.cpp, cpu/optim.cpp, cuda/optim.cu (rows below this line) -- */ \
+  /* -- attention: ops/attention.cpp, cpu/attention.cpp, cuda/attention.cu (rows below this line) -- */
 // clang-format on
 
 namespace ember {
