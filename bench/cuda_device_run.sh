@@ -3,7 +3,8 @@
 #   tests    runtime/tests/python/cuda (+ a cuda-gdb backtrace if it crashes)
 #   optable  every family's op table, CUDA parameters only (-k cuda)
 #   bench    bench/cuda_ops.py (ember vs torch)
-#   train    bench/train_cuda.py (mini-GPT step, eager and graphed)
+#   train    bench/train_cuda.py (mini-GPT step, eager and graphed; both configs)
+#   profile  bench/profile_cuda_step.py (top kernels of a step, ember and torch)
 #   sanitize compute-sanitizer memcheck + racecheck on the allocator and graph tests
 # Usage (device tool, carry .whl): bash bench/cuda_device_run.sh tests optable bench train sanitize
 set -uo pipefail
@@ -55,8 +56,14 @@ except Exception as e: print('OK raised', type(e).__name__, str(e)[:100])" 2>&1 
         --tb=line -o addopts="" 2>&1 | tee "$OUT/optable_cuda.log" | grep -E "passed|failed|^/|Error" | sort | uniq -c | sort -rn | head -60 ;;
     bench)
       timeout 200 $py bench/cuda_ops.py 2>&1 | tee "$OUT/bench.log" ;;
-    train)
-      EMBER_CUDA_LOG_FALLBACK=1 timeout 240 $py -X faulthandler bench/train_cuda.py --steps 15 2>&1 | tee "$OUT/train.log" | grep -v "^  File" | tail -30 ;;
+    train)  # the issue's two configs: the larger GPU one and the small 4-layer d=128 one
+      { EMBER_CUDA_LOG_FALLBACK=1 timeout 240 $py -X faulthandler bench/train_cuda.py --steps 15
+        timeout 120 $py bench/train_cuda.py --layers 4 --heads 4 --dim 128 --block 64 --batch 16 --steps 30
+      } 2>&1 | tee "$OUT/train.log" | grep -v "^  File" | tail -30 ;;
+    profile)
+      { timeout 120 $py bench/profile_cuda_step.py
+        timeout 120 $py bench/profile_cuda_step.py --layers 4 --heads 4 --dim 128 --block 64 --batch 16 --rows 15
+      } 2>&1 | tee "$OUT/profile.log" | tail -90 ;;
     racecheck)
       timeout 200 compute-sanitizer --tool racecheck --error-exitcode 9 $py -m pytest runtime/tests/python/cuda/test_cuda_graphs.py \
         runtime/tests/python/cuda/test_cuda_allocator.py -q -p no:cacheprovider -x --tb=short 2>&1 | tee -a "$OUT/sanitizer.log" | tail -8 ;;
