@@ -6,45 +6,11 @@
 // check is impossible; kernels then skip out-of-range indices instead of touching wild memory.
 // Accumulating kernels (scatter_add, index_add) use atomics: duplicate targets sum in an
 // unspecified order, as in torch's CUDA kernels.
-#include "cuda/loops.cuh"
+#include "cuda/index_common.cuh"
 #include "dispatch/op_def.h"
 
 namespace ember::cuda {
 namespace {
-
-template <int K>  // K operands over one shape (row-major), element strides
-struct NdIter {
-  int nd = 0;
-  int64_t numel = 1;
-  int64_t sizes[kMaxDims];
-  int64_t strides[K][kMaxDims];
-  __device__ __forceinline__ void offsets(int64_t linear, int64_t (&off)[K]) const {
-#pragma unroll
-    for (int k = 0; k < K; ++k) off[k] = 0;
-    for (int d = nd - 1; d >= 0; --d) {
-      const int64_t idx = linear % sizes[d];
-      linear /= sizes[d];
-#pragma unroll
-      for (int k = 0; k < K; ++k) off[k] += idx * strides[k][d];
-    }
-  }
-};
-
-DimVector sizes1(const Tensor& t) { return t.dim() ? t.sizes() : DimVector{1}; }
-DimVector strides1(const Tensor& t) { return t.dim() ? t.strides() : DimVector{1}; }
-
-template <int K>
-NdIter<K> make_iter(IntSpan sizes, const std::array<DimVector, K>& strides) {
-  NdIter<K> it;
-  EMBER_CHECK(sizes.size() <= static_cast<size_t>(kMaxDims), "[cuda index] too many dims");
-  it.nd = static_cast<int>(sizes.size());
-  for (int d = 0; d < it.nd; ++d) {
-    it.sizes[d] = sizes[d];
-    it.numel *= sizes[d];
-    for (int k = 0; k < K; ++k) it.strides[k][d] = strides[k][d];
-  }
-  return it;
-}
 
 __global__ void minmax_kernel(const int64_t* idx, NdIter<1> it, unsigned long long* out) {
   // out[0] = min (biased to unsigned order), out[1] = max
@@ -57,7 +23,8 @@ __global__ void minmax_kernel(const int64_t* idx, NdIter<1> it, unsigned long lo
   atomicMax(&out[1], v);
 }
 
-// Raises `kind` if an index of `idx` is outside [-size, size) (allow_negative) or [0, size).
+}  // namespace
+
 void check_index_range(const Tensor& idx, int64_t size, bool allow_negative, ErrorKind kind, const char* op,
                        int64_t dim) {
   if (idx.numel() == 0) return;
@@ -79,50 +46,7 @@ void check_index_range(const Tensor& idx, int64_t size, bool allow_negative, Err
   if (hi >= size) fail(kind, "[", op, "] index ", hi, " is out of bounds for dimension ", dim, " with size ", size);
 }
 
-template <int Bytes> struct Bits;
-template <> struct Bits<1> { using type = uint8_t; };
-template <> struct Bits<2> { using type = uint16_t; };
-template <> struct Bits<4> { using type = uint32_t; };
-template <> struct Bits<8> { using type = uint64_t; };
-
-template <typename F>
-void dispatch_bytes(ScalarType t, const F& f) {
-  switch (element_size(t)) {
-    case 1: f.template operator()<uint8_t>(); break;
-    case 2: f.template operator()<uint16_t>(); break;
-    case 4: f.template operator()<uint32_t>(); break;
-    default: f.template operator()<uint64_t>(); break;
-  }
-}
-
-// Atomic out[0] += v for every dtype (CAS on the containing word for 1- and 2-byte types).
-template <typename T>
-__device__ void atomic_add(T* addr, cuda_opmath_t<T> v) {
-  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, int32_t>) {
-    atomicAdd(addr, static_cast<T>(v));
-  } else if constexpr (std::is_same_v<T, int64_t>) {
-    atomicAdd(reinterpret_cast<unsigned long long*>(addr), static_cast<unsigned long long>(v));
-  } else {
-    // 1- or 2-byte types: compare-and-swap the aligned 32-bit word that holds the value.
-    const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
-    unsigned int* word = reinterpret_cast<unsigned int*>(a & ~uintptr_t(3));
-    const unsigned shift = static_cast<unsigned>(a & 3) * 8;
-    constexpr unsigned mask = sizeof(T) == 1 ? 0xffu : 0xffffu;
-    unsigned int old = *word, assumed;
-    do {
-      assumed = old;
-      T cur;
-      const uint32_t bits = (assumed >> shift) & mask;
-      memcpy(&cur, &bits, sizeof(T));
-      T next;
-      if constexpr (std::is_same_v<T, bool>) next = cur || (v != 0);
-      else next = cvt<T>(cvt<cuda_opmath_t<T>>(cur) + v);
-      uint32_t nbits = 0;
-      memcpy(&nbits, &next, sizeof(T));
-      old = atomicCAS(word, assumed, (assumed & ~(mask << shift)) | ((nbits & mask) << shift));
-    } while (assumed != old);
-  }
-}
+namespace {
 
 template <typename B>
 __global__ void gather_kernel(B* out, const B* x, const int64_t* idx, NdIter<3> it, int64_t xsize, int64_t xstride) {
@@ -218,8 +142,6 @@ __global__ void arange_kernel(T* out, int64_t n, double start, double step, int6
     out[i] = cvt<T>(static_cast<cuda_opmath_t<T>>(start + static_cast<double>(i) * step));
   }
 }
-
-DimVector without_dim(DimVector s, int64_t d) { s[d] = 0; return s; }
 
 }  // namespace
 

@@ -23,12 +23,11 @@ Tensor fresh_copy(const Tensor& x) {
 // Host copy of a tensor (for data-dependent output sizes: nonzero, masked_select, one_hot).
 Tensor on_host(const Tensor& t) { return t.device().is_cpu() ? t : to_device(t, Device()); }
 
+// Counted where the mask lives (a reduction on the GPU); only the count crosses to the host.
 int64_t count_true(const Tensor& mask) {
-  Tensor m = contiguous(to_dtype(on_host(mask), ScalarType::Bool));
-  const bool* p = m.data<bool>();
-  int64_t n = 0;
-  for (int64_t i = 0; i < m.numel(); ++i) n += p[i];
-  return n;
+  GradModeGuard no_grad(false);
+  Tensor m = mask.dtype() == ScalarType::Bool ? mask : ne(mask, zeros_like(mask));
+  return contiguous(on_host(sum(m, {}, false, ScalarType::Int64))).data<int64_t>()[0];
 }
 
 void check_gather_shapes(const char* op, const Tensor& x, int64_t d, const Tensor& index, const Tensor* src) {

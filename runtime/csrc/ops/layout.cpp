@@ -89,6 +89,15 @@ Tensor roll(const Tensor& x, IntSpan shifts, IntSpan dims) {
   }
   EMBER_CHECK(shifts.size() == dims.size(), "[roll] shifts and dimensions must align. shifts: ", shifts.size(),
               ", dims: ", dims.size());
+  DimVector merged_dims, merged_shifts;  // a dim named twice rolls by the sum of its shifts, as in torch
+  for (size_t i = 0; i < dims.size(); ++i) {
+    const int64_t d = wrap_dim(dims[i], x.dim(), "roll");
+    size_t j = 0;
+    while (j < merged_dims.size() && merged_dims[j] != d) ++j;
+    if (j == merged_dims.size()) { merged_dims.push_back(d); merged_shifts.push_back(shifts[i]); }
+    else merged_shifts[j] += shifts[i];
+  }
+  if (merged_dims.size() != dims.size()) return roll(x, merged_shifts, merged_dims);
   Attrs a;
   for (size_t i = 0; i < dims.size(); ++i) {
     const int64_t d = wrap_dim(dims[i], x.dim(), "roll");

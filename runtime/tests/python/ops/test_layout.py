@@ -23,6 +23,8 @@ CASES = [
     OpCase("flip_method", lambda lib, x: x.flip(-1), shapes=[[(3, 4)], [(5,)]], dtypes=F),
     OpCase("roll", lambda lib, x: lib.roll(x, 2, 1), shapes=[[(3, 4)], [(2, 0)]], dtypes=ALL),
     OpCase("roll_multi", lambda lib, x: lib.roll(x, (-1, 5), (0, 1)), shapes=[[(3, 4)], [(2, 3, 2)]], dtypes=F),
+    OpCase("roll_repeated_dim", lambda lib, x: lib.roll(x, (1, 2, -1), (0, 0, -1)), shapes=[[(3, 4)], [(4, 2, 5)]],
+           dtypes=F),
     OpCase("roll_flat", lambda lib, x: lib.roll(x, 3), shapes=[[(3, 4)], [(5,)]], dtypes=F),
     OpCase("repeat", lambda lib, x: x.repeat(2, 3), shapes=[[(2, 3)], [(3,)], [()], [(0, 2)]], dtypes=ALL),
     OpCase("repeat_lead", lambda lib, x: x.repeat(2, 1, 2), shapes=[[(3, 2)]], dtypes=F),
