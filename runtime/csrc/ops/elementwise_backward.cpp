@@ -126,8 +126,8 @@ void tan(BackwardCtx& ctx) {
   Tensor y = ctx.output(0);
   ctx.set_grad(0, mul(ctx.grad(), add(mul(y, y), Scalar(int64_t{1}))));
 }
-// Activations take the fused single-pass kernel when no graph is recorded (Note [Fused activation
-// backward], elementwise_unary.cpp); the composite formulas stay for create_graph and other devices.
+// Activations take the fused single-pass kernel (CPU or CUDA) when no graph is recorded (Note [Fused
+// activation backward], elementwise_unary.cpp); the composite formulas stay for create_graph.
 static bool try_fused(BackwardCtx& ctx, OpId id, const Tensor& saved, bool tanh_approximation = false) {
   Tensor g = ctx.grad();
   if (!ew::can_fuse_activation_backward(g, saved)) return false;

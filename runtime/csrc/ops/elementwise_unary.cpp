@@ -106,18 +106,18 @@ Tensor clamp(const Tensor& x, const std::optional<Operand>& min, const std::opti
 
 // Note [Fused activation backward]
 // tanh/sigmoid/relu/gelu/silu_backward compute an activation's input gradient in one pass (CPU
-// kernels only; not differentiable themselves). The backward rules use them only when no graph is
-// being recorded (create_graph=False) and grad and the saved tensor share shape, float dtype and
-// the CPU device; otherwise they run the composite (differentiable, any-device) formula.
+// kernels and CUDA kernels in cuda/elementwise_backward.cu; not differentiable themselves). The
+// backward rules use them only when no graph is being recorded (create_graph=False) and grad and
+// the saved tensor share shape, float dtype and device; otherwise they run the composite
+// (differentiable) formula.
 bool can_fuse_activation_backward(const Tensor& grad, const Tensor& saved) {
-  return !GradMode::is_enabled() && grad.defined() && saved.defined() && grad.device().is_cpu() &&
-         saved.device().is_cpu() && grad.dtype() == saved.dtype() && is_floating(saved.dtype()) &&
-         grad.sizes() == saved.sizes();
+  return !GradMode::is_enabled() && grad.defined() && saved.defined() && grad.device() == saved.device() &&
+         grad.dtype() == saved.dtype() && is_floating(saved.dtype()) && grad.sizes() == saved.sizes();
 }
 
 Tensor activation_backward(OpId id, const Tensor& grad, const Tensor& saved, bool tanh_approximation) {
   EMBER_CHECK(can_fuse_activation_backward(grad, saved), "[", op_def(id).name,
-              "] expects grad and saved tensors of one shape and float dtype on the CPU, outside grad mode; got ",
+              "] expects grad and saved tensors of one shape, float dtype and device, outside grad mode; got ",
               describe(grad), " and ", describe(saved));
   Attrs attrs;
   attrs.flag = tanh_approximation;

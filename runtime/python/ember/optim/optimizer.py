@@ -122,11 +122,10 @@ class Optimizer:
                 continue
             new = {}
             for k, v in st.items():
-                if isinstance(v, ember.Tensor):
-                    if k == "step":
-                        new[k] = v.clone()
-                    else:
-                        new[k] = v.to(p.device).to(p.dtype).clone() if v.is_floating_point() else v.clone()
+                if k == "step":
+                    new[k] = self._load_step(v, p)
+                elif isinstance(v, ember.Tensor):
+                    new[k] = v.to(p.device).to(p.dtype).clone() if v.is_floating_point() else v.clone()
                 else:
                     new[k] = copy.deepcopy(v)
             self.state[id(p)] = new
@@ -134,6 +133,11 @@ class Optimizer:
             for k, v in saved.items():
                 if k != "params":
                     mine[k] = v
+
+    def _load_step(self, value, param):
+        """A loaded state["step"] for `param`, never aliasing the state dict's tensor (optimizers whose
+        step lives in a tensor convert it here; Adam keeps a float32 tensor on the param's device)."""
+        return value.clone() if isinstance(value, ember.Tensor) else copy.deepcopy(value)
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]

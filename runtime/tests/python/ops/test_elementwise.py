@@ -486,23 +486,24 @@ ACTIVATIONS = {
 }
 
 
+@pytest.mark.parametrize("device", devices())
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
-def test_fused_activation_backward_matches_torch(name, dtype):
-    """Plain backward takes the fused single-pass kernels (Note [Fused activation backward]),
-    including non-contiguous grads and NaN/inf/0 inputs."""
+def test_fused_activation_backward_matches_torch(name, dtype, device):
+    """Plain backward takes the fused single-pass kernels (Note [Fused activation backward]; CPU and
+    CUDA), including non-contiguous grads and NaN/inf/0 inputs. torch runs on the CPU as reference."""
     fn = ACTIVATIONS[name]
     rng = np.random.default_rng()
     a = rng.uniform(-6, 6, size=(33, 20))
     a[0, :4] = [np.nan, np.inf, -np.inf, 0.0]
     g = rng.standard_normal((20, 33))  # transposed below: a non-contiguous incoming gradient
-    xe = ember.from_numpy(a).to(getattr(ember, dtype)).requires_grad_()
+    xe = ember.from_numpy(a).to(getattr(ember, dtype)).to(device).requires_grad_()
     xt = torch.from_numpy(a).to(getattr(torch, dtype)).requires_grad_()
-    fn(ember, xe).backward(ember.from_numpy(g).to(getattr(ember, dtype)).t())
+    fn(ember, xe).backward(ember.from_numpy(g).to(getattr(ember, dtype)).to(device).t())
     fn(torch, xt).backward(torch.from_numpy(g).to(getattr(torch, dtype)).t())
     assert xe.grad.dtype == getattr(ember, dtype)
     rtol, atol = {"float64": (1e-7, 1e-7), "float32": (1e-4, 1e-5)}.get(dtype, (2e-2, 2e-2))
-    np.testing.assert_allclose(to_float64(xe.grad), xt.grad.double().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(to_float64(xe.grad.cpu()), xt.grad.double().numpy(), rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
