@@ -4,6 +4,8 @@
 #   optable  every family's op table, CUDA parameters only (-k cuda)
 #   bench    bench/cuda_ops.py (ember vs torch)
 #   train    bench/train_cuda.py (mini-GPT step, eager and graphed; both configs)
+#   native   bench/cuda_native_check.py (native CUDA layout/sort/index kernels vs ember CPU)
+#   gpt      examples/minigpt_shakespeare.py, the GPU config, to the val-loss target
 #   profile  bench/profile_cuda_step.py (top kernels of a step, ember and torch)
 #   sanitize compute-sanitizer memcheck + racecheck on the allocator and graph tests
 # Usage (device tool, carry .whl): bash bench/cuda_device_run.sh tests optable bench train sanitize
@@ -60,6 +62,13 @@ except Exception as e: print('OK raised', type(e).__name__, str(e)[:100])" 2>&1 
       { EMBER_CUDA_LOG_FALLBACK=1 timeout 240 $py -X faulthandler bench/train_cuda.py --steps 15
         timeout 120 $py bench/train_cuda.py --layers 4 --heads 4 --dim 128 --block 64 --batch 16 --steps 30
       } 2>&1 | tee "$OUT/train.log" | grep -v "^  File" | tail -30 ;;
+    native)  # native CUDA kernels (sort, cat, index, ...) against ember's CPU kernels
+      timeout 120 $py bench/cuda_native_check.py 2>&1 | tee "$OUT/native.log" | grep -v PASS | tail -30 ;;
+    gpt)  # the issue's GPU config of mini-GPT, trained to its val-loss target (nanoGPT-like schedule)
+      timeout 420 $py examples/minigpt_shakespeare.py --backend ember --device cuda --layers 6 --heads 6 --dim 384 \
+        --block 256 --batch-size 64 --dropout 0.2 --steps ${GPT_STEPS:-2000} --lr 1e-3 --warmup 100 --weight-decay 0.1 \
+        --eval-every 250 --eval-batches 20 --sample-chars 300 --quiet --data ${GPT_DATA:-.devdata/tinyshakespeare.txt} \
+        --metrics "$OUT/minigpt_gpu_ember.json" 2>&1 | tee "$OUT/gpt.log" | tail -25 ;;
     profile)
       { timeout 120 $py bench/profile_cuda_step.py
         timeout 120 $py bench/profile_cuda_step.py --layers 4 --heads 4 --dim 128 --block 64 --batch 16 --rows 15

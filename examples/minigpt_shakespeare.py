@@ -53,7 +53,7 @@ class MiniGPT:
         p.add_argument("--dim", type=int, default=128)
         p.add_argument("--heads", type=int, default=4)
         p.add_argument("--layers", type=int, default=4)
-        p.add_argument("--dropout", type=float, default=0.0, help="residual dropout (GPU config: 0.2)")
+        p.add_argument("--dropout", type=float, default=0.0, help="dropout on embeddings, attention weights and residuals (GPU config: 0.2)")
         p.add_argument("--val-fraction", type=float, default=0.1)
         p.add_argument("--eval-batches", type=int, default=8)
         p.add_argument("--prompt", default="ROMEO:")

@@ -11,9 +11,9 @@ def blocks(lib) -> SimpleNamespace:
     nn, F = lib.nn, lib.nn.functional
 
     class SelfAttention(nn.Module):
-        def __init__(self, dim: int, heads: int, causal: bool):
+        def __init__(self, dim: int, heads: int, causal: bool, dropout: float = 0.0):
             super().__init__()
-            self.heads, self.causal = heads, causal
+            self.heads, self.causal, self.dropout = heads, causal, dropout
             self.qkv = nn.Linear(dim, 3 * dim)
             self.proj = nn.Linear(dim, dim)
 
@@ -22,7 +22,8 @@ def blocks(lib) -> SimpleNamespace:
             H = self.heads
             qkv = self.qkv(x).reshape(B, T, 3, H, C // H).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
             q, k, v = qkv[0], qkv[1], qkv[2]
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+            p = self.dropout if self.training else 0.0  # attention-weight dropout (nanoGPT's attn_dropout)
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=self.causal)
             return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
     class MLP(nn.Module):
@@ -41,10 +42,10 @@ def blocks(lib) -> SimpleNamespace:
         def __init__(self, dim: int, heads: int, causal: bool, mlp_ratio: int = 4, dropout: float = 0.0):
             super().__init__()
             self.ln1 = nn.LayerNorm(dim)
-            self.attn = SelfAttention(dim, heads, causal)
+            self.attn = SelfAttention(dim, heads, causal, dropout)
             self.ln2 = nn.LayerNorm(dim)
             self.mlp = MLP(dim, mlp_ratio * dim)
-            self.drop = nn.Dropout(dropout)  # residual dropout (nanoGPT's); 0 keeps the twins identical
+            self.drop = nn.Dropout(dropout)  # residual dropout; 0 keeps the twins identical
 
         def forward(self, x):
             x = x + self.drop(self.attn(self.ln1(x)))
@@ -55,8 +56,10 @@ def blocks(lib) -> SimpleNamespace:
             super().__init__()
             self.blocks = nn.ModuleList([Block(dim, heads, causal, dropout=dropout) for _ in range(layers)])
             self.ln_f = nn.LayerNorm(dim)
+            self.drop = nn.Dropout(dropout)  # on the embeddings, as nanoGPT
 
         def forward(self, x):
+            x = self.drop(x)
             for blk in self.blocks:
                 x = blk(x)
             return self.ln_f(x)

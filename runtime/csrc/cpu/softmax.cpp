@@ -199,3 +199,66 @@ void softmax(const KernelArgs& a) { softmax_kernel<false>(a, "softmax"); }
 void log_softmax(const KernelArgs& a) { softmax_kernel<true>(a, "log_softmax"); }
 
 }  // namespace ember::cpu
+
+// ---- attention softmax: softmax(x * scale) over the last dim, optionally causal ------------------
+// Note [Causal rows]: row r of a [..., L, S] input is query r % L; with top-left alignment (torch's
+// is_causal) it sees keys 0..r%L, and the masked keys get exactly 0 without being read.
+namespace ember::cpu {
+
+void scaled_softmax(const KernelArgs& a) {
+  const Tensor& x = a.in[0];  // contiguous (frontend)
+  const Tensor& out = a.out[0];
+  if (x.numel() == 0) return;
+  const int64_t n = x.sizes()[x.dim() - 1], rows = x.numel() / n;
+  const bool causal = a.attrs.flag;
+  const int64_t L = causal ? x.sizes()[x.dim() - 2] : 1;
+  const double scale = a.attrs.scalar.to<double>();
+  dispatch_float(x.dtype(), "scaled_softmax", [&]<typename T>() {
+    using Acc = opmath_t<T>;
+    const T* xb = x.data<T>();
+    T* ob = out.data<T>();
+    parallel_for(0, rows, std::max<int64_t>(1, kGrainSize / n), [&](int64_t lo, int64_t hi) {
+      std::vector<Acc> buf(n);
+      const Acc s = static_cast<Acc>(scale);
+      for (int64_t r = lo; r < hi; ++r) {
+        const int64_t valid = causal ? std::min(n, r % L + 1) : n;
+        const T* xr = xb + r * n;
+        T* yr = ob + r * n;
+        for (int64_t i = 0; i < valid; ++i) buf[i] = static_cast<Acc>(xr[i]) * s;
+        if constexpr (std::is_same_v<Acc, float>) softmax_row_f32<false>(buf.data(), buf.data(), valid);
+        else softmax_row<Acc, false>(buf.data(), buf.data(), valid);
+        for (int64_t i = 0; i < valid; ++i) yr[i] = static_cast<T>(buf[i]);
+        for (int64_t i = valid; i < n; ++i) yr[i] = T(0);
+      }
+    });
+  });
+}
+
+// grad_x = scale * y * (g - sum(g * y)) per row of the last dim; g and y contiguous (frontend).
+void softmax_backward(const KernelArgs& a) {
+  const Tensor& g = a.in[0];
+  const Tensor& y = a.in[1];
+  const Tensor& out = a.out[0];
+  if (y.numel() == 0) return;
+  const int64_t n = y.sizes()[y.dim() - 1], rows = y.numel() / n;
+  const double scale = a.attrs.scalar.to<double>();
+  dispatch_float(y.dtype(), "softmax_backward", [&]<typename T>() {
+    using Acc = opmath_t<T>;
+    const T* gb = g.data<T>();
+    const T* yb = y.data<T>();
+    T* ob = out.data<T>();
+    const Acc s = static_cast<Acc>(scale);
+    parallel_for(0, rows, std::max<int64_t>(1, kGrainSize / n), [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) {
+        const T* gr = gb + r * n;
+        const T* yr = yb + r * n;
+        Acc dot = 0;
+        for (int64_t i = 0; i < n; ++i) dot += static_cast<Acc>(gr[i]) * static_cast<Acc>(yr[i]);
+        for (int64_t i = 0; i < n; ++i)
+          ob[r * n + i] = static_cast<T>(s * static_cast<Acc>(yr[i]) * (static_cast<Acc>(gr[i]) - dot));
+      }
+    });
+  });
+}
+
+}  // namespace ember::cpu

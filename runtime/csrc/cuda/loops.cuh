@@ -180,16 +180,35 @@ __device__ __forceinline__ auto apply_f(const F& f, const C (&v)[NIN > 0 ? NIN :
   else return f(v[0], v[1], v[2]);
 }
 
-template <typename Out, typename C, int NIN, typename F>
-__global__ void elementwise_generic_kernel(Geometry<NIN + 1> g, F f) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < g.numel; i += stride) {
-    int64_t off[NIN + 1];
-    g.offsets(i, off);
-    C v[NIN > 0 ? NIN : 1];
+// Each block covers tiles of kGenericUnroll * blockDim consecutive elements; a thread's elements are
+// blockDim apart (coalesced) and all their loads are issued before any store, for memory-level
+// parallelism. Inputs stored as S (the usual case) skip load_as's per-element dtype switch.
+constexpr int kGenericUnroll = 4;
+
+template <typename Out, typename S, typename C, int NIN, typename F>
+__global__ void elementwise_generic_kernel(Geometry<NIN + 1> g, bool inputs_are_s, F f) {
+  const int64_t tile = static_cast<int64_t>(blockDim.x) * kGenericUnroll;
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * tile; base < g.numel; base += gridDim.x * tile) {
+    C v[kGenericUnroll][NIN > 0 ? NIN : 1];
+    int64_t out_off[kGenericUnroll];
+    bool live[kGenericUnroll];
 #pragma unroll
-    for (int k = 0; k < NIN; ++k) v[k] = load_as<C>(g.data[k + 1] + off[k + 1], g.dtypes[k + 1]);
-    *reinterpret_cast<Out*>(g.data[0] + off[0]) = cvt<Out>(apply_f<NIN, C>(f, v));
+    for (int u = 0; u < kGenericUnroll; ++u) {
+      const int64_t i = base + threadIdx.x + static_cast<int64_t>(u) * blockDim.x;
+      live[u] = i < g.numel;
+      if (!live[u]) continue;
+      int64_t off[NIN + 1];
+      g.offsets(i, off);
+      out_off[u] = off[0];
+#pragma unroll
+      for (int k = 0; k < NIN; ++k) {
+        const char* p = g.data[k + 1] + off[k + 1];
+        v[u][k] = inputs_are_s ? cvt<C>(*reinterpret_cast<const S*>(p)) : load_as<C>(p, g.dtypes[k + 1]);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kGenericUnroll; ++u)
+      if (live[u]) *reinterpret_cast<Out*>(g.data[0] + out_off[u]) = cvt<Out>(apply_f<NIN, C>(f, v[u]));
   }
 }
 
@@ -276,7 +295,10 @@ void launch_elementwise(const Tensor& out, const std::array<const Tensor*, NIN>&
   } else {
     std::array<const Tensor*, NIN> in_arr = ins;
     auto g = make_geometry<NIN + 1>(out, in_arr);
-    elementwise_generic_kernel<Out, C, NIN><<<elementwise_grid(n), kBlock, 0, stream>>>(g, f);
+    bool inputs_are_s = true;
+    for (int k = 0; k < NIN; ++k) inputs_are_s &= ins[k]->dtype() == CppTypeToScalar<S>::value;
+    elementwise_generic_kernel<Out, S, C, NIN>
+        <<<elementwise_grid((n + kGenericUnroll - 1) / kGenericUnroll), kBlock, 0, stream>>>(g, inputs_are_s, f);
   }
   EMBER_CUDA_KERNEL_CHECK();
 }

@@ -6,24 +6,12 @@
 // Accumulation in float (double for double); -inf rows give NaN like torch.
 #include <cmath>
 
+#include "cuda/block_reduce.cuh"
 #include "cuda/loops.cuh"
 #include "dispatch/op_def.h"
 
 namespace ember::cuda {
 namespace {
-
-template <typename T> using acc_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
-
-template <typename A>
-__device__ __forceinline__ A warp_max(A v) {
-  for (int o = 16; o > 0; o >>= 1) { A w = __shfl_xor_sync(0xffffffffu, v, o); v = w > v || w != w ? w : v; }
-  return v;
-}
-template <typename A>
-__device__ __forceinline__ A warp_sum(A v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 template <typename T, bool Log>
 __device__ __forceinline__ void write_row(const T* x, T* y, int64_t D, int64_t start, int64_t step, acc_t<T> m, acc_t<T> s) {
@@ -195,6 +183,90 @@ void cumsum(const KernelArgs& args) {
     EMBER_CUDA_KERNEL_CHECK();
   });
   if (!y.is_same(out)) copy_kernel(out, y);
+}
+
+}  // namespace ember::cuda
+
+// ---- attention softmax (Note [Causal rows] in cpu/softmax.cpp) -----------------------------------
+// One warp per row for rows up to 1024 (attention rows: S = key length), one block otherwise.
+// The forward reads only the unmasked prefix of a causal row and writes zeros after it.
+namespace ember::cuda {
+namespace {
+
+// Rows are handled by groups of `width` threads: 32 (a warp) or blockDim.x (a block).
+template <typename T, bool Block>
+__global__ void scaled_softmax_kernel(const T* in, T* out, int64_t rows, int64_t n, int64_t L, bool causal,
+                                      acc_t<T> scale) {
+  using A = acc_t<T>;
+  __shared__ A red[32];
+  const int64_t row = Block ? blockIdx.x : (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int start = Block ? threadIdx.x : threadIdx.x % 32, step = Block ? blockDim.x : 32;
+  if (row >= rows) return;  // whole warps/blocks exit together
+  const T* x = in + row * n;
+  T* y = out + row * n;
+  const int64_t valid = causal ? min(n, row % L + 1) : n;
+  A m = -INFINITY;
+  for (int64_t j = start; j < valid; j += step) { A v = cvt<A>(x[j]) * scale; m = (v > m || v != v) ? v : m; }
+  m = Block ? block_max(m, red) : warp_max(m);
+  A s = 0;
+  for (int64_t j = start; j < valid; j += step) s += exp(cvt<A>(x[j]) * scale - m);
+  s = Block ? block_sum(s, red) : warp_sum(s);
+  const A inv = A(1) / s;
+  for (int64_t j = start; j < n; j += step) y[j] = j < valid ? cvt<T>(exp(cvt<A>(x[j]) * scale - m) * inv) : T(0);
+}
+
+template <typename T, bool Block>
+__global__ void softmax_backward_kernel(const T* grad, const T* outp, T* gin, int64_t rows, int64_t n, acc_t<T> scale) {
+  using A = acc_t<T>;
+  __shared__ A red[32];
+  const int64_t row = Block ? blockIdx.x : (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int start = Block ? threadIdx.x : threadIdx.x % 32, step = Block ? blockDim.x : 32;
+  if (row >= rows) return;
+  const T* g = grad + row * n;
+  const T* y = outp + row * n;
+  A dot = 0;
+  for (int64_t j = start; j < n; j += step) dot += cvt<A>(g[j]) * cvt<A>(y[j]);
+  dot = Block ? block_sum(dot, red) : warp_sum(dot);
+  for (int64_t j = start; j < n; j += step) gin[row * n + j] = cvt<T>(scale * cvt<A>(y[j]) * (cvt<A>(g[j]) - dot));
+}
+
+}  // namespace
+
+void scaled_softmax(const KernelArgs& args) {
+  const Tensor& x = args.in[0];  // contiguous, like out (frontend)
+  const Tensor& out = args.out[0];
+  if (out.numel() == 0) return;
+  DeviceGuard guard(out.device());
+  const int64_t n = x.sizes()[x.dim() - 1], rows = x.numel() / n;
+  const bool causal = args.attrs.flag;
+  const int64_t L = causal ? x.sizes()[x.dim() - 2] : 1;
+  cudaStream_t stream = current_stream();
+  EMBER_CUDA_DISPATCH_FLOAT(x.dtype(), "scaled_softmax", [&]<typename T>() {
+    const auto scale = static_cast<acc_t<T>>(args.attrs.scalar.to<double>());
+    if (n <= 1024)
+      scaled_softmax_kernel<T, false><<<blocks_for(rows * 32), kBlock, 0, stream>>>(x.data<T>(), out.data<T>(), rows, n, L, causal, scale);
+    else
+      scaled_softmax_kernel<T, true><<<rows, 512, 0, stream>>>(x.data<T>(), out.data<T>(), rows, n, L, causal, scale);
+    EMBER_CUDA_KERNEL_CHECK();
+  });
+}
+
+void softmax_backward(const KernelArgs& args) {
+  const Tensor& g = args.in[0];
+  const Tensor& y = args.in[1];
+  const Tensor& out = args.out[0];
+  if (out.numel() == 0) return;
+  DeviceGuard guard(out.device());
+  const int64_t n = y.sizes()[y.dim() - 1], rows = y.numel() / n;
+  cudaStream_t stream = current_stream();
+  EMBER_CUDA_DISPATCH_FLOAT(y.dtype(), "softmax_backward", [&]<typename T>() {
+    const auto scale = static_cast<acc_t<T>>(args.attrs.scalar.to<double>());
+    if (n <= 1024)
+      softmax_backward_kernel<T, false><<<blocks_for(rows * 32), kBlock, 0, stream>>>(g.data<T>(), y.data<T>(), out.data<T>(), rows, n, scale);
+    else
+      softmax_backward_kernel<T, true><<<rows, 512, 0, stream>>>(g.data<T>(), y.data<T>(), out.data<T>(), rows, n, scale);
+    EMBER_CUDA_KERNEL_CHECK();
+  });
 }
 
 }  // namespace ember::cuda

@@ -43,12 +43,12 @@
   OP(relu,         "relu(Tensor self)",                                   relu,        relu,        relu,        kSaveOutputs) \
   OP(gelu,         "gelu(Tensor self, *, str approximate='none')  [flag: tanh]", gelu, gelu,        gelu,        kSaveInputs)  \
   OP(silu,         "silu(Tensor self)",                                   silu,        silu,        silu,        kSaveInputs)  \
-  /* Fused single-pass activation backward (CPU; used when the backward needs no graph). */            \
-  OP(tanh_backward,    "tanh_backward(Tensor grad, Tensor output)",      tanh_backward,    none, none, kSaveNone) \
-  OP(sigmoid_backward, "sigmoid_backward(Tensor grad, Tensor output)",   sigmoid_backward, none, none, kSaveNone) \
-  OP(relu_backward,    "relu_backward(Tensor grad, Tensor output)",      relu_backward,    none, none, kSaveNone) \
-  OP(gelu_backward,    "gelu_backward(Tensor grad, Tensor self, *, str approximate='none')  [flag: tanh]", gelu_backward, none, none, kSaveNone) \
-  OP(silu_backward,    "silu_backward(Tensor grad, Tensor self)",        silu_backward,    none, none, kSaveNone) \
+  /* Fused single-pass activation backward (CPU and CUDA; used when the backward needs no graph). */  \
+  OP(tanh_backward,    "tanh_backward(Tensor grad, Tensor output)",      tanh_backward,    tanh_backward,    none, kSaveNone) \
+  OP(sigmoid_backward, "sigmoid_backward(Tensor grad, Tensor output)",   sigmoid_backward, sigmoid_backward, none, kSaveNone) \
+  OP(relu_backward,    "relu_backward(Tensor grad, Tensor output)",      relu_backward,    relu_backward,    none, kSaveNone) \
+  OP(gelu_backward,    "gelu_backward(Tensor grad, Tensor self, *, str approximate='none')  [flag: tanh]", gelu_backward, gelu_backward, none, kSaveNone) \
+  OP(silu_backward,    "silu_backward(Tensor grad, Tensor self)",        silu_backward,    silu_backward,    none, kSaveNone) \
   OP(softplus,     "softplus(Tensor self, Scalar beta=1, Scalar threshold=20)", softplus, softplus, softplus,    kSaveInputs)  \
   OP(leaky_relu,   "leaky_relu(Tensor self, Scalar negative_slope=0.01)", leaky_relu,  leaky_relu,  leaky_relu,  kSaveInputs)  \
   OP(erf,          "erf(Tensor self)",                                    erf,         erf,         erf,         kSaveInputs)  \
@@ -137,9 +137,20 @@
   OP(randperm,     "randperm(int n) -> int64",                            randperm,    randperm,    none,        kSaveNone)    \
   /* ---- fused ops (the CUDA issue adds kernels; CPU kernels exist for parity) ---------------------------- */ \
   /* -- normalization: ops/norm.cpp, cpu/norm.cpp, cuda/norm.cu (rows below this line) -- */ \
+  /* layer_norm: x seen as [rows, N]; attrs scalar = eps, k = N, flag/flag2 = weight/bias given; mean/rstd [rows] float (double for double). */ \
+  OP(layer_norm,   "native_layer_norm(Tensor input, int[] normalized_shape, Tensor? weight, Tensor? bias, float eps) -> (out, mean, rstd)", layer_norm, layer_norm, layer_norm, kSaveBoth) \
+  /* layer_norm_backward: attrs k = N, dims = output mask (input, weight, bias), flag = weight given. Note [layer_norm backward]. */ \
+  OP(layer_norm_backward, "layer_norm_backward(Tensor grad, Tensor input, Tensor mean, Tensor rstd, Tensor? weight) -> (grad_input, grad_weight, grad_bias)", layer_norm_backward, layer_norm_backward, none, kSaveNone) \
   /* -- losses: ops/loss.cpp, cpu/loss.cpp, cuda/loss.cu (rows below this line) -- */ \
+  /* Note [Fused cross-entropy]: attrs k = ignore_index, scalar = label_smoothing, dim = reduction (0 none, 1 sum, 2 mean). */ \
+  OP(cross_entropy_loss, "cross_entropy_loss(Tensor self, Tensor target, int ignore_index=-100, float label_smoothing=0, str reduction='mean') -> (loss, lse)", cross_entropy_loss, cross_entropy_loss, cross_entropy_loss, kSaveBoth) \
+  OP(cross_entropy_backward, "cross_entropy_backward(Tensor grad, Tensor self, Tensor target, Tensor lse, int ignore_index, float label_smoothing, str reduction)", cross_entropy_backward, cross_entropy_backward, none, kSaveNone) \
   /* -- optimizers: ops/optim.cpp, cpu/optim.cpp, cuda/optim.cu (rows below this line) -- */ \
-  /* -- attention: ops/attention.cpp, cpu/attention.cpp, cuda/attention.cu (rows below this line) -- */
+  /* adam_step: in (param, grad, exp_avg, exp_avg_sq, step), out (param, exp_avg, exp_avg_sq, step); Note [Fused Adam step], Note [adam_step attrs]. */ \
+  OP(adam_step, "adam_step_(Tensor(a!) param, Tensor grad, Tensor(a!) exp_avg, Tensor(a!) exp_avg_sq, Tensor(a!) step, *, float lr, float beta1, float beta2, float eps, float weight_decay, bool decoupled, bool maximize)", adam_step, adam_step, none, kSaveNone) \
+  /* -- attention softmax: ops/reduce.cpp, cpu/softmax.cpp, cuda/softmax.cu (Note [Causal rows]) ------- */ \
+  OP(scaled_softmax, "scaled_softmax(Tensor self, float scale, bool causal)  [softmax(self * scale) over the last dim]", scaled_softmax, scaled_softmax, scaled_softmax, kSaveOutputs) \
+  OP(softmax_backward, "softmax_backward(Tensor grad, Tensor output, float scale)  [scale * y * (g - sum(g * y, -1))]", softmax_backward, softmax_backward, none, kSaveNone)
 // clang-format on
 
 namespace ember {

@@ -3,6 +3,7 @@
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
 #include "ops/ops.h"
+#include "ops/reduce_util.h"
 
 namespace ember {
 namespace {
@@ -82,6 +83,9 @@ Tensor dot(const Tensor& a, const Tensor& b) {
   EMBER_CHECK(a.sizes()[0] == b.sizes()[0], "[dot] inconsistent tensor size, expected tensors ", describe(a),
               " and ", describe(b), " to have the same number of elements");
   check_same_dtype("dot", a, b);
+  // torch's CUDA dot is cuBLAS-only (no integer kernel, even for empty vectors); match its error.
+  EMBER_CHECK_KIND(!a.device().is_cuda() || is_floating(a.dtype()), ErrorKind::NotImplemented,
+                   "[dot] \"dot\" not implemented for '", torch_type_name(a.dtype()), "' on CUDA (", describe(a), ")");
   return reshape(mm(unsqueeze(a, 0), unsqueeze(b, 1)), DimVector{});
 }
 

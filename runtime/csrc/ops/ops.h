@@ -149,6 +149,10 @@ Tensor any(const Tensor& x, IntSpan dims = {}, bool keepdim = false);
 Tensor all(const Tensor& x, IntSpan dims = {}, bool keepdim = false);
 Tensor softmax(const Tensor& x, int64_t dim, std::optional<ScalarType> dtype);
 Tensor log_softmax(const Tensor& x, int64_t dim, std::optional<ScalarType> dtype);
+// softmax(x * scale) over the last dim; causal masks keys after the query (torch is_causal).
+Tensor scaled_softmax(const Tensor& x, double scale, bool causal);
+// scale * y * (g - sum(g * y, -1)): the backward of (scaled_)softmax over the last dim.
+Tensor softmax_backward(const Tensor& grad, const Tensor& output, double scale);
 std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false, bool stable = false);
 Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false, bool stable = false);
 std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true, bool sorted = true);
@@ -236,5 +240,24 @@ Tensor& bernoulli_(Tensor& self, double p);
 Tensor& bernoulli_(Tensor& self, const Tensor& p);
 // Samples category indices from the rows of `probs` (1-D or 2-D, non-negative weights).
 Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement = false);
+
+// ---- losses: ops/loss.cpp (Note [Fused cross-entropy]) ------------------------------------------
+enum class LossReduction : int64_t { None = 0, Sum = 1, Mean = 2 };
+// Softmax cross-entropy of logits [N, C] against int64 targets [N] -> (loss, per-row logsumexp).
+std::pair<Tensor, Tensor> cross_entropy_loss(const Tensor& logits, const Tensor& target, int64_t ignore_index = -100, double label_smoothing = 0.0, LossReduction reduction = LossReduction::Mean);
+// Its gradient w.r.t. the logits (not differentiable; the backward rule falls back under create_graph).
+Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Tensor& target, const Tensor& lse, int64_t ignore_index, double label_smoothing, LossReduction reduction);
+
+// ---- normalization: ops/norm.cpp ---------------------------------------------------------------
+// LayerNorm over the trailing normalized_shape dims; undefined weight/bias mean none.
+Tensor layer_norm(const Tensor& x, IntSpan normalized_shape, const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), double eps = 1e-5);
+// mean/rstd have shape [*leading dims, 1, ...], float32 for half types, and are not differentiable (as torch).
+struct LayerNormResult { Tensor out, mean, rstd; };
+LayerNormResult native_layer_norm(const Tensor& x, IntSpan normalized_shape, const Tensor& weight, const Tensor& bias, double eps);
+
+// ---- optimizers: ops/optim.cpp (Note [Fused Adam step]) ----------------------------------------
+// One Adam (decoupled=false) / AdamW (decoupled=true) step, in place on param, exp_avg, exp_avg_sq and
+// the 0-dim float32 `step` (incremented by the kernel; no amsgrad). All share param's device; the state, param's dtype and shape.
+void adam_step_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, Tensor& step, double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled, bool maximize);
 
 }  // namespace ember

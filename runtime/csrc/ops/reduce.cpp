@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
 #include "ops/ops.h"
@@ -328,6 +329,28 @@ Tensor log_softmax(const Tensor& x, int64_t dim, std::optional<ScalarType> dtype
   return softmax_op(OpId::log_softmax, x, dim, dtype, "log_softmax");
 }
 
+Tensor scaled_softmax(const Tensor& x, double scale, bool causal) {
+  EMBER_CHECK_KIND(is_floating(x.dtype()), ErrorKind::NotImplemented, "[scaled_softmax] not implemented for '",
+                   torch_type_name(x.dtype()), "' (input ", describe(x), ")");
+  EMBER_CHECK(x.dim() >= (causal ? 2 : 1), "[scaled_softmax] expected an input of at least ", causal ? 2 : 1,
+              " dims (", causal ? "[..., L, S] for a causal mask" : "[..., S]", "), got ", describe(x));
+  Tensor out = Tensor::empty(x.sizes(), x.dtype(), x.device());
+  Attrs attrs;
+  attrs.scalar = Scalar(scale);
+  attrs.flag = causal;
+  return dispatch1(OpId::scaled_softmax, {contiguous(x)}, out, attrs);
+}
+
+Tensor softmax_backward(const Tensor& grad, const Tensor& output, double scale) {
+  EMBER_CHECK(grad.sizes() == output.sizes() && grad.dtype() == output.dtype() && output.dim() >= 1,
+              "[softmax_backward] grad ", describe(grad), " and output ", describe(output),
+              " must have the same shape (at least 1-d) and dtype");
+  Tensor out = Tensor::empty(output.sizes(), output.dtype(), output.device());
+  Attrs attrs;
+  attrs.scalar = Scalar(scale);
+  return dispatch1(OpId::softmax_backward, {contiguous(grad), contiguous(output)}, out, attrs);
+}
+
 // ---- backward rules ----------------------------------------------------------------------------------
 
 namespace backward {
@@ -458,9 +481,27 @@ void softmax(BackwardCtx& ctx) {
   if (!ctx.needs_grad(0)) return;
   Tensor y = ctx.output(0), g = ctx.grad(0);
   if (y.dim() == 0) { ctx.set_grad(0, mul(g, zero_scalar(y))); return; }
+  if (ctx.attrs.dim == y.dim() - 1 && !GradMode::is_enabled() && g.dtype() == y.dtype()) {
+    ctx.set_grad(0, softmax_backward(g, y, 1.0));  // one fused kernel; create_graph keeps the composite
+    return;
+  }
   const int64_t d[1] = {ctx.attrs.dim};
   Tensor gy = mul(g, y);
   ctx.set_grad(0, sub(gy, mul(y, sum(gy, IntSpan(d, 1), /*keepdim=*/true))));
+}
+
+void scaled_softmax(BackwardCtx& ctx) {
+  if (!ctx.needs_grad(0)) return;
+  Tensor y = ctx.output(0), g = ctx.grad(0);
+  const double scale = ctx.attrs.scalar.to<double>();
+  if (!GradMode::is_enabled() && g.dtype() == y.dtype()) {
+    ctx.set_grad(0, softmax_backward(g, y, scale));
+    return;
+  }
+  const int64_t d[1] = {y.dim() - 1};
+  Tensor gy = mul(g, y);
+  Tensor grad = sub(gy, mul(y, sum(gy, IntSpan(d, 1), /*keepdim=*/true)));
+  ctx.set_grad(0, mul(grad, scalar_tensor(Scalar(scale), grad.dtype(), grad.device())));
 }
 
 void log_softmax(BackwardCtx& ctx) {

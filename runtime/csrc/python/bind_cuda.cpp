@@ -10,6 +10,7 @@
 #include "cuda/cuda_common.h"
 #include "cuda/graph.h"
 #include "cuda/internal.h"
+#include "ops/ops.h"
 #endif
 
 namespace ember::python {
@@ -252,20 +253,14 @@ void bind_cuda(py::module_& m) {
   t.def("cuda", [](const Tensor& x, py::object d, bool non_blocking) {
     const int dev = device_arg(d, "cuda");
     Device target(DeviceType::CUDA, dev);
-    if (x.device() == target) return x;
-    Tensor out = Tensor::empty(x.sizes(), x.dtype(), target);
-    copy_between_devices(out, x, non_blocking);
-    return out;
+    return to_device(x, target, non_blocking);  // differentiable, like .to("cuda")
   }, py::arg("device") = py::none(), py::arg("non_blocking") = false);
   t.def("pin_memory", [](const Tensor& x) { return pin_memory(x); });
   t.def("is_pinned", [](const Tensor& x) { return is_pinned(x); });
   t.def("record_stream", [](const Tensor& x, const PyStream& s) { record_stream(x, s.get()); });
   // to(device, non_blocking=True) for host<->device copies that may overlap (pinned memory).
   t.def("_to_device_async", [](const Tensor& x, Device d, bool non_blocking) {
-    if (x.device() == d) return x;
-    Tensor out = Tensor::empty(x.sizes(), x.dtype(), d);
-    copy_between_devices(out, x, non_blocking);
-    return out;
+    return to_device(x, d, non_blocking);
   }, py::arg("device"), py::arg("non_blocking") = false);
 }
 

@@ -86,12 +86,12 @@ Tensor& inplace_result(Tensor& self, const Tensor& r) {
 Tensor to_any(const Tensor& x, const py::args& args, const py::kwargs& kwargs) {
   std::optional<ScalarType> dtype;
   std::optional<Device> device;
-  bool copy = false;
+  bool copy = false, non_blocking = false;
   for (auto a : args) {
     if (py::isinstance<DType>(a)) dtype = a.cast<ScalarType>();
     else if (py::isinstance<py::str>(a) || py::isinstance<PyDevice>(a)) device = a.cast<Device>();
     else if (py::isinstance<Tensor>(a)) { const Tensor& o = a.cast<const Tensor&>(); dtype = o.dtype(); device = o.device(); }
-    else if (py::isinstance<py::bool_>(a)) { /* non_blocking positional */ }
+    else if (py::isinstance<py::bool_>(a)) non_blocking = a.cast<bool>();  // to(device, non_blocking)
     else fail(ErrorKind::Type, "[to] expected a dtype, device or tensor, got ",
               std::string(py::str(py::type::of(a).attr("__name__"))));
   }
@@ -100,11 +100,13 @@ Tensor to_any(const Tensor& x, const py::args& args, const py::kwargs& kwargs) {
     if (k == "dtype") { if (!kv.second.is_none()) dtype = kv.second.cast<ScalarType>(); }
     else if (k == "device") { if (!kv.second.is_none()) device = kv.second.cast<Device>(); }
     else if (k == "copy") copy = kv.second.cast<bool>();
-    else if (k == "non_blocking" || k == "memory_format") {}
+    else if (k == "non_blocking") non_blocking = kv.second.cast<bool>();
+    else if (k == "memory_format") {}
     else fail(ErrorKind::Type, "[to] got an unexpected keyword argument '", k, "'");
   }
   Tensor r = x;
-  if (device && *device != r.device()) r = to_device(r, *device);
+  // non_blocking: a pinned-host <-> device copy stays asynchronous on the current stream.
+  if (device && *device != r.device()) r = to_device(r, *device, non_blocking);
   if (dtype) r = to_dtype(r, *dtype, copy && r.is_same(x));
   else if (copy && r.is_same(x)) r = clone(r);
   return r;

@@ -152,6 +152,7 @@ void bind_reduce(py::module_& m) {
   both("softmax", [](const Tensor& x, int64_t dim, py::object dtype) {
     return softmax(x, dim, opt_dtype(dtype));
   }, py::arg("dim"), py::arg("dtype") = py::none());
+  m.def("_scaled_softmax", &scaled_softmax, py::arg("input"), py::arg("scale"), py::arg("causal") = false);
   both("log_softmax", [](const Tensor& x, int64_t dim, py::object dtype) {
     return log_softmax(x, dim, opt_dtype(dtype));
   }, py::arg("dim"), py::arg("dtype") = py::none());

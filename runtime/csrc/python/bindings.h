@@ -33,6 +33,9 @@ void bind_random(py::module_& m);
 void bind_autograd(py::module_& m);
 void bind_interop(py::module_& m);       // numpy, DLPack, tolist/item
 void bind_cuda(py::module_& m);          // ember._C._cuda (present even without CUDA)
+void bind_norm(py::module_& m);          // fused normalization (layer_norm, native_layer_norm)
+void bind_optim(py::module_& m);         // fused optimizer steps (_adam_step_)
+void bind_loss(py::module_& m);          // fused losses (_cross_entropy_loss)
 
 }  // namespace ember::python
 

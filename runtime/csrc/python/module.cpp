@@ -186,4 +186,7 @@ PYBIND11_MODULE(_C, m) {
   bind_autograd(m);
   bind_interop(m);
   bind_cuda(m);
+  bind_norm(m);
+  bind_optim(m);
+  bind_loss(m);
 }

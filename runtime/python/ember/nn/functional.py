@@ -115,12 +115,23 @@ def nll_loss(input: Tensor, target: Tensor, weight=None, ignore_index: int = -10
 def cross_entropy(input: Tensor, target: Tensor, weight=None, ignore_index: int = -100,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """log_softmax over dim 1 then nll; with label smoothing e the loss is
-    (1 - e) * nll + e * mean_over_classes(-log p), as in torch (ignored targets excluded)."""
+    (1 - e) * nll + e * mean_over_classes(-log p), as in torch (ignored targets excluded).
+    Class-index targets without weights run the fused op (Note [Fused cross-entropy],
+    csrc/ops/loss.cpp: one row kernel plus one reduction); other cases use the composite."""
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"[cross_entropy] label_smoothing must be in [0, 1], got {label_smoothing}")
     if target.is_floating_point():
         raise NotImplementedError("[cross_entropy] class-probability targets are not supported; pass class indices")
+    if weight is None and input.dim() >= 1 and input.is_floating_point():
+        # Same checks and messages as the composite (torch, too, reports target errors from nll_loss).
+        _check_targets("nll_loss", input, target)
+        logits = _class_last(input) if input.dim() >= 2 else input.unsqueeze(0)
+        rows = logits.reshape(target.numel(), logits.shape[-1])  # explicit: reshape(-1, 0) is ambiguous
+        loss = ember._C._cross_entropy_loss(rows, target.reshape(-1).to(ember.int64), int(ignore_index),
+                                            float(label_smoothing), reduction)
+        unflatten = reduction == "none" and tuple(loss.shape) != tuple(target.shape)
+        return loss.reshape(tuple(target.shape)) if unflatten else loss
     class_dim = 1 if input.dim() >= 2 else 0
     logp = log_softmax(input, class_dim)
     nll = nll_loss(logp, target, weight, ignore_index, reduction)
@@ -157,15 +168,10 @@ def _normalized_dims(op: str, input: Tensor, normalized_shape) -> list:
 
 
 def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
-    dims = _normalized_dims("layer_norm", input, normalized_shape)
-    # One var_mean reduction: its backward is ~2x cheaper than mean/centre/square/mean composed.
-    var, mean = ember.var_mean(input, dims, correction=0, keepdim=True)
-    out = (input - mean) * ember.rsqrt(var + eps)
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
-    return out
+    # One fused op forward and backward (csrc/ops/norm.cpp); it checks shapes and dtypes like torch.
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    return ember.layer_norm(input, tuple(normalized_shape), weight, bias, eps)
 
 
 def rms_norm(input: Tensor, normalized_shape, weight=None, eps: float | None = None) -> Tensor:
@@ -247,6 +253,11 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         raise ValueError("[scaled_dot_product_attention] pass either attn_mask or is_causal, not both")
     L, S = query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    if attn_mask is None:  # scale, causal mask and softmax in one fused kernel (and one for backward)
+        weights = ember._C._scaled_softmax(_batched_matmul(query, key.transpose(-2, -1)), scale, is_causal)
+        if dropout_p > 0.0:
+            weights = dropout(weights, dropout_p, True)
+        return _batched_matmul(weights, value)
     scores = _batched_matmul(query * scale, key.transpose(-2, -1))
     if is_causal:
         scores = scores + _causal_bias(L, S, str(query.device), scores.dtype)
