@@ -73,9 +73,13 @@ except Exception as e: print('OK raised', type(e).__name__, str(e)[:100])" 2>&1 
       { timeout 120 $py bench/profile_cuda_step.py
         timeout 120 $py bench/profile_cuda_step.py --layers 4 --heads 4 --dim 128 --block 64 --batch 16 --rows 15
       } 2>&1 | tee "$OUT/profile.log" | tail -90 ;;
-    racecheck)
-      timeout 200 compute-sanitizer --tool racecheck --error-exitcode 9 $py -m pytest runtime/tests/python/cuda/test_cuda_graphs.py \
-        runtime/tests/python/cuda/test_cuda_allocator.py -q -p no:cacheprovider -x --tb=short 2>&1 | tee -a "$OUT/sanitizer.log" | tail -8 ;;
+    racecheck)  # one process per test, so a slow test costs only its own time budget
+      for t in $($py -m pytest runtime/tests/python/cuda/test_cuda_allocator.py runtime/tests/python/cuda/test_cuda_graphs.py \
+                 -q --collect-only -p no:cacheprovider 2>/dev/null | grep "::"); do
+        timeout ${RACECHECK_TIMEOUT:-40} compute-sanitizer --tool racecheck --error-exitcode 9 $py -m pytest "$t" -q \
+          -p no:cacheprovider --tb=short >"$OUT/rc_one.log" 2>&1
+        echo "racecheck rc=$? $t $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY|hazard" "$OUT/rc_one.log" | tail -1)"
+      done 2>&1 | tee -a "$OUT/sanitizer.log" ;;
     sanitize)
       for tool in memcheck racecheck; do
         timeout 150 compute-sanitizer --tool $tool --error-exitcode 9 $py -m pytest runtime/tests/python/cuda/test_cuda_allocator.py \

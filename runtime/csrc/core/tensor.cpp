@@ -67,6 +67,14 @@ DimVector contiguous_strides(IntSpan sizes) {
   return strides;
 }
 
+DimVector broadcast_strides(const Tensor& t, IntSpan shape) {
+  DimVector s(shape.size(), 0);
+  const int64_t off = static_cast<int64_t>(shape.size()) - t.dim();
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.sizes()[d] != 1) s[d + off] = t.strides()[d];
+  return s;
+}
+
 int64_t numel_of(IntSpan sizes) {
   int64_t n = 1;
   for (int64_t s : sizes) n *= s;

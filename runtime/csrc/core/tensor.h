@@ -97,6 +97,8 @@ class Tensor {
 
 // Contiguous strides for `sizes` (row-major, in elements).
 DimVector contiguous_strides(IntSpan sizes);
+// Strides (in elements) of `t` seen broadcast to `shape`: 0 on broadcast dims.
+DimVector broadcast_strides(const Tensor& t, IntSpan shape);
 int64_t numel_of(IntSpan sizes);
 // Wraps a possibly negative dim into [0, ndim); IndexError naming the op otherwise.
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);

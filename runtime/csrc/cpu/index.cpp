@@ -16,15 +16,6 @@ constexpr int64_t kSerial = std::numeric_limits<int64_t>::max();  // grain that 
 DimVector sizes1(const Tensor& t) { return t.dim() ? t.sizes() : DimVector{1}; }
 DimVector strides1(const Tensor& t) { return t.dim() ? t.strides() : DimVector{1}; }
 
-// Strides of `t` broadcast to `shape` (0 on broadcast dims).
-DimVector broadcast_strides(const Tensor& t, IntSpan shape) {
-  DimVector s(shape.size(), 0);
-  const int64_t off = static_cast<int64_t>(shape.size()) - t.dim();
-  for (int64_t d = 0; d < t.dim(); ++d)
-    if (t.sizes()[d] != 1) s[d + off] = t.strides()[d];
-  return s;
-}
-
 // Throws `kind` if any value of the int64 tensor `idx` is outside [lo, hi) (after optional wrap).
 void check_index_range(const Tensor& idx, int64_t size, bool allow_negative, ErrorKind kind, const char* op,
                        int64_t dim) {

@@ -181,15 +181,6 @@ IndexPlan plan_index(IntSpan sizes, IntSpan strides, std::span<const Tensor> idx
 }
 
 // ---- masked_select / nonzero ---------------------------------------------------------------------
-// Strides of `t` broadcast to `shape` (0 on broadcast dims).
-DimVector broadcast_strides(const Tensor& t, IntSpan shape) {
-  DimVector s(shape.size(), 0);
-  const int64_t off = static_cast<int64_t>(shape.size()) - t.dim();
-  for (int64_t d = 0; d < t.dim(); ++d)
-    if (t.sizes()[d] != 1) s[d + off] = t.strides()[d];
-  return s;
-}
-
 template <typename T>
 __global__ void nonzero_flags_kernel(const T* x, NdIter<1> it, bool* flags) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;

@@ -8,37 +8,18 @@
 // Accumulation in float (double for double); every launch goes to the current stream.
 #include <cmath>
 
+#include "cuda/block_reduce.cuh"
 #include "cuda/loops.cuh"
 #include "dispatch/op_def.h"
 
 namespace ember::cuda {
 namespace {
 
-template <typename T> using acc_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
 constexpr int kWarpMaxN = 1024;            // the warp kernels hold kWarpMaxN / 32 values per lane
 constexpr int kPerLane = kWarpMaxN / 32;
 constexpr int kRowBlock = 512;             // threads of the block-per-row kernels
 constexpr int kSmemRowBytes = 40 * 1024;   // rows up to this many Acc bytes are cached in shared memory
-
-template <typename A>
-__device__ __forceinline__ A warp_sum(A v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// Sum over the block, returned to every thread. blockDim.x is a multiple of 32; `red` holds 32.
-template <typename A>
-__device__ __forceinline__ A block_sum(A v, A* red) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-  v = warp_sum(v);
-  __syncthreads();  // a previous call may still be reading red
-  if (lane == 0) red[warp] = v;
-  __syncthreads();
-  v = lane < nwarps ? red[lane] : A(0);
-  return warp_sum(v);
-}
 
 template <typename A> __device__ __forceinline__ A inv_sqrt(A v) {
   if constexpr (std::is_same_v<A, double>) return 1.0 / sqrt(v);

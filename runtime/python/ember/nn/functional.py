@@ -254,7 +254,10 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     L, S = query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     if attn_mask is None:  # scale, causal mask and softmax in one fused kernel (and one for backward)
-        weights = ember._C._scaled_softmax(_batched_matmul(query, key.transpose(-2, -1)), scale, is_causal)
+        # k made contiguous first: k.T then folds into a bmm operand (a cuBLAS transpose) for free,
+        # where reshaping a transposed strided k would copy with uncoalesced reads.
+        key_t = key.contiguous().transpose(-2, -1)
+        weights = ember._C._scaled_softmax(_batched_matmul(query, key_t), scale, is_causal)
         if dropout_p > 0.0:
             weights = dropout(weights, dropout_p, True)
         return _batched_matmul(weights, value)
