@@ -315,7 +315,13 @@ Tensor& div_(Tensor& self, const Tensor& other) { return ew::inplace(OpId::div, 
 // ---- copies and conversions ---------------------------------------------------------------------
 
 Tensor& copy_(Tensor& self, const Tensor& src) {
-  if (self.device() != src.device()) return copy_between_devices_(self, src);
+  if (self.device() != src.device()) {
+    // With autograd involved, move first (to_device records ToDeviceBackward), then a same-device
+    // copy_ records the copy, so gradients reach a source on the other device.
+    if (GradMode::is_enabled() && (src.requires_grad() || self.requires_grad()))
+      return copy_(self, to_device(src, self.device()));
+    return copy_between_devices_(self, src);
+  }
   if (!(src.sizes() == self.sizes())) {
     bool ok = src.dim() <= self.dim();
     for (int64_t i = 0; ok && i < src.dim(); ++i) {

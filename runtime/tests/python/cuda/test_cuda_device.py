@@ -85,6 +85,24 @@ def test_pinned_non_blocking_copies():
 
 
 @needs_cuda
+def test_non_blocking_to_and_differentiable_cross_device_copies():
+    a = np.random.default_rng().standard_normal((3, 4)).astype(np.float32)
+    host = ember.from_numpy(a).pin_memory()
+    dev = host.to("cuda", non_blocking=True)
+    ember.cuda.synchronize()
+    assert np.array_equal(dev.cpu().numpy(), a)
+    # .cuda() and copy_ across devices stay on the autograd graph (gradients return to the CPU)
+    x = ember.from_numpy(a).requires_grad_()
+    (x.cuda() * 2).sum().backward()
+    assert np.array_equal(x.grad.numpy(), np.full_like(a, 2))
+    x.grad = None
+    y = ember.zeros((3, 4), device="cuda")
+    y.copy_(x)
+    (y * 3).sum().backward()
+    assert x.grad.device.type == "cpu" and np.array_equal(x.grad.numpy(), np.full_like(a, 3))
+
+
+@needs_cuda
 def test_mixed_devices_raise_clear_error():
     a = ember.ones((2, 3)).cuda()
     b = ember.ones((2, 3))
