@@ -16,20 +16,25 @@ namespace ember::cpu::vm {
 EMBER_VM_INLINE float bits_to_float(int32_t b) { float f; std::memcpy(&f, &b, 4); return f; }
 inline int32_t float_to_bits(float f) { int32_t b; std::memcpy(&b, &f, 4); return b; }
 
+// exp(xc - n ln2) for a clamped xc and n = round(xc / ln2): a two-part ln2 and a
+// degree-6 polynomial. F is float or a GCC float vector, so vec_math.h's vexpf* share this core.
+template <typename F> EMBER_VM_INLINE F expf_reduced(F xc, F n) {
+  F r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  F p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  return p * r * r + r + 1.0f;
+}
+
 // exp: range reduction x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, scale by 2^n.
 EMBER_VM_INLINE float expf_fast(float x) {
   const float hi = 88.7228f, lo = -87.3f;
   const float xc = x > hi ? hi : (x < lo ? lo : x);
   const float n = std::nearbyint(xc * 1.44269504088896341f);
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  const float p = expf_reduced(xc, n);
   // 2^(n-1) * 2 keeps n = 128 representable.
   const float scale = bits_to_float((static_cast<int32_t>(n) + 126) << 23);
   float y = p * scale * 2.0f;

@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "cpu/dim_lines.h"
 #include "cpu/reduce_engine.h"
 #include "cpu/vec_math.h"
 #include "dispatch/op_def.h"
@@ -323,14 +324,7 @@ ArgPlan make_arg_plan(const Tensor& x, IntSpan dims) {
     const int64_t size = x.sizes()[d], stride = x.strides()[d];
     if (!reduced[d]) { p.num_out *= size; p.out_sizes.push_back(size); p.out_strides.push_back(stride); continue; }
     p.red_numel *= size;
-    if (size == 1) continue;
-    if (!p.red_sizes.empty() && p.red_strides.back() == stride * size) {
-      p.red_sizes.back() *= size;
-      p.red_strides.back() = stride;
-    } else {
-      p.red_sizes.push_back(size);
-      p.red_strides.push_back(stride);
-    }
+    if (size != 1) push_coalesced(p.red_sizes, p.red_strides, size, stride);
   }
   if (p.red_sizes.empty()) { p.red_sizes.push_back(1); p.red_strides.push_back(0); }
   return p;
@@ -416,36 +410,21 @@ void argmax(const KernelArgs& a) { arg_kernel<true>(a, false, "argmax"); }
 void argmin(const KernelArgs& a) { arg_kernel<false>(a, false, "argmin"); }
 
 // ---- cumsum ----------------------------------------------------------------------------------------
-// Lines along `dim`; when dim is not innermost and the layout is contiguous, a block of neighbouring
-// lines advances together (vectorizes across the inner dims).
+// One line along `dim` at a time, accumulated in double (floats) or int64 (integers).
 
 void cumsum(const KernelArgs& a) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];
   if (x.numel() == 0) return;
-  const int64_t nd = x.dim();
-  const int64_t dim = nd == 0 ? 0 : a.attrs.dim;
-  const int64_t n = nd == 0 ? 1 : x.sizes()[dim];
-  const int64_t xs = nd == 0 ? 0 : x.strides()[dim];
-  const DimVector ostr = contiguous_strides(x.sizes());
-  const int64_t os = nd == 0 ? 0 : ostr[dim];
-  DimVector line_sizes, line_xs, line_os;
-  for (int64_t d = 0; d < nd; ++d)
-    if (d != dim) { line_sizes.push_back(x.sizes()[d]); line_xs.push_back(x.strides()[d]); line_os.push_back(ostr[d]); }
-  const int64_t lines = x.numel() / n;
+  const DimLines lines(x, a.attrs.dim, x.sizes());
+  const int64_t n = lines.length, xs = lines.in_stride, os = lines.out_stride;
   auto run = [&]<typename T, typename O>() {
     using Acc = std::conditional_t<kIsFloat<O>, double, int64_t>;
     const T* xb = x.data<T>();
     O* ob = out.data<O>();
-    parallel_for(0, lines, std::max<int64_t>(1, kGrainSize / n), [&](int64_t lo, int64_t hi) {
+    parallel_for(0, lines.count, std::max<int64_t>(1, kGrainSize / n), [&](int64_t lo, int64_t hi) {
       for (int64_t l = lo; l < hi; ++l) {
-        int64_t xo = 0, oo = 0, rem = l;
-        for (int64_t d = static_cast<int64_t>(line_sizes.size()) - 1; d >= 0; --d) {
-          const int64_t i = rem % line_sizes[d];
-          rem /= line_sizes[d];
-          xo += i * line_xs[d];
-          oo += i * line_os[d];
-        }
+        const auto [xo, oo] = lines.offsets(l);
         Acc acc = 0;
         for (int64_t i = 0; i < n; ++i) {
           acc += load_as<T, Acc>(xb + xo + i * xs);

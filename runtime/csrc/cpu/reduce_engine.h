@@ -31,6 +31,18 @@ struct ReducePlan {
   int64_t red_numel = 1;
 };
 
+// Appends dim (size, stride) after the dims so far (outermost first), merged into the last one
+// when the two address one evenly strided run, so fewer loop levels remain.
+inline void push_coalesced(DimVector& sizes, DimVector& strides, int64_t size, int64_t stride) {
+  if (!sizes.empty() && strides.back() == stride * size) {
+    sizes.back() *= size;
+    strides.back() = stride;
+  } else {
+    sizes.push_back(size);
+    strides.push_back(stride);
+  }
+}
+
 // `dims` lists the reduced dims (wrapped, any order).
 inline ReducePlan make_reduce_plan(const Tensor& x, IntSpan dims) {
   ReducePlan p;
@@ -43,24 +55,10 @@ inline ReducePlan make_reduce_plan(const Tensor& x, IntSpan dims) {
     if (reduced[d]) { p.red_numel *= size; if (size != 1) red.push_back({stride, size}); continue; }
     p.num_out *= size;
     if (size == 1) continue;
-    if (!p.out_sizes.empty() && p.out_strides.back() == stride * size) {
-      p.out_sizes.back() *= size;
-      p.out_strides.back() = stride;
-    } else {
-      p.out_sizes.push_back(size);
-      p.out_strides.push_back(stride);
-    }
+    push_coalesced(p.out_sizes, p.out_strides, size, stride);
   }
   std::stable_sort(red.begin(), red.end(), [](auto a, auto b) { return a.first > b.first; });
-  for (auto [stride, size] : red) {
-    if (!p.red_sizes.empty() && p.red_strides.back() == stride * size) {
-      p.red_sizes.back() *= size;
-      p.red_strides.back() = stride;
-    } else {
-      p.red_sizes.push_back(size);
-      p.red_strides.push_back(stride);
-    }
-  }
+  for (auto [stride, size] : red) push_coalesced(p.red_sizes, p.red_strides, size, stride);
   if (p.red_sizes.empty()) { p.red_sizes.push_back(1); p.red_strides.push_back(1); }
   return p;
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "cpu/dim_lines.h"
 #include "cpu/reduce_engine.h"
 #include "cpu/vec_math.h"
 #include "dispatch/op_def.h"
@@ -136,27 +137,10 @@ void softmax_kernel(const KernelArgs& a, const char* name) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];
   if (x.numel() == 0) return;
-  const int64_t nd = x.dim();
-  const int64_t dim = nd == 0 ? 0 : a.attrs.dim;
-  const int64_t n = nd == 0 ? 1 : x.sizes()[dim];
-  const int64_t xs = nd == 0 ? 1 : x.strides()[dim];
-  const DimVector ostr = contiguous_strides(x.sizes());
-  const int64_t os = nd == 0 ? 1 : ostr[dim];
+  const DimLines lines(x, a.attrs.dim, x.sizes());
+  const int64_t n = lines.length, xs = lines.in_stride, os = lines.out_stride, rows = lines.count;
   int64_t inner = 1;
-  for (int64_t d = dim + 1; d < nd; ++d) inner *= x.sizes()[d];
-  const int64_t rows = x.numel() / n;
-  DimVector row_sizes, row_xs, row_os;
-  for (int64_t d = 0; d < nd; ++d)
-    if (d != dim) { row_sizes.push_back(x.sizes()[d]); row_xs.push_back(x.strides()[d]); row_os.push_back(ostr[d]); }
-  auto offsets = [&](int64_t r, int64_t& xo, int64_t& oo) {
-    xo = 0; oo = 0;
-    for (int64_t d = static_cast<int64_t>(row_sizes.size()) - 1; d >= 0; --d) {
-      const int64_t i = r % row_sizes[d];
-      r /= row_sizes[d];
-      xo += i * row_xs[d];
-      oo += i * row_os[d];
-    }
-  };
+  for (int64_t d = lines.dim + 1; d < x.dim(); ++d) inner *= x.sizes()[d];
   dispatch_float(x.dtype(), name, [&]<typename T>() {
     using Acc = opmath_t<T>;
     constexpr bool kNative = std::is_same_v<T, Acc>;
@@ -166,8 +150,7 @@ void softmax_kernel(const KernelArgs& a, const char* name) {
       if (xs == 1 && inner == 1) {
         parallel_for(0, rows, std::max<int64_t>(1, kGrainSize / n), [&](int64_t lo, int64_t hi) {
           for (int64_t r = lo; r < hi; ++r) {
-            int64_t xo, oo;
-            offsets(r, xo, oo);
+            const auto [xo, oo] = lines.offsets(r);
             if constexpr (std::is_same_v<T, float>) softmax_row_f32<Log>(xb + xo, ob + oo, n);
             else softmax_row<Acc, Log>(xb + xo, ob + oo, n);
           }
@@ -182,8 +165,7 @@ void softmax_kernel(const KernelArgs& a, const char* name) {
     parallel_for(0, rows, std::max<int64_t>(1, kGrainSize / n), [&](int64_t lo, int64_t hi) {
       std::vector<Acc> buf(n);
       for (int64_t r = lo; r < hi; ++r) {
-        int64_t xo, oo;
-        offsets(r, xo, oo);
+        const auto [xo, oo] = lines.offsets(r);
         for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<Acc>(xb[xo + i * xs]);
         if constexpr (std::is_same_v<Acc, float>) softmax_row_f32<Log>(buf.data(), buf.data(), n);
         else softmax_row<Acc, Log>(buf.data(), buf.data(), n);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "cpu/dim_lines.h"
 #include "cpu/reduce_engine.h"
 #include "dispatch/op_def.h"
 
@@ -22,23 +23,15 @@ template <typename Acc> inline bool nan_aware_less(Acc a, Acc b) {
 void sort_rows(const KernelArgs& a, int64_t k, bool descending, bool partial, const char* name) {
   const Tensor& x = a.in[0];
   Tensor values = a.out[0], indices = a.out[1];
-  const int64_t nd = x.dim();
-  const int64_t dim = nd == 0 ? 0 : a.attrs.dim;
-  const int64_t n = nd == 0 ? 1 : x.sizes()[dim];
+  const DimLines lines(x, a.attrs.dim, values.sizes());
+  const int64_t n = lines.length, xs = lines.in_stride, os = lines.out_stride;
   if (values.numel() == 0 || n == 0) return;
-  const int64_t xs = nd == 0 ? 1 : x.strides()[dim];
-  const DimVector ostr = contiguous_strides(values.sizes());
-  const int64_t os = nd == 0 ? 1 : ostr[dim];
-  DimVector row_sizes, row_xs, row_os;
-  for (int64_t d = 0; d < nd; ++d)
-    if (d != dim) { row_sizes.push_back(x.sizes()[d]); row_xs.push_back(x.strides()[d]); row_os.push_back(ostr[d]); }
-  const int64_t rows = x.numel() / n;
   dispatch_all(x.dtype(), name, [&]<typename T>() {
     using Acc = opmath_t<T>;
     const T* xb = x.data<T>();
     T* vb = values.data<T>();
     int64_t* ib = indices.data<int64_t>();
-    parallel_for(0, rows, std::max<int64_t>(1, kGrainSize / (n * 8)), [&](int64_t lo, int64_t hi) {
+    parallel_for(0, lines.count, std::max<int64_t>(1, kGrainSize / (n * 8)), [&](int64_t lo, int64_t hi) {
       std::vector<std::pair<Acc, int64_t>> row(n);
       auto cmp = [descending](const std::pair<Acc, int64_t>& p, const std::pair<Acc, int64_t>& q) {
         const bool before = descending ? nan_aware_less(q.first, p.first) : nan_aware_less(p.first, q.first);
@@ -47,13 +40,7 @@ void sort_rows(const KernelArgs& a, int64_t k, bool descending, bool partial, co
         return !after && p.second < q.second;
       };
       for (int64_t r = lo; r < hi; ++r) {
-        int64_t xo = 0, oo = 0, rem = r;
-        for (int64_t d = static_cast<int64_t>(row_sizes.size()) - 1; d >= 0; --d) {
-          const int64_t i = rem % row_sizes[d];
-          rem /= row_sizes[d];
-          xo += i * row_xs[d];
-          oo += i * row_os[d];
-        }
+        const auto [xo, oo] = lines.offsets(r);
         for (int64_t i = 0; i < n; ++i) row[i] = {load_as<T, Acc>(xb + xo + i * xs), i};
         if (partial && k < n) std::partial_sort(row.begin(), row.begin() + k, row.end(), cmp);
         else std::sort(row.begin(), row.end(), cmp);

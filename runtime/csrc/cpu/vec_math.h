@@ -65,15 +65,7 @@ inline vec_t<float> vexpf(vec_t<float> x) {
   vec_i32 adjust = n > t;                            // -1 where truncation rounded up (t < 0)
   ti += adjust;
   n = __builtin_convertvector(ti, V);
-  V r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  V p = vsplat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  const V p = vm::expf_reduced(xc, n);
   vec_i32 n1 = ti >> 1, n2 = ti - n1;
   V s1 = (V)((n1 + 127) << 23), s2 = (V)((n2 + 127) << 23);
   V res = p * s1 * s2;
@@ -91,15 +83,7 @@ inline vec_t<float> vexpf_nonpos(vec_t<float> x) {
   V xc = x < lo ? lo : x;
   V tm = xc * 1.44269504088896341f + magic;
   V n = tm - magic;
-  V r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  V p = vsplat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  const V p = vm::expf_reduced(xc, n);
   vec_i32 bits = (((vec_i32)tm - 0x4B400000) + 127) << 23;
   V res = p * (V)bits;
   return x < lo ? vsplat(0.0f) : res;

@@ -135,7 +135,7 @@
   OP(bernoulli,    "bernoulli(Tensor p) -> same dtype, 0/1",              bernoulli,   bernoulli,   none,        kSaveNone)    \
   OP(multinomial,  "multinomial(Tensor probs, int num_samples, bool replacement=False) -> int64", multinomial, multinomial, none, kSaveNone) \
   OP(randperm,     "randperm(int n) -> int64",                            randperm,    randperm,    none,        kSaveNone)    \
-  /* ---- fused ops (the CUDA issue adds kernels; CPU kernels exist for parity) ---------------------------- */ \
+  /* ---- fused ops: one kernel (CPU and CUDA) where composites would launch many; backward composite under create_graph */ \
   /* -- normalization: ops/norm.cpp, cpu/norm.cpp, cuda/norm.cu (rows below this line) -- */ \
   /* layer_norm: x seen as [rows, N]; attrs scalar = eps, k = N, flag/flag2 = weight/bias given; mean/rstd [rows] float (double for double). */ \
   OP(layer_norm,   "native_layer_norm(Tensor input, int[] normalized_shape, Tensor? weight, Tensor? bias, float eps) -> (out, mean, rstd)", layer_norm, layer_norm, layer_norm, kSaveBoth) \
