@@ -125,17 +125,19 @@ CASES = [
     OpCase("log_softmax_dim0", lambda lib, x: x.log_softmax(0), [[(4, 3)], [(2, 3, 4)]], FLOAT_DTYPES),
     # attention softmax (scaled_softmax + softmax_backward rows) through scaled_dot_product_attention;
     # L != S covers the causal mask's top-left alignment, S = 1100 the one-block-per-row CUDA path
-    # (only in float32/64: half-precision gradients there sum 1100 rounded products)
+    # (only in float32/64: half-precision gradients there sum 1100 rounded products). Inputs in
+    # [-1, 1] like normalized activations: [-3, 3] makes scores so peaked that bf16 rounding of the
+    # weights dominates the softmax-backward cancellation.
     OpCase("sdpa", lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_attention(q, k, v),
            [[(2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 3)], [(0, 2, 4), (0, 3, 4), (0, 3, 2)]],
-           FLOAT_DTYPES, tol={"bfloat16": (0.05, 0.05)}),
+           FLOAT_DTYPES, low=-1, high=1, tol={"bfloat16": (0.05, 0.05)}),
     OpCase("sdpa_causal", lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True),
            [[(2, 2, 7, 8)] * 3, [(1, 5, 4), (1, 3, 4), (1, 3, 2)], [(1, 3, 4), (1, 6, 4), (1, 6, 2)]],
-           FLOAT_DTYPES, tol={"bfloat16": (0.05, 0.05)}),
+           FLOAT_DTYPES, low=-1, high=1, tol={"bfloat16": (0.05, 0.05)}),
     OpCase("sdpa_long_rows", lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_attention(q, k, v),
-           [[(2, 1100, 8)] * 3], ["float32", "float64"], gradcheck=False),
+           [[(2, 1100, 8)] * 3], ["float32", "float64"], low=-1, high=1, gradcheck=False),
     OpCase("sdpa_causal_long_rows", lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_attention(
-        q, k, v, is_causal=True), [[(1, 1100, 4)] * 3], ["float32", "float64"], gradcheck=False),
+        q, k, v, is_causal=True), [[(1, 1100, 4)] * 3], ["float32", "float64"], low=-1, high=1, gradcheck=False),
     OpCase("sdpa_scale", lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_attention(q, k, v, scale=0.7),
            [[(3, 4, 5), (3, 6, 5), (3, 6, 2)]], ["float32", "float64"]),
     OpCase("softmax_backward_last_dim", lambda lib, x: (lib.softmax(x, -1) * lib.softmax(x, -1)).sum(-1),
