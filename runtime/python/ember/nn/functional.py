@@ -1,11 +1,8 @@
 """ember.nn.functional: layers as functions, composed from ember ops (autograd comes from the ops).
-The CUDA backend may replace some with fused kernels; the semantics follow torch.nn.functional."""
+Some are single fused ops with CPU and CUDA kernels (layer_norm, cross_entropy, attention softmax); the semantics follow torch.nn.functional."""
 from __future__ import annotations
 
-import functools
 import math
-
-import numpy as np
 
 import ember
 from ember import Tensor
@@ -229,15 +226,6 @@ def _batched_matmul(a: Tensor, b: Tensor) -> Tensor:
     return ember.bmm(a3, b3).reshape(*lead, a.shape[-2], b.shape[-1])
 
 
-@functools.lru_cache(maxsize=32)
-def _causal_bias(L: int, S: int, device: str, dtype) -> Tensor:
-    """Additive causal mask (0 on and below the diagonal, -inf above), cached per size/device/dtype:
-    one broadcast add is cheaper than masked_fill with a broadcast bool mask."""
-    bias = np.triu(np.full((L, S), -np.inf, dtype=np.float64), 1)
-    t = ember.from_numpy(bias).to(dtype)
-    return t if device == "cpu" else t.to(device)
-
-
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask=None, dropout_p: float = 0.0,
                                  is_causal: bool = False, scale: float | None = None,
                                  enable_gqa: bool = False) -> Tensor:
@@ -251,25 +239,19 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
                          f"k {list(key.shape)}, v {list(value.shape)}")
     if is_causal and attn_mask is not None:
         raise ValueError("[scaled_dot_product_attention] pass either attn_mask or is_causal, not both")
-    L, S = query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     if attn_mask is None:  # scale, causal mask and softmax in one fused kernel (and one for backward)
         # k made contiguous first: k.T then folds into a bmm operand (a cuBLAS transpose) for free,
         # where reshaping a transposed strided k would copy with uncoalesced reads.
         key_t = key.contiguous().transpose(-2, -1)
         weights = ember._C._scaled_softmax(_batched_matmul(query, key_t), scale, is_causal)
-        if dropout_p > 0.0:
-            weights = dropout(weights, dropout_p, True)
-        return _batched_matmul(weights, value)
-    scores = _batched_matmul(query * scale, key.transpose(-2, -1))
-    if is_causal:
-        scores = scores + _causal_bias(L, S, str(query.device), scores.dtype)
-    elif attn_mask is not None:
+    else:
+        scores = _batched_matmul(query * scale, key.transpose(-2, -1))
         if attn_mask.dtype == ember.bool:
             scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))
         else:
             scores = scores + attn_mask
-    weights = ember.softmax(scores, -1)
+        weights = ember.softmax(scores, -1)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, True)
     return _batched_matmul(weights, value)
