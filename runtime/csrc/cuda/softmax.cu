@@ -102,18 +102,25 @@ __global__ void softmax_inner_kernel(const T* in, T* out, int64_t outer, int64_t
   }
 }
 
+// A contiguous x seen as [outer, D, inner] around `dim` (a 0-d tensor is [1, 1, 1]).
+struct DimSplit { int64_t outer = 1, D = 1, inner = 1; };
+DimSplit split_at_dim(const Tensor& x, int64_t dim) {
+  DimSplit r;
+  if (x.dim() == 0) return r;
+  r.D = x.sizes()[dim];
+  for (int64_t d = 0; d < dim; ++d) r.outer *= x.sizes()[d];
+  for (int64_t d = dim + 1; d < x.dim(); ++d) r.inner *= x.sizes()[d];
+  return r;
+}
+
 template <bool Log>
 void softmax_impl(const KernelArgs& args, const char* name) {
   const Tensor& out = args.out[0];
   if (out.numel() == 0) return;
   DeviceGuard guard(out.device());
   const Tensor x = contiguous_as(args.in[0], out.dtype());
-  const int64_t nd = x.dim();
-  const int64_t dim = nd == 0 ? 0 : args.attrs.dim;
-  int64_t outer = 1, inner = 1;
-  const int64_t D = nd == 0 ? 1 : x.sizes()[dim];
-  for (int64_t d = 0; d < dim; ++d) outer *= x.sizes()[d];
-  for (int64_t d = dim + 1; d < nd; ++d) inner *= x.sizes()[d];
+  const DimSplit split = split_at_dim(x, args.attrs.dim);
+  const int64_t outer = split.outer, D = split.D, inner = split.inner;
   // The output is freshly allocated and contiguous (frontend); write into it directly.
   Tensor y = out.is_contiguous() ? out : Tensor::empty(out.sizes(), out.dtype(), out.device());
   cudaStream_t stream = current_stream();
@@ -158,12 +165,8 @@ void cumsum(const KernelArgs& args) {
   if (out.numel() == 0) return;
   DeviceGuard guard(out.device());
   const Tensor x = contiguous_as(args.in[0], args.in[0].dtype());
-  const int64_t nd = x.dim();
-  const int64_t dim = nd == 0 ? 0 : args.attrs.dim;
-  int64_t outer = 1, inner = 1;
-  const int64_t D = nd == 0 ? 1 : x.sizes()[dim];
-  for (int64_t d = 0; d < dim; ++d) outer *= x.sizes()[d];
-  for (int64_t d = dim + 1; d < nd; ++d) inner *= x.sizes()[d];
+  const DimSplit split = split_at_dim(x, args.attrs.dim);
+  const int64_t outer = split.outer, D = split.D, inner = split.inner;
   Tensor y = out.is_contiguous() ? out : Tensor::empty(out.sizes(), out.dtype(), out.device());
   cudaStream_t stream = current_stream();
   EMBER_CUDA_DISPATCH_ALL(x.dtype(), "cumsum", [&]<typename T>() {

@@ -105,12 +105,19 @@ Tensor zero_scalar(const Tensor& like) { return scalar_tensor(Scalar(0.0), like.
 
 // ---- sum, mean, prod -------------------------------------------------------------------------------
 
+namespace {
+// sum/prod/cumsum: integers accumulate in int64 unless a dtype is given (the kernels widen integer
+// inputs themselves); any other dtype change converts the input first. Returns (input, out dtype).
+std::pair<Tensor, ScalarType> accumulation_input(const Tensor& x, std::optional<ScalarType> dtype) {
+  const ScalarType out_dtype = dtype ? *dtype : (is_integral(x.dtype(), true) ? ScalarType::Int64 : x.dtype());
+  const bool kernel_widens = out_dtype == ScalarType::Int64 && is_integral(x.dtype(), true);
+  return {x.dtype() != out_dtype && !kernel_widens ? to_dtype(x, out_dtype) : x, out_dtype};
+}
+}  // namespace
+
 Tensor sum(const Tensor& x, IntSpan dims, bool keepdim, std::optional<ScalarType> dtype) {
   ReduceShape rs = reduce_shape(x, dims, keepdim, "sum");
-  const ScalarType out_dtype = dtype ? *dtype : (is_integral(x.dtype(), true) ? ScalarType::Int64 : x.dtype());
-  Tensor in = x;
-  const bool kernel_widens = out_dtype == ScalarType::Int64 && is_integral(x.dtype(), true);
-  if (x.dtype() != out_dtype && !kernel_widens) in = to_dtype(x, out_dtype);
+  auto [in, out_dtype] = accumulation_input(x, dtype);
   return reduce_op(OpId::sum, in, rs, keepdim, out_dtype);
 }
 
@@ -148,10 +155,7 @@ Tensor mean(const Tensor& x, IntSpan dims, bool keepdim, std::optional<ScalarTyp
 
 Tensor prod(const Tensor& x, IntSpan dims, bool keepdim, std::optional<ScalarType> dtype) {
   ReduceShape rs = reduce_shape(x, dims, keepdim, "prod");
-  const ScalarType out_dtype = dtype ? *dtype : (is_integral(x.dtype(), true) ? ScalarType::Int64 : x.dtype());
-  Tensor in = x;
-  const bool kernel_widens = out_dtype == ScalarType::Int64 && is_integral(x.dtype(), true);
-  if (x.dtype() != out_dtype && !kernel_widens) in = to_dtype(x, out_dtype);
+  auto [in, out_dtype] = accumulation_input(x, dtype);
   return reduce_op(OpId::prod, in, rs, keepdim, out_dtype);
 }
 
@@ -296,10 +300,7 @@ Tensor cumsum(const Tensor& x, int64_t dim) { return cumsum(x, dim, std::nullopt
 
 Tensor cumsum(const Tensor& x, int64_t dim, std::optional<ScalarType> dtype) {
   const int64_t d = wrap_dim(dim, x.dim(), "cumsum");
-  const ScalarType out_dtype = dtype ? *dtype : (is_integral(x.dtype(), true) ? ScalarType::Int64 : x.dtype());
-  Tensor in = x;
-  const bool kernel_widens = out_dtype == ScalarType::Int64 && is_integral(x.dtype(), true);
-  if (x.dtype() != out_dtype && !kernel_widens) in = to_dtype(x, out_dtype);
+  auto [in, out_dtype] = accumulation_input(x, dtype);
   Tensor out = Tensor::empty(x.sizes(), out_dtype, x.device());
   Attrs attrs;
   attrs.dim = d;
@@ -477,31 +478,29 @@ void cumsum(BackwardCtx& ctx) {
   ctx.set_grad(0, flip(cumsum(flip(g, IntSpan(d, 1)), ctx.attrs.dim), IntSpan(d, 1)));
 }
 
+namespace {
+// scale * y * (g - sum(g * y, dim)): one fused kernel over the last dim, else (and under
+// create_graph, which needs differentiable ops) the composite.
+Tensor softmax_grad(const Tensor& g, const Tensor& y, int64_t dim, double scale) {
+  if (dim == y.dim() - 1 && !GradMode::is_enabled() && g.dtype() == y.dtype()) return softmax_backward(g, y, scale);
+  const int64_t d[1] = {dim};
+  Tensor gy = mul(g, y);
+  Tensor grad = sub(gy, mul(y, sum(gy, IntSpan(d, 1), /*keepdim=*/true)));
+  return scale == 1.0 ? grad : mul(grad, scalar_tensor(Scalar(scale), grad.dtype(), grad.device()));
+}
+}  // namespace
+
 void softmax(BackwardCtx& ctx) {
   if (!ctx.needs_grad(0)) return;
   Tensor y = ctx.output(0), g = ctx.grad(0);
   if (y.dim() == 0) { ctx.set_grad(0, mul(g, zero_scalar(y))); return; }
-  if (ctx.attrs.dim == y.dim() - 1 && !GradMode::is_enabled() && g.dtype() == y.dtype()) {
-    ctx.set_grad(0, softmax_backward(g, y, 1.0));  // one fused kernel; create_graph keeps the composite
-    return;
-  }
-  const int64_t d[1] = {ctx.attrs.dim};
-  Tensor gy = mul(g, y);
-  ctx.set_grad(0, sub(gy, mul(y, sum(gy, IntSpan(d, 1), /*keepdim=*/true))));
+  ctx.set_grad(0, softmax_grad(g, y, ctx.attrs.dim, 1.0));
 }
 
 void scaled_softmax(BackwardCtx& ctx) {
   if (!ctx.needs_grad(0)) return;
-  Tensor y = ctx.output(0), g = ctx.grad(0);
-  const double scale = ctx.attrs.scalar.to<double>();
-  if (!GradMode::is_enabled() && g.dtype() == y.dtype()) {
-    ctx.set_grad(0, softmax_backward(g, y, scale));
-    return;
-  }
-  const int64_t d[1] = {y.dim() - 1};
-  Tensor gy = mul(g, y);
-  Tensor grad = sub(gy, mul(y, sum(gy, IntSpan(d, 1), /*keepdim=*/true)));
-  ctx.set_grad(0, mul(grad, scalar_tensor(Scalar(scale), grad.dtype(), grad.device())));
+  Tensor y = ctx.output(0);
+  ctx.set_grad(0, softmax_grad(ctx.grad(0), y, y.dim() - 1, ctx.attrs.scalar.to<double>()));
 }
 
 void log_softmax(BackwardCtx& ctx) {
