@@ -23,7 +23,8 @@ Tensor fresh_copy(const Tensor& x) {
 // Host copy of a tensor (for data-dependent output sizes: nonzero, masked_select, one_hot).
 Tensor on_host(const Tensor& t) { return t.device().is_cpu() ? t : to_device(t, Device()); }
 
-// Counted where the mask lives (a reduction on the GPU); only the count crosses to the host.
+// Nonzero elements of `mask` (any dtype), counted where it lives (a reduction on the GPU); only the
+// count crosses to the host.
 int64_t count_true(const Tensor& mask) {
   GradModeGuard no_grad(false);
   Tensor m = mask.dtype() == ScalarType::Bool ? mask : ne(mask, zeros_like(mask));
@@ -260,7 +261,7 @@ Tensor masked_select(const Tensor& x, const Tensor& mask) {
 }
 
 Tensor nonzero(const Tensor& x) {
-  const int64_t n = x.dtype() == ScalarType::Bool ? count_true(x) : count_true(ne(x, zeros_like(x)));
+  const int64_t n = count_true(x);
   return dispatch1(OpId::nonzero, {x}, Tensor::empty(DimVector{n, x.dim()}, ScalarType::Int64, x.device()));
 }
 
