@@ -28,13 +28,13 @@ def _check(lr, betas, eps, weight_decay):
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
 
 
-def _step_tensor(value, device, copy: bool = False):
-    """state["step"] as the fused op keeps it: a 0-dim float32 tensor on `device`. Converts the int
-    steps of older checkpoints and CPU step tensors; `copy` never aliases a tensor given in."""
+def _step_tensor(value, device):
+    """A loaded state["step"] as the fused op keeps it: a new 0-dim float32 tensor on `device`.
+    Converts the int steps of older checkpoints and CPU step tensors; never aliases `value`."""
     if not isinstance(value, ember.Tensor):
         return ember.tensor(float(value), dtype=ember.float32, device=device)
     if value.dim() == 0 and value.dtype == ember.float32 and value.device == device:
-        return value.clone() if copy else value
+        return value.clone()
     if value.numel() != 1:
         raise ValueError(f"[Adam] state['step'] must hold one number, got a tensor of shape {tuple(value.shape)}")
     return value.detach().reshape(()).to(ember.float32).to(device).clone()
@@ -51,7 +51,7 @@ class Adam(Optimizer):
                                       amsgrad=amsgrad, maximize=maximize, fused=fused))
 
     def _load_step(self, value, param):
-        return _step_tensor(value, param.device, copy=True)
+        return _step_tensor(value, param.device)
 
     def _update_group(self, group, params):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
@@ -63,7 +63,7 @@ class Adam(Optimizer):
                 state["step"] = ember.zeros((), dtype=ember.float32, device=p.device)
                 state["exp_avg"] = ember.zeros_like(p)
                 state["exp_avg_sq"] = ember.zeros_like(p)
-            step = state["step"] = _step_tensor(state["step"], p.device)
+            step = state["step"]  # a device tensor from creation or load_state_dict (_load_step)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
             # The op itself rejects a grad or state of another shape, dtype or device with a clear error.
             if use_fused and p.dtype in _FUSED_DTYPES:
