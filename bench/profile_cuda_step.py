@@ -9,28 +9,13 @@ import argparse
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_cuda import build  # noqa: E402
+from train_cuda import make_training, random_batches  # noqa: E402
 
 
 def profile(name, args, vocab, data):
-    import torch
     from torch.profiler import ProfilerActivity, profile as tprofile
-    lib = torch if name == "torch" else __import__("ember")
-    lib.manual_seed(0)
-    model = build(lib, args, vocab)
-    opt = lib.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
-    F = lib.nn.functional
-    batches = [(lib.from_numpy(x).to("cuda"), lib.from_numpy(y).to("cuda")) for x, y in data]
-
-    def step(x, y):
-        loss = F.cross_entropy(model(x).reshape(-1, vocab), y.reshape(-1))
-        opt.zero_grad(set_to_none=False)
-        loss.backward()
-        opt.step()
-
+    lib, step, batches = make_training(name, args, vocab, data)
     for x, y in batches[:3]:
         step(x, y)
     lib.cuda.synchronize()
@@ -38,7 +23,6 @@ def profile(name, args, vocab, data):
         for x, y in batches[3:]:
             step(x, y)
         lib.cuda.synchronize()
-    events = [e for e in prof.key_averages() if e.device_type.name == "CUDA" or getattr(e, "self_device_time_total", 0)]
     steps = len(batches) - 3
     rows = sorted(((getattr(e, "self_device_time_total", 0.0), e.count, e.key) for e in prof.key_averages()),
                   reverse=True)
@@ -49,7 +33,6 @@ def profile(name, args, vocab, data):
         if t <= 0:
             break
         print(f"  {t / steps / 1e3:8.3f} ms/step {t / total * 100:5.1f}%  x{n // steps:<5} {key[:110]}")
-    del events
 
 
 def main():
@@ -59,9 +42,7 @@ def main():
         ap.add_argument(flag, type=int, default=default)
     args = ap.parse_args()
     vocab = 65
-    rng = np.random.default_rng(0)
-    data = [(rng.integers(0, vocab, size=(args.batch, args.block)).astype(np.int64),
-             rng.integers(0, vocab, size=(args.batch, args.block)).astype(np.int64)) for _ in range(args.steps)]
+    data = random_batches(args, vocab)
     for name in ("torch", "ember"):
         profile(name, args, vocab, data)
 

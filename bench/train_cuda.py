@@ -7,6 +7,7 @@ Usage: python bench/train_cuda.py [--layers 6 --heads 6 --dim 384 --block 256 --
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import statistics
 import sys
@@ -51,13 +52,16 @@ def time_steps(lib, step, batches, sync, warmup=3):
     return statistics.median(times)
 
 
-def run_backend(name, args, vocab, data):
-    if name == "torch":
-        import torch as lib
-        sync = lib.cuda.synchronize
-    else:
-        import ember as lib
-        sync = lib.cuda.synchronize
+def random_batches(args, vocab):
+    """args.steps (input, target) pairs of random token ids, [batch, block] int64 each."""
+    rng = np.random.default_rng(0)
+    return [(rng.integers(0, vocab, size=(args.batch, args.block)).astype(np.int64),
+             rng.integers(0, vocab, size=(args.batch, args.block)).astype(np.int64)) for _ in range(args.steps)]
+
+
+def make_training(name, args, vocab, data):
+    """(lib, step, batches): the model, AdamW and one training step on `name` ("torch" or "ember")."""
+    lib = importlib.import_module(name)
     lib.manual_seed(0)
     model = build(lib, args, vocab)
     opt = lib.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
@@ -72,6 +76,12 @@ def run_backend(name, args, vocab, data):
         opt.step()
         return loss
 
+    return lib, step, batches
+
+
+def run_backend(name, args, vocab, data):
+    lib, step, batches = make_training(name, args, vocab, data)
+    sync = lib.cuda.synchronize
     eager_ms = time_steps(lib, step, batches, sync)
     graph_ms = None
     if name == "ember" and args.graph:
@@ -96,9 +106,7 @@ def main():
     ap.add_argument("--no-graph", dest="graph", action="store_false")
     args = ap.parse_args()
     vocab = 65
-    rng = np.random.default_rng(0)
-    data = [(rng.integers(0, vocab, size=(args.batch, args.block)).astype(np.int64),
-             rng.integers(0, vocab, size=(args.batch, args.block)).astype(np.int64)) for _ in range(args.steps)]
+    data = random_batches(args, vocab)
     res = {}
     for name in ("torch", "ember"):
         try:
