@@ -6,7 +6,7 @@ import copy
 
 import ember
 
-from ..nn._grad import no_grad
+from ..nn._grad import no_grad, zero_grads
 
 
 class _RequiredParameter:
@@ -53,15 +53,7 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for g in self.param_groups:
-            for p in g["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    with no_grad():
-                        p.grad.zero_()
+        zero_grads((p for g in self.param_groups for p in g["params"]), set_to_none)
 
     def step(self, closure=None):
         loss = None

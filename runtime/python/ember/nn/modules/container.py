@@ -6,7 +6,27 @@ from collections import OrderedDict
 from .module import Module
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: submodules in insertion order, indexed by position."""
+
+    def _abs(self, idx):
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range for {type(self).__name__} of length {n}")
+        return idx % n if n else idx
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class Sequential(_ModuleSequence):
     def __init__(self, *args):
         super().__init__()
         if len(args) == 1 and isinstance(args[0], OrderedDict):
@@ -17,22 +37,9 @@ class Sequential(Module):
                 self.add_module(str(idx), module)
 
     def __getitem__(self, idx):
-        mods = list(self._modules.values())
         if isinstance(idx, slice):
             return Sequential(OrderedDict(list(self._modules.items())[idx]))
-        if not -len(mods) <= idx < len(mods):
-            raise IndexError(f"index {idx} is out of range for Sequential of length {len(mods)}")
-        return mods[idx]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
+        return list(self._modules.values())[self._abs(idx)]
 
     def forward(self, input):
         for module in self._modules.values():
@@ -40,17 +47,11 @@ class Sequential(Module):
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
             self.extend(modules)
-
-    def _abs(self, idx):
-        n = len(self)
-        if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range for ModuleList of length {n}")
-        return idx % n if n else idx
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):
@@ -59,16 +60,6 @@ class ModuleList(Module):
 
     def __setitem__(self, idx, module):
         self.add_module(str(self._abs(idx)), module)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
 
     def extend(self, modules):
         for m in modules:

@@ -90,8 +90,9 @@ class LayerNorm(Module):
         kw = _factory_kwargs(device, dtype)
         if elementwise_affine:
             self.weight = Parameter(ember.ones(self.normalized_shape, **kw))
-            self.bias = Parameter(ember.zeros(self.normalized_shape, **kw)) if bias else None
-            if not bias:
+            if bias:
+                self.bias = Parameter(ember.zeros(self.normalized_shape, **kw))
+            else:
                 self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)

@@ -9,7 +9,7 @@ import ember
 from ember import Tensor
 
 from ..parameter import Buffer, Parameter
-from .._grad import no_grad
+from .._grad import no_grad, zero_grads
 
 
 def _shape(t) -> list:
@@ -203,14 +203,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                with no_grad():
-                    p.grad.zero_()
+        zero_grads(self.parameters(), set_to_none)
 
     def apply(self, fn: Callable[["Module"], None]):
         for m in self.children():
