@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 PYTEST_FLAGS ?= -q -p no:cacheprovider --import-mode=importlib
 
-.PHONY: all venv build test test-cpp test-py run bench clean system-deps
+.PHONY: all venv build test test-cpp test-py lint run bench clean system-deps
 
 all: build
 
@@ -49,6 +49,12 @@ test-py: build
 	$(PY) -m pytest $(PYTEST_FLAGS) runtime/tests/python harness/tests regressions
 
 test: test-cpp test-py
+
+# ruff (lint + format check) and mypy on the harness; CI runs this before the tests.
+lint: venv
+	$(VENV)/bin/ruff check harness
+	$(VENV)/bin/ruff format --check harness
+	$(VENV)/bin/mypy
 
 # Offline demo: the shipped goal played by the replay agent (see docs/harness.md).
 run: build

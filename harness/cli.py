@@ -1,4 +1,8 @@
-"""`harness` command line: goals, run, show. Exit codes: 0 accepted, 1 not accepted, 2 usage/config."""
+"""`harness` command line: goals, run, show.
+
+Exit codes: 0 accepted, 1 not accepted, 2 usage/config error, 3 internal error.
+"""
+
 from __future__ import annotations
 
 import argparse
@@ -36,12 +40,19 @@ def cmd_goals(args) -> int:
         console.print(f"{path}: {len(goals)} goal(s) valid")
         return 0
     from rich.table import Table
+
     table = Table(title=str(path))
     for column in ("id", "title", "default", "agent", "attempts", "scope"):
         table.add_column(column)
     for goal in goals:
-        table.add_row(goal.id, goal.title, "yes" if goal.default else "", goal.agent,
-                      str(goal.budget["attempts"]), ", ".join(goal.scope))
+        table.add_row(
+            goal.id,
+            goal.title,
+            "yes" if goal.default else "",
+            goal.agent,
+            str(goal.budget.attempts),
+            ", ".join(goal.scope),
+        )
     console.print(table)
     return 0
 
@@ -49,14 +60,13 @@ def cmd_goals(args) -> int:
 def cmd_run(args) -> int:
     from .display import Reporter, RichReporter, print_summary
     from .loop import AgentLoop, RunSettings
+
     repo = repo_root(args.repo)
     runs_dir = Path(args.runs_dir) if args.runs_dir else repo / "runs"
     if args.resume:
         record = RunRecord.open_existing(runs_dir, args.resume, secret_values())
-        goal_data = json.loads((record.dir / "goal.json").read_text())
-        goal_data.pop("protected_effective", None)
-        goal = Goal(**goal_data)
-        agent = AgentConfig(**json.loads((record.dir / "agent.json").read_text()))
+        goal = Goal.from_dict(json.loads((record.dir / "goal.json").read_text()))
+        agent = AgentConfig.from_dict(json.loads((record.dir / "agent.json").read_text()))
         run_id = args.resume
     else:
         goals = load_goals(Path(args.goals) if args.goals else repo / "goals.yaml")
@@ -66,10 +76,21 @@ def cmd_run(args) -> int:
     show_live = not args.json and sys.stderr.isatty()
     reporter = RichReporter() if show_live else Reporter()
     if not args.json and not show_live:
-        print(f"harness: run {run_id} goal {goal.id} agent {agent.name} "
-              f"({agent.provider}:{agent.model})", file=sys.stderr, flush=True)
-    settings = RunSettings(repo=repo, goal=goal, agent=agent, runs_dir=runs_dir, run_id=run_id,
-                           resume=bool(args.resume), merge=args.merge)
+        print(
+            f"harness: run {run_id} goal {goal.id} agent {agent.name} "
+            f"({agent.provider}:{agent.model})",
+            file=sys.stderr,
+            flush=True,
+        )
+    settings = RunSettings(
+        repo=repo,
+        goal=goal,
+        agent=agent,
+        runs_dir=runs_dir,
+        run_id=run_id,
+        resume=bool(args.resume),
+        merge=args.merge,
+    )
     code, summary = AgentLoop(settings, reporter).run()
     if args.json:
         print(json.dumps(dict(summary, exit_code=code), indent=1))
@@ -90,19 +111,29 @@ def cmd_show(args) -> int:
         return 0
     console = Console()
     from .display import print_summary
+
     for ev in events:
-        detail = {k: v for k, v in ev.items() if k not in ("seq", "t", "kind", "results",
-                                                             "feedback", "tries")}
-        console.print(f"[dim]{ev['seq']:4d}[/] [bold]{ev['kind']}[/] "
-                      + json.dumps(detail, default=str)[:200], markup=True, highlight=False)
+        detail = {
+            k: v
+            for k, v in ev.items()
+            if k not in ("seq", "t", "kind", "results", "feedback", "tries")
+        }
+        console.print(
+            f"[dim]{ev['seq']:4d}[/] [bold]{ev['kind']}[/] "
+            + json.dumps(detail, default=str)[:200],
+            markup=True,
+            highlight=False,
+        )
         if ev["kind"] == "attempt_finished" and ev.get("feedback"):
-            console.print("      " + ev["feedback"][:1500].replace("\n", "\n      "),
-                          markup=False, highlight=False)
+            console.print(
+                "      " + ev["feedback"][:1500].replace("\n", "\n      "),
+                markup=False,
+                highlight=False,
+            )
     if summary:
         print_summary(summary, console)
     else:
-        console.print("(run not finished: resume it with "
-                      f"`harness run --resume {args.run}`)")
+        console.print(f"(run not finished: resume it with `harness run --resume {args.run}`)")
     return 0
 
 

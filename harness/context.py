@@ -1,4 +1,5 @@
 """Context packing: goal, repo map, files in scope, op table and feedback within a token budget."""
+
 from __future__ import annotations
 
 import re
@@ -15,7 +16,8 @@ PY_SYMBOL = re.compile(r"^(?:def|class|async def) +([A-Za-z_]\w*)", re.MULTILINE
 CPP_SYMBOL = re.compile(
     r"^(?:template *<[^>]*> *)?(?:class|struct|enum class|enum) +([A-Za-z_]\w*)[^;]*$"
     r"|^[A-Za-z_][\w:<>,\s\*&]*?[\s\*&]([A-Za-z_][\w:]*)\s*\([^;]*\)\s*(?:const)?\s*\{?\s*$",
-    re.MULTILINE)
+    re.MULTILINE,
+)
 CPP_KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "catch", "defined"}
 
 
@@ -24,8 +26,9 @@ def estimate_tokens(text: str) -> int:
 
 
 def tracked_files(worktree: Path, under: str = "runtime") -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-z", "--", under], cwd=worktree,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--", under], cwd=worktree, capture_output=True, text=True
+    )
     return sorted(p for p in out.stdout.split("\0") if p)
 
 
@@ -50,8 +53,9 @@ def repo_map(worktree: Path, max_symbols: int = 12) -> str:
     lines = []
     for rel in tracked_files(worktree):
         syms = symbols_of(Path(worktree) / rel)
-        shown = ", ".join(syms[:max_symbols]) + (f", ... (+{len(syms) - max_symbols})"
-                                                if len(syms) > max_symbols else "")
+        shown = ", ".join(syms[:max_symbols]) + (
+            f", ... (+{len(syms) - max_symbols})" if len(syms) > max_symbols else ""
+        )
         lines.append(f"{rel}: {shown}" if shown else rel)
     return "\n".join(lines) or "(no tracked files under runtime/)"
 
@@ -96,30 +100,39 @@ def read_prompt(repo: Path, rel: str) -> string.Template:
 
 def acceptance_summary(goal: Goal) -> str:
     acc, lines = goal.acceptance, []
-    lines.append(f"- build: {'yes' if acc['build'] else 'no'}")
-    for sel in acc["cpp_tests"]:
+    lines.append(f"- build: {'yes' if acc.build else 'no'}")
+    for sel in acc.cpp_tests:
         lines.append(f"- C++ tests matching: {sel}")
-    for sel in acc["pytest"]:
+    for sel in acc.pytest:
         lines.append(f"- pytest: {sel}")
-    for num in acc["numerics"]:
-        lines.append(f"- numerics '{num['name']}': {num['ember']} vs torch reference "
-                     f"{num['torch']}, shapes {num['shapes']}, dtypes {num['dtypes']}, "
-                     f"atol {num['atol']} rtol {num['rtol']}"
-                     + (", forward AND backward" if num['backward'] else ", forward only"))
-    if acc["regression_suite"]:
+    for num in acc.numerics:
+        lines.append(
+            f"- numerics '{num.name}': {num.ember} vs torch reference "
+            f"{num.torch}, shapes {num.shapes}, dtypes {num.dtypes}, "
+            f"atol {num.atol} rtol {num.rtol}"
+            + (", forward AND backward" if num.backward else ", forward only")
+        )
+    if acc.regression_suite:
         lines.append("- the full regression suite in regressions/ must still pass")
     return "\n".join(lines)
 
 
-def build_prompt(repo: Path, worktree: Path, goal: Goal, agent: AgentConfig, attempt: int,
-                 feedback_history: list[str]) -> tuple[str, str, dict]:
+def build_prompt(
+    repo: Path,
+    worktree: Path,
+    goal: Goal,
+    agent: AgentConfig,
+    attempt: int,
+    feedback_history: list[str],
+) -> tuple[str, str, dict]:
     """Return (system, user, sizes) with every section trimmed to the agent's token budget."""
     budget = agent.context_tokens
     edit_help = read_prompt(repo, f"prompts/edit_{agent.edit_format}.md").template
     feedback = "(first attempt: no feedback yet)"
     if feedback_history:
-        parts = [f"### Attempt {n} feedback\n{text}" for n, text in
-                 enumerate(feedback_history, start=1)]
+        parts = [
+            f"### Attempt {n} feedback\n{text}" for n, text in enumerate(feedback_history, start=1)
+        ]
         feedback = _fit("\n\n".join(parts[-3:]), budget // 4, "feedback")  # newest matter most
     op_table_path = Path(worktree) / OP_TABLE
     op_table = op_table_path.read_text(errors="replace") if op_table_path.exists() else "(absent)"
@@ -129,16 +142,28 @@ def build_prompt(repo: Path, worktree: Path, goal: Goal, agent: AgentConfig, att
     op_table = _fit(op_table, remaining // 3, "op table")
     rmap = _fit(repo_map(worktree), remaining - estimate_tokens(op_table), "repo map")
     values = {
-        "goal_id": goal.id, "title": goal.title, "intent": goal.intent.strip(),
+        "goal_id": goal.id,
+        "title": goal.title,
+        "intent": goal.intent.strip(),
         "scope": "\n".join(f"- {g}" for g in goal.scope),
         "protected": "\n".join(f"- {g}" for g in goal.all_protected),
-        "acceptance": acceptance_summary(goal), "edit_instructions": edit_help.strip(),
-        "repo_map": rmap, "files": files, "op_table": op_table, "feedback": feedback,
-        "attempt": str(attempt), "max_attempts": str(goal.budget["attempts"]),
+        "acceptance": acceptance_summary(goal),
+        "edit_instructions": edit_help.strip(),
+        "repo_map": rmap,
+        "files": files,
+        "op_table": op_table,
+        "feedback": feedback,
+        "attempt": str(attempt),
+        "max_attempts": str(goal.budget.attempts),
     }
-    system = read_prompt(repo, agent.prompts["system"]).safe_substitute(values)
-    user = read_prompt(repo, agent.prompts["attempt"]).safe_substitute(values)
-    sizes = {"system_tokens": estimate_tokens(system), "user_tokens": estimate_tokens(user),
-             "repo_map_tokens": estimate_tokens(rmap), "files_tokens": estimate_tokens(files),
-             "feedback_tokens": estimate_tokens(feedback), "budget_tokens": budget}
+    system = read_prompt(repo, agent.prompts.system).safe_substitute(values)
+    user = read_prompt(repo, agent.prompts.attempt).safe_substitute(values)
+    sizes = {
+        "system_tokens": estimate_tokens(system),
+        "user_tokens": estimate_tokens(user),
+        "repo_map_tokens": estimate_tokens(rmap),
+        "files_tokens": estimate_tokens(files),
+        "feedback_tokens": estimate_tokens(feedback),
+        "budget_tokens": budget,
+    }
     return system, user, sizes

@@ -1,4 +1,5 @@
 """Live progress (rich) and the final summary; a silent reporter for --json."""
+
 from __future__ import annotations
 
 import time
@@ -24,7 +25,7 @@ class Reporter:
 class RichReporter(Reporter):
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)
-        self.live = None
+        self.live: Live | None = None
         self.started = time.monotonic()
         self.state = {"attempt": 0, "stage": "starting", "tokens": 0, "dollars": 0.0}
         self.history: list[str] = []
@@ -47,11 +48,17 @@ class RichReporter(Reporter):
             self.live.refresh()
 
     def start(self, run_id, goal, agent, max_attempts):
-        self.state.update(run_id=run_id, goal=goal.id, title=goal.title, max=max_attempts,
-                          agent=f"{agent.name} ({agent.provider}:{agent.model})")
+        self.state.update(
+            run_id=run_id,
+            goal=goal.id,
+            title=goal.title,
+            max=max_attempts,
+            agent=f"{agent.name} ({agent.provider}:{agent.model})",
+        )
         # get_renderable re-renders on every auto refresh, so elapsed time ticks during builds
-        self.live = Live(console=self.console, refresh_per_second=4, transient=False,
-                         get_renderable=self._render)
+        self.live = Live(
+            console=self.console, refresh_per_second=4, transient=False, get_renderable=self._render
+        )
         self.live.start()
 
     def attempt(self, number):
@@ -86,10 +93,15 @@ def summary_table(summary: dict) -> Table:
     for column in ("attempt", "verdict", "failed stage", "seconds", "tokens", "cost $", "note"):
         table.add_column(column)
     for row in summary["attempts"]:
-        table.add_row(str(row["attempt"]), "accepted" if row["ok"] else "rejected",
-                      row.get("failed_stage") or "-", f"{row.get('seconds', 0):.1f}",
-                      str(row.get("tokens", 0)), f"{row.get('cost_usd', 0):.4f}",
-                      (row.get("note") or "")[:70])
+        table.add_row(
+            str(row["attempt"]),
+            "accepted" if row["ok"] else "rejected",
+            row.get("failed_stage") or "-",
+            f"{row.get('seconds', 0):.1f}",
+            str(row.get("tokens", 0)),
+            f"{row.get('cost_usd', 0):.4f}",
+            (row.get("note") or "")[:70],
+        )
     return table
 
 

@@ -1,4 +1,5 @@
-"""The agent loop: prompt -> edits -> apply -> grade -> feedback, until accepted or out of budget."""
+"""The agent loop: prompt, edits, apply, grade, feedback; until accepted or out of budget."""
+
 from __future__ import annotations
 
 import sys
@@ -18,7 +19,7 @@ from .regressions import candidates_from_stage, write_regression
 from .sandbox import Limits, run_command, secret_values
 from .workspace import Workspace, resolve_base
 
-EXIT_ACCEPTED, EXIT_NOT_ACCEPTED, EXIT_USAGE = 0, 1, 2
+EXIT_ACCEPTED, EXIT_NOT_ACCEPTED = 0, 1
 
 
 @dataclass
@@ -42,7 +43,6 @@ class AgentLoop:
         self.state = self.record.state()
         self.ws = Workspace(settings.repo, self.goal.id, settings.run_id)
         self.session_start = time.monotonic()
-        self.rows: list[dict] = []
 
     # ---------------------------------------------------------------- bookkeeping
     def wall_used(self) -> float:
@@ -50,16 +50,16 @@ class AgentLoop:
 
     def budget_problem(self) -> str | None:
         budget = self.goal.budget
-        if self.state.tokens >= budget["tokens"]:
-            return f"token budget spent ({self.state.tokens} >= {budget['tokens']})"
-        if self.state.dollars >= budget["dollars"]:
-            return f"dollar budget spent (${self.state.dollars:.4f} >= ${budget['dollars']})"
-        if self.wall_used() >= budget["wall_seconds"]:
-            return f"wall-time budget spent ({self.wall_used():.0f}s >= {budget['wall_seconds']}s)"
+        if self.state.tokens >= budget.tokens:
+            return f"token budget spent ({self.state.tokens} >= {budget.tokens})"
+        if self.state.dollars >= budget.dollars:
+            return f"dollar budget spent (${self.state.dollars:.4f} >= ${budget.dollars})"
+        if self.wall_used() >= budget.wall_seconds:
+            return f"wall-time budget spent ({self.wall_used():.0f}s >= {budget.wall_seconds}s)"
         return None
 
     def stuck(self) -> bool:
-        n = self.goal.budget["stuck_after"]
+        n = self.goal.budget.stuck_after
         done = [self.state.attempts[k] for k in sorted(self.state.attempts)]
         last = [a["signature"] for a in done[-n:]]
         return n > 1 and len(last) == n and len(set(last)) == 1 and not done[-1]["ok"]
@@ -73,9 +73,17 @@ class AgentLoop:
         self.record.write("goal.json", self.goal.to_dict())
         self.record.write("agent.json", self.agent.to_dict())
         self.state.started = self.record.event(
-            "run_started", run_id=self.s.run_id, goal=self.goal.id, agent=self.agent.name,
-            provider=self.agent.provider, model=self.agent.model, base=base,
-            repo=str(self.ws.root), worktree=str(self.ws.worktree), harness_python=sys.executable)
+            "run_started",
+            run_id=self.s.run_id,
+            goal=self.goal.id,
+            agent=self.agent.name,
+            provider=self.agent.provider,
+            model=self.agent.model,
+            base=base,
+            repo=str(self.ws.root),
+            worktree=str(self.ws.worktree),
+            harness_python=sys.executable,
+        )
         return base
 
     # ---------------------------------------------------------------- one attempt
@@ -83,19 +91,33 @@ class AgentLoop:
         if attempt in self.state.responses:  # resumed: never pay for (or change) a response twice
             saved = self.record.attempt_path(attempt, "response.txt").read_text()
             return saved, self.state.responses[attempt]
-        system, user, sizes = build_prompt(self.s.repo, self.ws.worktree, self.goal, self.agent,
-                                           attempt, self.state.feedback_history())
-        self.record.write(f"attempts/{attempt:03d}/prompt.md",
-                          f"<!-- system -->\n{system}\n\n<!-- user -->\n{user}\n")
+        system, user, sizes = build_prompt(
+            self.s.repo,
+            self.ws.worktree,
+            self.goal,
+            self.agent,
+            attempt,
+            self.state.feedback_history(),
+        )
+        self.record.write(
+            f"attempts/{attempt:03d}/prompt.md",
+            f"<!-- system -->\n{system}\n\n<!-- user -->\n{user}\n",
+        )
         self.record.write(f"attempts/{attempt:03d}/prompt_sizes.json", sizes)
         self.reporter.stage("model", "waiting")
         completion = self.provider.complete(system, user, attempt)
         self.record.write(f"attempts/{attempt:03d}/response.txt", completion.text)
         event = self.record.event(
-            "llm_response", attempt=attempt, provider=completion.provider, model=completion.model,
-            input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
-            cost_usd=completion.cost_usd, usage_source=completion.usage_source,
-            tries=completion.tries)
+            "llm_response",
+            attempt=attempt,
+            provider=completion.provider,
+            model=completion.model,
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+            cost_usd=completion.cost_usd,
+            usage_source=completion.usage_source,
+            tries=completion.tries,
+        )
         self.state.responses[attempt] = event
         self.state.tokens += completion.input_tokens + completion.output_tokens
         self.state.dollars += completion.cost_usd
@@ -107,7 +129,7 @@ class AgentLoop:
         self.record.event("attempt_started", attempt=attempt)
         self.reporter.attempt(attempt)
         self.ws.prepare(base)
-        if not self.goal.acceptance["build"]:  # python-only goal: reuse the main checkout's build
+        if not self.goal.acceptance.build:  # python-only goal: reuse the main checkout's build
             seeded = self.ws.seed_prebuilt()
             if seeded:
                 self.record.event("prebuilt_seeded", attempt=attempt, files=seeded)
@@ -119,15 +141,27 @@ class AgentLoop:
         self.record.write(f"attempts/{attempt:03d}/apply.json", report.to_dict())
         self.record.write(f"attempts/{attempt:03d}/diff.patch", self.ws.diff(base))
         changed = self.ws.changed_paths(base)
-        self.record.event("edits_applied", attempt=attempt, ok=report.ok, blocks=len(edits),
-                          changed=changed, results=report.to_dict()["results"])
+        self.record.event(
+            "edits_applied",
+            attempt=attempt,
+            ok=report.ok,
+            blocks=len(edits),
+            changed=changed,
+            results=report.to_dict()["results"],
+        )
         if not report.ok:
             self.reporter.stage("apply", "failed")
-            verdict = Verdict(False, [], "apply", "[stage apply] edits could not be applied:\n"
-                              + report.feedback())
+            verdict = Verdict(
+                False,
+                [],
+                "apply",
+                "[stage apply] edits could not be applied:\n" + report.feedback(),
+            )
         else:
             self.reporter.stage("apply", f"{len(changed)} file(s) changed")
-            grader = Grader(self.ws, self.goal, base, self.secrets, on_stage=self._on_stage(attempt))
+            grader = Grader(
+                self.ws, self.goal, base, self.secrets, on_stage=self._on_stage(attempt)
+            )
             verdict = grader.grade(self.record.attempt_path(attempt, "stages"))
             self.record.redact_tree(self.record.attempt_path(attempt, "stages"))
         overhead_s = None
@@ -136,13 +170,19 @@ class AgentLoop:
             overhead_s = round(time.monotonic() - received - stage_time, 3)
         self.record.write(f"attempts/{attempt:03d}/verdict.json", verdict.to_dict())
         finished = self.record.event(
-            "attempt_finished", attempt=attempt, ok=verdict.ok, failed_stage=verdict.failed_stage,
-            feedback=verdict.feedback, signature=verdict.signature,
+            "attempt_finished",
+            attempt=attempt,
+            ok=verdict.ok,
+            failed_stage=verdict.failed_stage,
+            feedback=verdict.feedback,
+            signature=verdict.signature,
             seconds=round(time.monotonic() - started, 3),
-            patch_to_verdict_s=round(time.monotonic() - received, 3), harness_overhead_s=overhead_s,
+            patch_to_verdict_s=round(time.monotonic() - received, 3),
+            harness_overhead_s=overhead_s,
             regression_candidate=self._candidate(verdict, attempt),
             tokens=usage.get("input_tokens", 0) + usage.get("output_tokens", 0),
-            cost_usd=usage.get("cost_usd", 0.0))
+            cost_usd=usage.get("cost_usd", 0.0),
+        )
         self.state.attempts[attempt] = finished
         self.state.wall_seconds += finished["seconds"]
         return verdict, changed
@@ -151,8 +191,15 @@ class AgentLoop:
         def hook(name, status, result=None):
             self.reporter.stage(name, status, result)
             if result is not None:
-                self.record.event("stage", attempt=attempt, name=name, ok=result.ok,
-                                  seconds=result.seconds, summary=result.summary)
+                self.record.event(
+                    "stage",
+                    attempt=attempt,
+                    name=name,
+                    ok=result.ok,
+                    seconds=result.seconds,
+                    summary=result.summary,
+                )
+
         return hook
 
     @staticmethod
@@ -166,16 +213,24 @@ class AgentLoop:
         regressions = self.grow_regressions(attempt)
         usage = self.state.responses.get(attempt, {})
         branch = f"harness/{self.goal.id}/{self.s.run_id}"
-        message = (f"harness: {self.goal.title}\n\n"
-                   f"Goal: {self.goal.id}\nRun: {self.s.run_id}\nAttempt: {attempt}\n"
-                   f"Model: {self.agent.provider}:{self.agent.model} (agent {self.agent.name})\n"
-                   f"Usage: run_tokens={self.state.tokens} run_cost_usd={self.state.dollars:.4f} "
-                   f"attempt_tokens={usage.get('input_tokens', 0) + usage.get('output_tokens', 0)}"
-                   f" usage_source={usage.get('usage_source', 'unknown')}\n"
-                   + "".join(f"Regression-Test: {p}\n" for p in regressions))
+        message = (
+            f"harness: {self.goal.title}\n\n"
+            f"Goal: {self.goal.id}\nRun: {self.s.run_id}\nAttempt: {attempt}\n"
+            f"Model: {self.agent.provider}:{self.agent.model} (agent {self.agent.name})\n"
+            f"Usage: run_tokens={self.state.tokens} run_cost_usd={self.state.dollars:.4f} "
+            f"attempt_tokens={usage.get('input_tokens', 0) + usage.get('output_tokens', 0)}"
+            f" usage_source={usage.get('usage_source', 'unknown')}\n"
+            + "".join(f"Regression-Test: {p}\n" for p in regressions)
+        )
         commit = self.ws.commit(changed + regressions, message, branch)
-        event = self.record.event("accepted", attempt=attempt, branch=branch, commit=commit,
-                                  regressions=regressions, changed=changed)
+        event = self.record.event(
+            "accepted",
+            attempt=attempt,
+            branch=branch,
+            commit=commit,
+            regressions=regressions,
+            changed=changed,
+        )
         self.state.accepted = event
         if self.s.merge:
             ok, info = self.ws.merge(branch, f"Merge {branch} (goal {self.goal.id})")
@@ -185,44 +240,57 @@ class AgentLoop:
 
     def grow_regressions(self, accepted_attempt: int) -> list[str]:
         written = []
-        backward = {c["name"]: c["backward"] for c in self.goal.acceptance["numerics"]}
+        backward = {c.name: c.backward for c in self.goal.acceptance.numerics}
         for number in sorted(self.state.attempts):
             cand = self.state.attempts[number].get("regression_candidate")
             if number >= accepted_attempt or not cand:
                 continue
-            path = write_regression(self.ws.worktree, cand, self.goal.id, self.s.run_id,
-                                    accepted_attempt, f"{self.agent.provider}:{self.agent.model}",
-                                    backward)
+            path = write_regression(
+                self.ws.worktree,
+                cand,
+                self.goal.id,
+                self.s.run_id,
+                accepted_attempt,
+                f"{self.agent.provider}:{self.agent.model}",
+                backward,
+            )
             rel = str(path.relative_to(self.ws.worktree))
             # A grown test must pass on the accepted change, or it is not a regression test.
             grader = Grader(self.ws, self.goal, "", self.secrets)
-            check = run_command([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                 rel], self.ws.worktree,
-                                self.record.attempt_path(accepted_attempt, f"stages/regrow-{number}.log"),
-                                Limits(wall_s=self.goal.limits["stage_timeout_s"],
-                                       memory_mb=self.goal.limits["memory_mb"]),
-                                grader.env(), self.secrets)
+            check = run_command(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", rel],
+                self.ws.worktree,
+                self.record.attempt_path(accepted_attempt, f"stages/regrow-{number}.log"),
+                Limits(
+                    wall_s=self.goal.limits.stage_timeout_s, memory_mb=self.goal.limits.memory_mb
+                ),
+                grader.env(),
+                self.secrets,
+            )
             if check.ok:
                 written.append(rel)
                 self.record.event("regression_written", path=rel, from_attempt=number)
             else:
                 path.unlink()
-                self.record.event("regression_dropped", path=rel, from_attempt=number,
-                                  reason=check.output[-500:])
+                self.record.event(
+                    "regression_dropped", path=rel, from_attempt=number, reason=check.output[-500:]
+                )
         return written
 
     # ---------------------------------------------------------------- the loop
     def run(self) -> tuple[int, dict]:
         if self.state.finished:
             return self.state.finished["exit_code"], self.summary(
-                self.state.finished["outcome"], self.state.finished["reason"])
+                self.state.finished["outcome"], self.state.finished["reason"]
+            )
         if self.state.accepted:  # killed after the commit but before the run was closed
-            return self.finish("accepted", "accepted before the interruption", EXIT_ACCEPTED,
-                               self.state.accepted)
+            return self.finish(
+                "accepted", "accepted before the interruption", EXIT_ACCEPTED, self.state.accepted
+            )
         try:
             base = self.start_run()
             self.provider = make_provider(self.agent, self.s.repo)
-            self.reporter.start(self.s.run_id, self.goal, self.agent, self.goal.budget["attempts"])
+            self.reporter.start(self.s.run_id, self.goal, self.agent, self.goal.budget.attempts)
             self.reporter.usage(self.state.tokens, self.state.dollars)
             return self._loop(base)
         finally:
@@ -231,7 +299,7 @@ class AgentLoop:
 
     def _loop(self, base: str) -> tuple[int, dict]:
         attempt = self.state.next_attempt
-        while attempt <= self.goal.budget["attempts"]:
+        while attempt <= self.goal.budget.attempts:
             problem = self.budget_problem()
             if problem:
                 return self.finish("budget", problem, EXIT_NOT_ACCEPTED)
@@ -243,22 +311,27 @@ class AgentLoop:
             if verdict.ok:
                 event = self.accept(attempt, changed)
                 self.reporter.note(f"accepted on attempt {attempt}: {event['branch']}")
-                return self.finish("accepted", f"attempt {attempt} passed every stage",
-                                   EXIT_ACCEPTED, event)
+                return self.finish(
+                    "accepted", f"attempt {attempt} passed every stage", EXIT_ACCEPTED, event
+                )
             self.reporter.note(f"attempt {attempt}: rejected at {verdict.failed_stage}")
             if self.stuck():
-                return self.finish("stuck", f"the same failure repeated "
-                                   f"{self.goal.budget['stuck_after']} times in a row",
-                                   EXIT_NOT_ACCEPTED)
+                return self.finish(
+                    "stuck",
+                    f"the same failure repeated {self.goal.budget.stuck_after} times in a row",
+                    EXIT_NOT_ACCEPTED,
+                )
             attempt += 1
-        return self.finish("budget", f"all {self.goal.budget['attempts']} attempts used",
-                           EXIT_NOT_ACCEPTED)
+        return self.finish(
+            "budget", f"all {self.goal.budget.attempts} attempts used", EXIT_NOT_ACCEPTED
+        )
 
     def finish(self, outcome: str, reason: str, code: int, accepted: dict | None = None):
         summary = self.summary(outcome, reason, accepted)
         self.record.write("summary.json", summary)
-        self.record.event("run_finished", outcome=outcome, reason=reason, exit_code=code,
-                          accepted=accepted)
+        self.record.event(
+            "run_finished", outcome=outcome, reason=reason, exit_code=code, accepted=accepted
+        )
         return code, summary
 
     def summary(self, outcome: str, reason: str, accepted: dict | None = None) -> dict:
@@ -267,15 +340,32 @@ class AgentLoop:
         for number in sorted(self.state.attempts):
             ev = self.state.attempts[number]
             first = (ev.get("feedback") or "").strip().splitlines()
-            rows.append({"attempt": number, "ok": ev["ok"], "failed_stage": ev.get("failed_stage"),
-                         "seconds": ev.get("seconds", 0.0), "tokens": ev.get("tokens", 0),
-                         "cost_usd": ev.get("cost_usd", 0.0),
-                         "note": first[1] if len(first) > 1 else (first[0] if first else ""),
-                         "patch_to_verdict_s": ev.get("patch_to_verdict_s"),
-                         "harness_overhead_s": ev.get("harness_overhead_s")})
-        return {"run_id": self.s.run_id, "goal": self.goal.id, "agent": self.agent.name,
-                "model": f"{self.agent.provider}:{self.agent.model}", "outcome": outcome,
-                "reason": reason, "attempts": rows, "tokens": self.state.tokens,
-                "cost_usd": round(self.state.dollars, 6), "branch": accepted.get("branch"),
-                "commit": accepted.get("commit"), "regressions": accepted.get("regressions", []),
-                "merge": accepted.get("merge"), "record": str(self.record.dir)}
+            rows.append(
+                {
+                    "attempt": number,
+                    "ok": ev["ok"],
+                    "failed_stage": ev.get("failed_stage"),
+                    "seconds": ev.get("seconds", 0.0),
+                    "tokens": ev.get("tokens", 0),
+                    "cost_usd": ev.get("cost_usd", 0.0),
+                    "note": first[1] if len(first) > 1 else (first[0] if first else ""),
+                    "patch_to_verdict_s": ev.get("patch_to_verdict_s"),
+                    "harness_overhead_s": ev.get("harness_overhead_s"),
+                }
+            )
+        return {
+            "run_id": self.s.run_id,
+            "goal": self.goal.id,
+            "agent": self.agent.name,
+            "model": f"{self.agent.provider}:{self.agent.model}",
+            "outcome": outcome,
+            "reason": reason,
+            "attempts": rows,
+            "tokens": self.state.tokens,
+            "cost_usd": round(self.state.dollars, 6),
+            "branch": accepted.get("branch"),
+            "commit": accepted.get("commit"),
+            "regressions": accepted.get("regressions", []),
+            "merge": accepted.get("merge"),
+            "record": str(self.record.dir),
+        }

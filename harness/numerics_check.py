@@ -4,6 +4,7 @@ Runs as a CHILD process with PYTHONPATH at the worktree's runtime/python; it is 
 harness code that imports ember. Usage: python numerics_check.py SPEC.json RESULT.json
 Standalone on purpose (no harness imports), so the regression tests can reuse it.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -11,6 +12,8 @@ import json
 import re
 import sys
 import traceback
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +32,7 @@ def resolve(expr: str, namespace: dict):
             for name in parts[cut:]:
                 obj = getattr(obj, name)
             return obj
-    return eval(expr, namespace)  # noqa: S307 - expressions come from goals.yaml, not the agent
+    return eval(expr, namespace)
 
 
 def to_numpy(value):
@@ -60,27 +63,43 @@ def poison_allocator(ember, shape, dtype, rounds: int = 4):
 
 def compare(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> dict:
     if got.shape != want.shape:
-        return {"ok": False, "error": f"shape mismatch: ember {list(got.shape)} vs torch "
-                                      f"{list(want.shape)}", "max_abs": None, "max_rel": None}
+        return {
+            "ok": False,
+            "error": f"shape mismatch: ember {list(got.shape)} vs torch {list(want.shape)}",
+            "max_abs": None,
+            "max_rel": None,
+        }
     if got.dtype != want.dtype:
-        return {"ok": False, "error": f"dtype mismatch: ember {got.dtype} vs torch {want.dtype}",
-                "max_abs": None, "max_rel": None}
+        return {
+            "ok": False,
+            "error": f"dtype mismatch: ember {got.dtype} vs torch {want.dtype}",
+            "max_abs": None,
+            "max_rel": None,
+        }
     got64, want64 = got.astype(np.float64), want.astype(np.float64)
     nan_got, nan_want = np.isnan(got64), np.isnan(want64)
     diff = np.abs(np.where(nan_got | nan_want, 0.0, got64 - want64))
     rel = diff / np.maximum(np.abs(want64), 1e-12)
-    result = {"max_abs": float(diff.max(initial=0.0)), "max_rel": float(rel.max(initial=0.0))}
+    result: dict[str, Any] = {
+        "max_abs": float(diff.max(initial=0.0)),
+        "max_rel": float(rel.max(initial=0.0)),
+    }
     if (nan_got != nan_want).any():
-        result.update(ok=False, error=f"NaN mismatch at {int((nan_got != nan_want).sum())} "
-                                      "positions (unwritten output buffer?)")
+        result.update(
+            ok=False,
+            error=f"NaN mismatch at {int((nan_got != nan_want).sum())} "
+            "positions (unwritten output buffer?)",
+        )
         return result
     bad = diff > atol + rtol * np.abs(want64)
     result["ok"] = not bad.any()
     if bad.any():
         worst = np.unravel_index(int(np.argmax(np.where(bad, diff, -1))), diff.shape)
-        result["error"] = (f"{int(bad.sum())}/{diff.size} elements out of tolerance; worst at "
-                           f"index {list(map(int, worst))}: ember {got64[worst]:.8g} vs torch "
-                           f"{want64[worst]:.8g}")
+        result["error"] = (
+            f"{int(bad.sum())}/{diff.size} elements out of tolerance; worst at "
+            f"index {list(map(int, worst))}: ember {got64[worst]:.8g} vs torch "
+            f"{want64[worst]:.8g}"
+        )
     return result
 
 
@@ -126,71 +145,114 @@ def run_case(check, ember_fn, torch_fn, ember, torch, shape, dtype, seed, order)
 
     results = {}
     runners = [("ember", run_ember), ("torch", run_torch)]
-    for name, runner in (runners if order == "ember_first" else runners[::-1]):
+    for name, runner in runners if order == "ember_first" else runners[::-1]:
         results[name] = runner()
-    base = {"check": check["name"], "shape": list(shape), "dtype": dtype, "seed": seed,
-            "order": order, "atol": atol, "rtol": rtol, "ember": check["ember"],
-            "torch": check["torch"], "input_range": [low, high],
-            "num_inputs": check["num_inputs"]}
-    cases = [dict(base, phase="forward", **compare(results["ember"][0], results["torch"][0],
-                                                    atol, rtol))]
-    for i, (got, want) in enumerate(zip(results["ember"][1], results["torch"][1])):
+    base = {
+        "check": check["name"],
+        "shape": list(shape),
+        "dtype": dtype,
+        "seed": seed,
+        "order": order,
+        "atol": atol,
+        "rtol": rtol,
+        "ember": check["ember"],
+        "torch": check["torch"],
+        "input_range": [low, high],
+        "num_inputs": check["num_inputs"],
+    }
+    cases = [
+        dict(base, phase="forward", **compare(results["ember"][0], results["torch"][0], atol, rtol))
+    ]
+    for i, (got, want) in enumerate(zip(results["ember"][1], results["torch"][1], strict=False)):
         if got is None:
-            cases.append(dict(base, phase=f"backward[input {i}]", ok=False, max_abs=None,
-                              max_rel=None, error="ember produced no gradient (x.grad is None)"))
+            cases.append(
+                dict(
+                    base,
+                    phase=f"backward[input {i}]",
+                    ok=False,
+                    max_abs=None,
+                    max_rel=None,
+                    error="ember produced no gradient (x.grad is None)",
+                )
+            )
         else:
             cases.append(dict(base, phase=f"backward[input {i}]", **compare(got, want, atol, rtol)))
     return cases
 
 
 def run_checks(spec: dict) -> dict:
-    report = {"ok": True, "cases": [], "error": None}
+    report: dict[str, Any] = {"ok": True, "cases": [], "error": None}
     try:
-        import torch
         import ember
+        import torch
     except Exception:
         report.update(ok=False, error="import failed:\n" + traceback.format_exc(limit=3))
         return report
     namespace = {"ember": ember, "torch": torch, "np": np}
     for check in spec["checks"]:
         try:
-            ember_fn, torch_fn = resolve(check["ember"], namespace), resolve(check["torch"], namespace)
+            ember_fn, torch_fn = (
+                resolve(check["ember"], namespace),
+                resolve(check["torch"], namespace),
+            )
         except Exception as exc:
             report["ok"] = False
-            report["cases"].append({"check": check["name"], "phase": "resolve", "ok": False,
-                                    "error": f"cannot resolve {check['ember']!r}: "
-                                             f"{type(exc).__name__}: {exc}"})
+            report["cases"].append(
+                {
+                    "check": check["name"],
+                    "phase": "resolve",
+                    "ok": False,
+                    "error": f"cannot resolve {check['ember']!r}: {type(exc).__name__}: {exc}",
+                }
+            )
             continue
-        grid = [(tuple(shape), dtype, seed) for shape in check["shapes"]
-                for dtype in check["dtypes"] for seed in check["seed_values"]]
+        grid = [
+            (tuple(shape), dtype, seed)
+            for shape in check["shapes"]
+            for dtype in check["dtypes"]
+            for seed in check["seed_values"]
+        ]
         for order in ("ember_first", "torch_first"):
-            for shape, dtype, seed in (grid if order == "ember_first" else grid[::-1]):
+            for shape, dtype, seed in grid if order == "ember_first" else grid[::-1]:
                 try:
-                    cases = run_case(check, ember_fn, torch_fn, ember, torch, shape, dtype, seed,
-                                     order)
+                    cases = run_case(
+                        check, ember_fn, torch_fn, ember, torch, shape, dtype, seed, order
+                    )
                 except Exception as exc:
                     tb = traceback.format_exc(limit=4).strip().splitlines()
                     big = dtype == "float64"
-                    cases = [{"check": check["name"], "shape": list(shape), "dtype": dtype,
-                              "seed": seed, "order": order, "phase": "call", "ok": False,
-                              "atol": check["atol_float64" if big else "atol"],
-                              "rtol": check["rtol_float64" if big else "rtol"],
-                              "error": f"{type(exc).__name__}: {exc}", "traceback": tb[-6:]}]
+                    cases = [
+                        {
+                            "check": check["name"],
+                            "shape": list(shape),
+                            "dtype": dtype,
+                            "seed": seed,
+                            "order": order,
+                            "phase": "call",
+                            "ok": False,
+                            "atol": check["atol_float64" if big else "atol"],
+                            "rtol": check["rtol_float64" if big else "rtol"],
+                            "error": f"{type(exc).__name__}: {exc}",
+                            "traceback": tb[-6:],
+                        }
+                    ]
                 report["cases"].extend(cases)
                 report["ok"] = report["ok"] and all(c["ok"] for c in cases)
     return report
 
 
 def main(argv: list[str]) -> int:
-    spec = json.loads(open(argv[1]).read())
+    spec = json.loads(Path(argv[1]).read_text())
     report = run_checks(spec)
     with open(argv[2], "w") as handle:
         json.dump(report, handle, indent=1, default=str)
     failed = [c for c in report["cases"] if not c["ok"]]
     print(f"numerics: {len(report['cases']) - len(failed)}/{len(report['cases'])} cases passed")
     for case in failed[:10]:
-        print(f"FAIL {case['check']} {case.get('phase')} shape={case.get('shape')} "
-              f"dtype={case.get('dtype')} seed={case.get('seed')}: {case.get('error')}")
+        print(
+            f"FAIL {case['check']} {case.get('phase')} shape={case.get('shape')} "
+            f"dtype={case.get('dtype')} seed={case.get('seed')}: {case.get('error')}"
+        )
     if report["error"]:
         print(report["error"])
     return 0 if report["ok"] else 1

@@ -1,4 +1,5 @@
 """Regression growth: turn a failure that a later attempt fixed into a pytest in regressions/."""
+
 from __future__ import annotations
 
 import re
@@ -127,31 +128,53 @@ def candidates_from_stage(stage: dict, attempt: int) -> dict | None:
     return None
 
 
-def write_regression(worktree: Path, candidate: dict, goal_id: str, run_id: str,
-                     accepted_attempt: int, model: str, backward_by_check: dict) -> Path:
+def write_regression(
+    worktree: Path,
+    candidate: dict,
+    goal_id: str,
+    run_id: str,
+    accepted_attempt: int,
+    model: str,
+    backward_by_check: dict,
+) -> Path:
     attempt = candidate["attempt"]
     name = slug(f"{goal_id}_{run_id}_a{attempt}")
     path = Path(worktree) / "regressions" / f"test_{name}.py"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fields = dict(goal=goal_id, run=run_id, failed_attempt=attempt, accepted_attempt=accepted_attempt,
-                  model=model, name=name)
+    fields = dict(
+        goal=goal_id,
+        run=run_id,
+        failed_attempt=attempt,
+        accepted_attempt=accepted_attempt,
+        model=model,
+        name=name,
+    )
     if candidate["kind"] == "numerics":
         cases = []
         for case in candidate["cases"]:
-            cases.append({
-                "id": f"{case['check']}-{'x'.join(map(str, case['shape']))}-{case['dtype']}-"
-                      f"seed{case['seed']}",
-                "ember": case["ember"], "torch": case["torch"], "shape": case["shape"],
-                "dtype": case["dtype"], "seed": case["seed"], "atol": case["atol"],
-                "rtol": case["rtol"], "input_range": case["input_range"],
-                "num_inputs": case["num_inputs"],
-                "backward": backward_by_check.get(case["check"], True),
-                "failed_with": (case.get("error") or "")[:200]})
+            cases.append(
+                {
+                    "id": f"{case['check']}-{'x'.join(map(str, case['shape']))}-{case['dtype']}-"
+                    f"seed{case['seed']}",
+                    "ember": case["ember"],
+                    "torch": case["torch"],
+                    "shape": case["shape"],
+                    "dtype": case["dtype"],
+                    "seed": case["seed"],
+                    "atol": case["atol"],
+                    "rtol": case["rtol"],
+                    "input_range": case["input_range"],
+                    "num_inputs": case["num_inputs"],
+                    "backward": backward_by_check.get(case["check"], True),
+                    "failed_with": (case.get("error") or "")[:200],
+                }
+            )
         failure = f"numerics: {candidate['cases'][0].get('error', '')[:80]}"
         body = NUMERICS_TEMPLATE.format(cases=_pretty(cases), failure=_safe(failure), **fields)
     else:
-        body = SELECTOR_TEMPLATE.format(selectors=_pretty(candidate["selectors"]),
-                                        failure="pytest selector failed", **fields)
+        body = SELECTOR_TEMPLATE.format(
+            selectors=_pretty(candidate["selectors"]), failure="pytest selector failed", **fields
+        )
     path.write_text(body)
     return path
 
@@ -162,4 +185,5 @@ def _safe(text: str) -> str:
 
 def _pretty(value) -> str:
     import pprint
+
     return textwrap.indent(pprint.pformat(value, width=96, sort_dicts=False), "").strip()

@@ -1,4 +1,5 @@
 """Test support: a tiny fake-runtime git repo and loopback OpenAI/Anthropic servers."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,7 @@ def double(x):
     return x * 2
 '''
 
-FAKE_TEST = '''\
+FAKE_TEST = """\
 import numpy as np
 
 import ember.ops
@@ -42,10 +43,10 @@ import ember.ops
 
 def test_triple_exists_and_keeps_shape():
     assert ember.ops.triple(np.zeros((2, 3))).shape == (2, 3)
-'''
+"""
 
 # Build = "compile" every Python file; prints gcc-style errors. Hangs (with a grandchild) on request.
-FAKE_BUILD = '''\
+FAKE_BUILD = """\
 import os, pathlib, subprocess, sys, time
 root = pathlib.Path("runtime/python")
 if (root / "ember" / "HANG_BUILD").exists() or pathlib.Path(os.environ.get("FIXTURE_SLOW_MARKER", "/nonexistent")).exists():
@@ -61,9 +62,9 @@ for f in sorted(root.rglob("*.py")):
         print(f"{f}:{e.lineno}:1: error: {e.msg}")
         bad += 1
 sys.exit(1 if bad else 0)
-'''
+"""
 
-GOALS = '''\
+GOALS = """\
 version: 1
 goals:
   - id: triple
@@ -89,7 +90,7 @@ goals:
       regression_suite: true
     budget: {{attempts: {attempts}, wall_seconds: 300, tokens: {tokens}, dollars: 1.0, stuck_after: {stuck}}}
     limits: {{stage_timeout_s: {stage_timeout}, memory_mb: 4096}}
-'''
+"""
 
 
 def sr(path: str, search: str, replace: str) -> str:
@@ -97,15 +98,22 @@ def sr(path: str, search: str, replace: str) -> str:
     return f"{path}\n<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n"
 
 
-GOOD = "Plan: add triple.\n" + sr("runtime/python/ember/ops.py", "    return x * 2\n",
-                                  "    return x * 2\n\n\ndef triple(x):\n    return x * 3\n")
-WRONG = "Plan: add triple.\n" + sr("runtime/python/ember/ops.py", "    return x * 2\n",
-                                   "    return x * 2\n\n\ndef triple(x):\n    return x * 3.01\n")
+GOOD = "Plan: add triple.\n" + sr(
+    "runtime/python/ember/ops.py",
+    "    return x * 2\n",
+    "    return x * 2\n\n\ndef triple(x):\n    return x * 3\n",
+)
+WRONG = "Plan: add triple.\n" + sr(
+    "runtime/python/ember/ops.py",
+    "    return x * 2\n",
+    "    return x * 2\n\n\ndef triple(x):\n    return x * 3.01\n",
+)
 
 
 def git(cwd, *args):
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
 
 
 class FixtureRepo:
@@ -113,40 +121,68 @@ class FixtureRepo:
         self.root = root
         self.runs = root / "runs"
 
-    def write_goals(self, agent="fake-openai", attempts=3, tokens=100000, stuck=3,
-                    stage_timeout=60, commit=True):
-        (self.root / "goals.yaml").write_text(GOALS.format(
-            agent=agent, attempts=attempts, tokens=tokens, stuck=stuck,
-            stage_timeout=stage_timeout))
+    def write_goals(
+        self, agent="fake-openai", attempts=3, tokens=100000, stuck=3, stage_timeout=60, commit=True
+    ):
+        (self.root / "goals.yaml").write_text(
+            GOALS.format(
+                agent=agent,
+                attempts=attempts,
+                tokens=tokens,
+                stuck=stuck,
+                stage_timeout=stage_timeout,
+            )
+        )
         if commit:
             self.commit("goals")
 
     def write_agent(self, name, provider, base_url=None, trajectory=None, **extra):
-        data = {"role": "coder", "provider": provider, "model": f"{provider}-test-model",
-                "max_retries": 3, "backoff_s": 0.05, "timeout_s": 10,
-                "pricing": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}, **extra}
+        data = {
+            "role": "coder",
+            "provider": provider,
+            "model": f"{provider}-test-model",
+            "max_retries": 3,
+            "backoff_s": 0.05,
+            "timeout_s": 10,
+            "pricing": {"input_per_mtok": 1.0, "output_per_mtok": 2.0},
+            **extra,
+        }
         if base_url:
             data["base_url"] = base_url
         if trajectory is not None:
             path = self.root / "agents" / f"{name}-trajectory.yaml"
-            path.write_text(json.dumps({"provenance": "scripted", "responses":
-                                        [{"text": t} for t in trajectory]}))
+            path.write_text(
+                json.dumps(
+                    {"provenance": "scripted", "responses": [{"text": t} for t in trajectory]}
+                )
+            )
             data["trajectory"] = str(path.relative_to(self.root))
         (self.root / "agents" / f"{name}.yaml").write_text(json.dumps(data))
         self.commit(f"agent {name}")
 
     def commit(self, message):
         git(self.root, "add", "-A")
-        git(self.root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
-            "--allow-empty", "-m", message)
+        git(
+            self.root,
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            message,
+        )
 
     def run(self, *args) -> int:
         from harness.cli import main
+
         return main(["--repo", str(self.root), *args])
 
     def events(self, run_id=None) -> list[dict]:
         run_dir = self.run_dir(run_id)
-        return [json.loads(l) for l in (run_dir / "events.jsonl").read_text().splitlines()]
+        return [json.loads(ln) for ln in (run_dir / "events.jsonl").read_text().splitlines()]
 
     def run_dir(self, run_id=None) -> Path:
         if run_id:
@@ -157,6 +193,7 @@ class FixtureRepo:
 
 
 # ---------------------------------------------------------------- loopback model servers
+
 
 class ScriptedServer:
     """Speaks OpenAI Chat Completions or Anthropic Messages; plays a script of replies.
@@ -174,8 +211,9 @@ class ScriptedServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append({"path": self.path, "body": body,
-                                       "headers": dict(self.headers)})
+                outer.requests.append(
+                    {"path": self.path, "body": body, "headers": dict(self.headers)}
+                )
                 item = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
                 if isinstance(item, tuple) and item[0] == "hang":
                     time.sleep(item[1])
@@ -202,16 +240,30 @@ class ScriptedServer:
 
     def reply(self, text: str, body: dict) -> dict:
         if self.flavor == "openai":
-            return {"id": "chatcmpl-test", "object": "chat.completion", "created": 0,
-                    "model": body.get("model"), "choices": [{
-                        "index": 0, "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": 1000, "completion_tokens": 200,
-                              "total_tokens": 1200}}
-        return {"id": "msg_test", "type": "message", "role": "assistant",
-                "model": body.get("model"), "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn", "stop_sequence": None,
-                "usage": {"input_tokens": 900, "output_tokens": 150}}
+            return {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body.get("model"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": text},
+                    }
+                ],
+                "usage": {"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200},
+            }
+        return {
+            "id": "msg_test",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model"),
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 900, "output_tokens": 150},
+        }
 
     @property
     def base_url(self) -> str:
@@ -220,8 +272,6 @@ class ScriptedServer:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
 
 
 def make_fixture_repo(root: Path) -> FixtureRepo:
@@ -244,4 +294,3 @@ def make_fixture_repo(root: Path) -> FixtureRepo:
     repo.write_goals(commit=False)
     repo.commit("fixture")
     return repo
-

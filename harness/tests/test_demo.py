@@ -1,4 +1,5 @@
 """The shipped offline demo (goals.yaml default goal + replay-demo agent), on the fake runtime."""
+
 from __future__ import annotations
 
 import shutil
