@@ -1,7 +1,4 @@
-"""`harness` command line: goals, run, show.
-
-Exit codes: 0 accepted, 1 not accepted, 2 usage/config error, 3 internal error.
-"""
+"""`harness` command line: goals, run, show."""
 
 from __future__ import annotations
 
@@ -17,15 +14,21 @@ from rich.console import Console
 from .config import AgentConfig, Goal, load_agent, load_goals, pick_goal
 from .errors import ConfigError
 from .records import RunRecord, new_run_id
-from .sandbox import secret_values
-from .workspace import open_repo
+from .sandbox import SandboxUnavailable
+from .secrets import make_undumpable
+from .workspace import HARNESS_DIR, open_repo
 
 EXIT_INTERNAL = 3
+EXIT_CODES = """exit codes:
+  0  accepted (or the command succeeded)
+  1  not accepted: budget spent, stuck, provider failure or an integrity violation
+  2  usage or configuration error (also: no sandbox available and none allowed)
+  3  internal error of the harness (HARNESS_DEBUG=1 prints the trace)"""
 
 
 def repo_root(arg: str | None) -> Path:
     repo = open_repo(Path(arg or os.getcwd()))
-    return Path(repo.working_tree_dir)
+    return Path(str(repo.working_tree_dir))
 
 
 def cmd_goals(args) -> int:
@@ -64,9 +67,11 @@ def cmd_run(args) -> int:
     repo = repo_root(args.repo)
     runs_dir = Path(args.runs_dir) if args.runs_dir else repo / "runs"
     if args.resume:
-        record = RunRecord.open_existing(runs_dir, args.resume, secret_values())
-        goal = Goal.from_dict(json.loads((record.dir / "goal.json").read_text()))
-        agent = AgentConfig.from_dict(json.loads((record.dir / "agent.json").read_text()))
+        run_dir = runs_dir / args.resume
+        if not (run_dir / "goal.json").exists() or not (run_dir / "agent.json").exists():
+            raise ConfigError(f"no resumable run {args.resume!r} under {runs_dir}")
+        goal = Goal.from_dict(json.loads((run_dir / "goal.json").read_text()))
+        agent = AgentConfig.from_dict(json.loads((run_dir / "agent.json").read_text()))
         run_id = args.resume
     else:
         goals = load_goals(Path(args.goals) if args.goals else repo / "goals.yaml")
@@ -90,8 +95,10 @@ def cmd_run(args) -> int:
         run_id=run_id,
         resume=bool(args.resume),
         merge=args.merge,
+        allow_unsandboxed=args.allow_unsandboxed,
     )
-    code, summary = AgentLoop(settings, reporter).run()
+    loop = AgentLoop(settings, reporter)  # validates goal, base, key and sandbox first
+    code, summary = loop.run()
     if args.json:
         print(json.dumps(dict(summary, exit_code=code), indent=1))
     else:
@@ -102,7 +109,7 @@ def cmd_run(args) -> int:
 def cmd_show(args) -> int:
     repo = repo_root(args.repo)
     runs_dir = Path(args.runs_dir) if args.runs_dir else repo / "runs"
-    record = RunRecord.open_existing(runs_dir, args.run, [])
+    record = RunRecord.open_existing(runs_dir, args.run, [], repo / HARNESS_DIR / "keys")
     events = record.load_events(record.events_path)
     summary_path = record.dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
@@ -130,6 +137,8 @@ def cmd_show(args) -> int:
                 markup=False,
                 highlight=False,
             )
+    if record.tamper_reason:
+        console.print(f"[bold red]record does not verify:[/] {record.tamper_reason}")
     if summary:
         print_summary(summary, console)
     else:
@@ -138,14 +147,24 @@ def cmd_show(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description=__doc__,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--repo", help="repository root (default: the git repo around cwd)")
     sub = parser.add_subparsers(dest="command", required=True)
     goals = sub.add_parser("goals", help="list goals from goals.yaml")
     goals.add_argument("--check", action="store_true", help="validate and report")
     goals.add_argument("--goals", help="path to goals.yaml")
     goals.add_argument("--json", action="store_true")
-    run = sub.add_parser("run", help="drive the agent to a verified change")
+    run = sub.add_parser(
+        "run",
+        help="drive the agent to a verified change",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("--goal", help="goal id (default: the goal with default: true)")
     run.add_argument("--agent", help="agent name in agents/ or path to an agent YAML")
     run.add_argument("--resume", metavar="RUN", help="continue an interrupted run")
@@ -153,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
     run.add_argument("--goals", help="path to goals.yaml")
     run.add_argument("--runs-dir", help="where run records go (default: <repo>/runs)")
+    run.add_argument(
+        "--allow-unsandboxed",
+        action="store_true",
+        help="grade even where the kernel refuses namespaces (model code then runs with only "
+        "rlimits and an allow-listed environment: throwaway machines only)",
+    )
     show = sub.add_parser("show", help="print a run record")
     show.add_argument("run")
     show.add_argument("--json", action="store_true")
@@ -161,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    make_undumpable()  # no ptrace, /proc/<pid>/mem or core dump of the process holding the key
     args = build_parser().parse_args(argv)
     handler = {"goals": cmd_goals, "run": cmd_run, "show": cmd_show}[args.command]
     try:
@@ -168,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         for message in exc.messages:
             print(f"harness: error: {message}", file=sys.stderr)
+        return 2
+    except SandboxUnavailable as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("harness: interrupted; resume with `harness run --resume RUN`", file=sys.stderr)

@@ -261,6 +261,8 @@ GOAL_SCHEMA = {
             "stage_timeout_s": Optional(float, 900),
             "cpu_seconds": Optional(int, 1800),
             "memory_mb": Optional(int, 8192),
+            # grade without namespaces where the kernel refuses them (throwaway machines only)
+            "allow_unsandboxed": Optional(bool, False),
         }
     ),
 }
@@ -337,6 +339,7 @@ class StageLimits:
     stage_timeout_s: float
     cpu_seconds: int
     memory_mb: int
+    allow_unsandboxed: bool = False
 
 
 @dataclass

@@ -11,6 +11,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
+from .gitsafe import git_command, git_env
+
 SEARCH_MARK = re.compile(r"^\s*<{5,9} ?SEARCH\s*$")
 DIVIDER_MARK = re.compile(r"^\s*={5,9}\s*$")
 REPLACE_MARK = re.compile(r"^\s*>{5,9} ?REPLACE\s*$")
@@ -163,9 +165,9 @@ def parse_search_replace(text: str, start_index: int = 0) -> list[Edit]:
     return edits
 
 
-def diff_paths(diff: str) -> tuple[list, bool]:
-    """Target paths of a unified diff, and whether it mentions a symlink mode."""
-    paths, symlink = [], False
+def diff_paths(diff: str) -> list[str]:
+    """Target paths of a unified diff (both sides of renames and copies)."""
+    paths: list[str] = []
     for line in diff.splitlines():
         if line.startswith(("+++ ", "--- ")):
             raw = line[4:].split("\t")[0].strip()
@@ -175,9 +177,37 @@ def diff_paths(diff: str) -> tuple[list, bool]:
                     paths.append(raw)
         elif line.startswith(("rename to ", "copy to ", "rename from ", "copy from ")):
             paths.append(line.split(" ", 2)[2].strip())
-        if re.match(r"^(new file mode|old mode|new mode|deleted file mode) 120000", line):
-            symlink = True
-    return paths, symlink
+        elif line.startswith("diff --git "):
+            for raw in line[len("diff --git ") :].split(" "):
+                raw = raw[2:] if raw.startswith(("a/", "b/")) else raw
+                if raw and raw not in paths:
+                    paths.append(raw)
+    return paths
+
+
+MODE_LINE = re.compile(r"^(new file mode|old mode|new mode|deleted file mode|index \S+) ?(\d{6})?")
+
+
+def diff_problem(diff: str) -> str | None:
+    """Why a diff is refused before `git apply` sees it: anything but text changes to files."""
+    for line in diff.splitlines():
+        if line.startswith(("GIT binary patch", "Binary files ", "literal ", "delta ")):
+            return "binary diff; only text changes are accepted"
+        match = MODE_LINE.match(line)
+        if not match or not match.group(2):
+            continue
+        kind, mode = match.group(1), match.group(2)
+        if mode == "120000":
+            return "diff creates or changes a symlink"
+        if mode == "160000":
+            return "diff adds or changes a submodule (gitlink)"
+        if kind.startswith("index"):
+            continue
+        if kind in ("old mode", "new mode"):
+            return f"diff changes a file mode ({mode}); only content changes are accepted"
+        if kind != "deleted file mode" and mode != "100644":
+            return f"diff creates a file with mode {mode}; only 100644 is accepted"
+    return None
 
 
 def parse_unified_diffs(text: str, start_index: int = 0) -> list[Edit]:
@@ -189,7 +219,7 @@ def parse_unified_diffs(text: str, start_index: int = 0) -> list[Edit]:
     for block in blocks:
         if not re.search(r"^\+\+\+ ", block, re.MULTILINE):
             continue
-        paths, _ = diff_paths(block)
+        paths = diff_paths(block)
         edits.append(
             Edit("diff", start_index + len(edits), path=", ".join(paths), diff=block, paths=paths)
         )
@@ -203,6 +233,42 @@ def parse_edits(text: str) -> list[Edit]:
 
 
 # ---------------------------------------------------------------- path policy
+
+# Names that change how git, Python or pytest behave rather than what the code does; never
+# writable whatever the scope says (see Note [the tree is the truth] in tree.py).
+FORBIDDEN_NAMES = {
+    ".git": "git metadata",
+    ".gitattributes": "git attributes (filters, diff and merge drivers)",
+    ".gitmodules": "a submodule definition",
+    ".gitignore": "git ignore rules",
+    "sitecustomize.py": "a module every Python process imports at start-up",
+    "usercustomize.py": "a module every Python process imports at start-up",
+    "pytest.ini": "pytest configuration",
+    "tox.ini": "pytest configuration",
+    "setup.cfg": "pytest configuration",
+    "pyproject.toml": "packaging and pytest configuration",
+    "__pycache__": "cached bytecode (it would shadow the source)",
+    ".pytest_cache": "pytest's cache",
+}
+FORBIDDEN_SUFFIXES = {
+    ".pth": "a .pth file (runs code when its directory is a site dir)",
+    ".pyc": "cached bytecode (it would shadow the source)",
+    ".pyo": "cached bytecode (it would shadow the source)",
+    ".dist-info": "package metadata (entry points load pytest plugins)",
+    ".egg-info": "package metadata (entry points load pytest plugins)",
+    ".egg-link": "an editable-install link",
+}
+
+
+def forbidden_name(rel: str) -> str | None:
+    """Why a path is never writable by an attempt because of its name, or None."""
+    for part in PurePosixPath(rel).parts:
+        if part in FORBIDDEN_NAMES:
+            return f"{part!r} is {FORBIDDEN_NAMES[part]}; never writable"
+        for suffix, what in FORBIDDEN_SUFFIXES.items():
+            if part.endswith(suffix):
+                return f"{part!r} is {what}; never writable"
+    return None
 
 
 def glob_to_regex(pattern: str) -> re.Pattern:
@@ -234,6 +300,9 @@ def check_path(worktree: Path, rel: str, scope: list, protected: list) -> str | 
     if ".." in PurePosixPath(rel).parts:
         return f"path {rel!r} contains '..'; escapes are rejected"
     norm = posixpath.normpath(rel)
+    bad_name = forbidden_name(norm)
+    if bad_name:
+        return bad_name
     if matches_any(norm, protected):
         return (
             f"{norm} is a PROTECTED path (harness, grader tests, conftest, goals); never writable"
@@ -374,14 +443,22 @@ def apply_search_replace(worktree: Path, edit: Edit) -> EditResult:
 
 
 def _git_apply(worktree: Path, patch: Path, flags: list) -> tuple[bool, str]:
-    base = ["git", "apply", "--recount", "--whitespace=nowarn", *flags]
+    base = [*git_command(worktree), "apply", "--recount", "--whitespace=nowarn", *flags]
+    env = git_env()
     check = subprocess.run(
-        [*base, "--check", str(patch)], cwd=worktree, capture_output=True, text=True
+        [*base, "--check", str(patch)], cwd=worktree, capture_output=True, text=True, env=env
     )
-    if check.returncode != 0:
+    if check.returncode != 0 or _apply_warning(check.stderr):
         return False, check.stderr.strip()
-    done = subprocess.run([*base, str(patch)], cwd=worktree, capture_output=True, text=True)
-    return done.returncode == 0, done.stderr.strip()
+    done = subprocess.run(
+        [*base, str(patch)], cwd=worktree, capture_output=True, text=True, env=env
+    )
+    # git apply can exit 0 after skipping a section ("corrupt binary patch"): that is a failure.
+    return done.returncode == 0 and not _apply_warning(done.stderr), done.stderr.strip()
+
+
+def _apply_warning(stderr: str) -> bool:
+    return bool(re.search(r"corrupt|error|skipp|fatal|warning: .*(ignor|unable)", stderr, re.I))
 
 
 def _hunk_hints(worktree: Path, diff: str) -> list[str]:
@@ -434,7 +511,12 @@ def apply_diff(worktree: Path, edit: Edit) -> EditResult:
             if ok:
                 result.status, result.method = "applied", method
                 if method == "git-apply-3way":  # --3way stages changes; keep the index clean
-                    subprocess.run(["git", "reset", "-q"], cwd=worktree, capture_output=True)
+                    subprocess.run(
+                        [*git_command(worktree), "reset", "-q"],
+                        cwd=worktree,
+                        capture_output=True,
+                        env=git_env(),
+                    )
                 return result
             errors.append(f"{method}: {message.splitlines()[0] if message else 'failed'}")
         hints = _hunk_hints(worktree, edit.diff)
@@ -465,14 +547,11 @@ def apply_edits(worktree: Path, edits: list[Edit], scope: list, protected: list)
             )
             continue
         targets = edit.paths if edit.kind == "diff" else [edit.path]
-        if edit.kind == "diff" and diff_paths(edit.diff)[1]:
+        problem = diff_problem(edit.diff) if edit.kind == "diff" else None
+        if problem:
             results.append(
                 EditResult(
-                    edit.index,
-                    edit.kind,
-                    edit.path,
-                    "rejected",
-                    message="diff creates or changes a symlink; rejected",
+                    edit.index, edit.kind, edit.path, "rejected", message=problem + "; rejected"
                 )
             )
             continue

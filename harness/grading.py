@@ -13,16 +13,29 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
 
 from .config import Goal
-from .sandbox import Limits, format_command, run_command, trim
-from .workspace import Workspace
+from .edits import matches_any
+from .sandbox import CommandResult, Limits, format_command, run_command, trim
+from .secrets import SecretSet
+from .tree import Policy, TreeState
+from .workspace import BUILD_DEFINING, Workspace
 
 NUMERICS_SCRIPT = Path(__file__).with_name("numerics_check.py")
 COMPILER_ERROR = re.compile(
     r"^(?P<file>[^\s:][^:]*):(?P<line>\d+)(?::\d+)?: (?:fatal )?error: (?P<msg>.*)$"
 )
 LINKER_ERROR = re.compile(r"(undefined reference to .*|multiple definition of .*|CMake Error.*)")
+# Directories the children get on PYTHONPATH: a new top-level module there is refused.
+IMPORT_ROOTS = ["runtime/python"]
+PYTEST_SUMMARY = re.compile(
+    r"^=*\s*(?P<body>(?:\d+ (?:passed|failed|errors?|skipped|xfailed|xpassed|deselected|"
+    r"warnings?|rerun)(?:, )?)+) in [\d.]+s\b",
+    re.MULTILINE,
+)
+CTEST_SUMMARY = re.compile(r"\d+% tests passed, \d+ tests? failed out of \d+")
+REPORT_LIMIT = 50_000_000
 
 
 @dataclass
@@ -45,6 +58,7 @@ class Verdict:
     stages: list
     failed_stage: str | None = None
     feedback: str = ""
+    tree: TreeState | None = None  # exactly what was graded (what gets committed)
 
     @property
     def signature(self) -> str:
@@ -64,6 +78,7 @@ class Verdict:
             "failed_stage": self.failed_stage,
             "feedback": self.feedback,
             "signature": self.signature,
+            "graded_paths": self.tree.paths if self.tree else [],
             "stages": [s.to_dict() for s in self.stages],
         }
 
@@ -135,16 +150,86 @@ def numerics_feedback(report: dict, limit: int = 8) -> str:
     return "\n".join(out)
 
 
+@dataclass
+class TestRun:
+    """One test command's outcome, read from its JUnit report and its closing summary."""
+
+    result: CommandResult
+    outcomes: dict[str, str]  # test id -> passed | failed | error | skipped
+    problems: list[str]  # integrity problems (no summary, tests missing, ...)
+    extra: dict = field(default_factory=dict)  # ctest: gtest id -> completed run seen
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok and not self.problems
+
+
+def read_junit(path: Path) -> dict[str, str] | None:
+    """test id -> outcome from a JUnit XML file (pytest or ctest), the worst outcome per id."""
+    if not path.is_file() or path.stat().st_size > REPORT_LIMIT:
+        return None
+    try:
+        root = ElementTree.parse(path).getroot()
+    except ElementTree.ParseError:
+        return None
+    rank = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
+    outcomes: dict[str, str] = {}
+    for case in root.iter("testcase"):
+        test_id = f"{case.get('classname', '')}::{case.get('name', '')}"
+        outcome = "passed"
+        if case.get("status") in ("notrun", "disabled"):
+            outcome = "skipped"
+        elif case.get("status") == "fail":
+            outcome = "failed"
+        for child in case:
+            tag = {"failure": "failed", "error": "error", "skipped": "skipped"}.get(child.tag)
+            if tag and rank[tag] > rank[outcome]:
+                outcome = tag
+        if rank[outcome] >= rank.get(outcomes.get(test_id, "passed"), 0):
+            outcomes[test_id] = outcome
+    return outcomes
+
+
+def gtest_runs(directory: Path) -> set[str]:
+    """`Suite.Name` of every gtest case that ran to completion without failure (GTEST_OUTPUT)."""
+    done = set()
+    for path in sorted(directory.glob("*.xml")):
+        for test_id, outcome in (read_junit(path) or {}).items():
+            suite, _, name = test_id.partition("::")
+            if outcome == "passed":
+                done.add(f"{suite}.{name}")
+    for path in sorted(directory.glob("*.xml")):  # a listing (--gtest_list_tests) has no status
+        try:
+            root = ElementTree.parse(path).getroot()
+        except ElementTree.ParseError:
+            continue
+        for case in root.iter("testcase"):
+            if case.get("status") != "run" or case.get("result", "completed") != "completed":
+                done.discard(f"{case.get('classname')}.{case.get('name')}")
+    return done
+
+
 class Grader:
     def __init__(
-        self, workspace: Workspace, goal: Goal, base: str, secrets: list[str], on_stage=None
+        self,
+        workspace: Workspace,
+        goal: Goal,
+        base: str,
+        secrets: SecretSet | list[str],
+        on_stage=None,
+        allow_unsandboxed: bool = False,
     ):
-        self.ws, self.goal, self.base, self.secrets = workspace, goal, base, secrets
+        self.ws, self.goal, self.base = workspace, goal, base
+        self.secrets = secrets if isinstance(secrets, SecretSet) else SecretSet(list(secrets))
         self.on_stage = on_stage or (lambda name, status, result=None: None)
         lim = goal.limits
         self.limits = Limits(
             wall_s=lim.stage_timeout_s, cpu_s=lim.cpu_seconds, memory_mb=lim.memory_mb
         )
+        self.allow_unsandboxed = allow_unsandboxed or lim.allow_unsandboxed
+        self.policy = Policy(goal.scope, goal.all_protected, IMPORT_ROOTS)
+        self.tree: TreeState | None = None
+        self.baseline: dict[str, dict] = {}
 
     # -- helpers
     def values(self, selector: str = "") -> dict:
@@ -161,69 +246,149 @@ class Grader:
         wt = str(self.ws.worktree)
         return {
             "PYTHONPATH": f"{wt}/runtime/python",
+            "PYTHONSAFEPATH": "1",  # no script dir / cwd on sys.path
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",  # no plugins from entry points
+            "CCACHE_DIR": str(self.ws.ccache_dir),
             "CCACHE_BASEDIR": wt,
             "CCACHE_NOHASHDIR": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
 
-    def run(self, template: str, log: Path, selector: str = ""):
-        argv = format_command(template, self.values(selector))
+    def run(
+        self,
+        template: str,
+        log: Path,
+        selector: str = "",
+        stage: str = "",
+        extra_argv: tuple = (),
+        env: dict | None = None,
+        readable: list | None = None,
+        writable: list | None = None,
+    ) -> CommandResult:
+        argv = format_command(template, self.values(selector)) + list(extra_argv)
+        sandbox = self.ws.sandbox(
+            stage, self.allow_unsandboxed, readable=readable or [], writable=writable or []
+        )
         return run_command(
             argv,
             self.ws.worktree,
             log,
             self.limits,
-            self.env(),
+            {**self.env(), **(env or {})},
             self.secrets,
             pgid_file=self.ws.pgid_file,
+            sandbox=sandbox,
         )
 
     def _stage(self, name: str, body) -> StageResult:
         self.on_stage(name, "running")
         start = time.monotonic()
         result = body()
+        if result.ok and name != "protected":
+            result = self._integrity(result)
         result.seconds = round(time.monotonic() - start, 3)
         self.on_stage(name, "passed" if result.ok else "failed", result)
         return result
 
+    def _integrity(self, result: StageResult) -> StageResult:
+        """After a stage: the graded tree and the build outputs must be as they were."""
+        assert self.tree is not None
+        problems = [f"worktree: {p}" for p in self.ws.drift(self.tree)]
+        if result.name != "build":
+            problems += self.ws.outputs_changed()
+        if not problems:
+            return result
+        self.ws.mark_untrusted()
+        return StageResult(
+            result.name,
+            False,
+            0.0,
+            summary=f"the {result.name} stage changed {len(problems)} file(s) it may not change",
+            feedback=f"code run by the {result.name} stage modified files (never allowed; the "
+            "graded tree and the build outputs must stay as they were):\n"
+            + "\n".join(problems[:30]),
+            log=result.log,
+            details={"tampered": problems[:200]},
+        )
+
     # -- stages
     def stage_protected(self, name="protected") -> StageResult:
-        problems = self.ws.protected_violations(self.base, self.goal.all_protected)
+        """The tree on disk against the base: every change must be a text file in scope."""
+        if name == "protected_after" and self.tree is not None:
+            problems = [
+                f"{p}: changed after the edits were applied" for p in self.ws.drift(self.tree)
+            ]
+            problems += self.ws.outputs_changed()
+        else:
+            self.tree, problems = self.ws.snapshot(self.base, self.policy)
         return StageResult(
             name,
             not problems,
             0.0,
-            summary="protected paths intact"
+            summary="only allowed paths changed"
             if not problems
-            else f"{len(problems)} protected path(s) changed",
-            feedback="protected paths changed (never allowed):\n" + "\n".join(problems)
+            else f"{len(problems)} change(s) refused",
+            feedback="changes that are never accepted (refused on the tree as applied):\n"
+            + "\n".join(problems[:40])
             if problems
             else "",
+            details={"changed": self.tree.paths if self.tree else []},
         )
 
     def stage_build(self, logs: Path) -> StageResult:
         commands = self.goal.commands
-        marker = self.ws.build_dir / ".harness-configured"
+        assert self.tree is not None
+        # An attempt that edits build files runs its own code here: no writes to the cache,
+        # and its build dir is wiped before the next attempt (see Note [build outputs]).
+        untrusted = any(matches_any(p, BUILD_DEFINING) for p in self.tree.paths)
+        self.ws.build_starting(untrusted)
+        cache = {"writable": [], "readable": [self.ws.ccache_dir], "env": {"CCACHE_READONLY": "1"}}
+        extra = cache if untrusted else {}
         outputs = []
-        if not marker.exists() or marker.read_text() != commands.configure:
-            res = self.run(commands.configure, logs / "configure.log")
-            outputs.append(res.output)
-            if not res.ok:
-                return self._failed_command(
-                    "build", res, compiler_feedback(res.output), "configure"
-                )
-            marker.write_text(commands.configure)
-        res = self.run(commands.build, logs / "build.log")
+        try:
+            if self.ws.configured_with() != commands.configure:
+                res = self._build_command(commands.configure, logs / "configure.log", extra)
+                outputs.append(res.output)
+                if not res.ok:
+                    return self._failed_command(
+                        "build", res, compiler_feedback(res.output), "configure"
+                    )
+                self.ws.mark_configured(commands.configure)
+            res = self._build_command(commands.build, logs / "build.log", extra)
+        finally:
+            self.ws.record_outputs()
         outputs.append(res.output)
         if not res.ok:
             return self._failed_command("build", res, compiler_feedback(res.output), "build")
         return StageResult("build", True, 0.0, summary="built", log=trim("\n".join(outputs)))
 
+    def _build_command(self, template: str, log: Path, extra: dict) -> CommandResult:
+        argv = format_command(template, self.values())
+        sandbox = self.ws.sandbox("build", self.allow_unsandboxed)
+        if extra:
+            sandbox.writable = [p for p in sandbox.writable if p != self.ws.ccache_dir]
+            sandbox.readable += extra["readable"]
+        return run_command(
+            argv,
+            self.ws.worktree,
+            log,
+            self.limits,
+            {**self.env(), **extra.get("env", {})},
+            self.secrets,
+            pgid_file=self.ws.pgid_file,
+            sandbox=sandbox,
+        )
+
     def _failed_command(self, stage, res, feedback, what) -> StageResult:
         if res.timed_out:
             feedback = (
-                f"{what} timed out after {self.limits.wall_s:.0f}s; the whole process "
-                "group was killed.\n" + "\n".join(res.output.splitlines()[-15:])
+                f"{what} timed out after {self.limits.wall_s:.0f}s; everything it started "
+                "was killed.\n" + "\n".join(res.output.splitlines()[-15:])
+            )
+        elif res.oom_killed:
+            feedback = (
+                f"{what} was killed: out of memory (limit {self.limits.memory_mb} MB).\n"
+                + "\n".join(res.output.splitlines()[-15:])
             )
         return StageResult(
             stage,
@@ -235,27 +400,131 @@ class Grader:
             details={"timed_out": res.timed_out, "returncode": res.returncode},
         )
 
+    # Note [test integrity]: a test command can "pass" by running fewer tests (a registration
+    # trick, a deselecting plugin, a skip raised from the code under test) or by exiting 0
+    # before its runner reports (os._exit at import). So each run writes a JUnit report to a
+    # scratch dir the harness reads, ctest gets --no-tests=error, gtest processes write their
+    # own reports (a process that exits early writes none), pytest runs with a harness-owned
+    # configuration (-c /dev/null, explicit rootdir, no plugin autoload, no cache), and the
+    # outcome is compared with the same command at the base commit (baseline): every test run
+    # there must run now, every test passing there must pass now, and nothing may fail.
+    def _run_tests(self, name: str, template: str, selector: str, log: Path, index: int) -> TestRun:
+        scratch = self.ws.scratch(f"{name}-{index}")
+        report = scratch / "junit.xml"
+        argv = format_command(template, self.values(selector))
+        extra_argv: list[str] = []
+        env: dict[str, str] = {}
+        is_ctest = Path(argv[0]).name == "ctest"
+        if is_ctest:
+            if not any(a.startswith("--no-tests") for a in argv):
+                extra_argv.append("--no-tests=error")
+            extra_argv += ["--output-junit", str(report)]
+            (scratch / "gtest").mkdir()
+            env["GTEST_OUTPUT"] = f"xml:{scratch / 'gtest'}/"
+        else:
+            env["PYTEST_ADDOPTS"] = " ".join(
+                [
+                    "-c /dev/null",
+                    f"--rootdir={self.ws.worktree}",
+                    "-p no:cacheprovider",
+                    f"--junitxml={report}",
+                    "-o junit_family=xunit1",
+                ]
+            )
+        res = self.run(
+            template,
+            log,
+            selector,
+            stage=name,
+            extra_argv=tuple(extra_argv),
+            env=env,
+            writable=[scratch],
+        )
+        outcomes = read_junit(report)
+        problems: list[str] = []
+        if res.timed_out:
+            return TestRun(res, outcomes or {}, problems)
+        if is_ctest:
+            if not CTEST_SUMMARY.search(res.output):
+                problems.append(
+                    f"ctest exited {res.returncode} without its closing summary"
+                    + (" (no tests were found)" if "No tests were found" in res.output else "")
+                )
+        else:
+            if res.returncode == 5:
+                problems.append("pytest collected no tests (exit 5)")
+            elif not PYTEST_SUMMARY.search(res.output):
+                problems.append(
+                    f"pytest exited {res.returncode} without its closing summary line "
+                    "(a run that stops early, e.g. with os._exit, is a failure)"
+                )
+        if outcomes is None:
+            problems.append("the test runner wrote no readable report")
+        elif not outcomes:
+            problems.append("no tests ran")
+        extra = {"gtest": sorted(gtest_runs(scratch / "gtest"))} if is_ctest else {}
+        return TestRun(res, outcomes or {}, problems, extra)
+
+    def _compare_to_base(self, name: str, selector: str, run: TestRun) -> list[str]:
+        base = self.baseline.get(name, {}).get(selector)
+        if not base:
+            return []
+        problems = []
+        missing = [t for t in base["outcomes"] if t not in run.outcomes]
+        if missing:
+            problems.append(
+                f"{len(missing)} test(s) that run at the base commit did not run: "
+                + ", ".join(missing[:10])
+            )
+        lost = [
+            t
+            for t, outcome in base["outcomes"].items()
+            if outcome == "passed" and t in run.outcomes and run.outcomes[t] != "passed"
+        ]
+        if lost:
+            problems.append(
+                f"{len(lost)} test(s) that pass at the base commit did not pass: "
+                + ", ".join(f"{t} ({run.outcomes[t]})" for t in lost[:10])
+            )
+        gtest_missing = sorted(set(base.get("gtest", [])) - set(run.extra.get("gtest", [])))
+        if gtest_missing:
+            problems.append(
+                f"{len(gtest_missing)} GoogleTest case(s) reported passing without running to "
+                "completion (no report from the test process): " + ", ".join(gtest_missing[:10])
+            )
+        return problems
+
     def stage_tests(self, name: str, template: str, selectors: list, logs: Path) -> StageResult:
         outputs, failures = [], []
         for i, selector in enumerate(selectors):
-            res = self.run(template, logs / f"{name}-{i}.log", selector)
-            outputs.append(res.output)
-            if not res.ok:
-                failures.append((selector, res))
+            run = self._run_tests(name, template, selector, logs / f"{name}-{i}.log", i)
+            run.problems += self._compare_to_base(name, selector, run)
+            outputs.append(run.result.output)
+            if not run.ok:
+                failures.append((selector, run))
         if failures:
-            selector, res = failures[0]
-            if res.timed_out:
-                return self._failed_command(name, res, "", f"{name} {selector!r}")
+            selector, run = failures[0]
+            if run.result.timed_out or run.result.oom_killed:
+                return self._failed_command(name, run.result, "", f"{name} {selector!r}")
+            feedback = []
+            for sel, failed in failures:
+                part = f"selector {sel!r} failed:"
+                if failed.problems:
+                    part += "\n" + "\n".join(f"- {p}" for p in failed.problems)
+                if failed.result.returncode != 0:
+                    part += "\n" + test_feedback(failed.result.output)
+                feedback.append(part)
             return StageResult(
                 name,
                 False,
                 0.0,
                 summary=f"{len(failures)}/{len(selectors)} selectors failed",
-                feedback="\n".join(
-                    f"selector {s!r} failed:\n{test_feedback(r.output)}" for s, r in failures
-                ),
+                feedback="\n".join(feedback),
                 log=trim("\n".join(outputs)),
-                details={"failed_selectors": [s for s, _ in failures]},
+                details={
+                    "failed_selectors": [s for s, _ in failures],
+                    "integrity": [p for _, f in failures for p in f.problems][:50],
+                },
             )
         return StageResult(
             name,
@@ -264,6 +533,116 @@ class Grader:
             summary=f"{len(selectors)} selector(s) passed",
             log=trim("\n".join(outputs)),
         )
+
+    # -- the base commit's test outcomes
+    def _test_plan(self) -> list[tuple[str, str, list]]:
+        acc, commands = self.goal.acceptance, self.goal.commands
+        plan = []
+        if acc.cpp_tests:
+            plan.append(("cpp_tests", commands.cpp_test, acc.cpp_tests))
+        if acc.pytest:
+            plan.append(("pytest", commands.pytest, acc.pytest))
+        if acc.regression_suite:
+            plan.append(("regression", commands.regression, [""]))
+        return plan
+
+    def _baseline_key(self) -> str:
+        acc = self.goal.acceptance
+        data = [self.base, asdict(self.goal.commands), acc.build, self._test_plan(), sys.executable]
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]
+
+    def ensure_baseline(self, logs: Path) -> StageResult | None:
+        """Run the test stages once at the base commit (cached per base); None when cached.
+
+        The attempt's changes are taken out of the worktree meanwhile and put back after.
+        """
+        plan = self._test_plan()
+        path = self.ws.harness_dir / "baselines" / f"{self._baseline_key()}.json"
+        if not plan:
+            return None
+        if path.exists():
+            self.baseline = json.loads(path.read_text())
+            return None
+        assert self.tree is not None
+        self.on_stage("baseline", "running")
+        start = time.monotonic()
+        self._checkout_files(self.ws.base_files(self.base, list(self.tree.files)))
+        try:
+            result = self._run_baseline(plan, logs / "baseline")
+        finally:
+            self._checkout_files(self.tree.files)
+        result.seconds = round(time.monotonic() - start, 3)
+        if result.ok:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.baseline, indent=1))
+        self.on_stage("baseline", "passed" if result.ok else "failed", result)
+        return result
+
+    def _checkout_files(self, files: dict[str, bytes | None]):
+        for rel, data in files.items():
+            target = self.ws.worktree / rel
+            if data is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+
+    def _run_baseline(self, plan, logs: Path) -> StageResult:
+        logs.mkdir(parents=True, exist_ok=True)
+        if self.goal.acceptance.build:
+            self.ws.build_starting(False)
+            try:
+                build = self.stage_build_at_base(logs)
+            finally:
+                self.ws.record_outputs()
+            if not build.ok:
+                return StageResult(
+                    "baseline",
+                    False,
+                    0.0,
+                    summary="the base commit does not build",
+                    feedback="the goal's base commit does not build; no attempt can be "
+                    "accepted:\n" + build.feedback,
+                    log=build.log,
+                )
+        self.baseline = {}
+        for name, template, selectors in plan:
+            for i, selector in enumerate(selectors):
+                run = self._run_tests(name, template, selector, logs / f"{name}-{i}.log", i)
+                problems = [
+                    p for p in run.problems if "no tests ran" not in p or name != "regression"
+                ]
+                if name == "regression" and run.result.returncode == 5:
+                    problems = []  # an empty regression suite is fine
+                if problems or run.result.timed_out:
+                    return StageResult(
+                        "baseline",
+                        False,
+                        0.0,
+                        summary=f"{name} {selector!r} cannot be run at the base commit",
+                        feedback=f"the goal's {name} selector {selector!r} is broken at the "
+                        "base commit: " + "; ".join(problems or ["timed out"]),
+                        log=trim(run.result.output),
+                    )
+                self.baseline.setdefault(name, {})[selector] = {
+                    "outcomes": run.outcomes,
+                    **run.extra,
+                }
+        return StageResult("baseline", True, 0.0, summary="base commit test outcomes recorded")
+
+    def stage_build_at_base(self, logs: Path) -> StageResult:
+        commands = self.goal.commands
+        if self.ws.configured_with() != commands.configure:
+            res = self._build_command(commands.configure, logs / "configure.log", {})
+            if not res.ok:
+                return self._failed_command(
+                    "build", res, compiler_feedback(res.output), "configure"
+                )
+            self.ws.mark_configured(commands.configure)
+        res = self._build_command(commands.build, logs / "build.log", {})
+        if not res.ok:
+            return self._failed_command("build", res, compiler_feedback(res.output), "build")
+        return StageResult("build", True, 0.0)
 
     def stage_numerics(self, logs: Path) -> StageResult:
         rng = random.SystemRandom()  # fresh inputs every attempt; the seeds are recorded
@@ -274,12 +653,20 @@ class Grader:
                     asdict(check), seed_values=[rng.randrange(1, 2**31) for _ in range(check.seeds)]
                 )
             )
-        spec_path, result_path = logs / "numerics_spec.json", logs / "numerics_result.json"
+        scratch = self.ws.scratch("numerics")  # the child writes its report here, never the record
+        spec_path, result_path = logs / "numerics_spec.json", scratch / "numerics_result.json"
         spec_path.write_text(json.dumps({"checks": checks}, indent=1))
         template = f"{{python}} {NUMERICS_SCRIPT} {spec_path} {result_path}"
-        res = self.run(template, logs / "numerics.log")
+        res = self.run(
+            template,
+            logs / "numerics.log",
+            stage="numerics",
+            readable=[NUMERICS_SCRIPT, spec_path],
+            writable=[scratch],
+        )
         try:
             report = json.loads(result_path.read_text())
+            shutil.copy(result_path, logs / "numerics_result.json")
         except (OSError, ValueError):
             report = {
                 "ok": False,
@@ -323,17 +710,27 @@ class Grader:
         )
 
     def stage_regression(self, logs: Path) -> StageResult:
-        res = self.run(self.goal.commands.regression, logs / "regression.log")
-        if res.returncode == 5 and not res.timed_out:  # pytest: nothing collected yet
-            return StageResult(
-                "regression", True, 0.0, summary="no regression tests yet", log=trim(res.output)
+        run = self._run_tests(
+            "regression", self.goal.commands.regression, "", logs / "regression.log", 0
+        )
+        base = self.baseline.get("regression", {}).get("", {"outcomes": {}})
+        if run.result.returncode == 5 and not base["outcomes"] and not run.result.timed_out:
+            return StageResult(  # pytest: nothing collected yet, and nothing at the base either
+                "regression",
+                True,
+                0.0,
+                summary="no regression tests yet",
+                log=trim(run.result.output),
             )
-        if not res.ok:
-            return self._failed_command(
-                "regression", res, test_feedback(res.output), "regression suite"
-            )
+        run.problems += self._compare_to_base("regression", "", run)
+        if not run.ok:
+            res = run.result
+            feedback = "\n".join(f"- {p}" for p in run.problems)
+            if res.returncode != 0:
+                feedback += "\n" + test_feedback(res.output)
+            return self._failed_command("regression", res, feedback.strip(), "regression suite")
         return StageResult(
-            "regression", True, 0.0, summary="regression suite passed", log=trim(res.output)
+            "regression", True, 0.0, summary="regression suite passed", log=trim(run.result.output)
         )
 
     def grade(self, logs: Path) -> Verdict:
@@ -370,6 +767,20 @@ class Grader:
             (logs / f"{name}.stage.log").write_text(result.log or result.summary)
             if not result.ok:
                 return Verdict(
-                    False, stages, name, f"[stage {name}] {result.summary}\n{result.feedback}"
+                    False,
+                    stages,
+                    name,
+                    f"[stage {name}] {result.summary}\n{result.feedback}",
+                    self.tree,
                 )
-        return Verdict(True, stages)
+            if name == "protected":
+                baseline = self.ensure_baseline(logs)
+                if baseline is not None and not baseline.ok:
+                    return Verdict(
+                        False,
+                        stages,
+                        "baseline",
+                        f"[stage baseline] {baseline.summary}\n{baseline.feedback}",
+                        self.tree,
+                    )
+        return Verdict(True, stages, tree=self.tree)

@@ -16,10 +16,12 @@ from .grading import Grader, Verdict
 from .providers import make_provider
 from .records import RunRecord
 from .regressions import candidates_from_stage, write_regression
-from .sandbox import Limits, run_command, secret_values
-from .workspace import Workspace, resolve_base
+from .sandbox import Limits, require_sandbox, run_command
+from .secrets import SecretSet
+from .workspace import Workspace, WorkspaceTampered, resolve_base
 
 EXIT_ACCEPTED, EXIT_NOT_ACCEPTED = 0, 1
+MAX_STARTS = 3  # an attempt interrupted this often (harness killed each time) counts as failed
 
 
 @dataclass
@@ -31,6 +33,7 @@ class RunSettings:
     run_id: str
     resume: bool = False
     merge: bool = False
+    allow_unsandboxed: bool = False
 
 
 class AgentLoop:
@@ -38,10 +41,22 @@ class AgentLoop:
         self.s = settings
         self.goal, self.agent = settings.goal, settings.agent
         self.reporter = reporter or Reporter()
-        self.secrets = secret_values()
-        self.record = RunRecord(settings.runs_dir, settings.run_id, self.secrets)
-        self.state = self.record.state()
+        # Collected before the provider takes its key out of the environment (Note [secret
+        # handling]); everything is validated before the run directory exists.
+        self.secrets = SecretSet.from_environ(extra_names=[self.agent.api_key_env or ""])
+        self.allow_unsandboxed = settings.allow_unsandboxed or self.goal.limits.allow_unsandboxed
+        require_sandbox(self.allow_unsandboxed)
         self.ws = Workspace(settings.repo, self.goal.id, settings.run_id)
+        try:
+            self.base = None if settings.resume else resolve_base(self.ws.repo, self.goal.base)
+            self.provider = make_provider(self.agent, self.s.repo)
+        except BaseException:
+            self.ws.close()
+            raise
+        self.record = RunRecord(
+            settings.runs_dir, settings.run_id, self.secrets, self.ws.harness_dir / "keys"
+        )
+        self.state = self.record.state()
         self.session_start = time.monotonic()
 
     # ---------------------------------------------------------------- bookkeeping
@@ -69,7 +84,7 @@ class AgentLoop:
             base = self.state.started["base"]
             self.record.event("session_resumed", next_attempt=self.state.next_attempt)
             return base
-        base = resolve_base(self.ws.repo, self.goal.base)
+        base = self.base or resolve_base(self.ws.repo, self.goal.base)
         self.record.write("goal.json", self.goal.to_dict())
         self.record.write("agent.json", self.agent.to_dict())
         self.state.started = self.record.event(
@@ -83,6 +98,7 @@ class AgentLoop:
             repo=str(self.ws.root),
             worktree=str(self.ws.worktree),
             harness_python=sys.executable,
+            git_fingerprint=self.ws.git_fingerprint(),
         )
         return base
 
@@ -104,6 +120,7 @@ class AgentLoop:
             f"<!-- system -->\n{system}\n\n<!-- user -->\n{user}\n",
         )
         self.record.write(f"attempts/{attempt:03d}/prompt_sizes.json", sizes)
+        system, user = self._scrubbed("prompt", system), self._scrubbed("prompt", user)
         self.reporter.stage("model", "waiting")
         completion = self.provider.complete(system, user, attempt)
         self.record.write(f"attempts/{attempt:03d}/response.txt", completion.text)
@@ -124,6 +141,13 @@ class AgentLoop:
         self.reporter.usage(self.state.tokens, self.state.dollars)
         return completion.text, event
 
+    def _scrubbed(self, where: str, text: str) -> str:
+        """No secret reaches the model: redact (and flag) before the prompt leaves the harness."""
+        clean, hits = self.secrets.redact(text)
+        if hits:
+            self.record.event("secret_redacted", where=where, count=hits)
+        return clean
+
     def run_attempt(self, attempt: int, base: str) -> tuple[Verdict, list]:
         started = time.monotonic()
         self.record.event("attempt_started", attempt=attempt)
@@ -139,8 +163,18 @@ class AgentLoop:
         self.record.write(f"attempts/{attempt:03d}/edits.json", [asdict(e) for e in edits])
         report = apply_edits(self.ws.worktree, edits, self.goal.scope, self.goal.all_protected)
         self.record.write(f"attempts/{attempt:03d}/apply.json", report.to_dict())
-        self.record.write(f"attempts/{attempt:03d}/diff.patch", self.ws.diff(base))
-        changed = self.ws.changed_paths(base)
+        grader = Grader(
+            self.ws,
+            self.goal,
+            base,
+            self.secrets,
+            on_stage=self._on_stage(attempt),
+            allow_unsandboxed=self.allow_unsandboxed,
+        )
+        applied, _ = self.ws.snapshot(base, grader.policy)  # what is on disk, not what was parsed
+        tree = self.ws.write_tree(base, applied.files)
+        self.record.write(f"attempts/{attempt:03d}/diff.patch", self.ws.diff(base, tree))
+        changed = [c.path for c in applied.changes]
         self.record.event(
             "edits_applied",
             attempt=attempt,
@@ -159,9 +193,6 @@ class AgentLoop:
             )
         else:
             self.reporter.stage("apply", f"{len(changed)} file(s) changed")
-            grader = Grader(
-                self.ws, self.goal, base, self.secrets, on_stage=self._on_stage(attempt)
-            )
             verdict = grader.grade(self.record.attempt_path(attempt, "stages"))
             self.record.redact_tree(self.record.attempt_path(attempt, "stages"))
         overhead_s = None
@@ -209,8 +240,14 @@ class AgentLoop:
         return candidates_from_stage(verdict.stages[-1].to_dict(), attempt)
 
     # ---------------------------------------------------------------- acceptance
-    def accept(self, attempt: int, changed: list) -> dict:
-        regressions = self.grow_regressions(attempt)
+    def accept(self, attempt: int, verdict: Verdict) -> dict:
+        try:  # an accepted attempt is never lost to regression growth
+            regressions = self.grow_regressions(attempt)
+        except Exception as exc:
+            self.record.event(
+                "regression_growth_failed", attempt=attempt, error=f"{type(exc).__name__}: {exc}"
+            )
+            regressions = {}
         usage = self.state.responses.get(attempt, {})
         branch = f"harness/{self.goal.id}/{self.s.run_id}"
         message = (
@@ -222,24 +259,37 @@ class AgentLoop:
             f" usage_source={usage.get('usage_source', 'unknown')}\n"
             + "".join(f"Regression-Test: {p}\n" for p in regressions)
         )
-        commit = self.ws.commit(changed + regressions, message, branch)
+        assert verdict.tree is not None
+        changed = verdict.tree.paths
+        commit = self.ws.commit(  # exactly the graded tree, plus the harness-written tests
+            verdict.tree,
+            regressions,
+            self.secrets.scrub(message),
+            branch,
+            self.state.started["git_fingerprint"] if self.state.started else None,
+        )
         event = self.record.event(
             "accepted",
             attempt=attempt,
             branch=branch,
             commit=commit,
-            regressions=regressions,
+            regressions=sorted(regressions),
             changed=changed,
         )
         self.state.accepted = event
         if self.s.merge:
-            ok, info = self.ws.merge(branch, f"Merge {branch} (goal {self.goal.id})")
+            ok, info = self.ws.merge(
+                branch,
+                f"Merge {branch} (goal {self.goal.id})",
+                self.state.started["git_fingerprint"] if self.state.started else None,
+            )
             self.record.event("merged", ok=ok, info=info)
             event = dict(event, merge=("merged as " + info[:12]) if ok else f"FAILED: {info}")
         return event
 
-    def grow_regressions(self, accepted_attempt: int) -> list[str]:
-        written = []
+    def grow_regressions(self, accepted_attempt: int) -> dict[str, bytes]:
+        """Grown tests, path -> content as the harness wrote it (what gets committed)."""
+        written: dict[str, bytes] = {}
         backward = {c.name: c.backward for c in self.goal.acceptance.numerics}
         for number in sorted(self.state.attempts):
             cand = self.state.attempts[number].get("regression_candidate")
@@ -255,6 +305,7 @@ class AgentLoop:
                 backward,
             )
             rel = str(path.relative_to(self.ws.worktree))
+            content = path.read_bytes()  # before any sandboxed code runs next to it
             # A grown test must pass on the accepted change, or it is not a regression test.
             grader = Grader(self.ws, self.goal, "", self.secrets)
             check = run_command(
@@ -268,7 +319,7 @@ class AgentLoop:
                 self.secrets,
             )
             if check.ok:
-                written.append(rel)
+                written[rel] = content
                 self.record.event("regression_written", path=rel, from_attempt=number)
             else:
                 path.unlink()
@@ -279,23 +330,33 @@ class AgentLoop:
 
     # ---------------------------------------------------------------- the loop
     def run(self) -> tuple[int, dict]:
+        try:
+            return self._run()
+        finally:
+            self.reporter.stop()
+            self.ws.close()
+
+    def _run(self) -> tuple[int, dict]:
         if self.state.finished:
             return self.state.finished["exit_code"], self.summary(
                 self.state.finished["outcome"], self.state.finished["reason"]
             )
+        if self.state.tampered:
+            self.record.event("record_tampered", reason=self.record.drop_unverified())
         if self.state.accepted:  # killed after the commit but before the run was closed
-            return self.finish(
-                "accepted", "accepted before the interruption", EXIT_ACCEPTED, self.state.accepted
+            accepted = self.state.accepted
+            if self.ws.branch_commit(accepted["branch"]) == accepted["commit"]:
+                return self.finish(
+                    "accepted", "accepted before the interruption", EXIT_ACCEPTED, accepted
+                )
+            self.record.event(  # the branch is gone or moved: grade that attempt again
+                "accepted_unverified", attempt=accepted["attempt"], branch=accepted["branch"]
             )
-        try:
-            base = self.start_run()
-            self.provider = make_provider(self.agent, self.s.repo)
-            self.reporter.start(self.s.run_id, self.goal, self.agent, self.goal.budget.attempts)
-            self.reporter.usage(self.state.tokens, self.state.dollars)
-            return self._loop(base)
-        finally:
-            self.reporter.stop()
-            self.ws.close()
+            self.state = self.record.state()
+        base = self.start_run()
+        self.reporter.start(self.s.run_id, self.goal, self.agent, self.goal.budget.attempts)
+        self.reporter.usage(self.state.tokens, self.state.dollars)
+        return self._loop(base)
 
     def _loop(self, base: str) -> tuple[int, dict]:
         attempt = self.state.next_attempt
@@ -303,13 +364,33 @@ class AgentLoop:
             problem = self.budget_problem()
             if problem:
                 return self.finish("budget", problem, EXIT_NOT_ACCEPTED)
+            if self.state.starts.get(attempt, 0) >= MAX_STARTS:
+                self.record.event(
+                    "attempt_abandoned", attempt=attempt, starts=self.state.starts[attempt]
+                )
+                self.state.attempts[attempt] = self.record.event(
+                    "attempt_finished",
+                    attempt=attempt,
+                    ok=False,
+                    failed_stage="interrupted",
+                    feedback=f"[stage interrupted] the harness was killed {MAX_STARTS} times "
+                    "while grading this attempt",
+                    signature="interrupted",
+                    seconds=0.0,
+                )
+                attempt += 1
+                continue
             try:
-                verdict, changed = self.run_attempt(attempt, base)
+                verdict, _ = self.run_attempt(attempt, base)
             except ProviderError as exc:
                 self.record.event("provider_error", attempt=attempt, error=str(exc))
                 return self.finish("provider_error", str(exc), EXIT_NOT_ACCEPTED)
             if verdict.ok:
-                event = self.accept(attempt, changed)
+                try:
+                    event = self.accept(attempt, verdict)
+                except WorkspaceTampered as exc:
+                    self.record.event("integrity_violation", attempt=attempt, error=str(exc))
+                    return self.finish("integrity", str(exc), EXIT_NOT_ACCEPTED)
                 self.reporter.note(f"accepted on attempt {attempt}: {event['branch']}")
                 return self.finish(
                     "accepted", f"attempt {attempt} passed every stage", EXIT_ACCEPTED, event

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -10,6 +9,7 @@ from pathlib import Path
 
 from .config import AgentConfig, load_yaml
 from .errors import ConfigError, ProviderError
+from .secrets import take_from_environ
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
@@ -107,8 +107,9 @@ def _short(exc) -> str:
 
 
 def _api_key(agent: AgentConfig, required: bool) -> str:
+    """Read the key once and take it out of os.environ: no later child can inherit it."""
     env_name = agent.api_key_env or DEFAULT_KEY_ENV.get(agent.provider)
-    value = os.environ.get(env_name, "") if env_name else ""
+    value = take_from_environ(env_name) if env_name else ""
     if not value and required:
         raise ConfigError(
             f"agent {agent.name!r} needs an API key in the environment variable "

@@ -45,13 +45,15 @@ def test_triple_exists_and_keeps_shape():
     assert ember.ops.triple(np.zeros((2, 3))).shape == (2, 3)
 """
 
-# Build = "compile" every Python file; prints gcc-style errors. Hangs (with a grandchild) on request.
+# Build = "compile" every Python file; prints gcc-style errors. Hangs (with a grandchild whose
+# command line carries GRANDCHILD_MARK) when the worktree or the build dir asks for it.
+GRANDCHILD_MARK = "ember-fixture-grandchild"
 FAKE_BUILD = """\
 import os, pathlib, subprocess, sys, time
 root = pathlib.Path("runtime/python")
-if (root / "ember" / "HANG_BUILD").exists() or pathlib.Path(os.environ.get("FIXTURE_SLOW_MARKER", "/nonexistent")).exists():
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-    pathlib.Path(os.environ.get("FIXTURE_PID_FILE", "/tmp/fixture-unused.pid")).write_text(str(child.pid))
+build_dir = pathlib.Path(sys.argv[1])
+if (root / "ember" / "HANG_BUILD").exists() or (build_dir / "SLOW_BUILD").exists():
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "GRANDCHILD_MARK"])
     time.sleep(300)
 print("env names:", " ".join(sorted(os.environ)))
 bad = 0
@@ -62,7 +64,7 @@ for f in sorted(root.rglob("*.py")):
         print(f"{f}:{e.lineno}:1: error: {e.msg}")
         bad += 1
 sys.exit(1 if bad else 0)
-"""
+""".replace("GRANDCHILD_MARK", GRANDCHILD_MARK)
 
 GOALS = """\
 version: 1
@@ -76,7 +78,7 @@ goals:
     protected: ["tools/**"]
     commands:
       configure: "{{python}} -c pass"
-      build: "{{python}} tools/build.py"
+      build: "{{python}} tools/build.py {{build_dir}}"
     acceptance:
       build: true
       pytest: ["runtime/tests/python/test_ops.py"]

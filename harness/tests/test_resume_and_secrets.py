@@ -26,14 +26,10 @@ def wait_for(predicate, timeout=60.0):
 def test_resume_after_sigkill_neither_loses_nor_duplicates_attempts(fixture_repo, tmp_path):
     fixture_repo.write_agent("replay", "replay", trajectory=[MALFORMED, GOOD])
     fixture_repo.write_goals(agent="replay")
-    slow = tmp_path / "slow-build"
+    slow = fixture_repo.root / ".harness" / "build" / "triple" / "SLOW_BUILD"
+    slow.parent.mkdir(parents=True)
     slow.write_text("hang")
-    env = dict(
-        os.environ,
-        FIXTURE_SLOW_MARKER=str(slow),
-        FIXTURE_PID_FILE=str(tmp_path / "pid"),
-        PYTHONPATH=str(REAL_REPO),
-    )
+    env = dict(os.environ, PYTHONPATH=str(REAL_REPO))
     cmd = [sys.executable, "-m", "harness", "--repo", str(fixture_repo.root), "run"]
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True

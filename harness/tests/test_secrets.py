@@ -1,0 +1,67 @@
+"""Secret collection, encodings the redactor catches, taking the key out of the environment."""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import os
+import urllib.parse
+
+import pytest
+
+from harness.secrets import MARK, SecretSet, take_from_environ
+
+KEY = "sk-test-Zq9v7Lw2Xr4Tb8Nc"
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda s: s,
+        lambda s: s[::-1],
+        lambda s: s.upper(),
+        lambda s: codecs.encode(s, "rot13"),
+        lambda s: base64.b64encode(s.encode()).decode(),
+        lambda s: base64.b64encode(b"x" + s.encode()).decode(),  # other alignments
+        lambda s: base64.b64encode(b"xy" + s.encode()).decode(),
+        lambda s: base64.urlsafe_b64encode(b"prefix:" + s.encode()).decode(),
+        lambda s: base64.b32encode(b"ab" + s.encode()).decode(),
+        lambda s: s.encode().hex(),
+        lambda s: s.encode().hex().upper(),
+        lambda s: " ".join(f"{b:02x}" for b in s.encode()),
+        lambda s: "".join(f"\\x{b:02x}" for b in s.encode()),
+        lambda s: ",".join(str(b) for b in s.encode()),
+        lambda s: urllib.parse.quote(s, safe=""),
+        lambda s: "".join(f"%{b:02X}" for b in s.encode()),
+    ],
+)
+def test_every_trivial_encoding_is_redacted(encode):
+    secrets = SecretSet([KEY])
+    text = f"log line before\nleak: <{encode(KEY)}> after\n"
+    clean, hits = secrets.redact(text)
+    assert hits >= 1 and MARK in clean, clean
+    assert "log line before" in clean and "after" in clean
+
+
+def test_short_values_and_ordinary_text_are_left_alone():
+    secrets = SecretSet(["short", KEY])
+    assert secrets.values == [KEY]
+    text = "nothing to see: 1, 2, 3 and deadbeef"
+    assert secrets.redact(text) == (text, 0)
+
+
+def test_from_environ_collects_by_name_and_extra(monkeypatch):
+    monkeypatch.setenv("ACME_API_KEY", "key-value-123456")
+    monkeypatch.setenv("CUSTOM_CRED_VAR", "custom-value-123456")
+    monkeypatch.setenv("HOME_DIR_LIKE", "/not/a/secret/at/all")
+    secrets = SecretSet.from_environ(extra_names=["CUSTOM_CRED_VAR"])
+    assert "key-value-123456" in secrets.values and "custom-value-123456" in secrets.values
+    assert "/not/a/secret/at/all" not in secrets.values
+
+
+def test_take_from_environ_removes_the_key(monkeypatch):
+    monkeypatch.setenv("SOME_PROVIDER_KEY", KEY)
+    assert take_from_environ("SOME_PROVIDER_KEY") == KEY
+    assert "SOME_PROVIDER_KEY" not in os.environ
+    assert take_from_environ("SOME_PROVIDER_KEY") == KEY  # a second run in this process
+    assert KEY in SecretSet.from_environ().values  # and it is still redacted
