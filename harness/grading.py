@@ -59,6 +59,7 @@ class Verdict:
     failed_stage: str | None = None
     feedback: str = ""
     tree: TreeState | None = None  # exactly what was graded (what gets committed)
+    baseline_seconds: float = 0.0  # time spent recording the base commit's test outcomes
 
     @property
     def signature(self) -> str:
@@ -191,21 +192,24 @@ def read_junit(path: Path) -> dict[str, str] | None:
 
 
 def gtest_runs(directory: Path) -> set[str]:
-    """`Suite.Name` of every gtest case that ran to completion without failure (GTEST_OUTPUT)."""
+    """`Suite.Name` of every gtest case that ran to completion without failure (GTEST_OUTPUT).
+
+    A test listing (--gtest_list_tests) writes cases without a status: those do not count.
+    """
     done = set()
     for path in sorted(directory.glob("*.xml")):
-        for test_id, outcome in (read_junit(path) or {}).items():
-            suite, _, name = test_id.partition("::")
-            if outcome == "passed":
-                done.add(f"{suite}.{name}")
-    for path in sorted(directory.glob("*.xml")):  # a listing (--gtest_list_tests) has no status
+        if path.stat().st_size > REPORT_LIMIT:
+            continue
         try:
             root = ElementTree.parse(path).getroot()
         except ElementTree.ParseError:
             continue
         for case in root.iter("testcase"):
-            if case.get("status") != "run" or case.get("result", "completed") != "completed":
-                done.discard(f"{case.get('classname')}.{case.get('name')}")
+            completed = (
+                case.get("status") == "run" and case.get("result", "completed") == "completed"
+            )
+            if completed and not any(child.tag in ("failure", "error") for child in case):
+                done.add(f"{case.get('classname')}.{case.get('name')}")
     return done
 
 
@@ -230,6 +234,7 @@ class Grader:
         self.policy = Policy(goal.scope, goal.all_protected, IMPORT_ROOTS)
         self.tree: TreeState | None = None
         self.baseline: dict[str, dict] = {}
+        self.redactions = 0  # secrets scrubbed from command output during the current stage
 
     # -- helpers
     def values(self, selector: str = "") -> dict:
@@ -254,6 +259,20 @@ class Grader:
             "PYTHONDONTWRITEBYTECODE": "1",
         }
 
+    def _command(self, argv, log, env, sandbox) -> CommandResult:
+        res = run_command(
+            argv,
+            self.ws.worktree,
+            log,
+            self.limits,
+            env,
+            self.secrets,
+            pgid_file=self.ws.pgid_file,
+            sandbox=sandbox,
+        )
+        self.redactions += res.redactions
+        return res
+
     def run(
         self,
         template: str,
@@ -269,24 +288,17 @@ class Grader:
         sandbox = self.ws.sandbox(
             stage, self.allow_unsandboxed, readable=readable or [], writable=writable or []
         )
-        return run_command(
-            argv,
-            self.ws.worktree,
-            log,
-            self.limits,
-            {**self.env(), **(env or {})},
-            self.secrets,
-            pgid_file=self.ws.pgid_file,
-            sandbox=sandbox,
-        )
+        return self._command(argv, log, {**self.env(), **(env or {})}, sandbox)
 
     def _stage(self, name: str, body) -> StageResult:
         self.on_stage(name, "running")
-        start = time.monotonic()
+        start, self.redactions = time.monotonic(), 0
         result = body()
         if result.ok and name != "protected":
             result = self._integrity(result)
         result.seconds = round(time.monotonic() - start, 3)
+        if self.redactions:  # flagged: the loop records a secret_redacted event
+            result.details["secrets_redacted"] = self.redactions
         self.on_stage(name, "passed" if result.ok else "failed", result)
         return result
 
@@ -321,6 +333,11 @@ class Grader:
             problems += self.ws.outputs_changed()
         else:
             self.tree, problems = self.ws.snapshot(self.base, self.policy)
+            problems += [  # a secret in the change would reach a branch (Note [secret handling])
+                f"{path}: contains a secret value of the harness's environment"
+                for path, data in self.tree.files.items()
+                if data is not None and self.secrets.found_in(data)
+            ]
         return StageResult(
             name,
             not problems,
@@ -368,16 +385,7 @@ class Grader:
         if extra:
             sandbox.writable = [p for p in sandbox.writable if p != self.ws.ccache_dir]
             sandbox.readable += extra["readable"]
-        return run_command(
-            argv,
-            self.ws.worktree,
-            log,
-            self.limits,
-            {**self.env(), **extra.get("env", {})},
-            self.secrets,
-            pgid_file=self.ws.pgid_file,
-            sandbox=sandbox,
-        )
+        return self._command(argv, log, {**self.env(), **extra.get("env", {})}, sandbox)
 
     def _failed_command(self, stage, res, feedback, what) -> StageResult:
         if res.timed_out:
@@ -476,15 +484,22 @@ class Grader:
                 f"{len(missing)} test(s) that run at the base commit did not run: "
                 + ", ".join(missing[:10])
             )
+        # passing at the base: must pass; failing there (the goal's own): must pass now;
+        # skipped there: may stay skipped. A new skip is how a cheat hides a failure.
         lost = [
             t
             for t, outcome in base["outcomes"].items()
-            if outcome == "passed" and t in run.outcomes and run.outcomes[t] != "passed"
+            if t in run.outcomes
+            and run.outcomes[t] != "passed"
+            and not (outcome == "skipped" and run.outcomes[t] == "skipped")
         ]
         if lost:
             problems.append(
-                f"{len(lost)} test(s) that pass at the base commit did not pass: "
-                + ", ".join(f"{t} ({run.outcomes[t]})" for t in lost[:10])
+                f"{len(lost)} test(s) did not pass (must pass, or stay skipped only if skipped "
+                "at the base commit): "
+                + ", ".join(
+                    f"{t} ({run.outcomes[t]}, {base['outcomes'][t]} at base)" for t in lost[:10]
+                )
             )
         gtest_missing = sorted(set(base.get("gtest", [])) - set(run.extra.get("gtest", [])))
         if gtest_missing:
@@ -760,27 +775,19 @@ class Grader:
         if acc.regression_suite:
             plan.append(("regression", lambda: self.stage_regression(logs)))
         plan.append(("protected_after", lambda: self.stage_protected("protected_after")))
-        stages = []
+        stages: list[StageResult] = []
+        baseline_seconds = 0.0
         for name, body in plan:
             result = self._stage(name, body)
             stages.append(result)
             (logs / f"{name}.stage.log").write_text(result.log or result.summary)
             if not result.ok:
-                return Verdict(
-                    False,
-                    stages,
-                    name,
-                    f"[stage {name}] {result.summary}\n{result.feedback}",
-                    self.tree,
-                )
+                feedback = f"[stage {name}] {result.summary}\n{result.feedback}"
+                return Verdict(False, stages, name, feedback, self.tree, baseline_seconds)
             if name == "protected":
                 baseline = self.ensure_baseline(logs)
+                baseline_seconds = baseline.seconds if baseline else 0.0
                 if baseline is not None and not baseline.ok:
-                    return Verdict(
-                        False,
-                        stages,
-                        "baseline",
-                        f"[stage baseline] {baseline.summary}\n{baseline.feedback}",
-                        self.tree,
-                    )
-        return Verdict(True, stages, tree=self.tree)
+                    feedback = f"[stage baseline] {baseline.summary}\n{baseline.feedback}"
+                    return Verdict(False, stages, "baseline", feedback, self.tree, baseline_seconds)
+        return Verdict(True, stages, tree=self.tree, baseline_seconds=baseline_seconds)

@@ -172,8 +172,9 @@ class AgentLoop:
             allow_unsandboxed=self.allow_unsandboxed,
         )
         applied, _ = self.ws.snapshot(base, grader.policy)  # what is on disk, not what was parsed
-        tree = self.ws.write_tree(base, applied.files)
-        self.record.write(f"attempts/{attempt:03d}/diff.patch", self.ws.diff(base, tree))
+        self.record.write(
+            f"attempts/{attempt:03d}/diff.patch", self.ws.render_diff(base, applied.files)
+        )
         changed = [c.path for c in applied.changes]
         self.record.event(
             "edits_applied",
@@ -197,7 +198,7 @@ class AgentLoop:
             self.record.redact_tree(self.record.attempt_path(attempt, "stages"))
         overhead_s = None
         if verdict.stages:
-            stage_time = sum(s.seconds for s in verdict.stages)
+            stage_time = sum(s.seconds for s in verdict.stages) + verdict.baseline_seconds
             overhead_s = round(time.monotonic() - received - stage_time, 3)
         self.record.write(f"attempts/{attempt:03d}/verdict.json", verdict.to_dict())
         finished = self.record.event(
@@ -230,6 +231,12 @@ class AgentLoop:
                     seconds=result.seconds,
                     summary=result.summary,
                 )
+                if result.details.get("secrets_redacted"):
+                    self.record.event(
+                        "secret_redacted",
+                        where=f"attempt {attempt} stage {name} output",
+                        count=result.details["secrets_redacted"],
+                    )
 
         return hook
 

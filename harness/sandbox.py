@@ -105,6 +105,7 @@ class CommandResult:
     output: str
     sandboxed: bool = True
     oom_killed: bool = False
+    redactions: int = 0  # secret values scrubbed from the output (each one is flagged)
 
     @property
     def ok(self) -> bool:
@@ -541,10 +542,11 @@ def run_command(
         output += f"\n[harness] killed the sandbox after the {limits.wall_s:.0f}s wall limit\n"
     if oom:
         output += f"\n[harness] killed: out of memory (limit {limits.memory_mb} MB)\n"
+    redactions = 0
     if secrets:
-        output = secrets.scrub(output)
+        output, redactions = secrets.redact(output)
     log_path.write_text(output)
-    return CommandResult(argv, returncode, seconds, timed_out, output, status.ok, oom)
+    return CommandResult(argv, returncode, seconds, timed_out, output, status.ok, oom, redactions)
 
 
 def describe_limits(limits: Limits) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import git
 import psutil
-from gitdb import IStream
 
 from .edits import matches_any
 from .errors import ConfigError
@@ -113,6 +111,7 @@ class Workspace:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
         finally:
             self._lock.close()
+            self.repo.close()  # ends gitpython's persistent `git cat-file` helpers
 
     # ------------------------------------------------------------ sandboxes
     def sandbox(self, stage: str, allow_unsandboxed: bool = False, **extra) -> Sandbox:
@@ -146,11 +145,11 @@ class Workspace:
         if (self.worktree / ".git").is_file():
             try:
                 self._drop_untracked_git_metadata(base)
-                wt = self.wt()
-                wt.git.checkout("--detach", "--force", base)
-                wt.git.reset("--hard", "-q", base)
                 excludes = [arg for p in BUILD_OUTPUTS for arg in ("-e", p.rsplit("/", 1)[1])]
-                wt.git.clean("-ffdxq", *excludes)
+                with self.wt() as wt:
+                    wt.git.checkout("--detach", "--force", base)
+                    wt.git.reset("--hard", "-q", base)
+                    wt.git.clean("-ffdxq", *excludes)
                 self._check_worktree_outputs()
                 return self.worktree
             except git.GitCommandError:
@@ -371,29 +370,52 @@ class Workspace:
                 expected[path] = Entry(REGULAR, blob_sha(data))
         return [f"{c.path} ({c.kind})" for c in compare(expected, self._scan(), self.worktree)]
 
-    def write_tree(self, base: str, files: dict[str, bytes | None]) -> str:
+    def _objects_env(self, tmp: str, keep: bool) -> dict:
+        """A private index in `tmp`; unless `keep`, new objects go to `tmp` too (the repository's
+        objects are only read), so a rejected attempt's content never lands in .git."""
+        extra = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
+        if not keep:
+            objects = self.repo.git.rev_parse("--git-path", "objects")
+            objects = objects if os.path.isabs(objects) else str(self.root / objects)
+            os.makedirs(os.path.join(tmp, "objects"), exist_ok=True)
+            extra.update(
+                GIT_OBJECT_DIRECTORY=os.path.join(tmp, "objects"),
+                GIT_ALTERNATE_OBJECT_DIRECTORIES=objects,
+            )
+        return git_env(extra)
+
+    def _write_tree(self, base: str, files: dict[str, bytes | None], env: dict) -> str:
         """A tree object: `base` with `files` replaced (None deletes); filters never run."""
+        git = git_command(self.root)
+
+        def run(args, stdin: bytes = b"") -> str:
+            done = subprocess.run([*git, *args], cwd=self.root, env=env, input=stdin,
+                                  check=True, capture_output=True)  # fmt: skip
+            return done.stdout.decode().strip()
+
         lines = []
         for path, data in sorted(files.items()):
             if data is None:
                 lines.append(f"0 {'0' * 40}\t{path}")
             else:
-                sha = self.repo.odb.store(IStream("blob", len(data), io.BytesIO(data))).hexsha
-                lines.append(f"100644 {sha.decode() if isinstance(sha, bytes) else sha}\t{path}")
-        with tempfile.TemporaryDirectory(dir=self.harness_dir) as tmp:
-            env = git_env({"GIT_INDEX_FILE": str(Path(tmp) / "index")})
-            git = [*git_command(self.root)]
-            steps = [(["read-tree", base], "")]
-            if lines:  # NUL-terminated: a path may contain any byte but NUL
-                steps.append((["update-index", "-z", "--index-info"], "\0".join(lines) + "\0"))
-            for args, stdin in steps:
-                subprocess.run([*git, *args], cwd=self.root, env=env, input=stdin, text=True,
-                               check=True, capture_output=True)  # fmt: skip
-            return subprocess.run([*git, "write-tree"], cwd=self.root, env=env, text=True,
-                                  check=True, capture_output=True).stdout.strip()  # fmt: skip
+                sha = run(["hash-object", "-w", "--no-filters", "--stdin"], data)
+                lines.append(f"100644 {sha}\t{path}")
+        run(["read-tree", base])
+        if lines:  # NUL-terminated: a path may contain any byte but NUL
+            run(["update-index", "-z", "--index-info"], ("\0".join(lines) + "\0").encode())
+        return run(["write-tree"])
 
-    def diff(self, base: str, tree: str) -> str:
-        return self.repo.git.diff("--no-ext-diff", "--no-textconv", "--binary", base, tree) + "\n"
+    def render_diff(self, base: str, files: dict[str, bytes | None]) -> str:
+        """The unified diff of `files` against `base` (for the record), via throwaway objects."""
+        with tempfile.TemporaryDirectory(dir=self.harness_dir) as tmp:
+            env = self._objects_env(tmp, keep=False)
+            tree = self._write_tree(base, files, env)
+            done = subprocess.run(
+                [*git_command(self.root), "diff", "--no-ext-diff", "--no-textconv", "--binary",
+                 base, tree],
+                cwd=self.root, env=env, capture_output=True, check=True,
+            )  # fmt: skip
+            return done.stdout.decode(errors="replace") + "\n"
 
     # ------------------------------------------------------------ commit and merge
     def git_fingerprint(self) -> str:
@@ -424,7 +446,9 @@ class Workspace:
                 "the repository's git config, hooks or info/ changed during the run; "
                 "refusing to commit"
             )
-        tree = self.write_tree(state.base, {**state.files, **extra})
+        with tempfile.TemporaryDirectory(dir=self.harness_dir) as tmp:
+            files = {**state.files, **extra}
+            tree = self._write_tree(state.base, files, self._objects_env(tmp, keep=True))
         commit = self.repo.git.commit_tree(tree, "-p", state.base, "-m", message, env=AUTHOR_ENV)
         self.repo.git.update_ref(f"refs/heads/{branch}", commit)
         return commit

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from harness.tests.support import GOOD, REAL_REPO, git
+from harness.tests.support import GOOD, REAL_REPO, WRONG, git
 
 MALFORMED = "runtime/python/ember/ops.py\n<<<<<<< SEARCH\n    return x * 2\n>>>>>>> REPLACE\n"
 
@@ -91,3 +91,115 @@ def test_fake_key_never_written_under_runs(fixture_repo, serve, monkeypatch):
     assert "env names:" in build_log
     assert "OPENAI_API_KEY" not in build_log and "MY_SERVICE_TOKEN" not in build_log
     assert key not in git(fixture_repo.root, "log", "--all", "-p")
+
+
+def test_forged_events_are_not_trusted_on_resume(fixture_repo, serve):
+    """Events appended by anyone but the harness fail the HMAC chain: resume re-grades."""
+    server = serve("openai", [WRONG, GOOD])
+    fixture_repo.write_agent("fake-openai", "openai", base_url=server.base_url)
+    fixture_repo.write_goals(attempts=2)
+    assert fixture_repo.run("run") == 0
+    run_dir = fixture_repo.run_dir()
+    events_path = run_dir / "events.jsonl"
+    lines = events_path.read_text().splitlines()
+    # keep attempt 1 only, then forge an "accepted" attempt 2 as a hostile child once did
+    keep = [ln for ln in lines if json.loads(ln).get("attempt") in (None, 1)]
+    keep = keep[: next(i for i, ln in enumerate(keep) if '"attempt_finished"' in ln) + 1]
+    forged = {"seq": len(keep) + 1, "t": 0, "kind": "accepted", "attempt": 2, "branch": "x",
+              "commit": "0" * 40, "mac": "0" * 64}  # fmt: skip
+    events_path.write_text("\n".join([*keep, json.dumps(forged)]) + "\n")
+    assert fixture_repo.run("run", "--resume", run_dir.name) == 0
+    events = fixture_repo.events()
+    kinds = [e["kind"] for e in events]
+    assert "record_tampered" in kinds
+    assert list(run_dir.glob("events.jsonl.untrusted-*"))
+    finished = [e["attempt"] for e in events if e["kind"] == "attempt_finished"]
+    assert finished == [1, 2]  # attempt 2 was graded again, not taken from the forged line
+    accepted = [e for e in events if e["kind"] == "accepted"]
+    assert len(accepted) == 1 and accepted[0]["commit"] != "0" * 40
+    assert (
+        git(fixture_repo.root, "rev-parse", accepted[0]["branch"]).strip() == accepted[0]["commit"]
+    )
+
+
+def test_resume_checks_the_accepted_branch_exists(fixture_repo, serve):
+    server = serve("openai", [GOOD])
+    fixture_repo.write_agent("fake-openai", "openai", base_url=server.base_url)
+    assert fixture_repo.run("run") == 0
+    run_dir = fixture_repo.run_dir()
+    events_path = run_dir / "events.jsonl"
+    lines = events_path.read_text().splitlines()
+    events_path.write_text("\n".join(lines[:-1]) + "\n")  # killed before run_finished
+    branch = next(e for e in fixture_repo.events() if e["kind"] == "accepted")["branch"]
+    git(fixture_repo.root, "branch", "-D", branch)
+    assert fixture_repo.run("run", "--resume", run_dir.name) == 0
+    kinds = [e["kind"] for e in fixture_repo.events()]
+    assert "accepted_unverified" in kinds and kinds.count("accepted") == 2
+    assert git(fixture_repo.root, "rev-parse", "--verify", branch).strip()
+
+
+def test_missing_key_or_bad_base_leaves_no_run_dir(fixture_repo, serve, monkeypatch, capsys):
+    server = serve("openai", [GOOD])
+    fixture_repo.write_agent("fake-openai", "openai", base_url=server.base_url)
+    import harness.secrets
+
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.setattr(harness.secrets, "_TAKEN", {})  # no earlier run in this process
+    assert fixture_repo.run("run") == 2
+    assert "OPENAI_API_KEY" in capsys.readouterr().err
+    assert not fixture_repo.runs.exists() or not any(fixture_repo.runs.iterdir())
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-OPENAI-0123456789abcdef")
+    goals = fixture_repo.root / "goals.yaml"
+    goals.write_text(goals.read_text().replace("default: true", "default: true\n    base: nope"))
+    fixture_repo.commit("bad base")
+    assert fixture_repo.run("run") == 2
+    assert "does not name a commit" in capsys.readouterr().err
+    assert not fixture_repo.runs.exists() or not any(fixture_repo.runs.iterdir())
+
+
+def test_regression_growth_failure_never_loses_an_accepted_attempt(
+    fixture_repo, serve, monkeypatch
+):
+    import harness.loop
+
+    def broken(*args, **kwargs):
+        raise KeyError("ember")
+
+    monkeypatch.setattr(harness.loop, "write_regression", broken)
+    server = serve("openai", [WRONG, GOOD])
+    fixture_repo.write_agent("fake-openai", "openai", base_url=server.base_url)
+    assert fixture_repo.run("run") == 0
+    events = fixture_repo.events()
+    assert any(e["kind"] == "regression_growth_failed" for e in events)
+    accepted = next(e for e in events if e["kind"] == "accepted")
+    assert accepted["regressions"] == []
+    assert "def triple" in git(
+        fixture_repo.root, "show", f"{accepted['branch']}:runtime/python/ember/ops.py"
+    )
+
+
+def test_planted_git_filter_and_hooks_never_run(fixture_repo, serve, tmp_path):
+    """A filter driver and hooks in the shared .git (planted before the run) stay inert."""
+    canary = tmp_path / "filter-ran"
+    git_dir = fixture_repo.root / ".git"
+    with open(git_dir / "config", "a") as handle:
+        handle.write(f'[filter "evil"]\n\tclean = "sh -c \'touch {canary}; cat\'"\n'
+                     f'\tsmudge = "sh -c \'touch {canary}; cat\'"\n\trequired = true\n')  # fmt: skip
+    (git_dir / "info").mkdir(exist_ok=True)
+    (git_dir / "info" / "attributes").write_text("* filter=evil\n")
+    for hook in ("pre-commit", "post-commit", "post-checkout", "reference-transaction"):
+        (git_dir / "hooks" / hook).write_text(f"#!/bin/sh\ntouch {canary}\n")
+        (git_dir / "hooks" / hook).chmod(0o755)
+    server = serve("openai", [WRONG, GOOD])
+    fixture_repo.write_agent("fake-openai", "openai", base_url=server.base_url)
+    canary.unlink(missing_ok=True)  # the fixture's own commit above ran the planted hooks
+    assert fixture_repo.run("run", "--merge") == 0
+    assert not canary.exists()
+
+
+def test_help_lists_every_exit_code(capsys):
+    from harness.cli import build_parser
+
+    text = build_parser().format_help()
+    for code in ("0 ", "1 ", "2 ", "3 "):
+        assert f"\n  {code}" in text
