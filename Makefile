@@ -13,12 +13,13 @@ PYTEST_FLAGS ?= -q -p no:cacheprovider --import-mode=importlib
 
 all: build
 
-# Debian packages the C++ side needs (GoogleTest, ccache); skipped when present or not root.
+# Debian packages: GoogleTest and ccache for the C++ side, bubblewrap for the harness sandbox
+# (model-written code is never run without it); skipped when present or not root.
 system-deps:
-	@if [ ! -f /usr/include/gtest/gtest.h ] || ! command -v ccache >/dev/null; then \
+	@if [ ! -f /usr/include/gtest/gtest.h ] || ! command -v ccache >/dev/null || ! command -v bwrap >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgtest-dev ccache) >/dev/null; \
-	  else echo "note: install libgtest-dev (and ccache) to build the C++ tests"; fi; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgtest-dev ccache bubblewrap) >/dev/null; \
+	  else echo "note: install libgtest-dev and ccache (C++ tests) and bubblewrap (harness sandbox)"; fi; \
 	fi
 
 $(VENV)/.stamp: requirements-dev.txt

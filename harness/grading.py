@@ -19,7 +19,7 @@ from .config import Goal
 from .edits import matches_any
 from .sandbox import CommandResult, Limits, format_command, run_command, trim
 from .secrets import SecretSet
-from .tree import Policy, TreeState
+from .tree import EXECUTABLE, Policy, TreeState
 from .workspace import BUILD_DEFINING, Workspace
 
 NUMERICS_SCRIPT = Path(__file__).with_name("numerics_check.py")
@@ -353,25 +353,25 @@ class Grader:
         )
 
     def stage_build(self, logs: Path) -> StageResult:
-        commands = self.goal.commands
         assert self.tree is not None
         # An attempt that edits build files runs its own code here: no writes to the cache,
         # and its build dir is wiped before the next attempt (see Note [build outputs]).
-        untrusted = any(matches_any(p, BUILD_DEFINING) for p in self.tree.paths)
+        return self._build(logs, any(matches_any(p, BUILD_DEFINING) for p in self.tree.paths))
+
+    def _build(self, logs: Path, untrusted: bool) -> StageResult:
+        commands = self.goal.commands
         self.ws.build_starting(untrusted)
-        cache = {"writable": [], "readable": [self.ws.ccache_dir], "env": {"CCACHE_READONLY": "1"}}
-        extra = cache if untrusted else {}
         outputs = []
         try:
             if self.ws.configured_with() != commands.configure:
-                res = self._build_command(commands.configure, logs / "configure.log", extra)
+                res = self._build_command(commands.configure, logs / "configure.log", untrusted)
                 outputs.append(res.output)
                 if not res.ok:
                     return self._failed_command(
                         "build", res, compiler_feedback(res.output), "configure"
                     )
                 self.ws.mark_configured(commands.configure)
-            res = self._build_command(commands.build, logs / "build.log", extra)
+            res = self._build_command(commands.build, logs / "build.log", untrusted)
         finally:
             self.ws.record_outputs()
         outputs.append(res.output)
@@ -379,13 +379,15 @@ class Grader:
             return self._failed_command("build", res, compiler_feedback(res.output), "build")
         return StageResult("build", True, 0.0, summary="built", log=trim("\n".join(outputs)))
 
-    def _build_command(self, template: str, log: Path, extra: dict) -> CommandResult:
+    def _build_command(self, template: str, log: Path, untrusted: bool) -> CommandResult:
         argv = format_command(template, self.values())
         sandbox = self.ws.sandbox("build", self.allow_unsandboxed)
-        if extra:
-            sandbox.writable = [p for p in sandbox.writable if p != self.ws.ccache_dir]
-            sandbox.readable += extra["readable"]
-        return self._command(argv, log, {**self.env(), **extra.get("env", {})}, sandbox)
+        env = self.env()
+        if untrusted:  # the compiler cache read-only
+            sandbox.writable.remove(self.ws.ccache_dir)
+            sandbox.readable.append(self.ws.ccache_dir)
+            env["CCACHE_READONLY"] = "1"
+        return self._command(argv, log, env, sandbox)
 
     def _failed_command(self, stage, res, feedback, what) -> StageResult:
         if res.timed_out:
@@ -594,6 +596,7 @@ class Grader:
         return result
 
     def _checkout_files(self, files: dict[str, bytes | None]):
+        base = self.ws.base_entries(self.base)
         for rel, data in files.items():
             target = self.ws.worktree / rel
             if data is None:
@@ -601,15 +604,13 @@ class Grader:
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
+                executable = rel in base and base[rel].mode == EXECUTABLE
+                target.chmod(0o755 if executable else 0o644)
 
     def _run_baseline(self, plan, logs: Path) -> StageResult:
         logs.mkdir(parents=True, exist_ok=True)
         if self.goal.acceptance.build:
-            self.ws.build_starting(False)
-            try:
-                build = self.stage_build_at_base(logs)
-            finally:
-                self.ws.record_outputs()
+            build = self._build(logs, untrusted=False)  # the base commit's own build files
             if not build.ok:
                 return StageResult(
                     "baseline",
@@ -644,20 +645,6 @@ class Grader:
                     **run.extra,
                 }
         return StageResult("baseline", True, 0.0, summary="base commit test outcomes recorded")
-
-    def stage_build_at_base(self, logs: Path) -> StageResult:
-        commands = self.goal.commands
-        if self.ws.configured_with() != commands.configure:
-            res = self._build_command(commands.configure, logs / "configure.log", {})
-            if not res.ok:
-                return self._failed_command(
-                    "build", res, compiler_feedback(res.output), "configure"
-                )
-            self.ws.mark_configured(commands.configure)
-        res = self._build_command(commands.build, logs / "build.log", {})
-        if not res.ok:
-            return self._failed_command("build", res, compiler_feedback(res.output), "build")
-        return StageResult("build", True, 0.0)
 
     def stage_numerics(self, logs: Path) -> StageResult:
         rng = random.SystemRandom()  # fresh inputs every attempt; the seeds are recorded

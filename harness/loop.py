@@ -324,6 +324,7 @@ class AgentLoop:
                 ),
                 grader.env(),
                 self.secrets,
+                sandbox=self.ws.sandbox("regression", self.allow_unsandboxed),
             )
             if check.ok:
                 written[rel] = content

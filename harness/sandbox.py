@@ -152,6 +152,7 @@ class Probe:
     reason: str
     bwrap: str | None = None
     disable_userns: bool = False
+    tmpfs_size: bool = False  # bwrap knows --size (a bounded private /tmp)
 
 
 @functools.lru_cache(maxsize=1)
@@ -182,7 +183,7 @@ def probe() -> Probe:
             bwrap,
         )
     return Probe(True, "bubblewrap: user, pid, net, ipc, uts, cgroup namespaces", bwrap,
-                 disable_userns)  # fmt: skip
+                 disable_userns, "--size" in help_text)  # fmt: skip
 
 
 def require_sandbox(allow_unsandboxed: bool) -> Probe:
@@ -246,10 +247,15 @@ def _gpu_binds() -> list[str]:
     return argv
 
 
-def bwrap_argv(sandbox: Sandbox, cwd: Path, argv: list[str], status: Probe) -> list[str]:
+def bwrap_argv(
+    sandbox: Sandbox, cwd: Path, argv: list[str], status: Probe, limits: Limits
+) -> list[str]:
     assert status.bwrap
     out = _bwrap_prefix(status.bwrap, status.disable_userns) + _system_binds() + _gpu_binds()
-    out += ["--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--dir", SANDBOX_HOME]
+    for tmp in ("/tmp", "/var/tmp", "/dev/shm"):  # RAM-backed: bounded like the memory
+        size = ["--size", str(limits.memory_mb * 1024 * 1024)] if status.tmpfs_size else []
+        out += [*size, "--tmpfs", tmp]
+    out += ["--dir", SANDBOX_HOME]
     bound = list(SYSTEM_DIRS)
     for path in _python_dirs():
         out += ["--ro-bind", path, path]
@@ -489,7 +495,7 @@ def run_command(
     status = require_sandbox(sandbox.allow_unsandboxed)
     env = child_env(env_extra, secrets)
     cgroup = Cgroup.create(limits)
-    full = bwrap_argv(sandbox, Path(cwd), argv, status) if status.ok else list(argv)
+    full = bwrap_argv(sandbox, Path(cwd), argv, status, limits) if status.ok else list(argv)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     timed_out = False

@@ -32,6 +32,12 @@ def is_secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name))
 
 
+def looks_like_a_value(value: str) -> bool:
+    """Skip what a secret-looking name often holds but is no secret (SSH_AUTH_SOCK=/tmp/...,
+    *_KEYRING_PROVIDER=disabled): redacting paths and plain words would garble every log."""
+    return not (value.startswith("/") or re.fullmatch(r"[a-z]+|[0-9]{1,11}", value))
+
+
 def _aligned_b64(data: bytes, encode) -> list[str]:
     """The part of encode(prefix + data + suffix) fixed by `data`, for each of 3 alignments."""
     out = []
@@ -99,8 +105,8 @@ class SecretSet:
     def from_environ(cls, environ: Mapping[str, str] | None = None, extra_names=()) -> SecretSet:
         taken = dict(_TAKEN) if environ is None else {}
         environ = {**taken, **(os.environ if environ is None else environ)}
-        names = {k for k in environ if is_secret_name(k)} | {n for n in extra_names if n}
-        return cls([environ[n] for n in names if n in environ])
+        values = [v for k, v in environ.items() if is_secret_name(k) and looks_like_a_value(v)]
+        return cls(values + [environ[n] for n in extra_names if n and n in environ])
 
     def add(self, values: Iterable[str]) -> SecretSet:
         return SecretSet([*self.values, *values])

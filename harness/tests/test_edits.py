@@ -133,3 +133,32 @@ def test_glob_semantics():
         "conftest.py", ["**/conftest.py"]
     )
     assert not matches_any("runtime/csrc/ops/a.cpp", ["runtime/*.cpp"])
+
+
+@pytest.mark.parametrize(
+    "header, reason",
+    [
+        ("old mode 100644\nnew mode 100755\n", "mode"),
+        ("new file mode 100755\n", "mode 100755"),
+        ("new file mode 160000\n", "submodule"),
+        ("GIT binary patch\nliteral 3\nKcmZ?wbhEHb\n", "binary"),
+    ],
+)
+def test_diffs_that_change_more_than_text_are_refused(tree, header, reason):
+    diff = (
+        f"```diff\ndiff --git a/src/new.py b/src/new.py\n{header}--- /dev/null\n"
+        "+++ b/src/new.py\n@@ -0,0 +1 @@\n+x = 1\n```\n"
+    )
+    report = apply(tree, diff)
+    assert report.results[0].status == "rejected" and reason in report.results[0].message
+    assert not (tree / "src/new.py").exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["src/.gitattributes", "src/sub/.gitmodules", "src/sitecustomize.py", "src/x.pth",
+     "src/pkg-1.0.dist-info/entry_points.txt", "src/__pycache__/mod.cpython-311.pyc",
+     "src/pytest.ini", "src/setup.cfg", "src/.git/config"],
+)  # fmt: skip
+def test_names_that_change_tool_behaviour_are_never_writable(tree, path):
+    assert "never writable" in check_path(tree, path, SCOPE, PROTECTED)

@@ -52,11 +52,13 @@ def test_short_values_and_ordinary_text_are_left_alone():
 
 def test_from_environ_collects_by_name_and_extra(monkeypatch):
     monkeypatch.setenv("ACME_API_KEY", "key-value-123456")
-    monkeypatch.setenv("CUSTOM_CRED_VAR", "custom-value-123456")
-    monkeypatch.setenv("HOME_DIR_LIKE", "/not/a/secret/at/all")
-    secrets = SecretSet.from_environ(extra_names=["CUSTOM_CRED_VAR"])
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/tmp/ssh-agent/socket.1234")
+    monkeypatch.setenv("PIP_KEYRING_PROVIDER", "disabled")
+    monkeypatch.setenv("CUSTOM_VAR", "custom-value-123456")
+    secrets = SecretSet.from_environ(extra_names=["CUSTOM_VAR"])
     assert "key-value-123456" in secrets.values and "custom-value-123456" in secrets.values
-    assert "/not/a/secret/at/all" not in secrets.values
+    assert "/tmp/ssh-agent/socket.1234" not in secrets.values
+    assert "disabled" not in secrets.values
 
 
 def test_take_from_environ_removes_the_key(monkeypatch):
