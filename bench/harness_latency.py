@@ -9,12 +9,16 @@ that appends a comment to one kernel file, so exactly that file recompiles.
         --numerics ember.exp=torch.exp --cpp-selector Unary --pytest-selector "runtime/tests/python -k exp"
 
 Targets: patch->verdict < 60 s on 2 cores; harness overhead (outside build/test) < 1 s.
-Round 0 seeds the per-worktree build dir (a cold build) and is reported separately.
+Round 0 seeds the per-worktree build dir (a cold build, plus the base-commit baseline of the test
+stages) and is reported separately. Every command runs in the sandbox, as in `harness run`;
+`--compare-unsandboxed` interleaves rounds without it (same process, same worktree) and prints
+the sandbox's cost per stage.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -22,11 +26,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import harness.sandbox  # noqa: E402
 from harness.config import DEFAULT_COMMANDS, Goal  # noqa: E402
 from harness.edits import apply_edits, parse_edits  # noqa: E402
 from harness.grading import Grader  # noqa: E402
-from harness.sandbox import secret_values  # noqa: E402
+from harness.secrets import SecretSet  # noqa: E402
 from harness.workspace import Workspace, resolve_base  # noqa: E402
+
+SANDBOX_PROBE = harness.sandbox.probe
 
 
 def pick_kernel(ws: Workspace, base: str) -> str:
@@ -48,19 +55,24 @@ def make_goal(args) -> Goal:
                          "num_inputs": 1, "input_range": [-3.0, 3.0], "seeds": 2, "atol": 1e-5,
                          "rtol": 1e-4, "atol_float64": 1e-10, "rtol_float64": 1e-8,
                          "backward": args.backward, "supports_out": False})
-    return Goal(id="bench-latency", title="latency benchmark", intent="bench", default=False,
-                agent="replay-demo", base=args.base, scope=[args.file], protected=[],
-                context_files=[], commands=dict(DEFAULT_COMMANDS),
-                acceptance={"build": True, "cpp_tests": args.cpp_selector,
-                            "pytest": args.pytest_selector, "numerics": numerics,
-                            "regression_suite": False},
-                budget={"attempts": args.rounds + 1, "wall_seconds": 1e9, "tokens": 0,
-                        "dollars": 0.0, "stuck_after": 0},
-                limits={"stage_timeout_s": args.stage_timeout, "cpu_seconds": 7200,
-                        "memory_mb": 8192})
+    return Goal.from_dict(dict(
+        id="bench-latency", title="latency benchmark", intent="bench", default=False,
+        agent="replay-demo", base=args.base, scope=[args.file], protected=[], context_files=[],
+        commands=dict(DEFAULT_COMMANDS),
+        acceptance={"build": True, "cpp_tests": args.cpp_selector,
+                    "pytest": args.pytest_selector, "numerics": numerics,
+                    "regression_suite": False},
+        budget={"attempts": args.rounds + 1, "wall_seconds": 1e9, "tokens": 0, "dollars": 0.0,
+                "stuck_after": 0},
+        limits={"stage_timeout_s": args.stage_timeout, "cpu_seconds": 7200, "memory_mb": 8192,
+                "allow_unsandboxed": False}))
 
 
-def one_round(ws: Workspace, goal: Goal, base: str, round_no: int, logs: Path) -> dict:
+def one_round(ws: Workspace, goal: Goal, base: str, round_no: int, logs: Path,
+              sandboxed: bool = True) -> dict:
+    # The unsandboxed comparison rounds pretend namespaces are unavailable (this process only).
+    harness.sandbox.probe = SANDBOX_PROBE if sandboxed else (
+        lambda: harness.sandbox.Probe(False, "bench: unsandboxed comparison round"))
     ws.prepare(base)
     original = (ws.worktree / goal.scope[0]).read_text().splitlines(keepends=True)
     last = original[-1] if original[-1].endswith("\n") else original[-1] + "\n"
@@ -70,16 +82,61 @@ def one_round(ws: Workspace, goal: Goal, base: str, round_no: int, logs: Path) -
     report = apply_edits(ws.worktree, parse_edits(response), goal.scope, goal.all_protected)
     if not report.ok:
         raise SystemExit("bench edit did not apply:\n" + report.feedback())
-    ws.diff(base)  # the record step of a real attempt
-    verdict = Grader(ws, goal, base, secret_values()).grade(logs / f"round-{round_no}")
+    grader = Grader(ws, goal, base, SecretSet.from_environ(), allow_unsandboxed=not sandboxed)
+    applied, _ = ws.snapshot(base, grader.policy)  # the record step of a real attempt
+    ws.render_diff(base, applied.files)
+    verdict = grader.grade(logs / f"round-{round_no}-{'sandbox' if sandboxed else 'bare'}")
     total = time.monotonic() - received
     stages = {s.name: round(s.seconds, 3) for s in verdict.stages}
-    return {"round": round_no, "ok": verdict.ok, "failed_stage": verdict.failed_stage,
-            "patch_to_verdict_s": round(total, 3), "stages": stages,
-            "harness_overhead_s": round(total - sum(stages.values())
-                                        + stages.get("protected", 0)
-                                        + stages.get("protected_after", 0), 3),
-            "feedback": verdict.feedback[:800]}
+    if verdict.baseline_seconds:
+        stages["baseline"] = round(verdict.baseline_seconds, 3)
+    row = {"round": round_no, "sandboxed": sandboxed, "ok": verdict.ok,
+           "failed_stage": verdict.failed_stage, "patch_to_verdict_s": round(total, 3),
+           "stages": stages,
+           "harness_overhead_s": round(total - sum(stages.values())
+                                       + stages.get("protected", 0)
+                                       + stages.get("protected_after", 0), 3),
+           "feedback": verdict.feedback[:800]}
+    print(json.dumps(row), file=sys.stderr, flush=True)  # progress; a crash loses nothing
+    return row
+
+
+def sandbox_cost(sandboxed: list, bare: list) -> dict:
+    """stage -> (median seconds sandboxed, median seconds unsandboxed)."""
+    out = {}
+    common = set.intersection(*(set(r["stages"]) for r in sandboxed + bare))
+    stages = [s for s in sandboxed[0]["stages"] if s in common] + ["patch_to_verdict_s"]
+    for stage in stages:
+        def pick(rows, stage=stage):
+            values = [r["stages"].get(stage, r.get(stage)) for r in rows]
+            return statistics.median(v for v in values if v is not None)
+        out[stage] = (round(pick(sandboxed), 3), round(pick(bare), 3))
+    return out
+
+
+def command_cost(repeats: int) -> dict:
+    """Median seconds of one command sandboxed vs not (bwrap + cgroup setup and teardown)."""
+    import tempfile
+
+    from harness.sandbox import Limits, Sandbox, run_command
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for name, argv in (("true", ["true"]),
+                           ("python -c 'import numpy'", [sys.executable, "-c", "import numpy"])):
+            times: dict[bool, list[float]] = {True: [], False: []}
+            for _ in range(repeats):
+                for sandboxed in (True, False):
+                    harness.sandbox.probe = SANDBOX_PROBE if sandboxed else (
+                        lambda: harness.sandbox.Probe(False, "bench: unsandboxed"))
+                    sandbox = Sandbox.for_dir(work, allow_unsandboxed=not sandboxed)
+                    start = time.monotonic()
+                    run_command(argv, work, work / "log", Limits(), sandbox=sandbox)
+                    times[sandboxed].append(time.monotonic() - start)
+            out[name] = (round(statistics.median(times[True]), 3),
+                         round(statistics.median(times[False]), 3))
+    harness.sandbox.probe = SANDBOX_PROBE
+    return out
 
 
 def main() -> int:
@@ -94,32 +151,51 @@ def main() -> int:
     parser.add_argument("--base", default="HEAD")
     parser.add_argument("--stage-timeout", type=float, default=1800)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--command-cost", type=int, metavar="N",
+                        help="only time N single commands sandboxed vs not, and exit")
+    parser.add_argument("--compare-unsandboxed", action="store_true",
+                        help="interleave rounds without the sandbox and report its cost per stage")
     args = parser.parse_args()
+    if args.command_cost:
+        for name, (with_s, without_s) in command_cost(args.command_cost).items():
+            print(f"{name}: {with_s:.3f} s sandboxed, {without_s:.3f} s not "
+                  f"(+{with_s - without_s:.3f} s)")
+        return 0
     ws = Workspace(REPO, "bench-latency", f"bench-{int(time.time())}")
     base = resolve_base(ws.repo, args.base)
     args.file = args.file or pick_kernel(ws, base)
     goal = make_goal(args)
     logs = REPO / ".harness" / "bench-logs" / time.strftime("%Y%m%d-%H%M%S")
-    results = [one_round(ws, goal, base, n, logs) for n in range(args.rounds + 1)]
+    results, bare = [one_round(ws, goal, base, 0, logs)], []
+    for n in range(1, args.rounds + 1):
+        if args.compare_unsandboxed:  # interleaved, so machine noise hits both alike
+            bare.append(one_round(ws, goal, base, n, logs, sandboxed=False))
+        results.append(one_round(ws, goal, base, n, logs))
     ws.close()
-    warm = results[1:]
+    warm = [r for r in results[1:] if r["sandboxed"]]
     summary = {"file": args.file, "base": base, "cold_round": results[0], "rounds": warm,
                "max_patch_to_verdict_s": max((r["patch_to_verdict_s"] for r in warm), default=None),
                "max_harness_overhead_s": max((r["harness_overhead_s"] for r in warm), default=None),
-               "targets": {"patch_to_verdict_s": 60, "harness_overhead_s": 1.0}, "logs": str(logs)}
+               "targets": {"patch_to_verdict_s": 60, "harness_overhead_s": 1.0}, "logs": str(logs),
+               "sandbox_cost_s": sandbox_cost(warm, bare) if bare else None}
     summary["meets_targets"] = bool(warm) and all(r["ok"] for r in warm) \
         and summary["max_patch_to_verdict_s"] < 60 and summary["max_harness_overhead_s"] < 1.0
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
         print(f"file: {args.file}  (logs: {logs})")
-        print(f"{'round':>5} {'ok':>5} {'patch->verdict s':>17} {'overhead s':>11}  stages")
+        print(f"{'round':>10} {'ok':>5} {'patch->verdict s':>17} {'overhead s':>11}  stages")
         for r in results:
-            label = "cold" if r["round"] == 0 else str(r["round"])
-            print(f"{label:>5} {str(r['ok']):>5} {r['patch_to_verdict_s']:>17.2f} "
+            label = ("cold" if r["round"] == 0 else str(r["round"])) + ("" if r["sandboxed"] else " bare")
+            print(f"{label:>10} {str(r['ok']):>5} {r['patch_to_verdict_s']:>17.2f} "
                   f"{r['harness_overhead_s']:>11.3f}  {r['stages']}")
             if not r["ok"]:
                 print("      " + r["feedback"].replace("\n", "\n      "))
+        if bare:
+            print("sandbox cost per stage (median sandboxed - median unsandboxed, s):")
+            for stage, (with_s, without_s) in summary["sandbox_cost_s"].items():
+                print(f"  {stage:>16}: {with_s:7.3f} vs {without_s:7.3f}  "
+                      f"(+{with_s - without_s:.3f})")
         print(f"targets: patch->verdict < 60 s, overhead < 1 s: "
               f"{'MET' if summary['meets_targets'] else 'NOT MET'}")
     return 0 if summary["meets_targets"] else 1

@@ -290,6 +290,7 @@ class Cgroup:
         if layout is None:
             return None
         version, parents = layout
+        _remove_stale(parents)
         name = f"ember-sandbox-{os.getpid()}-{pysecrets.token_hex(4)}"
         dirs: list[Path] = []
         try:
@@ -366,6 +367,18 @@ class Cgroup:
                     break
                 except OSError:
                     time.sleep(0.02)
+
+
+def _remove_stale(parents: list[Path]):
+    """Remove cgroups left by a harness that was SIGKILLed (their processes died with it)."""
+    for parent in parents:
+        for path in parent.glob("ember-sandbox-*"):
+            pid = path.name.split("-")[2]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                try:
+                    path.rmdir()
+                except OSError:
+                    pass
 
 
 def _write(path: Path, value, optional: bool = False):
