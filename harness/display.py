@@ -34,8 +34,8 @@ class RichReporter(Reporter):
         s = self.state
         head = Table.grid(padding=(0, 2))
         head.add_row("goal", f"[bold]{s.get('goal', '')}[/] {s.get('title', '')}")
-        head.add_row("run", s.get("run_id", ""))
-        head.add_row("agent", s.get("agent", ""))
+        head.add_row("run", str(s.get("run_id", "")))
+        head.add_row("agent", str(s.get("agent", "")))
         head.add_row("attempt", f"{s['attempt']}/{s.get('max', '?')}")
         head.add_row("stage", f"[cyan]{s['stage']}[/]")
         head.add_row("elapsed", f"{time.monotonic() - self.started:.1f}s")

@@ -6,6 +6,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .config import AgentConfig, load_yaml
 from .errors import ConfigError, ProviderError
@@ -134,11 +135,12 @@ class OpenAIProvider(Provider):
         self.limit_arg = "max_tokens" if compatible else "max_completion_tokens"
 
     def _call(self, system, user, attempt):
-        extra = {} if self.agent.temperature is None else {"temperature": self.agent.temperature}
+        extra: dict[str, Any] = {self.limit_arg: self.agent.max_tokens}
+        if self.agent.temperature is not None:
+            extra["temperature"] = self.agent.temperature
         response = self.client.chat.completions.create(
             model=self.agent.model,
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-            **{self.limit_arg: self.agent.max_tokens},
             **extra,
         )
         usage = response.usage
@@ -163,7 +165,9 @@ class AnthropicProvider(Provider):
         )
 
     def _call(self, system, user, attempt):
-        extra = {} if self.agent.temperature is None else {"temperature": self.agent.temperature}
+        extra: dict[str, Any] = {}
+        if self.agent.temperature is not None:
+            extra["temperature"] = self.agent.temperature
         response = self.client.messages.create(
             model=self.agent.model,
             system=system,
