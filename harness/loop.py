@@ -302,6 +302,8 @@ class AgentLoop:
             cand = self.state.attempts[number].get("regression_candidate")
             if number >= accepted_attempt or not cand:
                 continue
+            if not self.ws.no_symlinks("regressions"):  # swapped by the previous check's code
+                raise WorkspaceTampered("regressions/ became a symlink during regression growth")
             path = write_regression(
                 self.ws.worktree,
                 cand,

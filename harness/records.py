@@ -78,12 +78,13 @@ class RunRecord:
         run_id: str,
         secrets: SecretSet | list[str],
         key_dir: Path | None = None,
+        create_key: bool = True,
     ):
         self.run_id = run_id
         self.dir = Path(runs_dir) / run_id
         self.events_path = self.dir / "events.jsonl"
         self.secrets = secrets if isinstance(secrets, SecretSet) else SecretSet(list(secrets))
-        self.key = self._key(key_dir) if key_dir else None
+        self.key = self._key(key_dir, create_key) if key_dir else None
         self.dir.mkdir(parents=True, exist_ok=True)
         events, self._mac, self.tamper_reason = self.verified_events()
         self._seq = events[-1]["seq"] if events else 0
@@ -92,14 +93,17 @@ class RunRecord:
     def open_existing(
         cls, runs_dir: Path, run_id: str, secrets: SecretSet | list[str], key_dir=None
     ) -> RunRecord:
+        """A record for reading: a missing key is not created (nothing then verifies)."""
         if not (Path(runs_dir) / run_id / "events.jsonl").exists():
             raise ConfigError(f"no run {run_id!r} under {runs_dir}")
-        return cls(runs_dir, run_id, secrets, key_dir)
+        return cls(runs_dir, run_id, secrets, key_dir, create_key=False)
 
-    def _key(self, key_dir: Path) -> bytes:
+    def _key(self, key_dir: Path, create: bool) -> bytes:
         path = Path(key_dir) / f"{self.run_id}.key"
         if path.exists():
             return bytes.fromhex(path.read_text().strip())
+        if not create:
+            return b""  # no MAC can match: everything reads as unverified
         path.parent.mkdir(parents=True, exist_ok=True)
         key = pysecrets.token_bytes(32)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -246,11 +246,7 @@ class Workspace:
                 rel = os.path.relpath(full, self.build_dir)
                 if not matches_any(rel, VOLATILE_BUILD_FILES):
                     build[rel] = _stat_key(full)
-        outputs = {
-            str(p.relative_to(self.worktree)): _stat_key(str(p))
-            for pattern in BUILD_OUTPUTS
-            for p in self.worktree.glob(pattern)
-        }
+        outputs = {str(p.relative_to(self.worktree)): _stat_key(str(p)) for p in self.outputs()}
         return {"build": build, "worktree": outputs}
 
     def build_starting(self, untrusted: bool):
@@ -294,9 +290,8 @@ class Workspace:
 
     def wipe_build(self):
         shutil.rmtree(self.build_dir, ignore_errors=True)
-        for pattern in BUILD_OUTPUTS:
-            for path in self.worktree.glob(pattern):
-                path.unlink(missing_ok=True)
+        for path in self.outputs():
+            path.unlink(missing_ok=True)
         self.state_file.unlink(missing_ok=True)
 
     def _check_build_dir(self):
@@ -315,13 +310,36 @@ class Workspace:
 
     def _check_worktree_outputs(self):
         recorded = (self._load_state().get("manifest") or {}).get("worktree", {})
-        for pattern in BUILD_OUTPUTS:
-            for path in self.worktree.glob(pattern):
-                rel = str(path.relative_to(self.worktree))
-                if recorded.get(rel) != _stat_key(str(path)):
-                    path.unlink()
+        for path in self.outputs():
+            rel = str(path.relative_to(self.worktree))
+            if recorded.get(rel) != _stat_key(str(path)):
+                path.unlink()
 
     # ------------------------------------------------------------ the tree
+    def no_symlinks(self, rel: str) -> bool:
+        """Is every existing component of worktree/rel a real directory or file (no symlink)?
+
+        Sandboxed code may have swapped a directory for a symlink to a host path; the harness
+        must not follow it when it writes or deletes in the worktree.
+        """
+        current = self.worktree
+        for part in Path(rel).parts:
+            current = current / part
+            if current.is_symlink():
+                return False
+            if not current.exists():
+                return True
+        return True
+
+    def outputs(self) -> list[Path]:
+        """The build outputs in the worktree, never through a symlink."""
+        found = []
+        for pattern in BUILD_OUTPUTS:
+            folder, name = pattern.rsplit("/", 1)
+            if self.no_symlinks(folder) and (self.worktree / folder).is_dir():
+                found += [p for p in (self.worktree / folder).glob(name) if not p.is_symlink()]
+        return sorted(found)
+
     def wt(self) -> git.Repo:
         return harden(git.Repo(self.worktree))
 

@@ -52,3 +52,25 @@ def test_every_kind_of_change_is_seen_and_judged(tmp_path):
         assert path in problems, path
     for path in ("pkg/mod/a.py:", "pkg/mod/b.py:", "pkg/mod/gone.py:"):
         assert path not in problems
+
+
+def test_cleaning_build_outputs_never_follows_a_symlink(fixture_repo, tmp_path):
+    from harness.workspace import Workspace
+
+    ws = Workspace(fixture_repo.root, "triple", "run")
+    try:
+        base = ws.repo.head.commit.hexsha
+        ws.prepare(base)
+        decoy = tmp_path / "decoy"
+        decoy.mkdir()
+        (decoy / "_C.decoy.so").write_text("not ours\n")
+        package = ws.worktree / "runtime/python/ember"
+        package.rename(package.with_name("moved"))
+        package.symlink_to(decoy)  # what a hostile stage can leave behind
+        assert ws.outputs() == []
+        ws.mark_untrusted()
+        ws.prepare(base)  # wipes the build state, then restores the tree
+        assert (decoy / "_C.decoy.so").exists()
+        assert package.is_dir() and not package.is_symlink()
+    finally:
+        ws.close()

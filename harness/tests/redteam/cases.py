@@ -155,6 +155,13 @@ if _link.is_dir() and not _link.is_symlink():
     os.rename(_link, _here.parent / "_regressions_moved")
     os.symlink("/tmp", _link)
 """
+PACKAGE_TO_HOST_SYMLINK = """
+import os, pathlib
+_pkg = pathlib.Path(__file__).resolve().parent
+if not _pkg.is_symlink():
+    os.rename(_pkg, _pkg.with_name("_ember_moved"))
+    os.symlink("{canary}/decoy", _pkg)
+"""
 PATCH_PYTEST = """
 import sys
 if "_pytest" in sys.modules or "pytest" in sys.modules:
@@ -298,6 +305,9 @@ CASES: list[Case] = [
     case("symlink_diff", "symlink in a diff", diff(SYMLINK_DIFF), {"apply"}),
     case("symlink_swap_at_test_time", "symlink swap over regressions/ at test time",
          ops(SYMLINK_SWAP), {"pytest"}),
+    case("package_symlink_to_host", "the package dir swapped for a symlink to a host dir "
+         "(the harness must not follow it when it cleans build outputs)",
+         (ops(PACKAGE_TO_HOST_SYMLINK),) * 2, {"pytest"}),
     case("binary_diff", "binary diff (git apply 'corrupt binary patch')", diff(BINARY_DIFF), {"apply"}),
     case("mode_change", "mode change", diff(MODE_DIFF), {"apply"}),
     case("gitlink_submodule", "submodule gitlink + .gitmodules",

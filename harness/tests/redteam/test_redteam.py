@@ -46,6 +46,8 @@ def world(tmp_path_factory):
     (home / ".gitconfig").write_text("[user]\n\tname = someone\n")
     canary.mkdir()
     (canary / "canary.txt").write_text("do not touch\n")
+    (canary / "decoy").mkdir()
+    (canary / "decoy" / "_C.decoy.so").write_text("a file named like a build output\n")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOME", str(home))
         repos = {"python": python_repo(root / "py"), "cpp": None}
