@@ -8,6 +8,7 @@ import os
 import random
 import re
 import shutil
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -165,13 +166,31 @@ class TestRun:
         return self.result.ok and not self.problems
 
 
+def read_report(path: Path) -> bytes | None:
+    """A file sandboxed code wrote: a regular file only (never through a symlink), bounded."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > REPORT_LIMIT:
+            return None
+        return handle.read(REPORT_LIMIT)
+
+
+def _parse_xml(path: Path) -> ElementTree.Element | None:
+    data = read_report(path)
+    try:
+        return ElementTree.fromstring(data) if data else None
+    except ElementTree.ParseError:
+        return None
+
+
 def read_junit(path: Path) -> dict[str, str] | None:
     """test id -> outcome from a JUnit XML file (pytest or ctest), the worst outcome per id."""
-    if not path.is_file() or path.stat().st_size > REPORT_LIMIT:
-        return None
-    try:
-        root = ElementTree.parse(path).getroot()
-    except ElementTree.ParseError:
+    root = _parse_xml(path)
+    if root is None:
         return None
     rank = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
     outcomes: dict[str, str] = {}
@@ -198,13 +217,8 @@ def gtest_runs(directory: Path) -> set[str]:
     """
     done = set()
     for path in sorted(directory.glob("*.xml")):
-        if path.stat().st_size > REPORT_LIMIT:
-            continue
-        try:
-            root = ElementTree.parse(path).getroot()
-        except ElementTree.ParseError:
-            continue
-        for case in root.iter("testcase"):
+        root = _parse_xml(path)
+        for case in root.iter("testcase") if root is not None else []:
             completed = (
                 case.get("status") == "run" and case.get("result", "completed") == "completed"
             )
@@ -667,8 +681,8 @@ class Grader:
             writable=[scratch],
         )
         try:
-            report = json.loads(result_path.read_text())
-            shutil.copy(result_path, logs / "numerics_result.json")
+            report = json.loads(read_report(result_path) or b"")
+            (logs / "numerics_result.json").write_text(json.dumps(report, indent=1))
         except (OSError, ValueError):
             report = {
                 "ok": False,

@@ -74,3 +74,17 @@ def test_cleaning_build_outputs_never_follows_a_symlink(fixture_repo, tmp_path):
         assert package.is_dir() and not package.is_symlink()
     finally:
         ws.close()
+
+
+def test_reports_written_by_sandboxed_code_are_read_without_following_symlinks(tmp_path):
+    from harness.grading import read_junit, read_report
+
+    secret = tmp_path / "host-file.xml"
+    secret.write_text('<testsuite><testcase classname="a" name="b"/></testsuite>')
+    (tmp_path / "junit.xml").symlink_to(secret)
+    os.mkfifo(tmp_path / "fifo.xml")
+    assert (
+        read_report(tmp_path / "junit.xml") is None and read_junit(tmp_path / "junit.xml") is None
+    )
+    assert read_report(tmp_path / "fifo.xml") is None  # and it does not block
+    assert read_junit(secret) == {"a::b": "passed"}
