@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from harness.tests.support import GOOD, REAL_REPO, WRONG, git
+from harness.tests.support import GOOD, REAL_REPO, WRONG, git, unsandboxed_flag
 
 MALFORMED = "runtime/python/ember/ops.py\n<<<<<<< SEARCH\n    return x * 2\n>>>>>>> REPLACE\n"
 
@@ -31,6 +31,7 @@ def test_resume_after_sigkill_neither_loses_nor_duplicates_attempts(fixture_repo
     slow.write_text("hang")
     env = dict(os.environ, PYTHONPATH=str(REAL_REPO))
     cmd = [sys.executable, "-m", "harness", "--repo", str(fixture_repo.root), "run"]
+    cmd += unsandboxed_flag(("run",))
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
