@@ -7,6 +7,8 @@ import math
 import ember
 from ember import Tensor
 
+from . import _fused_attention
+
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     # Flatten leading dims so the product is one GEMM (addmm fuses the bias) whatever the batch shape.
@@ -230,7 +232,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
                                  is_causal: bool = False, scale: float | None = None,
                                  enable_gqa: bool = False) -> Tensor:
     """softmax(q @ k^T * scale + mask) @ v. A bool attn_mask marks positions that take part (True)
-    like torch; a float mask is added to the scores; is_causal applies a lower-triangular mask."""
+    like torch; a float mask is added to the scores; is_causal applies a lower-triangular mask.
+    float16/bfloat16 CUDA inputs without attn_mask run cuDNN's fused flash attention when cuDNN is
+    available (nn/_fused_attention.py, Note [SDPA dispatch]); everything else the composite path."""
     if query.dim() < 2 or key.dim() != query.dim() or value.dim() != query.dim():
         raise ValueError(f"[scaled_dot_product_attention] query/key/value must have the same rank >= 2, got "
                          f"{list(query.shape)}, {list(key.shape)}, {list(value.shape)}")
@@ -240,6 +244,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     if is_causal and attn_mask is not None:
         raise ValueError("[scaled_dot_product_attention] pass either attn_mask or is_causal, not both")
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    fused = _fused_attention.fused_attention(query, key, value, attn_mask, dropout_p, is_causal, scale)
+    if fused is not None:  # cuDNN's flash attention on CUDA (Note [SDPA dispatch])
+        return fused
     if attn_mask is None:  # scale, causal mask and softmax in one fused kernel (and one for backward)
         # k made contiguous first: k.T then folds into a bmm operand (a cuBLAS transpose) for free,
         # where reshaping a transposed strided k would copy with uncoalesced reads.
