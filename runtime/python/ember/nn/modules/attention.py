@@ -38,7 +38,14 @@ class MultiheadAttention(Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True, attn_mask=None,
                 average_attn_weights: bool = True, is_causal: bool = False):
-        """Masks follow torch's MHA convention: a bool True means "not allowed to attend"."""
+        """Masks follow torch's MHA convention: a bool True means "not allowed to attend". Inputs
+        are (L, E) unbatched, or batched (B, L, E) / (L, B, E) by batch_first."""
+        if query.dim() == 2:  # unbatched: run as a batch of one
+            bdim = 0 if self.batch_first else 1
+            kpm = key_padding_mask.unsqueeze(0) if key_padding_mask is not None else None
+            out, weights = self.forward(query.unsqueeze(bdim), key.unsqueeze(bdim), value.unsqueeze(bdim), kpm,
+                                        need_weights, attn_mask, average_attn_weights, is_causal)
+            return out.squeeze(bdim), (weights.squeeze(0) if weights is not None else None)
         if not self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         B, L, E = query.shape
