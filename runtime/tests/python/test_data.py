@@ -12,6 +12,7 @@ import torch.utils.data as tdata
 
 import ember
 import ember.utils.data as edata
+from compat_helpers import one_thread_each  # noqa: F401  (autouse fixture)
 
 
 def as_numpy_tree(x):

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import ember
+from compat_helpers import one_thread_each  # noqa: F401  (autouse fixture)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 PYTHONPATH = os.pathsep.join([os.path.join(REPO, "runtime", "python"), os.environ.get("PYTHONPATH", "")])

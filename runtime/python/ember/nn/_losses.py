@@ -2,8 +2,8 @@
 
 Semantics follow torch.nn.functional, including the reductions' denominators: class-weighted
 nll/cross-entropy means divide by the summed weights of the counted targets, probability-target
-cross-entropy means divide by the number of rows, elementwise-weighted (`weight=`) regression means
-by the summed weights, kl_div's "batchmean" by the batch size. The legacy size_average/reduce
+cross-entropy means divide by the number of rows, elementwise-weighted (`weight=`) mse/l1 means by
+the summed weights (huber's by the element count, as torch does), kl_div's "batchmean" by the batch size. The legacy size_average/reduce
 arguments map to a reduction as torch's `_Reduction.legacy_get_string` does.
 """
 from __future__ import annotations
@@ -182,15 +182,16 @@ def _broadcast_pair(op: str, input: Tensor, target: Tensor):
     return input, target
 
 
-def _weighted_reduce(op: str, losses: Tensor, weight, input: Tensor, reduction: str) -> Tensor:
-    """torch's `weight=` for mse/l1/huber: elementwise weights (input's shape); mean = sum(w*l)/sum(w)."""
+def _weighted_reduce(op: str, losses: Tensor, weight, input: Tensor, reduction: str, mean_over_weights=True) -> Tensor:
+    """torch's `weight=` for mse/l1/huber: elementwise weights of the input's shape. torch's 'mean'
+    is sum(w * l) / sum(w) for mse and l1 but the plain mean of w * l for huber (mean_over_weights)."""
     if weight is None:
         return _reduce(losses, reduction)
     if tuple(weight.shape) != tuple(input.shape):
         raise ValueError(f"[{op}] Weights and input must have the same size (weight {list(weight.shape)}, input "
                          f"{list(input.shape)})")
     losses = losses * weight
-    if reduction == "mean":
+    if reduction == "mean" and mean_over_weights:
         return losses.sum() / weight.sum()
     return _reduce(losses, reduction)
 
@@ -234,14 +235,18 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     d = x - t
     ad = d.abs()
     losses = ember.where(ad < delta, (d * d) * 0.5, (ad - 0.5 * delta) * delta)
-    return _weighted_reduce("huber_loss", losses, weight, input, reduction)
+    return _weighted_reduce("huber_loss", losses, weight, input, reduction, mean_over_weights=False)
 
 
 # ---- binary cross-entropy ------------------------------------------------------------------------
 
+# torch's EPSILON for the BCE gradient is the float 1e-12 (rounded to float32), not the double.
+_BCE_EPSILON = 9.999999960041972e-13
+
+
 class _BinaryCrossEntropy(ember.autograd.Function):
     """-w (t log x + (1 - t) log(1 - x)) with each log clamped to >= -100 and torch's gradients:
-    d/dx = w (x - t) / max(x (1 - x), 1e-12), d/dt = w (log(1 - x) - log x) (clamped logs), which
+    d/dx = w (x - t) / max(x (1 - x), eps), d/dt = w (log(1 - x) - log x) (clamped logs), which
     stay finite at x = 0 and x = 1 where differentiating the clamped logs would give NaN."""
 
     @staticmethod
@@ -260,7 +265,7 @@ class _BinaryCrossEntropy(ember.autograd.Function):
         gx = gt = None
         scale = grad * w if w is not None else grad
         if ctx.needs_input_grad[0]:
-            gx = scale * (x - t) / (x * (1.0 - x)).clamp_min(1e-12)
+            gx = scale * (x - t) / (x * (1.0 - x)).clamp_min(_BCE_EPSILON)
         if ctx.needs_input_grad[1]:
             gt = scale * ((1.0 - x).log().clamp_min(-100.0) - x.log().clamp_min(-100.0))
         return gx, gt, None

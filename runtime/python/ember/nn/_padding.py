@@ -13,17 +13,19 @@ _MODES = ("constant", "reflect", "replicate", "circular")
 
 
 def _source_index(mode: str, n: int, left: int, right: int) -> list:
-    """For each output position along a dim of size n padded by (left, right): the input index it reads."""
+    """For each output position along a dim of size n padded by (left, right): the input index it reads.
+    Negative amounts crop; circular padding wraps around the cropped part, as torch does."""
+    if mode == "circular":
+        start, stop = max(-left, 0), n - max(-right, 0)
+        return [start + (j - max(left, 0)) % (stop - start) for j in range(n + left + right)]
     out = []
     for i in range(-left, n + right):
         if mode == "reflect":
             period = 2 * (n - 1)
             j = abs(i) % period if period else 0
             out.append(j if j < n else period - j)
-        elif mode == "replicate":
+        else:  # replicate
             out.append(min(max(i, 0), n - 1))
-        else:  # circular
-            out.append(i % n)
     return out
 
 

@@ -26,11 +26,11 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    return ember.relu_(input) if inplace else ember.relu(input)
+    return input.relu_() if inplace else ember.relu(input)
 
 
 def relu_(input: Tensor) -> Tensor:
-    return ember.relu_(input)
+    return input.relu_()
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
@@ -53,7 +53,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    return ember.silu_(input) if inplace else ember.silu(input)
+    return input.silu_() if inplace else ember.silu(input)
 
 
 def sigmoid(input: Tensor) -> Tensor:

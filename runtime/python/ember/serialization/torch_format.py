@@ -120,9 +120,9 @@ class _TorchPickler(pickle._Pickler):
         return ("storage", _TorchGlobal("torch", _STORAGE_OF_DTYPE[_dtype_name(t.dtype)]), s.key, _location(t),
                 s.end - s.start)
 
-    def _storage_of(self, t) -> _StorageRange:
-        if t.numel() == 0:  # empty tensors own no memory worth sharing: one empty record each
-            ident = ("empty", id(t))
+    def _storage_of(self, t, owner) -> _StorageRange:
+        if t.numel() == 0:  # empty tensors own no memory worth sharing: one empty record each (by owner:
+            ident = ("empty", id(owner))  # the object being pickled, the same in both passes)
         else:
             ident = (t._storage_ptr(), _dtype_name(t.dtype), str(t.device))
         lo = t.storage_offset()
@@ -141,7 +141,7 @@ class _TorchPickler(pickle._Pickler):
         if _dtype_name(t.dtype) not in _STORAGE_OF_DTYPE:
             raise pickle.PicklingError(f"[save] ember dtype {t.dtype} has no torch storage type")
         data = t.detach()
-        s = self._storage_of(data)
+        s = self._storage_of(data, t)
         rebuild_args = (_StorageRef(s), data.storage_offset() - s.start, tuple(data.shape), tuple(data.stride()))
         hooks = collections.OrderedDict()
         if getattr(t, "_is_param", False):
@@ -430,11 +430,8 @@ _SAFE_BUILTINS = {
     "collections.OrderedDict": collections.OrderedDict,
     "collections.Counter": collections.Counter,
     "builtins.set": set,
-    "builtins.frozenset": frozenset,
     "builtins.bytearray": bytearray,
     "builtins.complex": complex,
-    "builtins.slice": slice,
-    "builtins.range": range,
     "_codecs.encode": _codecs_encode,
 }
 

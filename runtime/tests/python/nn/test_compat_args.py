@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import ember
+from compat_helpers import one_thread_each  # noqa: F401  (autouse fixture)
 from nn_helpers import E, N
 
 

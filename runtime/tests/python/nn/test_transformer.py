@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import ember
+from compat_helpers import one_thread_each  # noqa: F401  (autouse fixture)
 from nn_helpers import E, N
 
 D, H, FF = 16, 4, 24
