@@ -35,7 +35,7 @@ from .autograd.grad_mode import enable_grad, inference_mode, no_grad, set_grad_e
 from .serialization import load, load_file, save, save_file  # noqa: E402,F401
 from ._tensor import get_printoptions, set_printoptions  # noqa: E402,F401
 # torch-compatibility surface (docs/compat.md): data loading, distributed shell, odds and ends.
-from . import _compat, accelerator, distributed, utils  # noqa: E402,F401
+from . import _compat, accelerator, backends, distributed, onnx, utils  # noqa: E402,F401
 from ._compat import (BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor,  # noqa: E402,F401
                       HalfTensor, IntTensor, LongTensor, allclose, compile, equal, isclose, meshgrid)
 _compat._install_tensor_methods()

@@ -41,7 +41,15 @@ def test_script_runs_with_torch_resolved_to_ember(tmp_path):
         from torch.nn.parallel import DistributedDataParallel as DDP
         from torch.distributed import init_process_group, destroy_process_group
         import torch.optim.lr_scheduler
+        import torch.onnx
+        import torch.backends.cudnn as cudnn
+        from torch.nn.modules.loss import _Loss
         import ember
+        torch.backends.cuda.matmul.allow_tf32 = True
+        cudnn.benchmark = True
+        assert torch.nn.modules.linear.Linear is nn.Linear and issubclass(nn.MSELoss, _Loss)
+        assert torch.nn.modules.activation.MultiheadAttention is nn.MultiheadAttention
+        assert not torch.backends.mps.is_available() and not cudnn.is_available()
         import helper  # the script's folder is on sys.path, as with `python script.py`
         assert torch is ember and nn is ember.nn and F is ember.nn.functional and torch.optim is ember.optim
         assert DataLoader is ember.utils.data.DataLoader and DDP is ember.nn.parallel.DistributedDataParallel
@@ -65,6 +73,8 @@ def test_missing_module_and_attribute_errors_name_them(tmp_path):
     assert "module 'torch' has no attribute 'fft_magic': ember does not implement `torch.fft_magic`" in proc.stderr
     proc = run_alias(tmp_path, "from torch.nn import FancyLayer\n", check=False)
     assert "cannot import name 'FancyLayer' from 'ember.nn'" in proc.stderr
+    proc = run_alias(tmp_path, "import torch\ntorch.cuda.amp.GradScaler()\n", check=False)
+    assert "module 'torch.cuda' has no attribute 'amp': ember does not implement `torch.cuda.amp`" in proc.stderr
 
 
 def test_module_mode_and_usage(tmp_path):
@@ -108,6 +118,8 @@ def test_distributed_and_parallel_shells():
             fn(*args)
     with pytest.raises(NotImplementedError, match=r"DistributedDataParallel: .*issue 15"):
         ember.nn.parallel.DistributedDataParallel(ember.nn.Linear(2, 2))
+    with pytest.raises(NotImplementedError, match="ember has no ONNX exporter"):
+        ember.onnx.export(ember.nn.Linear(2, 2), ember.ones(1, 2), "m.onnx")
 
 
 def test_accelerator_and_compile():

@@ -91,6 +91,11 @@ def install() -> None:
                            "alias before anything imports torch (or run the script with python -m ember.torchcompat)")
     if not is_installed():
         sys.meta_path.insert(0, _finder)
+    # Modules scripts reach as attributes (torch.cuda.amp) never pass through the finder: hook them too.
+    for name, module in list(sys.modules.items()):
+        public = not any(part.startswith("_") for part in name.split("."))
+        if public and (name == "ember" or name.startswith("ember.")) and module is not None:
+            _add_missing_attribute_hook(module)
 
 
 def uninstall() -> None:

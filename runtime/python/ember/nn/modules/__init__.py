@@ -1,10 +1,16 @@
-from .attention import MultiheadAttention
+"""ember.nn modules, laid out as torch.nn.modules is (linear, sparse, normalization, dropout,
+activation, flatten, container, loss, transformer), so torch's module paths resolve too."""
+from .activation import (GELU, LeakyReLU, LogSoftmax, MultiheadAttention, ReLU, Sigmoid, SiLU, Softmax, Softplus,
+                         Tanh)
 from .container import ModuleDict, ModuleList, Sequential
-from .layers import (GELU, Dropout, Embedding, Flatten, Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax, ReLU,
-                     RMSNorm, Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten)
+from .dropout import Dropout
+from .flatten import Flatten, Unflatten
+from .linear import Identity, Linear
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
                    SmoothL1Loss)
 from .module import Module
+from .normalization import LayerNorm, RMSNorm
+from .sparse import Embedding
 from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
                           TransformerEncoderLayer)
 

@@ -17,10 +17,12 @@ import ember
 
 from .. import functional as F
 from .. import init
-from .attention import MultiheadAttention
+from .activation import MultiheadAttention
 from .container import ModuleList
-from .layers import Dropout, LayerNorm, Linear
+from .dropout import Dropout
+from .linear import Linear
 from .module import Module
+from .normalization import LayerNorm
 
 __all__ = ["Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
            "TransformerDecoderLayer"]

@@ -193,7 +193,7 @@ def _pin_fn(loader):
     if not ember.cuda.is_available():
         if not _warned_pin:
             warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then device pinned "
-                          "memory won't be used.", stacklevel=3)
+                          "memory won't be used.", stacklevel=5)
             _warned_pin = True
         return None
     return _pin
