@@ -121,3 +121,13 @@ def test_foreach_true_is_refused_and_none_false_work(opt):
     else:
         with pytest.raises(NotImplementedError, match="fused=True"):
             ember.optim.SGD(p, lr=0.1, fused=True)
+
+
+def test_clip_grad_foreach_true_is_refused():
+    p = ember.nn.Parameter(ember.ones(2))
+    p.grad = ember.ones(2)
+    for fn, args in [(ember.nn.utils.clip_grad_norm_, (1.0,)), (ember.nn.utils.clip_grad_value_, (0.5,))]:
+        with pytest.raises(NotImplementedError, match="foreach=True"):
+            fn([p], *args, foreach=True)
+        fn([p], *args, foreach=False)
+    assert p.grad.tolist() == [0.5, 0.5]
