@@ -248,6 +248,14 @@ def test_worker_init_fn_runs_in_each_worker_and_workers_exit():
         assert not w.is_alive(), "workers must exit at the end of the epoch"
 
 
+@pytest.mark.parametrize("context", ["spawn", "forkserver"])
+def test_workers_started_without_fork(context):
+    """A fresh interpreter per worker: the dataset (ember tensors) travels pickled."""
+    ds = edata.TensorDataset(ember.arange(10.0), ember.arange(10))
+    loader = edata.DataLoader(ds, batch_size=4, num_workers=1, multiprocessing_context=context)
+    assert [b[1].tolist() for b in loader] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
 def test_worker_exception_is_reraised_with_its_traceback():
     loader = edata.DataLoader(Squares(8, fail_at=5), batch_size=2, num_workers=2)
     with pytest.raises(KeyError) as err:

@@ -65,6 +65,28 @@ def test_script_runs_with_torch_resolved_to_ember(tmp_path):
     assert "argv ['--lr', '3'] name __main__ helper 2.0" in proc.stdout
 
 
+@pytest.mark.parametrize("context", ["spawn", "forkserver"])
+def test_dataloader_workers_started_without_fork_get_the_alias_too(tmp_path, context):
+    proc = run_alias(tmp_path, f"""
+        import torch
+        from torch.utils.data import DataLoader, Dataset
+
+        class Squares(Dataset):
+            def __len__(self):
+                return 6
+
+            def __getitem__(self, i):
+                import torch as t  # inside the worker process
+                assert t.__name__ == "ember"
+                return t.tensor([i * i])
+
+        if __name__ == "__main__":
+            loader = DataLoader(Squares(), batch_size=4, num_workers=1, multiprocessing_context="{context}")
+            print([b.reshape(-1).tolist() for b in loader])
+        """)
+    assert proc.stdout.strip() == "[[0, 1, 4, 9], [16, 25]]"
+
+
 def test_missing_module_and_attribute_errors_name_them(tmp_path):
     proc = run_alias(tmp_path, "import torch.utils.tensorboard\n", check=False)
     assert proc.returncode != 0

@@ -7,6 +7,9 @@ import sys
 
 from . import install
 
+# Children started with spawn/forkserver inherit sys.path, not the import finder (see the shim).
+_SPAWN_SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_spawn_shim")
+
 _USAGE = "usage: python -m ember.torchcompat [-m module | script.py] [args...]"
 
 
@@ -19,6 +22,7 @@ def main(argv: list[str]) -> None:
         if len(argv) < 2:
             raise SystemExit(_USAGE)
         sys.argv = [argv[1]] + argv[2:]
+        sys.path.insert(1, _SPAWN_SHIM)  # ahead of site-packages, where a real torch may be installed
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
         return
     script = argv[0]
@@ -26,6 +30,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"ember.torchcompat: can't open file '{script}': no such file")
     sys.argv = list(argv)
     sys.path[0] = os.path.dirname(os.path.abspath(script))  # as `python script.py` does
+    sys.path.insert(1, _SPAWN_SHIM)  # ahead of site-packages, where a real torch may be installed
     runpy.run_path(script, run_name="__main__")
 
 

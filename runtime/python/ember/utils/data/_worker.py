@@ -5,7 +5,8 @@ queue; the worker answers `(task_id, batch)` on the shared result queue, where `
 ExceptionWrapper (re-raised in the main process with the worker's traceback) or, for an
 IterableDataset whose stream ran out, an _IterationEnd marker. `_ResumeIteration` (persistent
 workers, next epoch) is acknowledged with `(_ResumeIteration, None)`; `None` asks the worker to exit.
-Workers also exit when their parent process disappears, so a killed main process leaves no orphans.
+Workers also exit when their parent process disappears (they are re-parented), so a killed main
+process leaves no orphans.
 """
 from __future__ import annotations
 
@@ -140,7 +141,7 @@ def pickle_result(data, where: str) -> bytes:
 
 
 def worker_loop(is_iterable, dataset, index_queue, result_queue, done_event, auto_collation, collate_fn, drop_last,
-                base_seed, init_fn, worker_id, num_workers, parent_pid):
+                base_seed, init_fn, worker_id, num_workers):
     global _worker_info
     ember.set_num_threads(1)  # one core per worker; also keeps OpenMP out of a forked child
     seed = base_seed + worker_id
@@ -156,8 +157,9 @@ def worker_loop(is_iterable, dataset, index_queue, result_queue, done_event, aut
     except Exception:
         init_error = ExceptionWrapper(where)
     stream_ended = False
+    parent = os.getppid()  # the main process, or the fork server that started us; a change means it died
     try:
-        while os.getppid() == parent_pid:
+        while os.getppid() == parent:
             try:
                 task = index_queue.get(timeout=STATUS_CHECK_INTERVAL)
             except queue.Empty:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import itertools
 import multiprocessing
-import os
 import pickle
 import queue
 import time
@@ -251,7 +250,7 @@ class _MultiProcessIter(_BaseIter):
             w = ctx.Process(target=_worker.worker_loop, name=f"ember-dataloader-worker-{wid}",
                             args=(loader._is_iterable, loader.dataset, index_queue, self._result_queue,
                                   self._done_event, loader._auto_collation, loader.collate_fn, loader.drop_last,
-                                  base_seed, loader.worker_init_fn, wid, self._num_workers, os.getpid()))
+                                  base_seed, loader.worker_init_fn, wid, self._num_workers))
             w.daemon = True
             w.start()
             self._index_queues.append(index_queue)
