@@ -203,14 +203,19 @@ def _storage_bytes(s: _StorageRange) -> np.ndarray:
 
 
 def _write_record(zf: zipfile.ZipFile, name: str, data) -> None:
-    """One stored (uncompressed) record whose data starts at a multiple of _ALIGNMENT in the file."""
+    """One stored (uncompressed) record, streamed from `data` (bytes or a uint8 array, not copied),
+    whose data starts at a multiple of _ALIGNMENT in the file."""
+    view = memoryview(data).cast("B")
     info = zipfile.ZipInfo(f"{_ARCHIVE}/{name}", date_time=(1980, 1, 1, 0, 0, 0))
     info.compress_type = zipfile.ZIP_STORED
+    info.file_size = view.nbytes
+    zip64 = view.nbytes >= zipfile.ZIP64_LIMIT
     offset = zf.fp.tell() if zf.fp.seekable() else 0
-    header = 30 + len(info.filename.encode("utf-8"))
+    header = 30 + len(info.filename.encode("utf-8")) + (20 if zip64 else 0)  # zipfile appends a zip64 field
     pad = (-(offset + header + 4)) % _ALIGNMENT
     info.extra = b"FB" + struct.pack("<H", pad) + b"Z" * pad  # the same padding field torch writes
-    zf.writestr(info, data)
+    with zf.open(info, "w", force_zip64=zip64) as out:
+        out.write(view)
 
 
 def save(obj, f, pickle_protocol: int = 2) -> None:
@@ -227,7 +232,7 @@ def save(obj, f, pickle_protocol: int = 2) -> None:
             _write_record(zf, "data.pkl", buf.getvalue())
             _write_record(zf, "byteorder", b"little")
             for s in storages.values():
-                _write_record(zf, f"data/{s.key}", _storage_bytes(s).tobytes())
+                _write_record(zf, f"data/{s.key}", _storage_bytes(s))
             _write_record(zf, "version", b"3\n")
     finally:
         if own:
