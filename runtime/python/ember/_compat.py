@@ -14,7 +14,66 @@ from . import _C
 from ._C import Tensor
 
 __all__ = ["isclose", "allclose", "equal", "meshgrid", "compile", "FloatTensor", "DoubleTensor", "HalfTensor",
-           "BFloat16Tensor", "LongTensor", "IntTensor", "CharTensor", "ByteTensor", "BoolTensor"]
+           "BFloat16Tensor", "LongTensor", "IntTensor", "CharTensor", "ByteTensor", "BoolTensor", "is_tensor", "numel",
+           "Size", "get_default_dtype", "set_default_dtype", "set_float32_matmul_precision",
+           "get_float32_matmul_precision"]
+
+
+# ---- small queries and settings --------------------------------------------------------------------
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:
+    return input.numel()
+
+
+class Size(tuple):
+    """torch.Size: a tuple of dimension sizes (ember's .shape is a plain tuple, equal to a Size of the same sizes)."""
+
+    def __repr__(self):
+        return f"ember.Size({list(self)})"
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+def get_default_dtype():
+    """ember's default floating dtype: float32 (fixed; see set_default_dtype)."""
+    return _C.float32
+
+
+def set_default_dtype(d) -> None:
+    """Only float32, ember's fixed default floating dtype, is accepted (others raise, rather than be ignored)."""
+    if d != _C.float32:
+        raise NotImplementedError(f"[set_default_dtype] ember's default floating dtype is fixed to float32; got {d}")
+
+
+_matmul_precision = "highest"
+_PRECISIONS = ("highest", "high", "medium")
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """'highest' keeps float32 GEMMs in full float32; 'high' and 'medium' allow TF32 on CUDA (ember has no
+    bfloat16-internal GEMM, which torch's 'medium' uses only where available). Sets ember.cuda.matmul.allow_tf32."""
+    global _matmul_precision
+    if precision not in _PRECISIONS:
+        raise ValueError(f"[set_float32_matmul_precision] precision must be one of {_PRECISIONS}, got {precision!r}")
+    _matmul_precision = precision
+    from . import cuda
+    cuda.matmul.allow_tf32 = precision != "highest"
+
+
+def get_float32_matmul_precision() -> str:
+    from . import cuda
+    if cuda.is_built():  # allow_tf32 may have been set directly
+        allow = cuda.matmul.allow_tf32
+        return _matmul_precision if allow and _matmul_precision != "highest" else "high" if allow else "highest"
+    return _matmul_precision
 
 
 # ---- comparisons ---------------------------------------------------------------------------------
@@ -227,7 +286,15 @@ def _no_grad():
     return no_grad()
 
 
+def _get_device(self) -> int:
+    """-1 for a CPU tensor, the CUDA device index otherwise (torch's convention)."""
+    return -1 if self.device.type == "cpu" else (self.device.index or 0)
+
+
 def _install_tensor_methods() -> None:
+    Tensor.nelement = Tensor.numel
+    Tensor.ndimension = Tensor.dim
+    Tensor.get_device = _get_device
     Tensor.data = property(_get_data, _set_data)
     Tensor.type = _tensor_type_method
     Tensor.new_tensor = _new_tensor

@@ -249,3 +249,23 @@ def test_unallocatable_size_raises_out_of_memory():
     with pytest.raises(RuntimeError, match=r"\[cpu allocator\] out of memory allocating 4398046511104 bytes"):
         ember.empty(1 << 40)  # 4 TiB: fits int64, but no machine here has it
     assert ember.empty(0, 1 << 62).shape == (0, 1 << 62)  # zero elements: nothing to allocate, like torch
+
+
+def test_small_queries_and_settings():
+    x = ember.ones(2, 3)
+    assert ember.is_tensor(x) and not ember.is_tensor([1]) and ember.numel(x) == 6 == x.nelement()
+    assert x.ndimension() == 2 and x.get_device() == -1 == torch.ones(1).get_device()
+    assert x.shape == ember.Size([2, 3]) and ember.Size([2, 3]).numel() == 6 and repr(ember.Size([2])) == "ember.Size([2])"
+    assert ember.get_default_dtype() == ember.float32
+    ember.set_default_dtype(ember.float32)
+    with pytest.raises(NotImplementedError, match="fixed to float32"):
+        ember.set_default_dtype(ember.float64)
+    before = ember.get_float32_matmul_precision()
+    try:
+        ember.set_float32_matmul_precision("high")
+        assert ember.get_float32_matmul_precision() == "high"
+        assert ember.cuda.matmul.allow_tf32 == ember.cuda.is_built()
+        with pytest.raises(ValueError, match="precision must be one of"):
+            ember.set_float32_matmul_precision("low")
+    finally:
+        ember.set_float32_matmul_precision(before)
