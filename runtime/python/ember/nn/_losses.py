@@ -19,6 +19,15 @@ __all__ = ["nll_loss", "cross_entropy", "mse_loss", "l1_loss", "smooth_l1_loss",
 _INDEX_DTYPES = (ember.int64, ember.int32, ember.int8, ember.uint8)
 
 
+def _broadcast_shape(op: str, a, b) -> tuple:
+    """The shape two tensors of shapes a and b broadcast to (numpy/torch rules)."""
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    if any(x != y and 1 not in (x, y) for x, y in zip(a, b)):
+        raise RuntimeError(f"[{op}] shapes {list(a)} and {list(b)} are not broadcastable")
+    return tuple(y if x == 1 else x for x, y in zip(a, b))
+
+
 def _reduction(op: str, reduction: str, size_average=None, reduce=None) -> str:
     if size_average is not None or reduce is not None:
         size_average = True if size_average is None else size_average
@@ -176,8 +185,7 @@ def _broadcast_pair(op: str, input: Tensor, target: Tensor):
         warnings.warn(f"[{op}] Using a target size ({list(target.shape)}) that is different to the input size "
                       f"({list(input.shape)}). This will likely lead to incorrect results due to broadcasting. "
                       "Please ensure they have the same size.", stacklevel=3)
-        shape = ember.broadcast_shapes(tuple(input.shape), tuple(target.shape)) if hasattr(ember, "broadcast_shapes") \
-            else tuple((input + target).shape)
+        shape = _broadcast_shape(op, input.shape, target.shape)
         input, target = input.expand(*shape), target.expand(*shape)
     return input, target
 

@@ -8,7 +8,7 @@ import ember
 from ember import Tensor
 
 from ._losses import (_check_index_range, binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
-                      cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+                      _broadcast_shape, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
 from ._padding import pad  # noqa: F401
 
 
@@ -185,7 +185,7 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, o
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """sum(x1/|x1| * x2/|x2|) along dim, each norm floored at eps (torch's stable formulation)."""
-    shape = tuple((x1 + x2).shape) if tuple(x1.shape) != tuple(x2.shape) else tuple(x1.shape)
+    shape = _broadcast_shape("cosine_similarity", x1.shape, x2.shape)
     x1, x2 = x1.expand(*shape), x2.expand(*shape)
     n1 = _clamp_value_keep_grad(x1.norm(2, dim, keepdim=True), eps)
     n2 = _clamp_value_keep_grad(x2.norm(2, dim, keepdim=True), eps)
