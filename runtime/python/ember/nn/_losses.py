@@ -3,8 +3,9 @@
 Semantics follow torch.nn.functional, including the reductions' denominators: class-weighted
 nll/cross-entropy means divide by the summed weights of the counted targets, probability-target
 cross-entropy means divide by the number of rows, elementwise-weighted (`weight=`) mse/l1 means by
-the summed weights (huber's by the element count, as torch does), kl_div's "batchmean" by the batch size. The legacy size_average/reduce
-arguments map to a reduction as torch's `_Reduction.legacy_get_string` does.
+the summed weights (huber's by the element count, as torch does), kl_div's "batchmean" by the batch
+size. The legacy size_average/reduce arguments map to a reduction as torch's
+`_Reduction.legacy_get_string` does.
 """
 from __future__ import annotations
 
