@@ -243,6 +243,7 @@ class _MultiProcessIter(_BaseIter):
         self._result_queue = ctx.Queue()
         self._done_event = ctx.Event()
         self._index_queues, self._workers = [], []
+        self._shutdown = False  # set before any worker starts: __del__ cleans up after a failed start too
         base_seed = loader._draw_base_seed()
         for wid in range(self._num_workers):
             index_queue = ctx.Queue()
@@ -255,7 +256,6 @@ class _MultiProcessIter(_BaseIter):
             w.start()
             self._index_queues.append(index_queue)
             self._workers.append(w)
-        self._shutdown = False
         self._start_epoch(first=True)
 
     # -- epoch bookkeeping --
