@@ -1,4 +1,4 @@
-"""ember.cuda.cudnn: whether cuDNN is usable (torch.backends.cudnn's is_available/version/enabled).
+"""ember.cuda.cudnn (also ember.backends.cudnn): whether cuDNN is usable, torch.backends.cudnn's API.
 
 ember loads cuDNN at run time (Note [Loading cuDNN], runtime/csrc/cuda/cudnn_loader.cpp): from
 $EMBER_CUDNN_PATH, the nvidia-cudnn wheel torch installs (site-packages/nvidia/cudnn/lib), or the
@@ -15,6 +15,11 @@ import sys
 from .. import _C
 
 enabled = True
+# torch.backends.cudnn's tuning hints, kept for scripts that set them: ember runs cuDNN's
+# heuristic engine choice (no autotuning), and its only cuDNN op (fused attention) uses no TF32.
+benchmark = False
+deterministic = False
+allow_tf32 = True
 
 _status: tuple[bool, str] | None = None
 
