@@ -25,7 +25,7 @@ EXIT_INTERNAL = 3
 
 def repo_root(arg: str | None) -> Path:
     repo = open_repo(Path(arg or os.getcwd()))
-    return Path(repo.working_tree_dir)
+    return Path(str(repo.working_tree_dir))
 
 
 def cmd_goals(args) -> int:
@@ -59,7 +59,7 @@ def cmd_goals(args) -> int:
 
 def cmd_run(args) -> int:
     from .display import Reporter, RichReporter, print_summary
-    from .loop import AgentLoop, RunSettings
+    from .loop import RunSettings, open_loop
 
     repo = repo_root(args.repo)
     runs_dir = Path(args.runs_dir) if args.runs_dir else repo / "runs"
@@ -91,7 +91,7 @@ def cmd_run(args) -> int:
         resume=bool(args.resume),
         merge=args.merge,
     )
-    code, summary = AgentLoop(settings, reporter).run()
+    code, summary = open_loop(settings, reporter).run()
     if args.json:
         print(json.dumps(dict(summary, exit_code=code), indent=1))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -16,6 +17,7 @@ class Reporter:
 
     def start(self, run_id, goal, agent, max_attempts): ...
     def attempt(self, number): ...
+    def step(self, number, limit, what): ...  # tools mode: a model turn or a tool call
     def stage(self, name, status, result=None): ...
     def usage(self, tokens, dollars): ...
     def note(self, text): ...
@@ -27,7 +29,12 @@ class RichReporter(Reporter):
         self.console = console or Console(stderr=True)
         self.live: Live | None = None
         self.started = time.monotonic()
-        self.state = {"attempt": 0, "stage": "starting", "tokens": 0, "dollars": 0.0}
+        self.state: dict[str, Any] = {
+            "attempt": 0,
+            "stage": "starting",
+            "tokens": 0,
+            "dollars": 0.0,
+        }
         self.history: list[str] = []
 
     def _render(self):
@@ -64,6 +71,10 @@ class RichReporter(Reporter):
     def attempt(self, number):
         self.state.update(attempt=number, stage="prompting model")
         self.history.append(f"attempt {number}: started")
+        self._refresh()
+
+    def step(self, number, limit, what):
+        self.state["stage"] = f"step {number}/{limit}: {what}"
         self._refresh()
 
     def stage(self, name, status, result=None):
