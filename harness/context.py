@@ -275,6 +275,7 @@ class OpRow:
     start: int  # 0-based line range [start, end)
     end: int
     section: str
+    section_line: int  # where the section's header is (-1: none)
 
 
 @dataclass
@@ -292,12 +293,12 @@ def parse_op_spec(rel: str, lines: list[str]) -> OpSpec | None:
     if pattern is None:
         return None
     rows: list[OpRow] = []
-    section, first = "", None
+    section, section_line, first = "", -1, None
     for number, line in enumerate(lines):
         header = SECTION_HEADER.match(line)
         match = pattern.match(line)
         if header and not match:
-            section = header["title"].strip() or section
+            section, section_line = header["title"].strip() or section, number
             if rows:
                 rows[-1].end = min(rows[-1].end, number)
             first = number if first is None else first
@@ -309,14 +310,16 @@ def parse_op_spec(rel: str, lines: list[str]) -> OpSpec | None:
             continue  # the same entry again (YAML: name and signature lines)
         if rows and rows[-1].end == len(lines):
             rows[-1].end = number
-        rows.append(OpRow(match["name"], rel, number, len(lines), section))
+        rows.append(OpRow(match["name"], rel, number, len(lines), section, section_line))
     if rows and rows[-1].end == len(lines):  # the last row: up to the next blank line
         blank = next(
             (n for n in range(rows[-1].start + 1, len(lines)) if not lines[n].strip()), None
         )
         rows[-1].end = blank if blank is not None else len(lines)
-    for row in rows:  # a runaway "row" is a parsing accident: keep its first line only
-        if row.end - row.start > 40:
+    for row in rows:
+        while row.end > row.start + 1 and not lines[row.end - 1].strip():
+            row.end -= 1
+        if row.end - row.start > 40:  # a runaway "row" is a parsing accident: keep its first line
             row.end = row.start + 1
     if len({r.name for r in rows}) < MIN_SPEC_ROWS:
         return None
@@ -651,6 +654,11 @@ class ContextBuilder:
                 continue
             regions = [(0, min(spec.header_end, 30))] if spec.header_end else []
             regions += [(r.start, r.end) for r in rows]
+            firsts: dict[int, int] = {}  # each section's header and legend, up to its first row
+            for r in rows:
+                if r.section_line >= 0:
+                    firsts[r.section_line] = min(firsts.get(r.section_line, r.start), r.start)
+            regions += list(firsts.items())
             body, count = render_regions(spec.path, lines, _merge(regions, lines), budget)
             if count:
                 chunks.append(body)

@@ -171,7 +171,7 @@ class Provider:
                 "provider",
             )
         else:
-            produced = reply.text + json.dumps([asdict(c) for c in reply.tool_calls])
+            produced = reply.text + "".join(json.dumps(asdict(c)) for c in reply.tool_calls)
             tokens_in, tokens_out = estimate_tokens(sent), estimate_tokens(produced)
             source = "estimated"
         cost = self.agent.pricing.cost(tokens_in, tokens_out)

@@ -346,7 +346,7 @@ class Toolbox:
             self._stage_text(target, result),
             is_error=not result.ok,
             category=category,
-            detail={"ok": result.ok, "summary": result.summary},
+            detail={"summary": result.summary},
         )
 
     def _selector_problem(self, target: str, selector: str) -> str | None:
