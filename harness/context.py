@@ -749,13 +749,15 @@ class ContextBuilder:
             "repo_map", "Repository map (most relevant first)", "\n".join(lines) or "(no files)"
         )
 
+    def priority(self):
+        return [self.section_named, self.section_op_spec, self.section_family, self.section_symbols]
+
     def build(self, budget: int) -> list[Section]:
         """Sections in priority order; the repo map gets at least a tenth of the budget."""
         reserve = min(1500, max(200, budget // 10))
         left = max(0, budget - reserve)
         sections = []
-        for make in (self.section_named, self.section_op_spec, self.section_family,
-                     self.section_symbols):  # fmt: skip
+        for make in self.priority():
             section = make(left)
             left -= section.tokens
             sections.append(section)

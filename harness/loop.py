@@ -36,7 +36,7 @@ class RunSettings:
 def open_loop(settings: RunSettings, reporter: Reporter | None = None) -> AgentLoop:
     """Assemble a run's collaborators from its settings (`harness run`, `harness bench`)."""
     agent = make_agent(settings.repo, settings.agent)  # bad prompt templates: ConfigError now
-    provider = make_provider(settings.agent, settings.repo)
+    provider = make_provider(settings.agent, settings.repo, settings.goal.id)
     secrets = secret_values()
     record = RunRecord(settings.runs_dir, settings.run_id, secrets)
     workspace = Workspace(settings.repo, settings.goal.id, settings.run_id, slot=settings.slot)

@@ -416,15 +416,20 @@ class AnthropicProvider(Provider):
 
 class ReplayProvider(Provider):
     """Plays a recorded (or scripted) trajectory: `responses` (one reply per attempt, patch
-    mode) or `attempts` (per attempt, a list of turns with text and tool_calls: tools mode)."""
+    mode) or `attempts` (per attempt, a list of turns with text and tool_calls: tools mode);
+    under `goals: {<goal id>: ...}` when one trajectory serves several goals."""
 
     estimated_usage = True
 
-    def __init__(self, agent: AgentConfig, repo: Path):
+    def __init__(self, agent: AgentConfig, repo: Path, goal: str | None = None):
         super().__init__(agent)
         path = Path(agent.trajectory or "")
         path = path if path.is_absolute() else Path(repo) / path
         data = load_yaml(path)
+        if isinstance(data, dict) and isinstance(data.get("goals"), dict):
+            if goal not in data["goals"]:
+                raise ConfigError(f"{path}: no trajectory for goal {goal!r}")
+            data = data["goals"][goal]
         key = "attempts" if agent.mode == "tools" else "responses"
         if not isinstance(data, dict) or not isinstance(data.get(key), list):
             raise ConfigError(f"{path}: a {agent.mode}-mode trajectory needs an '{key}' list")
@@ -472,9 +477,9 @@ def _replay_turns(path: Path, attempt: int, turns) -> list[Reply]:
     return replies
 
 
-def make_provider(agent: AgentConfig, repo: Path) -> Provider:
+def make_provider(agent: AgentConfig, repo: Path, goal: str | None = None) -> Provider:
     if agent.provider == "replay":
-        return ReplayProvider(agent, repo)
+        return ReplayProvider(agent, repo, goal)
     if agent.provider == "anthropic":
         return AnthropicProvider(agent)
     return OpenAIProvider(agent)
