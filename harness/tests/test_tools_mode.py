@@ -166,3 +166,43 @@ def test_resume_mid_attempt_replays_recorded_steps_without_model_calls(fixture_r
     shown = git(fixture_repo.root, "show", f"{accepted['branch']}:{OPS}")
     assert "def triple" in shown  # the step-2 edit, executed again on the fresh worktree
     assert json.loads((fixture_repo.run_dir() / "summary.json").read_text())["mode"] == "tools"
+
+
+def test_toolbox_reads_searches_and_polices_selectors(fixture_repo):
+    from harness.agent.toolbox import Toolbox
+    from harness.config import load_goals
+    from harness.grading import Grader
+    from harness.providers import ToolCall
+    from harness.workspace import Workspace, resolve_base
+
+    fixture_repo.write_goals(light=True)
+    (goal,) = load_goals(fixture_repo.root / "goals.yaml")
+    ws = Workspace(fixture_repo.root, goal.id, "unit")
+    try:
+        base = resolve_base(ws.repo, "HEAD")
+        ws.prepare(base)
+        box = Toolbox(ws, goal, base, Grader(ws, goal, base, []), fixture_repo.root / "logs", 300)
+
+        def call(name, **args):
+            return box.execute(ToolCall("c1", name, args), 1)
+
+        read = call("read_file", path=OPS, start_line=4, end_line=5)
+        assert (
+            read.content.startswith(f"{OPS} lines 4-5 of 5\n")
+            and "     4\tdef double(x):" in read.content
+        )
+        assert "cut:" in call("read_file", path="tools/build.py").content  # 300-char output limit
+        found = call("search", pattern=r"^def ", path="runtime/**/*.py")
+        assert "runtime/python/ember/ops.py:4: def double(x):" in found.content
+        assert call("search", pattern="(").is_error  # invalid regex: an error, not a crash
+        for selector in ("--rootdir=/ x", "../elsewhere", "/etc -k x"):
+            outcome = call("run", target="pytest", selector=selector)
+            assert outcome.refused, selector
+        assert call("run", target="cpp_tests", selector="-E x").refused
+        assert call("frobnicate").is_error and "unknown tool" in call("frobnicate").content
+        assert "bad arguments" in call("read_file", nope=1).content
+        bad_json = box.execute(ToolCall("c2", "edit", {}, "arguments are not valid JSON"), 1)
+        assert bad_json.is_error and "not valid JSON" in bad_json.content
+        assert call("edit", path=OPS).is_error  # neither search/replace nor content
+    finally:
+        ws.close()
