@@ -103,6 +103,11 @@ def cmd_show(args) -> int:
     repo = repo_root(args.repo)
     runs_dir = Path(args.runs_dir) if args.runs_dir else repo / "runs"
     record = RunRecord.open_existing(runs_dir, args.run, [])
+    if args.trajectory:  # the model's replies, replayable with `provider: replay`
+        from .agent.replay import trajectory_from_run
+
+        print(json.dumps(trajectory_from_run(record.dir), indent=1))
+        return 0
     events = record.load_events(record.events_path)
     summary_path = record.dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
@@ -211,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a run record")
     show.add_argument("run")
     show.add_argument("--json", action="store_true")
+    show.add_argument("--trajectory", action="store_true", help="print a replay trajectory")
     show.add_argument("--runs-dir")
     return parser
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def tool_events(repo, **match):
     ]
 
 
-def test_openai_tool_calls_edit_run_submit_accepted(fixture_repo, serve):
+def test_openai_tool_calls_edit_run_submit_accepted(fixture_repo, serve, capsys):
     server = serve("openai", [LOOK, EDIT, CHECK, SUBMIT])
     tools_agent(fixture_repo, "tools-openai", "openai", server)
     assert fixture_repo.run("run") == 0
@@ -78,6 +79,24 @@ def test_openai_tool_calls_edit_run_submit_accepted(fixture_repo, serve):
     assert finished["ok"] and finished["steps"] == 4 and finished["tokens"] == 4 * 1200
     accepted = next(e for e in events if e["kind"] == "accepted")
     assert "def triple" in git(fixture_repo.root, "show", f"{accepted['branch']}:{OPS}")
+    # The recorded run replays offline: same calls, same verdict, no server.
+    capsys.readouterr()
+    assert fixture_repo.run("show", fixture_repo.run_dir().name, "--trajectory") == 0
+    trajectory = json.loads(capsys.readouterr().out)
+    assert trajectory["provenance"].startswith("recorded: run ")
+    assert [[c["name"] for c in t["tool_calls"]] for t in trajectory["attempts"][0]] == [
+        ["read_file", "search"],
+        ["edit"],
+        ["run"],
+        ["submit"],
+    ]
+    fixture_repo.write_agent("replayed", "replay", trajectory=trajectory, mode="tools")
+    shutil.rmtree(fixture_repo.runs)
+    assert fixture_repo.run("run", "--agent", "replayed") == 0
+    replayed = [
+        (e["step"], e["name"], e["ok"]) for e in fixture_repo.events() if e["kind"] == "tool_call"
+    ]
+    assert replayed == calls and len(server.requests) == 4
 
 
 def test_anthropic_refused_calls_are_fed_back_and_the_attempt_goes_on(fixture_repo, serve):
@@ -126,10 +145,7 @@ def test_step_and_token_limits_end_the_attempt_without_grading(fixture_repo, ser
     assert "1 step(s) left" in server.requests[1]["body"]["messages"][-1]["content"]
 
     server = serve("openai", [LOOK])
-    for run in fixture_repo.runs.iterdir():
-        import shutil
-
-        shutil.rmtree(run)
+    shutil.rmtree(fixture_repo.runs)
     tools_agent(fixture_repo, "tools-tokens", "openai", server, attempt_tokens=2000, attempts=1)
     assert fixture_repo.run("run") == 1
     finished = next(e for e in fixture_repo.events() if e["kind"] == "attempt_finished")
