@@ -292,13 +292,16 @@ class Bench:
             progress = self.running.pop(job.run_id)
         if self.stopping:
             return "stopped"
-        result = summarize_run(run_dir, job)
+        try:
+            result = summarize_run(run_dir, job)
+        except (OSError, ValueError, KeyError) as exc:  # a record too broken to read
+            result = dict(summarize_run(Path("/nonexistent"), job), reason=f"record: {exc}")
         result.update(
             exit_code=code, lane=lane, bench_wall_s=round(time.monotonic() - progress.started, 3)
         )
         if result["outcome"] == "error":
-            tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-            result["reason"] = " | ".join(tail) or f"worker exited {code}"
+            tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
+            result["reason"] += f" (worker exit {code}; log: {tail or 'empty'})"
         with self.lock:
             with open(self.results_path, "a") as handle:
                 handle.write(json.dumps(result) + "\n")

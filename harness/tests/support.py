@@ -252,7 +252,10 @@ class ScriptedServer:
                 if status == 429:
                     self.send_header("retry-after", "0")
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client was killed (resume tests) or gave up (timeouts)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
