@@ -606,7 +606,11 @@ class ContextBuilder:
     # -- sections
     def named_files(self) -> list[str]:
         ordered: list[str] = []
-        intent_paths = [p for p in self.terms.paths if (self.index.worktree / p).is_file()]
+        intent_paths = [  # paths the intent writes: existing files, or ones it asks to create
+            p
+            for p in self.terms.paths
+            if (self.index.worktree / p).is_file() or self.index.in_scope(p)
+        ]
         for rel in self.goal.edit_targets + self.goal.context_files + intent_paths:
             if rel not in ordered:
                 ordered.append(rel)
