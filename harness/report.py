@@ -306,7 +306,7 @@ def write_report(sources: list[Path], out: Path) -> Path:
     lines = [
         "# Harness bench report",
         "",
-        f"{len(rows)} runs of {len({r['goal'] for r in rows})} goals by {len(stats)} agent(s); "
+        f"{len(rows)} run(s) of {len({r['goal'] for r in rows})} goal(s) by {len(stats)} agent(s); "
         f"from {', '.join(str(s) for s in sources)}; written {time.strftime('%Y-%m-%d %H:%M')}.",
         "pass@k is the unbiased estimator over each goal's samples, averaged over goals.",
         "",
