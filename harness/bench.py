@@ -38,10 +38,12 @@ class BenchJob:
     category: str
     agent: str
     sample: int
+    bench_id: str
 
     @property
     def run_id(self) -> str:
-        return f"{self.goal}--{self.agent}--s{self.sample}"
+        """Unique across benches: an accepted run's branch is harness/<goal>/<run id>."""
+        return f"{self.bench_id}--{self.goal}--{self.agent}--s{self.sample}"
 
 
 @dataclass
@@ -66,7 +68,7 @@ class BenchPlan:
                 raise ConfigError(f"unknown goal(s) {', '.join(unknown)}; known: {sorted(known)}")
             goals = [(p, g) for p, g in goals if g.id in self.goal_ids]
         return [
-            BenchJob(path, goal.id, goal.category, agent, sample)
+            BenchJob(path, goal.id, goal.category, agent, sample, self.bench_id)
             for sample in range(1, self.samples + 1)
             for path, goal in goals
             for agent in self.agents

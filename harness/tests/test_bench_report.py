@@ -42,6 +42,7 @@ def test_bench_two_at_a_time_resumes_and_reports(fixture_repo, capsys):
         ("sloppy", 2, False),
     ]
     assert {r["lane"] for r in results} == {0, 1}  # two lanes, each with its own worktree
+    assert results[0]["run_id"].startswith("t--triple--")  # branch names stay unique per bench
     slots = sorted(p.name for p in (fixture_repo.root / ".harness/worktrees").iterdir())
     assert slots == ["bench-lane-0", "bench-lane-1"]
     good = next(r for r in results if r["agent"] == "good")
@@ -102,7 +103,7 @@ def test_report_tables_and_unsolved_goals(tmp_path):
 
 def test_bench_progress_never_silent():
     plan = BenchPlan("x", ["goals.yaml"], ["a"], 1, 1, [], "now")
-    job = BenchJob("goals.yaml", "g", "c", "a", 1)
+    job = BenchJob("goals.yaml", "g", "c", "a", 1, "x")
     running = [SimpleNamespace(job=job, lane=0, started=0.0, attempt=2, status="numerics ok")]
     out = io.StringIO()
     plain = BenchDisplay(Console(file=out, width=200))
@@ -113,7 +114,13 @@ def test_bench_progress_never_silent():
     plain.finished(row("g", "a", 1, True))
     plain.stop([row("g", "a", 1, True)])
     text = out.getvalue()
-    for needle in ("2 runs", "start  g / a #1", "running 1", "g--a--s1: numerics ok", "ACCEPTED"):
+    for needle in (
+        "2 runs",
+        "start  g / a #1",
+        "running 1",
+        "x--g--a--s1: numerics ok",
+        "ACCEPTED",
+    ):
         assert needle in text, needle
     out = io.StringIO()
     live = RichBenchDisplay(Console(file=out, force_terminal=True, width=120))
