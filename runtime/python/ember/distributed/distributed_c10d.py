@@ -3,7 +3,8 @@
 A ProcessGroup routes each tensor to a backend by device: "mpi" for CPU tensors (_mpi.py), "nccl"
 for CUDA tensors (_nccl.py). backend=None takes both where available, like torch's
 "cpu:gloo,cuda:nccl" default. Ranks meet at a TCPStore (store.py) found through init_method
-("env://": MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE, or "tcp://host:port"); rank 0 hosts it unless
+("env://": MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE, or "tcp://host:port"); rank 0 starts it in a
+child process (store.spawn_server) unless
 ember's launcher already does (EMBER_DISTRIBUTED_AGENT_STORE=1).
 
 Note [Failing ranks]
@@ -27,7 +28,7 @@ import ember
 
 from . import _mpi, _nccl
 from ._work import ChainedWork, DistBackendError, DistTimeoutError, ReduceOp, Work
-from .store import StoreFailure, StoreTimeout, TCPStore
+from .store import StoreFailure, StoreTimeout, TCPStore, spawn_server
 
 __all__ = [
     "Backend", "GroupMember", "ProcessGroup", "group", "init_process_group", "destroy_process_group",
@@ -152,7 +153,6 @@ class _State:
     failed: bool = False
     hooks_installed: bool = False
     next_group: int = 0
-    hosted_servers: list = field(default_factory=list)  # stores this process hosts, closed at exit
 
 
 _STATE = _State()
@@ -242,8 +242,10 @@ def _rendezvous(init_method, rank: int, world_size: int, timeout_s: float) -> TC
     else:
         raise ValueError(f"[distributed.init_process_group] unsupported init_method {method!r} "
                          "(expected 'env://' or 'tcp://host:port')")
-    host_store = rank == 0 and os.environ.get("EMBER_DISTRIBUTED_AGENT_STORE") != "1"
-    return TCPStore(addr, port, world_size, is_master=host_store, timeout=timedelta(seconds=timeout_s), rank=rank)
+    if rank == 0 and os.environ.get("EMBER_DISTRIBUTED_AGENT_STORE") != "1":
+        loopback = addr in ("localhost", "::1") or addr.startswith("127.")
+        spawn_server(addr if loopback else "", port, world_size, timeout_s)  # Note [Store in a child process]
+    return TCPStore(addr, port, world_size, timeout=timedelta(seconds=timeout_s), rank=rank)
 
 
 def _store_barrier(tag: str, ranks: list[int], timeout_s: float) -> None:
@@ -296,19 +298,8 @@ def destroy_process_group(group: ProcessGroup | None = None) -> None:
     _STATE.groups.clear()
     GroupMember.WORLD = None
     store, _STATE.store = _STATE.store, None
-    if store is None:
-        return
-    store.close(clean=not _STATE.failed)
-    if store.server is not None:
-        # MPI_Finalize (at exit) still talks to the store's PMI server: keep hosting until then.
-        _STATE.hosted_servers.append(store.server)
-        if not _mpi.joined():
-            _close_hosted_servers()
-
-
-def _close_hosted_servers() -> None:
-    while _STATE.hosted_servers:
-        _STATE.hosted_servers.pop().close(wait_for_ranks_s=min(30.0, _STATE.timeout_s))
+    if store is not None:
+        store.close(clean=not _STATE.failed)
 
 
 def _world(what: str) -> ProcessGroup:
@@ -387,7 +378,6 @@ def _at_exit() -> None:
             _mpi.skip_finalize()
         destroy_process_group()
     _mpi.finalize()
-    _close_hosted_servers()
 
 
 # ---- collectives ---------------------------------------------------------------------------------

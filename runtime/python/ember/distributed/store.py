@@ -1,7 +1,7 @@
 """TCPStore: the key-value store every rank meets at (torch.distributed.TCPStore's API, stdlib only).
 
-One process hosts the server (rank 0, or the launcher on node 0); every rank holds a client
-connection. Besides set/get/add/wait the server keeps track of ranks: a client that registered its
+One process hosts the server (the launcher on node 0, or a child process of rank 0: spawn_server);
+every rank holds a client connection. Besides set/get/add/wait the server keeps track of ranks: a client that registered its
 rank and whose connection closes without a clean goodbye is recorded as failed, and so is one that
 reports an error. Blocking operations return early with StoreFailure when any rank has failed, so a
 crash on one rank surfaces on the others within a poll interval instead of a timeout.
@@ -14,8 +14,11 @@ b"timeout" or b"failed". Values are bytes; nothing is ever unpickled.
 """
 from __future__ import annotations
 
+import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -86,6 +89,8 @@ class _Server:
         self.closed = False
         self.connections: set[socket.socket] = set()
         self.live_ranks: set[int] = set()  # ranks whose registered client connection is open
+        self.ever_ranks: set[int] = set()  # ranks that registered at some point
+        self.pmi_conns: dict[socket.socket, int] = {}  # MPI's PMI connections (open until that process exits)
         self.thread = threading.Thread(target=self._accept_loop, name="ember-store-server", daemon=True)
         self.thread.start()
 
@@ -135,11 +140,16 @@ class _Server:
                 if op == "pmi":  # this connection now speaks PMI-1 for MPI_Init (see _pmi.py)
                     from ._pmi import serve_pmi
                     conn.sendall(_pack([b"ok"]))
-                    serve_pmi(self, conn, args)
+                    self.pmi_conns[conn] = int(args[1])
+                    try:
+                        serve_pmi(self, conn, args)
+                    finally:
+                        self.pmi_conns.pop(conn, None)
                     return
                 if op == "hello":
                     rank = int(args[0])
                     self.live_ranks.add(rank)
+                    self.ever_ranks.add(rank)
                     reply = [b"ok"]
                 elif op == "bye":
                     clean = True
@@ -208,11 +218,13 @@ class _Server:
             out += [str(r).encode(), msg.encode()]
         return out
 
-    def close(self, wait_for_ranks_s: float = 0.0):
-        """Stops serving; first waits (up to wait_for_ranks_s) for the ranks' clients to disconnect, so
-        they can still read failures and say goodbye."""
+    def close(self, wait_for_ranks_s: float = 0.0, own_rank: int | None = None):
+        """Stops serving. First waits (up to wait_for_ranks_s) for the other ranks to leave: their store
+        clients (so they can still read failures and say goodbye) and their MPI processes (MPICH keeps
+        the PMI connection until exit and crashed in its exit handler when the host vanished first)."""
         deadline = time.monotonic() + wait_for_ranks_s
-        while self.live_ranks and time.monotonic() < deadline:
+        while time.monotonic() < deadline and (self.live_ranks - {own_rank} or
+                                               set(self.pmi_conns.values()) - {own_rank}):
             time.sleep(0.05)
         self.closed = True
         try:
@@ -220,6 +232,8 @@ class _Server:
         except OSError:
             pass
         for c in list(self.connections):
+            if c in self.pmi_conns:  # this process's own MPI still holds it: left to the exit
+                continue
             try:
                 c.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -234,6 +248,59 @@ def start_server(host: str, port: int) -> _Server:
     except OSError as e:
         raise RuntimeError(f"[distributed] could not host the rendezvous store at {host}:{port}: {e} "
                            "(another job on this port? pick another MASTER_PORT)") from e
+
+
+def spawn_server(host: str, port: int, world_size: int, timeout_s: float) -> int:
+    """Hosts a store in a child process (`python -m ember.distributed._store_process`); returns its port.
+
+    Note [Store in a child process]: rank 0 could serve the store from a thread, but MPICH finalizes its
+    PMI connection in a C exit handler, after the interpreter (and every Python thread) is gone: the
+    host rank then waited forever on its own dead server. The child outlives the ranks: it exits once
+    every rank has come and gone, or when its parent died and nobody is connected any more.
+    """
+    cmd = [sys.executable, "-m", "ember.distributed._store_process", host, str(port), str(world_size), str(os.getpid()),
+           repr(timeout_s)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    line = proc.stdout.readline().strip()
+    proc.stdout.close()
+    if not line.startswith("ready "):
+        proc.wait()
+        raise RuntimeError(line or f"[distributed] the store process exited with code {proc.returncode}")
+    return int(line.split()[1])
+
+
+def serve_until_everyone_left(host: str, port: int, world_size: int, parent: int, timeout_s: float) -> None:
+    try:
+        server = start_server(host, port)
+    except RuntimeError as e:
+        print(str(e), flush=True)
+        sys.exit(1)
+    print(f"ready {server.port}", flush=True)
+    start = idle_since = time.monotonic()
+    while True:
+        time.sleep(0.2)
+        now = time.monotonic()
+        if server.live_ranks or server.pmi_conns:
+            idle_since = now
+            continue
+        parent_alive = _pid_alive(parent)
+        if len(server.ever_ranks) >= world_size and now - idle_since > 1.0:
+            break  # every rank came and left
+        if not parent_alive and now - idle_since > 10.0:
+            break  # the job is gone
+        if not server.ever_ranks and now - start > timeout_s:
+            break  # nobody came
+    server.close()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # ---- client ---------------------------------------------------------------------------------------
@@ -369,3 +436,4 @@ class TCPStore(Store):
     @property
     def server(self):
         return self._server
+

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -78,9 +79,17 @@ def test_ddp(ddp_checks, prefix):
 # ---- failures: ranks started by hand (no launcher to kill the others) ---------------------------
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below Linux's ephemeral range (32768+), so no outgoing connection takes it meanwhile."""
+    rng = random.Random()
+    for _ in range(100):
+        port = rng.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 @pytest.mark.parametrize("mode,victim,timeout", [("raise1", 1, 60), ("raise0", 0, 60), ("hang1", 1, 3)])
@@ -158,3 +167,28 @@ def test_launcher_rejects_bad_node_rank():
     proc = subprocess.run([sys.executable, "-m", "ember.distributed.run", "--nnodes", "2", "--node-rank", "2",
                            WORKERS, "env", "."], capture_output=True, text=True, timeout=60, env=ENV)
     assert proc.returncode == 2 and "--node-rank 2" in proc.stderr
+
+
+def test_tcp_init_method(tmp_path):
+    port = free_port()
+    procs = [subprocess.Popen([sys.executable, WORKERS, "smoke", str(tmp_path), f"tcp://127.0.0.1:{port}"],
+                              env=dict(ENV, RANK=str(r), WORLD_SIZE=str(WORLD), OMP_NUM_THREADS="1"),
+                              stderr=subprocess.PIPE, text=True) for r in range(WORLD)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read()[-2000:]
+    for r in range(WORLD):
+        assert json.load(open(tmp_path / f"smoke.{r}.json"))["sum"] == [3.0] * 3
+
+
+def test_launcher_two_nodes_on_one_machine(tmp_path):
+    """--nnodes 2: node 0's launcher hosts the store, node 1's ranks join it (ranks 1 per node here)."""
+    port = free_port()
+    launchers = [subprocess.Popen([sys.executable, "-m", "ember.distributed.run", "--nnodes", "2", "--node-rank",
+                                   str(node), "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port",
+                                   str(port), WORKERS, "smoke", str(tmp_path)], env=ENV, stderr=subprocess.PIPE,
+                                  text=True) for node in (1, 0)]  # node 1 first: it must wait for node 0's store
+    for p in launchers:
+        assert p.wait(timeout=120) == 0, p.stderr.read()[-2000:]
+    for r in range(WORLD):
+        seen = json.load(open(tmp_path / f"smoke.{r}.json"))
+        assert seen["sum"] == [3.0] * 3 and seen["world"] == 2 and seen["group_rank"] == str(r)

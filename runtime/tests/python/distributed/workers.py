@@ -405,6 +405,14 @@ def main() -> None:
         time.sleep(60)
         return
     timeout = float(os.environ.get("TEST_DIST_TIMEOUT", "60"))
+    if scenario == "smoke":  # argv[3]: an init_method, with RANK/WORLD_SIZE from the environment
+        dist.init_process_group("mpi", init_method=sys.argv[3] if len(sys.argv) > 3 else None, timeout=timeout)
+        t = ember.full((3,), float(dist.get_rank() + 1))
+        dist.all_reduce(t)
+        with open(os.path.join(out_dir, f"smoke.{dist.get_rank()}.json"), "w") as f:
+            json.dump({"sum": t.tolist(), "world": dist.get_world_size(), "group_rank": os.environ.get("GROUP_RANK")}, f)
+        dist.destroy_process_group()
+        return
     dist.init_process_group("mpi", timeout=timeout)
     rank, world = dist.get_rank(), dist.get_world_size()
     if scenario.startswith("failure_"):
