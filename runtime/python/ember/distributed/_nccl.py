@@ -138,42 +138,26 @@ class NCCLBackend:
         return work
 
     @staticmethod
-    def _contiguous(what, t):
-        if not t.is_contiguous():
-            raise ValueError(f"[distributed.{what}] NCCL needs contiguous tensors, got shape {tuple(t.shape)} with "
-                             f"strides {t.stride()}")
-        return t.detach()
-
-    def all_reduce(self, tensor, op: ReduceOp) -> Work:
-        if op == ReduceOp.AVG and not tensor.dtype.is_floating_point:
-            raise TypeError(f"[distributed.all_reduce] ReduceOp.AVG needs a floating dtype, got {tensor.dtype}")
-        code = _OPS[op]
-        if tensor.dtype == ember.bool:  # NCCL reduces bools as uint8: SUM/MAX are "or", PRODUCT/MIN "and"
-            code = 2 if op in (ReduceOp.SUM, ReduceOp.MAX) else 3
-        t = tensor if tensor.is_contiguous() else tensor.detach().contiguous()
-        work = self._run("all_reduce", [t], [tensor],
-                         lambda s: self.comm.all_reduce(t.detach(), t.detach(), code, s))
-        if t is not tensor:
-            work.then(lambda: tensor.detach().copy_(t))
-        return work
-
-    def broadcast(self, tensor, src: int) -> Work:
-        t = tensor if tensor.is_contiguous() else tensor.detach().contiguous()
-        work = self._run("broadcast", [t], [tensor], lambda s: self.comm.broadcast(t.detach(), t.detach(), src, s))
-        if t is not tensor:
-            work.then(lambda: tensor.detach().copy_(t))
+    def _staged(work: Work, output, out) -> Work:
+        """Copies a contiguous staging output back into a strided `output` once the work is waited for."""
+        if not output.is_contiguous():
+            work.then(lambda: output.detach().copy_(out.view(tuple(output.shape))))
         return work
 
     def all_gather_into_tensor(self, output, input) -> Work:
-        out, inp = self._contiguous("all_gather", output), input.detach().contiguous()
-        return self._run("all_gather", [out, inp], [output], lambda s: self.comm.all_gather(inp, out, s))
+        out = output.detach() if output.is_contiguous() else output.detach().contiguous()
+        inp = input.detach().contiguous()
+        work = self._run("all_gather", [out, inp], [output], lambda s: self.comm.all_gather(inp, out, s))
+        return self._staged(work, output, out)
 
     def reduce_scatter_tensor(self, output, input, op: ReduceOp) -> Work:
         if op == ReduceOp.AVG and not input.dtype.is_floating_point:
             raise TypeError(f"[distributed.reduce_scatter] ReduceOp.AVG needs a floating dtype, got {input.dtype}")
-        out, inp = self._contiguous("reduce_scatter", output), input.detach().contiguous()
-        return self._run("reduce_scatter", [out, inp], [output],
+        out = output.detach() if output.is_contiguous() else output.detach().contiguous()
+        inp = input.detach().contiguous()
+        work = self._run("reduce_scatter", [out, inp], [output],
                          lambda s: self.comm.reduce_scatter(inp, out, _OPS[op], s))
+        return self._staged(work, output, out)
 
     def barrier(self) -> Work:
         # torch's NCCL barrier: an all_reduce of one element on this rank's device.
