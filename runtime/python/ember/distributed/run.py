@@ -20,6 +20,7 @@ import time
 from .store import start_server
 
 _GRACE_S = 5.0  # after SIGTERM, how long ranks get before SIGKILL
+_REMOTE_GRACE_S = 60.0  # how long node 0 keeps the store up for other nodes' ranks after its own exited
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -138,7 +139,9 @@ def main(argv=None) -> int:
     finally:
         _terminate([p for _, p in procs])
         if server is not None:
-            server.close()
+            # Other nodes' ranks may still be finishing: they read failures from the store, and MPICH
+            # talks to its PMI server from its exit handler (it crashed when the server vanished first).
+            server.close(wait_for_ranks_s=_REMOTE_GRACE_S if args.nnodes > 1 else 0.0)
 
 
 def _signal_group(proc: subprocess.Popen, signum: int) -> None:
