@@ -260,7 +260,9 @@ def spawn_server(host: str, port: int, world_size: int, timeout_s: float) -> int
     """
     cmd = [sys.executable, "-m", "ember.distributed._store_process", host, str(port), str(world_size), str(os.getpid()),
            repr(timeout_s)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    # Its own session and no inherited stdin/stderr: it must not hold a caller's pipes open past the job.
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, start_new_session=True)
     line = proc.stdout.readline().strip()
     proc.stdout.close()
     if not line.startswith("ready "):
@@ -283,7 +285,7 @@ def serve_until_everyone_left(host: str, port: int, world_size: int, parent: int
         if server.live_ranks or server.pmi_conns:
             idle_since = now
             continue
-        parent_alive = _pid_alive(parent)
+        parent_alive = os.getppid() == parent  # reparented once rank 0 exits (even while a zombie)
         if len(server.ever_ranks) >= world_size and now - idle_since > 1.0:
             break  # every rank came and left
         if not parent_alive and now - idle_since > 10.0:
@@ -292,15 +294,6 @@ def serve_until_everyone_left(host: str, port: int, world_size: int, parent: int
             break  # nobody came
     server.close()
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ---- client ---------------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ def test_failing_rank_does_not_hang_the_others(tmp_path, mode, victim, timeout):
     else:
         assert outcome["type"] == "DistTimeoutError" and "timed out" in error, error
         assert timeout <= outcome["elapsed"] < timeout + 5
-    assert procs[survivor].returncode == 0, procs[survivor].stderr[-2000:]
+    assert procs[survivor].returncode == 0, procs[survivor].stderr.read()[-2000:]
 
 
 # ---- the launcher --------------------------------------------------------------------------------
@@ -192,3 +192,18 @@ def test_launcher_two_nodes_on_one_machine(tmp_path):
     for r in range(WORLD):
         seen = json.load(open(tmp_path / f"smoke.{r}.json"))
         assert seen["sum"] == [3.0] * 3 and seen["world"] == 2 and seen["group_rank"] == str(r)
+
+
+def test_rendezvous_timeout_names_the_missing_rank(tmp_path):
+    """Rank 1 never starts: rank 0's init_process_group fails after its timeout, naming rank 1."""
+    code = ("import ember.distributed as dist, sys\n"
+            "try:\n"
+            "    dist.init_process_group('mpi', timeout=2)\n"
+            "except dist.DistTimeoutError as e:\n"
+            "    print(e); sys.exit(7)\n")
+    env = dict(ENV, RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 7, proc.stderr[-2000:]
+    assert "rank 0" in proc.stdout and "ranks [1] did not reach 'init'" in proc.stdout, proc.stdout
+    assert time.monotonic() - t0 < 30
