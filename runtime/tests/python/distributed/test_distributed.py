@@ -78,6 +78,13 @@ def test_ddp(ddp_checks, prefix):
 
 # ---- failures: ranks started by hand (no launcher to kill the others) ---------------------------
 
+def _kill(procs) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
 def free_port() -> int:
     """A free port below Linux's ephemeral range (32768+), so no outgoing connection takes it meanwhile."""
     rng = random.Random()
@@ -105,10 +112,7 @@ def test_failing_rank_does_not_hang_the_others(tmp_path, mode, victim, timeout):
     try:
         procs[survivor].wait(timeout=timeout + 30)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
+        _kill(procs)
     with open(tmp_path / f"failure_{mode}.{survivor}.json") as f:
         outcome = json.load(f)
     error = outcome["error"]
@@ -174,8 +178,11 @@ def test_tcp_init_method(tmp_path):
     procs = [subprocess.Popen([sys.executable, WORKERS, "smoke", str(tmp_path), f"tcp://127.0.0.1:{port}"],
                               env=dict(ENV, RANK=str(r), WORLD_SIZE=str(WORLD), OMP_NUM_THREADS="1"),
                               stderr=subprocess.PIPE, text=True) for r in range(WORLD)]
-    for p in procs:
-        assert p.wait(timeout=120) == 0, p.stderr.read()[-2000:]
+    try:
+        for p in procs:
+            assert p.wait(timeout=120) == 0, p.stderr.read()[-2000:]
+    finally:
+        _kill(procs)
     for r in range(WORLD):
         assert json.load(open(tmp_path / f"smoke.{r}.json"))["sum"] == [3.0] * 3
 
@@ -187,8 +194,11 @@ def test_launcher_two_nodes_on_one_machine(tmp_path):
                                    str(node), "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port",
                                    str(port), WORKERS, "smoke", str(tmp_path)], env=ENV, stderr=subprocess.PIPE,
                                   text=True) for node in (1, 0)]  # node 1 first: it must wait for node 0's store
-    for p in launchers:
-        assert p.wait(timeout=120) == 0, p.stderr.read()[-2000:]
+    try:
+        for p in launchers:
+            assert p.wait(timeout=120) == 0, p.stderr.read()[-2000:]
+    finally:
+        _kill(launchers)
     for r in range(WORLD):
         seen = json.load(open(tmp_path / f"smoke.{r}.json"))
         assert seen["sum"] == [3.0] * 3 and seen["world"] == 2 and seen["group_rank"] == str(r)
