@@ -111,20 +111,18 @@ class ReferenceServer:
         except OSError:
             return "(no log)"
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 10.0) -> None:
+        """End the child: EOF on its stdin, or SIGKILL when it does not exit within wait_s."""
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
         try:
             if proc.stdin:
                 proc.stdin.close()
-            proc.wait(timeout=10)
+            proc.wait(timeout=wait_s)
         except (OSError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait()
-        finally:
-            if proc.stdout:
-                proc.stdout.close()
 
 
 @dataclass
@@ -141,9 +139,6 @@ class CaseResult:
     @property
     def ok(self) -> bool:
         return bool(self.comparisons) and all(c.ok for c in self.comparisons)
-
-    def worst(self) -> Comparison | None:
-        return max(self.comparisons, key=lambda c: c.max_abs or 0.0, default=None)
 
     def rows(self) -> list[dict]:
         """One JSON row per failing comparison (the record, the feedback, regression growth)."""
@@ -197,11 +192,13 @@ class SplitCheck:
         grad_seeds = [NumericsCase.grad_seed(seed) for seed in seeds]
         ember_request, torch_request = Request(), Request()
         for c, x, g in zip(cases, inputs, grad_seeds, strict=True):
-            ember_request.cases.append(
-                CaseRequest(c.ember, c.dtype, x, c.backward, g, c.supports_out, True, record_inputs)
-            )
             torch_request.cases.append(
                 CaseRequest(c.torch, c.dtype, x, c.backward, g, record_inputs=record_inputs)
+            )
+            ember_request.cases.append(  # as torch's, plus the NaN out= buffer and poisoning
+                replace(
+                    torch_request.cases[-1], expr=c.ember, supports_out=c.supports_out, poison=True
+                )
             )
         reply: dict = {}
 
@@ -214,12 +211,12 @@ class SplitCheck:
         thread = threading.Thread(target=ask_reference, daemon=True)
         thread.start()  # PyTorch computes while the sandboxed ember child runs
         if not concurrent:
-            thread.join()
+            self._join(thread)
         try:
             ember_data, ember_error = self.run_ember(dump_request(ember_request), tag), None
         except WireError as exc:
             ember_data, ember_error = b"", str(exc)
-        thread.join()
+        self._join(thread)
         if "error" in reply:
             raise reply["error"]
         try:
@@ -248,6 +245,15 @@ class SplitCheck:
             comparisons += [Comparison("torch fallback", False, n) for n in a.notes if "torch" in n]
             results.append(CaseResult(c, draw, s, comparisons, a, e))
         return results
+
+    def _join(self, thread: threading.Thread) -> None:
+        thread.join(self.reference.timeout_s)
+        if thread.is_alive():  # a reference that hangs: kill it, which ends the blocked read
+            self.reference.close(wait_s=0)
+            thread.join()
+            raise ReferenceFailure(
+                f"the PyTorch reference took over {self.reference.timeout_s:.0f}s"
+            )
 
     def check(self, cases: list[NumericsCase], tag: str, recorded_seeds: bool) -> list[CaseResult]:
         """Draw 1 on the cases' seeds (recorded_seeds) or fresh ones, then, if every case passed,
