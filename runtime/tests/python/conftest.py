@@ -7,3 +7,23 @@ _pkg = os.path.abspath(os.path.join(_here, "..", "..", "python"))
 if _pkg not in sys.path:
     sys.path.insert(0, _pkg)
 sys.path.insert(0, _here)
+_root = os.path.abspath(os.path.join(_here, "..", "..", ".."))  # the comparison engine, numcheck/
+if _root not in sys.path:
+    sys.path.append(_root)
+
+
+def pytest_report_header(config):
+    from numcheck.seeds import fuzzing, run_seed
+
+    return f"numcheck: run seed {run_seed()}" + (" (EMBER_TEST_FUZZ: replay with EMBER_TEST_SEED)" if fuzzing() else "")
+
+
+try:  # property tests: the same examples every run, fresh ones under EMBER_TEST_FUZZ
+    from hypothesis import settings
+
+    from numcheck.seeds import fuzzing
+
+    settings.register_profile("ember", derandomize=not fuzzing())
+    settings.load_profile("ember")
+except ImportError:
+    pass
