@@ -19,9 +19,10 @@ class Tolerance:
 EXACT = Tolerance(0.0, 0.0)
 
 # Low-precision types get the slack their 8/11-bit mantissas need; float32 allows for a different
-# summation order or vectorized transcendental over a few ulps; float64 the same at 1e-7.
+# summation order or a vectorized transcendental a few ulps off. float64 is ~1e8 ulps of slack yet
+# still catches a float64 op that rounds through float32 (up to 6e-8 off).
 TOLERANCES: dict[str, Tolerance] = {
-    "float64": Tolerance(rtol=1e-7, atol=1e-7),
+    "float64": Tolerance(rtol=1e-8, atol=1e-10),
     "float32": Tolerance(rtol=1e-4, atol=1e-5),
     "float16": Tolerance(rtol=1e-2, atol=1e-2),
     "bfloat16": Tolerance(rtol=3e-2, atol=3e-2),
