@@ -8,8 +8,4 @@ for entry in (ROOT, ROOT / "runtime" / "python"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
-
-def pytest_report_header(config):
-    from numcheck.seeds import fuzzing, run_seed
-
-    return f"numcheck: run seed {run_seed()}" + (" (EMBER_TEST_FUZZ)" if fuzzing() else "")
+from numcheck.pytest_hooks import pytest_report_header, pytest_terminal_summary  # noqa: E402,F401

@@ -11,19 +11,13 @@ _root = os.path.abspath(os.path.join(_here, "..", "..", ".."))  # the comparison
 if _root not in sys.path:
     sys.path.append(_root)
 
-
-def pytest_report_header(config):
-    from numcheck.seeds import fuzzing, run_seed
-
-    return f"numcheck: run seed {run_seed()}" + (" (EMBER_TEST_FUZZ: replay with EMBER_TEST_SEED)" if fuzzing() else "")
-
+from numcheck.pytest_hooks import pytest_report_header, pytest_terminal_summary  # noqa: E402,F401
+from numcheck.seeds import fuzzing  # noqa: E402
 
 try:  # property tests: the same examples every run, fresh ones under EMBER_TEST_FUZZ
     from hypothesis import settings
-
-    from numcheck.seeds import fuzzing
-
+except ImportError:
+    settings = None
+if settings is not None:
     settings.register_profile("ember", derandomize=not fuzzing())
     settings.load_profile("ember")
-except ImportError:
-    pass
