@@ -256,6 +256,8 @@ GOAL_SCHEMA = {
     "scope": Required([str]),
     "protected": Optional([str], []),
     "context_files": Optional([str], []),
+    "edit_targets": Optional([str], []),  # files the change needs: shown whole, first
+    "category": Optional(str, "general"),  # groups goals in `harness report`
     "commands": Optional({k: Optional(str, v) for k, v in DEFAULT_COMMANDS.items()}),
     "acceptance": Required(
         {
@@ -299,12 +301,11 @@ AGENT_SCHEMA = {
     "max_retries": Optional(int, 4),
     "backoff_s": Optional(float, 1.0),
     "edit_format": Optional(OneOf("search_replace", "unified_diff"), "search_replace"),
-    "prompts": Optional(
-        {
-            "system": Optional(str, "prompts/system.md"),
-            "attempt": Optional(str, "prompts/attempt.md"),
-        }
-    ),
+    "mode": Optional(OneOf("patch", "tools"), "patch"),
+    "max_steps": Optional(int, 40),  # tools mode: model turns per attempt
+    "attempt_tokens": Optional(int, 400_000),  # tools mode: tokens per attempt
+    "tool_output_chars": Optional(int, 12_000),  # tools mode: longer tool output is cut
+    "prompts": Optional({"system": Optional(str), "attempt": Optional(str)}),  # default per mode
     "context_tokens": Optional(int, 12000),
     "pricing": Optional(
         {"input_per_mtok": Optional(float, 0.0), "output_per_mtok": Optional(float, 0.0)}
@@ -404,6 +405,8 @@ class Goal:
     acceptance: Acceptance
     budget: Budget
     limits: StageLimits
+    edit_targets: list[str] = field(default_factory=list)
+    category: str = "general"
     line: int = 0
 
     @property
@@ -421,6 +424,13 @@ class Goal:
         """Rebuild a goal from `to_dict` output (a run's goal.json)."""
         data = {k: v for k, v in data.items() if k != "protected_effective"}
         return from_dict(cls, data)
+
+
+# Prompt templates per agent mode, used when an agent file names none.
+DEFAULT_PROMPTS = {
+    "patch": {"system": "prompts/system.md", "attempt": "prompts/attempt.md"},
+    "tools": {"system": "prompts/tools_system.md", "attempt": "prompts/tools_attempt.md"},
+}
 
 
 @dataclass
@@ -458,6 +468,10 @@ class AgentConfig:
     pricing: Pricing
     trajectory: str | None
     notes: str | None = None
+    mode: str = "patch"
+    max_steps: int = 40
+    attempt_tokens: int = 400_000
+    tool_output_chars: int = 12_000
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -601,4 +615,6 @@ def load_agent(repo: Path, name_or_path: str) -> AgentConfig:
     if errors:
         raise ConfigError(errors)
     values = _apply_defaults(data, AGENT_SCHEMA)
+    defaults = DEFAULT_PROMPTS[values["mode"]]
+    values["prompts"] = {k: values["prompts"][k] or defaults[k] for k in defaults}
     return from_dict(AgentConfig, dict(values, name=path.stem, path=str(path)))

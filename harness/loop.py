@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
+from .agent import Agent, AttemptContext, AttemptHistory, make_agent
 from .config import AgentConfig, Goal
-from .context import build_prompt
 from .display import Reporter
-from .edits import apply_edits, parse_edits
 from .errors import ProviderError
 from .grading import Grader, Verdict
-from .providers import make_provider
+from .providers import Completion, Provider, make_provider
 from .records import RunRecord
 from .regressions import candidates_from_stage, case_file, write_regression
 from .sandbox import secret_values
@@ -31,17 +30,46 @@ class RunSettings:
     run_id: str
     resume: bool = False
     merge: bool = False
+    slot: str | None = None  # worktree/build slot (default: the goal's); bench lanes set it
+
+
+def open_loop(settings: RunSettings, reporter: Reporter | None = None) -> AgentLoop:
+    """Assemble a run's collaborators from its settings (`harness run`, `harness bench`)."""
+    agent = make_agent(settings.repo, settings.agent)  # bad prompt templates: ConfigError now
+    provider = make_provider(settings.agent, settings.repo, settings.goal.id)
+    secrets = secret_values()
+    record = RunRecord(settings.runs_dir, settings.run_id, secrets)
+    workspace = Workspace(settings.repo, settings.goal.id, settings.run_id, slot=settings.slot)
+    return AgentLoop(
+        settings,
+        agent=agent,
+        provider=provider,
+        workspace=workspace,
+        record=record,
+        reporter=reporter or Reporter(),
+        secrets=secrets,
+    )
 
 
 class AgentLoop:
-    def __init__(self, settings: RunSettings, reporter: Reporter | None = None):
+    """Attempts until accepted or out of budget; every collaborator is passed in."""
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        *,
+        agent: Agent,
+        provider: Provider,
+        workspace: Workspace,
+        record: RunRecord,
+        reporter: Reporter,
+        secrets: list[str],
+    ):
         self.s = settings
-        self.goal, self.agent = settings.goal, settings.agent
-        self.reporter = reporter or Reporter()
-        self.secrets = secret_values()
-        self.record = RunRecord(settings.runs_dir, settings.run_id, self.secrets)
+        self.goal, self.agent_config = settings.goal, settings.agent
+        self.agent, self.provider, self.ws = agent, provider, workspace
+        self.record, self.reporter, self.secrets = record, reporter, secrets
         self.state = self.record.state()
-        self.ws = Workspace(settings.repo, self.goal.id, settings.run_id)
         self.session_start = time.monotonic()
 
     # ---------------------------------------------------------------- bookkeeping
@@ -58,6 +86,11 @@ class AgentLoop:
             return f"wall-time budget spent ({self.wall_used():.0f}s >= {budget.wall_seconds}s)"
         return None
 
+    def spend(self, completion: Completion):
+        self.state.tokens += completion.tokens
+        self.state.dollars += completion.cost_usd
+        self.reporter.usage(self.state.tokens, self.state.dollars)
+
     def stuck(self) -> bool:
         n = self.goal.budget.stuck_after
         done = [self.state.attempts[k] for k in sorted(self.state.attempts)]
@@ -71,14 +104,15 @@ class AgentLoop:
             return base
         base = resolve_base(self.ws.repo, self.goal.base)
         self.record.write("goal.json", self.goal.to_dict())
-        self.record.write("agent.json", self.agent.to_dict())
+        self.record.write("agent.json", self.agent_config.to_dict())
         self.state.started = self.record.event(
             "run_started",
             run_id=self.s.run_id,
             goal=self.goal.id,
-            agent=self.agent.name,
-            provider=self.agent.provider,
-            model=self.agent.model,
+            agent=self.agent_config.name,
+            mode=self.agent_config.mode,
+            provider=self.agent_config.provider,
+            model=self.agent_config.model,
             base=base,
             repo=str(self.ws.root),
             worktree=str(self.ws.worktree),
@@ -87,43 +121,6 @@ class AgentLoop:
         return base
 
     # ---------------------------------------------------------------- one attempt
-    def ask_model(self, attempt: int, base: str) -> tuple[str, dict]:
-        if attempt in self.state.responses:  # resumed: never pay for (or change) a response twice
-            saved = self.record.attempt_path(attempt, "response.txt").read_text()
-            return saved, self.state.responses[attempt]
-        system, user, sizes = build_prompt(
-            self.s.repo,
-            self.ws.worktree,
-            self.goal,
-            self.agent,
-            attempt,
-            self.state.feedback_history(),
-        )
-        self.record.write(
-            f"attempts/{attempt:03d}/prompt.md",
-            f"<!-- system -->\n{system}\n\n<!-- user -->\n{user}\n",
-        )
-        self.record.write(f"attempts/{attempt:03d}/prompt_sizes.json", sizes)
-        self.reporter.stage("model", "waiting")
-        completion = self.provider.complete(system, user, attempt)
-        self.record.write(f"attempts/{attempt:03d}/response.txt", completion.text)
-        event = self.record.event(
-            "llm_response",
-            attempt=attempt,
-            provider=completion.provider,
-            model=completion.model,
-            input_tokens=completion.input_tokens,
-            output_tokens=completion.output_tokens,
-            cost_usd=completion.cost_usd,
-            usage_source=completion.usage_source,
-            tries=completion.tries,
-        )
-        self.state.responses[attempt] = event
-        self.state.tokens += completion.input_tokens + completion.output_tokens
-        self.state.dollars += completion.cost_usd
-        self.reporter.usage(self.state.tokens, self.state.dollars)
-        return completion.text, event
-
     def run_attempt(self, attempt: int, base: str) -> tuple[Verdict, list]:
         started = time.monotonic()
         self.record.event("attempt_started", attempt=attempt)
@@ -133,42 +130,43 @@ class AgentLoop:
             seeded = self.ws.seed_prebuilt()
             if seeded:
                 self.record.event("prebuilt_seeded", attempt=attempt, files=seeded)
-        text, usage = self.ask_model(attempt, base)
+        grader = Grader(self.ws, self.goal, base, self.secrets, on_stage=self._on_stage(attempt))
+        ctx = AttemptContext(
+            number=attempt,
+            base=base,
+            goal=self.goal,
+            config=self.agent_config,
+            repo=self.s.repo,
+            workspace=self.ws,
+            feedback=self.state.feedback_history(),
+            provider=self.provider,
+            record=self.record,
+            reporter=self.reporter,
+            tool_grader=Grader(self.ws, self.goal, base, self.secrets),
+            history=AttemptHistory.from_events(
+                self.record.load_events(self.record.events_path), attempt
+            ),
+            on_usage=self.spend,
+            budget_problem=self.budget_problem,
+        )
+        submission = self.agent.attempt(ctx)
         received = time.monotonic()
-        edits = parse_edits(text)
-        self.record.write(f"attempts/{attempt:03d}/edits.json", [asdict(e) for e in edits])
-        report = apply_edits(self.ws.worktree, edits, self.goal.scope, self.goal.all_protected)
-        self.record.write(f"attempts/{attempt:03d}/apply.json", report.to_dict())
         self.record.write(f"attempts/{attempt:03d}/diff.patch", self.ws.diff(base))
         changed = self.ws.changed_paths(base)
-        self.record.event(
-            "edits_applied",
-            attempt=attempt,
-            ok=report.ok,
-            blocks=len(edits),
-            changed=changed,
-            results=report.to_dict()["results"],
-        )
-        if not report.ok:
-            self.reporter.stage("apply", "failed")
-            verdict = Verdict(
-                False,
-                [],
-                "apply",
-                "[stage apply] edits could not be applied:\n" + report.feedback(),
-            )
-        else:
-            self.reporter.stage("apply", f"{len(changed)} file(s) changed")
-            grader = Grader(
-                self.ws, self.goal, base, self.secrets, on_stage=self._on_stage(attempt)
-            )
+        if submission.graded:
+            self.reporter.stage("submitted", f"{len(changed)} file(s) changed")
             verdict = grader.grade(self.record.attempt_path(attempt, "stages"))
             self.record.redact_tree(self.record.attempt_path(attempt, "stages"))
+        else:
+            verdict = Verdict(False, [], submission.failed_stage, submission.feedback)
         overhead_s = None
         if verdict.stages:
             stage_time = sum(s.seconds for s in verdict.stages)
             overhead_s = round(time.monotonic() - received - stage_time, 3)
         self.record.write(f"attempts/{attempt:03d}/verdict.json", verdict.to_dict())
+        responses = AttemptHistory.from_events(
+            self.record.load_events(self.record.events_path), attempt
+        ).responses
         finished = self.record.event(
             "attempt_finished",
             attempt=attempt,
@@ -180,8 +178,12 @@ class AgentLoop:
             patch_to_verdict_s=round(time.monotonic() - received, 3),
             harness_overhead_s=overhead_s,
             regression_candidate=self._candidate(verdict, attempt),
-            tokens=usage.get("input_tokens", 0) + usage.get("output_tokens", 0),
-            cost_usd=usage.get("cost_usd", 0.0),
+            tokens=sum(r.get("input_tokens", 0) + r.get("output_tokens", 0) for r in responses),
+            cost_usd=round(sum(r.get("cost_usd", 0.0) for r in responses), 6),
+            model_seconds=round(sum(r.get("seconds", 0.0) for r in responses), 3),
+            steps=submission.steps,
+            edit_blocks=submission.edit_blocks,
+            edit_failures=submission.edit_failures,
         )
         self.state.attempts[attempt] = finished
         self.state.wall_seconds += finished["seconds"]
@@ -208,18 +210,24 @@ class AgentLoop:
             return None
         return candidates_from_stage(verdict.stages[-1].to_dict(), attempt)
 
+    def usage_source(self) -> str:
+        """ "provider" when every response reported its usage, else "estimated"."""
+        events = self.record.load_events(self.record.events_path)
+        sources = {e.get("usage_source") for e in events if e["kind"] == "llm_response"}
+        return "estimated" if "estimated" in sources else "provider"
+
     # ---------------------------------------------------------------- acceptance
     def accept(self, attempt: int, changed: list) -> dict:
         regressions = self.grow_regressions(attempt)
-        usage = self.state.responses.get(attempt, {})
+        usage = self.state.attempts.get(attempt, {})
         branch = f"harness/{self.goal.id}/{self.s.run_id}"
         message = (
             f"harness: {self.goal.title}\n\n"
             f"Goal: {self.goal.id}\nRun: {self.s.run_id}\nAttempt: {attempt}\n"
-            f"Model: {self.agent.provider}:{self.agent.model} (agent {self.agent.name})\n"
+            f"Model: {self.agent_config.provider}:{self.agent_config.model} "
+            f"(agent {self.agent_config.name}, {self.agent_config.mode} mode)\n"
             f"Usage: run_tokens={self.state.tokens} run_cost_usd={self.state.dollars:.4f} "
-            f"attempt_tokens={usage.get('input_tokens', 0) + usage.get('output_tokens', 0)}"
-            f" usage_source={usage.get('usage_source', 'unknown')}\n"
+            f"attempt_tokens={usage.get('tokens', 0)} usage_source={self.usage_source()}\n"
             + "".join(f"Regression-Test: {p}\n" for p in regressions)
         )
         commit = self.ws.commit(changed + regressions, message, branch)
@@ -249,7 +257,7 @@ class AgentLoop:
                 self.goal.id,
                 self.s.run_id,
                 accepted_attempt,
-                f"{self.agent.provider}:{self.agent.model}",
+                f"{self.agent_config.provider}:{self.agent_config.model}",
             )
             if grown is None:
                 continue
@@ -285,8 +293,9 @@ class AgentLoop:
             )
         try:
             base = self.start_run()
-            self.provider = make_provider(self.agent, self.s.repo)
-            self.reporter.start(self.s.run_id, self.goal, self.agent, self.goal.budget.attempts)
+            self.reporter.start(
+                self.s.run_id, self.goal, self.agent_config, self.goal.budget.attempts
+            )
             self.reporter.usage(self.state.tokens, self.state.dollars)
             return self._loop(base)
         finally:
@@ -302,7 +311,9 @@ class AgentLoop:
             try:
                 verdict, changed = self.run_attempt(attempt, base)
             except ProviderError as exc:
-                self.record.event("provider_error", attempt=attempt, error=str(exc))
+                self.record.event(
+                    "provider_error", attempt=attempt, error=str(exc), tries=exc.tries
+                )
                 return self.finish("provider_error", str(exc), EXIT_NOT_ACCEPTED)
             if verdict.ok:
                 event = self.accept(attempt, changed)
@@ -356,8 +367,9 @@ class AgentLoop:
         return {
             "run_id": self.s.run_id,
             "goal": self.goal.id,
-            "agent": self.agent.name,
-            "model": f"{self.agent.provider}:{self.agent.model}",
+            "agent": self.agent_config.name,
+            "mode": self.agent_config.mode,
+            "model": f"{self.agent_config.provider}:{self.agent_config.model}",
             "outcome": outcome,
             "reason": reason,
             "attempts": rows,

@@ -178,7 +178,8 @@ def test_provider_error_after_retries_exits_1(fixture_repo, serve):
     fixture_repo.write_goals(agent="fake-anthropic")
     assert fixture_repo.run("run") == 1
     assert len(server.requests) == 4  # 1 + max_retries
-    assert any(e["kind"] == "provider_error" for e in fixture_repo.events())
+    error = next(e for e in fixture_repo.events() if e["kind"] == "provider_error")
+    assert [t["status"] for t in error["tries"]] == [503] * 4
 
 
 def test_hanging_build_is_killed_with_its_process_group(fixture_repo, serve, tmp_path, monkeypatch):
