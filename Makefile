@@ -62,14 +62,14 @@ test-cpp: build
 	else echo "C++ tests not built (GoogleTest missing)"; exit 1; fi
 
 test-py: build
-	$(PY) -m pytest $(PYTEST_FLAGS) runtime/tests/python harness/tests regressions
+	$(PY) -m pytest $(PYTEST_FLAGS) runtime/tests/python numcheck/tests harness/tests regressions
 
 test: test-cpp test-py
 
 # ruff (lint + format check) and mypy on the harness; CI runs this before the tests.
 lint: venv
-	$(VENV)/bin/ruff check harness
-	$(VENV)/bin/ruff format --check harness
+	$(VENV)/bin/ruff check harness numcheck
+	$(VENV)/bin/ruff format --check harness numcheck
 	$(VENV)/bin/mypy
 
 # Offline demo: the shipped goal played by the replay agent (see docs/harness.md).
