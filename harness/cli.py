@@ -1,4 +1,7 @@
-"""`harness` command line: goals, run, show."""
+"""`harness` command line: goals, run, bench, report, show.
+
+Exit codes: 0 accepted, 1 not accepted, 2 usage/config error (also: no sandbox), 3 internal error.
+"""
 
 from __future__ import annotations
 
@@ -62,7 +65,7 @@ def cmd_goals(args) -> int:
 
 def cmd_run(args) -> int:
     from .display import Reporter, RichReporter, print_summary
-    from .loop import AgentLoop, RunSettings
+    from .loop import RunSettings, open_loop
 
     repo = repo_root(args.repo)
     runs_dir = Path(args.runs_dir) if args.runs_dir else repo / "runs"
@@ -97,8 +100,7 @@ def cmd_run(args) -> int:
         merge=args.merge,
         allow_unsandboxed=args.allow_unsandboxed,
     )
-    loop = AgentLoop(settings, reporter)  # validates goal, base, key and sandbox first
-    code, summary = loop.run()
+    code, summary = open_loop(settings, reporter).run()  # validates sandbox, base, key first
     if args.json:
         print(json.dumps(dict(summary, exit_code=code), indent=1))
     else:
@@ -110,6 +112,11 @@ def cmd_show(args) -> int:
     repo = repo_root(args.repo)
     runs_dir = Path(args.runs_dir) if args.runs_dir else repo / "runs"
     record = RunRecord.open_existing(runs_dir, args.run, [], repo / HARNESS_DIR / "keys")
+    if args.trajectory:  # the model's replies, replayable with `provider: replay`
+        from .agent.replay import trajectory_from_run
+
+        print(json.dumps(trajectory_from_run(record.dir), indent=1))
+        return 0
     events = record.load_events(record.events_path)
     summary_path = record.dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
@@ -146,6 +153,49 @@ def cmd_show(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .bench import Bench, create_bench, new_plan, resume_plan
+    from .display import BenchDisplay, RichBenchDisplay
+
+    repo = repo_root(args.repo)
+    runs_dir = Path(args.runs_dir) if args.runs_dir else repo / "runs"
+    if args.resume:
+        bench_dir, plan = resume_plan(runs_dir, args.resume, args.jobs)
+    else:
+        if not args.agents:
+            raise ConfigError("harness bench needs --agents a,b (or --resume BENCH)")
+        plan = new_plan(
+            repo,
+            args.goals,
+            args.agents,
+            args.samples,
+            args.jobs or 1,
+            args.bench_id,
+            args.goal_ids,
+        )
+        bench_dir = create_bench(repo, runs_dir, plan)
+    display = RichBenchDisplay() if sys.stderr.isatty() else BenchDisplay()
+    try:
+        code = Bench(repo, bench_dir, plan, display, args.allow_unsandboxed).run()
+    except KeyboardInterrupt:
+        hint = f"harness bench --resume {plan.bench_id}"
+        print(f"harness: bench interrupted; continue with `{hint}`", file=sys.stderr)
+        return 130
+    print(f"results: {bench_dir / 'results.jsonl'}\nreport:  harness report {bench_dir}")
+    return code
+
+
+def cmd_report(args) -> int:
+    from .report import find_results, write_report
+
+    repo = repo_root(args.repo)
+    sources = find_results(repo, args.runs)
+    out = Path(args.out) if args.out else sources[0].parent / "report"
+    path = write_report(sources, out)
+    print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness",
@@ -172,15 +222,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
     run.add_argument("--goals", help="path to goals.yaml")
     run.add_argument("--runs-dir", help="where run records go (default: <repo>/runs)")
-    run.add_argument(
-        "--allow-unsandboxed",
-        action="store_true",
-        help="grade even where the kernel refuses namespaces (model code then runs with only "
-        "rlimits and an allow-listed environment: throwaway machines only)",
+    unsandboxed = (
+        "grade even where the kernel refuses namespaces (model code then runs with only "
+        "rlimits and an allow-listed environment: throwaway machines only)"
     )
+    run.add_argument("--allow-unsandboxed", action="store_true", help=unsandboxed)
+    bench = sub.add_parser("bench", help="run goals x agents x samples, N at a time")
+    bench.add_argument("--goals", default="goals.yaml", help="goal files or dirs, comma-separated")
+    bench.add_argument("--goal-ids", help="only these goals (comma-separated)")
+    bench.add_argument("--agents", help="agent names, comma-separated")
+    bench.add_argument("--samples", type=int, default=1, help="runs per (goal, agent)")
+    bench.add_argument("--jobs", type=int, help="runs at a time (default 1)")
+    bench.add_argument("--bench-id", help="name of the bench (default: a timestamp)")
+    bench.add_argument("--resume", metavar="BENCH", help="continue a bench; finished runs stay")
+    bench.add_argument("--runs-dir", help="where benches go (default: <repo>/runs)")
+    bench.add_argument("--allow-unsandboxed", action="store_true", help=unsandboxed)
+    report = sub.add_parser("report", help="markdown + PNG report of bench results")
+    report.add_argument("runs", nargs="+", metavar="RUN", help="bench dirs, ids or results.jsonl")
+    report.add_argument("--out", help="output dir (default: <first bench>/report)")
     show = sub.add_parser("show", help="print a run record")
     show.add_argument("run")
     show.add_argument("--json", action="store_true")
+    show.add_argument("--trajectory", action="store_true", help="print a replay trajectory")
     show.add_argument("--runs-dir")
     return parser
 
@@ -188,7 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     make_undumpable()  # no ptrace, /proc/<pid>/mem or core dump of the process holding the key
     args = build_parser().parse_args(argv)
-    handler = {"goals": cmd_goals, "run": cmd_run, "show": cmd_show}[args.command]
+    handler = {
+        "goals": cmd_goals,
+        "run": cmd_run,
+        "bench": cmd_bench,
+        "report": cmd_report,
+        "show": cmd_show,
+    }[args.command]
     try:
         return handler(args)
     except ConfigError as exc:

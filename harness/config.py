@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import typing
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from .errors import ConfigError
 # Paths the agent may never write, whatever a goal's scope says.
 BUILTIN_PROTECTED = [
     "harness/**",
+    "numcheck/**",
     "goals.yaml",
     "agents/**",
     "prompts/**",
@@ -41,7 +42,9 @@ DEFAULT_COMMANDS = {
     "build": "cmake --build {build_dir} -j {jobs}",
     "cpp_test": "ctest --test-dir {build_dir} --output-on-failure -R {selector}",
     "pytest": "{python} -m pytest -q -rf -p no:cacheprovider {selector}",
-    "regression": "{python} -m pytest -q -rf -p no:cacheprovider regressions",
+    # Run by the regression stage after the grown cases (regressions/cases, checked by the
+    # harness itself); empty: nothing more.
+    "regression": "",
 }
 
 
@@ -220,13 +223,29 @@ NUMERICS_SCHEMA = {
     "dtypes": Optional([OneOf("float32", "float64")], ["float32"]),
     "num_inputs": Optional(int, 1),
     "input_range": Optional([float], [-4.0, 4.0]),
-    "seeds": Optional(int, 3),  # how many fresh random seeds per (shape, dtype)
-    "atol": Optional(float, 1e-5),
-    "rtol": Optional(float, 1e-4),
-    "atol_float64": Optional(float, 1e-10),
-    "rtol_float64": Optional(float, 1e-8),
+    "seeds": Optional(int, 3),  # how many fresh random seeds per (shape, dtype) and draw
+    # Tolerance overrides; unset: the shared table (numcheck.tolerances) for the dtype.
+    "atol": Optional(float),
+    "rtol": Optional(float),
+    "atol_float64": Optional(float),
+    "rtol_float64": Optional(float),
     "backward": Optional(bool, True),
     "supports_out": Optional(bool, False),
+}
+
+PERFORMANCE_SCHEMA = {
+    "name": Required(str),
+    "ember": Required(str),  # the callable timed
+    "torch": Required(str),  # the reference every timed output is checked against
+    "baseline": Optional(OneOf("torch", "base"), "torch"),  # what ember's time is compared to
+    "shape": Required([int]),
+    "dtype": Optional(OneOf("float32", "float64"), "float32"),
+    "num_inputs": Optional(int, 1),
+    "input_range": Optional([float], [-4.0, 4.0]),
+    "min_speedup": Optional(float, 1.0),  # baseline time / ember time must reach this
+    "max_speedup": Optional(float, 10.0),  # above it the result is flagged for a human
+    "repeats": Optional(int, 10),  # timed calls, each on fresh inputs; the median counts
+    "warmup": Optional(int, 2),
 }
 
 GOAL_SCHEMA = {
@@ -239,6 +258,8 @@ GOAL_SCHEMA = {
     "scope": Required([str]),
     "protected": Optional([str], []),
     "context_files": Optional([str], []),
+    "edit_targets": Optional([str], []),  # files the change needs: shown whole, first
+    "category": Optional(str, "general"),  # groups goals in `harness report`
     "commands": Optional({k: Optional(str, v) for k, v in DEFAULT_COMMANDS.items()}),
     "acceptance": Required(
         {
@@ -247,6 +268,7 @@ GOAL_SCHEMA = {
             "pytest": Optional([str], []),
             "numerics": Optional([NUMERICS_SCHEMA], []),
             "regression_suite": Optional(bool, True),
+            "performance": Optional([PERFORMANCE_SCHEMA], []),
         }
     ),
     "budget": Optional(
@@ -283,12 +305,11 @@ AGENT_SCHEMA = {
     "max_retries": Optional(int, 4),
     "backoff_s": Optional(float, 1.0),
     "edit_format": Optional(OneOf("search_replace", "unified_diff"), "search_replace"),
-    "prompts": Optional(
-        {
-            "system": Optional(str, "prompts/system.md"),
-            "attempt": Optional(str, "prompts/attempt.md"),
-        }
-    ),
+    "mode": Optional(OneOf("patch", "tools"), "patch"),
+    "max_steps": Optional(int, 40),  # tools mode: model turns per attempt
+    "attempt_tokens": Optional(int, 400_000),  # tools mode: tokens per attempt
+    "tool_output_chars": Optional(int, 12_000),  # tools mode: longer tool output is cut
+    "prompts": Optional({"system": Optional(str), "attempt": Optional(str)}),  # default per mode
     "context_tokens": Optional(int, 12000),
     "pricing": Optional(
         {"input_per_mtok": Optional(float, 0.0), "output_per_mtok": Optional(float, 0.0)}
@@ -310,12 +331,30 @@ class NumericsCheck:
     num_inputs: int
     input_range: list[float]
     seeds: int
-    atol: float
-    rtol: float
-    atol_float64: float
-    rtol_float64: float
+    atol: float | None
+    rtol: float | None
+    atol_float64: float | None
+    rtol_float64: float | None
     backward: bool
     supports_out: bool
+
+
+@dataclass
+class PerformanceCheck:
+    """One `acceptance.performance` entry: ember's median time against torch's or the base's."""
+
+    name: str
+    ember: str
+    torch: str
+    baseline: str
+    shape: list[int]
+    dtype: str
+    num_inputs: int
+    input_range: list[float]
+    min_speedup: float
+    max_speedup: float
+    repeats: int
+    warmup: int
 
 
 @dataclass
@@ -325,6 +364,7 @@ class Acceptance:
     pytest: list[str]
     numerics: list[NumericsCheck]
     regression_suite: bool
+    performance: list[PerformanceCheck] = field(default_factory=list)
 
 
 @dataclass
@@ -370,6 +410,8 @@ class Goal:
     acceptance: Acceptance
     budget: Budget
     limits: StageLimits
+    edit_targets: list[str] = field(default_factory=list)
+    category: str = "general"
     line: int = 0
 
     @property
@@ -387,6 +429,13 @@ class Goal:
         """Rebuild a goal from `to_dict` output (a run's goal.json)."""
         data = {k: v for k, v in data.items() if k != "protected_effective"}
         return from_dict(cls, data)
+
+
+# Prompt templates per agent mode, used when an agent file names none.
+DEFAULT_PROMPTS = {
+    "patch": {"system": "prompts/system.md", "attempt": "prompts/attempt.md"},
+    "tools": {"system": "prompts/tools_system.md", "attempt": "prompts/tools_attempt.md"},
+}
 
 
 @dataclass
@@ -424,6 +473,10 @@ class AgentConfig:
     pricing: Pricing
     trajectory: str | None
     notes: str | None = None
+    mode: str = "patch"
+    max_steps: int = 40
+    attempt_tokens: int = 400_000
+    tool_output_chars: int = 12_000
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -447,6 +500,28 @@ def from_dict(cls, data: dict):
             value = [from_dict(typing.get_args(kind)[0], v) for v in value]
         values[f.name] = copy.deepcopy(value)
     return cls(**values)
+
+
+def _performance_errors(raw: dict, where: str, line: int, name: str) -> list[str]:
+    acceptance = raw.get("acceptance")
+    if not isinstance(acceptance, dict):
+        return []
+    checks = acceptance.get("performance") or []
+    errors = []
+    for i, check in enumerate(checks if isinstance(checks, list) else []):
+        if not isinstance(check, dict):
+            continue
+        at = f"{name}:{getattr(check, 'line', line)}: {where}.acceptance.performance[{i}]"
+        if check.get("baseline") == "base" and acceptance.get("build", True):
+            errors.append(
+                f"{at}.baseline: 'base' needs acceptance.build: false (the base commit's ember "
+                "is timed with the main checkout's built extension); use baseline: torch"
+            )
+        if isinstance(check.get("input_range"), list) and len(check["input_range"]) != 2:
+            errors.append(f"{at}.input_range: expected [low, high]")
+        if isinstance(check.get("repeats"), int) and check["repeats"] < 3:
+            errors.append(f"{at}.repeats: at least 3 timed calls are needed for a median")
+    return errors
 
 
 def load_goals(path: Path) -> list[Goal]:
@@ -476,6 +551,7 @@ def load_goals(path: Path) -> list[Goal]:
                     f"{path.name}:{getattr(num, 'line', line)}: {where}.acceptance.numerics[{i}]"
                     f".input_range: expected [low, high]"
                 )
+        goal_errors += _performance_errors(raw, where, line, path.name)
         gid = raw.get("id")
         if isinstance(gid, str):
             if gid in seen:
@@ -544,4 +620,6 @@ def load_agent(repo: Path, name_or_path: str) -> AgentConfig:
     if errors:
         raise ConfigError(errors)
     values = _apply_defaults(data, AGENT_SCHEMA)
+    defaults = DEFAULT_PROMPTS[values["mode"]]
+    values["prompts"] = {k: values["prompts"][k] or defaults[k] for k in defaults}
     return from_dict(AgentConfig, dict(values, name=path.stem, path=str(path)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import random
@@ -10,20 +11,28 @@ import re
 import shutil
 import stat
 import sys
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
+from numcheck.cases import CaseFile
+from numcheck.child import TORCH_MODULES
+from numcheck.wire import WireError
+
+from . import numerics
 from .config import Goal
 from .edits import matches_any
+from .numerics import CaseResult, ReferenceFailure, ReferenceServer, SplitCheck
+from .performance import time_check
 from .sandbox import CommandResult, Limits, format_command, run_command, trim
 from .secrets import SecretSet
 from .tree import EXECUTABLE, Policy, TreeState
 from .workspace import BUILD_DEFINING, Workspace
 
-NUMERICS_SCRIPT = Path(__file__).with_name("numerics_check.py")
+REGRESSION_CASES = "regressions/cases"
 COMPILER_ERROR = re.compile(
     r"^(?P<file>[^\s:][^:]*):(?P<line>\d+)(?::\d+)?: (?:fatal )?error: (?P<msg>.*)$"
 )
@@ -63,6 +72,11 @@ class Verdict:
     baseline_seconds: float = 0.0  # time spent recording the base commit's test outcomes
 
     @property
+    def flagged(self) -> bool:
+        """A result a human must look at before anything is accepted (an implausible speedup)."""
+        return any(s.details.get("flagged_for_human") for s in self.stages)
+
+    @property
     def signature(self) -> str:
         """Same failure modulo numbers (seeds, values, line counts) -> same signature."""
         stage = self.stages[-1] if self.stages else None
@@ -81,6 +95,7 @@ class Verdict:
             "feedback": self.feedback,
             "signature": self.signature,
             "graded_paths": self.tree.paths if self.tree else [],
+            "flagged_for_human": self.flagged,
             "stages": [s.to_dict() for s in self.stages],
         }
 
@@ -125,31 +140,6 @@ def test_feedback(log: str, limit: int = 25) -> str:
     return "\n".join(picked[:limit]) + (
         f"\n(+{len(picked) - limit} more lines)" if len(picked) > limit else ""
     )
-
-
-def numerics_feedback(report: dict, limit: int = 8) -> str:
-    if report.get("error"):
-        return "numerics check could not run:\n" + report["error"][-1500:]
-    failing = [c for c in report["cases"] if not c["ok"]]
-    worst: dict = {}
-    for case in failing:  # keep the worst case per (check, phase, dtype)
-        key = (case["check"], case.get("phase"), case.get("dtype"))
-        if key not in worst or (case.get("max_abs") or 0) > (worst[key].get("max_abs") or 0):
-            worst[key] = case
-    out = [f"{len(failing)}/{len(report['cases'])} numerics cases failed vs PyTorch:"]
-    for case in list(worst.values())[:limit]:
-        err = (
-            f"max_abs={case['max_abs']:.3g} max_rel={case['max_rel']:.3g}"
-            if case.get("max_abs") is not None
-            else ""
-        )
-        out.append(
-            f"- {case['check']} {case.get('phase')} shape={case.get('shape')} "
-            f"dtype={case.get('dtype')} seed={case.get('seed')} order={case.get('order')} "
-            f"(atol={case.get('atol')}, rtol={case.get('rtol')}): {err} {case.get('error', '')}"
-            + ("\n  " + "\n  ".join(case["traceback"]) if case.get("traceback") else "")
-        )
-    return "\n".join(out)
 
 
 @dataclass
@@ -249,6 +239,7 @@ class Grader:
         self.tree: TreeState | None = None
         self.baseline: dict[str, dict] = {}
         self.redactions = 0  # secrets scrubbed from command output during the current stage
+        self._reference: ReferenceServer | None = None
 
     # -- helpers
     def values(self, selector: str = "") -> dict:
@@ -315,6 +306,20 @@ class Grader:
             result.details["secrets_redacted"] = self.redactions
         self.on_stage(name, "passed" if result.ok else "failed", result)
         return result
+
+    def check(self, name: str, body: Callable[[], StageResult]) -> StageResult:
+        """One stage on the tree as it is now, outside `grade` (the tools agent's `run`): the
+        same policy, sandbox and after-stage integrity check as in grading."""
+        self.tree, problems = self.ws.snapshot(self.base, self.policy)
+        if problems:
+            return StageResult(
+                name,
+                False,
+                0.0,
+                summary=f"{len(problems)} change(s) refused; nothing was run",
+                feedback="changes that are never accepted:\n" + "\n".join(problems[:40]),
+            )
+        return self._stage(name, body)
 
     def _integrity(self, result: StageResult) -> StageResult:
         """After a stage: the graded tree and the build outputs must be as they were."""
@@ -574,7 +579,14 @@ class Grader:
         if acc.pytest:
             plan.append(("pytest", commands.pytest, acc.pytest))
         if acc.regression_suite:
-            plan.append(("regression", commands.regression, [""]))
+            try:
+                selectors = [s for _, f in self.regression_files() for s in f.selectors]
+            except ValueError:  # a malformed case file: the regression stage says so
+                selectors = []
+            if selectors:
+                plan.append(("regression", commands.pytest, selectors))
+            if commands.regression.strip():
+                plan.append(("regression_command", commands.regression, [""]))
         return plan
 
     def _baseline_key(self) -> str:
@@ -639,10 +651,9 @@ class Grader:
         for name, template, selectors in plan:
             for i, selector in enumerate(selectors):
                 run = self._run_tests(name, template, selector, logs / f"{name}-{i}.log", i)
-                problems = [
-                    p for p in run.problems if "no tests ran" not in p or name != "regression"
-                ]
-                if name == "regression" and run.result.returncode == 5:
+                command = name == "regression_command"
+                problems = [p for p in run.problems if "no tests ran" not in p or not command]
+                if command and run.result.returncode == 5:
                     problems = []  # an empty regression suite is fine
                 if problems or run.result.timed_out:
                     return StageResult(
@@ -660,93 +671,238 @@ class Grader:
                 }
         return StageResult("baseline", True, 0.0, summary="base commit test outcomes recorded")
 
-    def stage_numerics(self, logs: Path) -> StageResult:
-        rng = random.SystemRandom()  # fresh inputs every attempt; the seeds are recorded
-        checks = []
-        for check in self.goal.acceptance.numerics:
-            checks.append(
-                dict(
-                    asdict(check), seed_values=[rng.randrange(1, 2**31) for _ in range(check.seeds)]
-                )
-            )
-        scratch = self.ws.scratch("numerics")  # the child writes its report here, never the record
-        spec_path, result_path = logs / "numerics_spec.json", scratch / "numerics_result.json"
-        spec_path.write_text(json.dumps({"checks": checks}, indent=1))
-        template = f"{{python}} {NUMERICS_SCRIPT} {spec_path} {result_path}"
-        res = self.run(
-            template,
-            logs / "numerics.log",
-            stage="numerics",
-            readable=[NUMERICS_SCRIPT, spec_path],
-            writable=[scratch],
+    # -- numerics, regressions and performance: the split pipeline (harness/numerics.py)
+    def split(self, logs: Path, stage: str = "numerics") -> SplitCheck:
+        if self._reference is None:
+            self._reference = ReferenceServer(logs / "reference.log", self.limits.wall_s)
+        rng = random.SystemRandom()  # draws no one can predict; the seeds are recorded
+        return SplitCheck(
+            self._reference,
+            lambda payload, tag: self._run_ember_child(payload, logs / f"{tag}.log", stage),
+            lambda: rng.randrange(1, 2**31),
         )
-        try:
-            report = json.loads(read_report(result_path) or b"")
-            (logs / "numerics_result.json").write_text(json.dumps(report, indent=1))
-        except (OSError, ValueError):
-            report = {
-                "ok": False,
-                "cases": [],
-                "error": "numerics child produced no report:\n"
-                + "\n".join(res.output.splitlines()[-20:]),
-            }
+
+    def close(self) -> None:
+        if self._reference is not None:
+            self._reference.close()
+            self._reference = None
+
+    def _run_ember_child(
+        self, payload: bytes, log: Path, stage: str, runtime: Path | None = None
+    ) -> bytes:
+        """Run one request in the sandboxed ember child; the raw outcome bytes it wrote.
+
+        Its request, outcome file and private copy of numcheck live in a scratch dir outside
+        the worktree; PyTorch's packages are replaced by stubs that refuse to import, so ember
+        cannot hand its work to PyTorch even after removing the child's import guard.
+        """
+        io_dir = numerics.prepare_io_dir(self.ws.scratch_dir / f"{stage}-io")
+        request, output = io_dir / "request.npz", io_dir / "outcomes.npz"
+        request.write_bytes(payload)
+        argv = numerics.child_command(
+            "ember",
+            "--request",
+            str(request),
+            "--output",
+            str(output),
+            path=[str(runtime or self.ws.worktree / "runtime" / "python")],
+            script=io_dir / "numcheck" / "child.py",
+        )
+        sandbox = self.ws.sandbox(
+            stage,
+            self.allow_unsandboxed,
+            writable=[io_dir],
+            readable=[runtime] if runtime else [],
+            replaced=self._torch_stubs(),
+        )
+        res = self._command(argv, log, self.env(), sandbox)
+        tail = "\n".join(res.output.splitlines()[-20:])
         if res.timed_out:
-            report = {
-                "ok": False,
-                "cases": report.get("cases", []),
-                "error": f"numerics timed out after {self.limits.wall_s:.0f}s",
-            }
-        ok = res.ok and report.get("ok", False)
-        cases = report.get("cases", [])
-        worst_abs = max((c.get("max_abs") or 0.0 for c in cases), default=0.0)
-        worst_rel = max((c.get("max_rel") or 0.0 for c in cases), default=0.0)
+            raise WireError(f"the ember child timed out after {self.limits.wall_s:.0f}s:\n{tail}")
+        if res.returncode != 0:
+            raise WireError(f"the ember child exited with status {res.returncode}:\n{tail}")
+        try:
+            return numerics.read_child_file(output)
+        except WireError as exc:
+            raise WireError(
+                f"the ember child exited 0 without writing its outcomes ({exc}):\n{tail}"
+            ) from None
+
+    def _torch_stubs(self) -> list[tuple[Path, Path]]:
+        """(stub, target) pairs: each installed PyTorch package dir shadowed by a package whose
+        import raises, mounted over it in the ember child's sandbox."""
+        stub = self.ws.scratch_dir / "no-torch"
+        if not (stub / "__init__.py").is_file():
+            stub.mkdir(parents=True, exist_ok=True)
+            (stub / "__init__.py").write_text(
+                "raise ImportError('PyTorch is not available to ember while it is graded (the "
+                "harness computes the PyTorch reference in another process)')\n"
+            )
+        return [
+            (stub, Path(site) / name)
+            for site in numerics.site_dirs()
+            for name in TORCH_MODULES
+            if (Path(site) / name).is_dir()
+        ]
+
+    def _split_stage(self, name: str, results: list[CaseResult], logs: Path) -> StageResult:
+        numerics.record(results, logs / f"{name}_cases.json")
+        info = numerics.summary(results)
+        ok = all(r.ok for r in results)
+        rows = [row for r in results if not r.ok for row in r.rows()]
         return StageResult(
-            "numerics",
+            name,
             ok,
             0.0,
-            summary=f"{sum(c['ok'] for c in cases)}/{len(cases)} cases ok; "
-            f"max_abs={worst_abs:.3g} max_rel={worst_rel:.3g}",
-            feedback="" if ok else numerics_feedback(report),
-            log=trim(res.output),
+            summary=f"{info['passed']}/{info['cases']} cases ok over {info['draws']} draw(s); "
+            f"max_abs={info['max_abs']:.3g} max_rel={info['max_rel']:.3g}",
+            feedback="" if ok else numerics.feedback(results),
             details={
-                "failing_cases": [c for c in cases if not c["ok"]][:50],
+                "failing_cases": rows[:50],
                 # seeds differ per attempt: identify a failure by what failed
                 "signature": sorted(
-                    {
-                        f"{c.get('check')}|{c.get('phase')}|"
-                        f"{c.get('dtype')}|{c.get('error', '')[:40]}"
-                        for c in cases
-                        if not c["ok"]
-                    }
+                    {f"{r['check']}|{r['phase']}|{r['dtype']}|{r['error'][:40]}" for r in rows}
                 ),
-                "max_abs": worst_abs,
-                "max_rel": worst_rel,
-                "cases": len(cases),
+                **info,
             },
         )
 
-    def stage_regression(self, logs: Path) -> StageResult:
-        run = self._run_tests(
-            "regression", self.goal.commands.regression, "", logs / "regression.log", 0
+    def _reference_failed(self, name: str, exc: ReferenceFailure) -> StageResult:
+        return StageResult(
+            name,
+            False,
+            0.0,
+            summary="the PyTorch reference failed (a goal or harness problem)",
+            feedback=f"{name} could not be checked: {exc}",
+            details={"reference_failed": True},
         )
-        base = self.baseline.get("regression", {}).get("", {"outcomes": {}})
+
+    def stage_numerics(self, logs: Path) -> StageResult:
+        cases = numerics.numerics_cases(self.goal.acceptance.numerics)
+        try:
+            results = self.split(logs).check(cases, "numerics", recorded_seeds=False)
+        except ReferenceFailure as exc:
+            return self._reference_failed("numerics", exc)
+        return self._split_stage("numerics", results, logs)
+
+    def regression_files(self) -> list[tuple[str, CaseFile]]:
+        """regressions/cases/*.json as committed at the base (the worktree's copy could be changed
+        by the code under test before this stage runs)."""
+        try:
+            folder = self.ws.repo.commit(self.base).tree / REGRESSION_CASES
+        except KeyError:
+            return []
+        files = []
+        for blob in sorted(folder.blobs, key=lambda b: b.name):
+            if blob.name.endswith(".json"):
+                rel = f"{REGRESSION_CASES}/{blob.name}"
+                files.append((rel, CaseFile.from_json(blob.data_stream.read().decode(), rel)))
+        return files
+
+    def stage_regression(self, logs: Path) -> StageResult:
+        try:
+            files = self.regression_files()
+        except ValueError as exc:
+            return StageResult(
+                "regression",
+                False,
+                0.0,
+                summary="malformed regression case file",
+                feedback=str(exc),
+            )
+        cases = [case for _, f in files for case in f.cases]
+        selectors = [s for _, f in files for s in f.selectors]
+        try:
+            results = self.split(logs, "regression").check(cases, "regression", recorded_seeds=True)
+        except ReferenceFailure as exc:
+            return self._reference_failed("regression", exc)
+        stage = self._split_stage("regression", results, logs)
+        if stage.ok and selectors:
+            stage = self.stage_tests("regression", self.goal.commands.pytest, selectors, logs)
+        if stage.ok and self.goal.commands.regression.strip():
+            stage = self._regression_command(logs)
+        if stage.ok:
+            stage.summary = (
+                f"{len(cases)} regression case(s) from {len(files)} file(s) ok on their recorded "
+                f"and a fresh draw; {len(selectors)} selector(s)"
+            )
+        return stage
+
+    def _regression_command(self, logs: Path) -> StageResult:
+        """The goal's own regression command (a pytest command), held to the base's outcomes."""
+        name, template = "regression_command", self.goal.commands.regression
+        run = self._run_tests(name, template, "", logs / "regression_command.log", 0)
+        base = self.baseline.get(name, {}).get("", {"outcomes": {}})
         if run.result.returncode == 5 and not base["outcomes"] and not run.result.timed_out:
             return StageResult(  # pytest: nothing collected yet, and nothing at the base either
-                "regression",
-                True,
-                0.0,
-                summary="no regression tests yet",
-                log=trim(run.result.output),
+                "regression", True, 0.0, summary="no regression tests yet"
             )
-        run.problems += self._compare_to_base("regression", "", run)
+        run.problems += self._compare_to_base(name, "", run)
         if not run.ok:
             res = run.result
             feedback = "\n".join(f"- {p}" for p in run.problems)
             if res.returncode != 0:
                 feedback += "\n" + test_feedback(res.output)
-            return self._failed_command("regression", res, feedback.strip(), "regression suite")
+            return self._failed_command("regression", res, feedback.strip(), "regression command")
+        return StageResult("regression", True, 0.0, log=trim(run.result.output))
+
+    def verify_regression(self, case_file: CaseFile, logs: Path) -> tuple[bool, str]:
+        """Does a freshly grown regression pass on the accepted change? (ok, why not)"""
+        try:
+            results = self.split(logs, "regression").check(
+                case_file.cases, "regrow", recorded_seeds=True
+            )
+        except ReferenceFailure as exc:
+            return False, str(exc)
+        if not all(r.ok for r in results):
+            return False, numerics.feedback(results)
+        if case_file.selectors:
+            stage = self.stage_tests("regrow", self.goal.commands.pytest, case_file.selectors, logs)
+            if not stage.ok:
+                return False, stage.feedback
+        return True, ""
+
+    def _base_runtime(self) -> Path:
+        """The base commit's runtime/python, with the main checkout's built extension."""
+        target = self.ws.scratch_dir / "perf-base"
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        data = self.ws.repo.git.archive(self.base, "runtime/python", stdout_as_string=False)
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            archive.extractall(target, filter="data")
+        for built in (self.ws.root / "runtime/python/ember").glob("_C*.so"):
+            shutil.copy2(built, target / "runtime/python/ember" / built.name)
+        return target / "runtime/python"
+
+    def stage_performance(self, logs: Path) -> StageResult:
+        split = self.split(logs, "performance")
+        checks = self.goal.acceptance.performance
+        base_runtime = self._base_runtime() if any(c.baseline == "base" for c in checks) else None
+
+        def run_base(payload: bytes, tag: str) -> bytes:
+            return self._run_ember_child(payload, logs / f"{tag}.log", "performance", base_runtime)
+
+        timings = []
+        try:
+            for check in checks:
+                timing, _ = time_check(check, split, run_base if base_runtime else None)
+                timings.append(timing)
+        except ReferenceFailure as exc:
+            return self._reference_failed("performance", exc)
+        ok = all(t.ok for t in timings)
+        flagged = any(t.flagged for t in timings)
         return StageResult(
-            "regression", True, 0.0, summary="regression suite passed", log=trim(run.result.output)
+            "performance",
+            ok,
+            0.0,
+            summary=("FLAGGED for human review: " if flagged else "")
+            + "; ".join(
+                f"{t.name} {t.speedup:.2f}x" if t.speedup else f"{t.name} failed" for t in timings
+            ),
+            feedback="" if ok else "performance:\n" + "\n".join(f"- {t.message}" for t in timings),
+            details={"timings": [t.to_dict() for t in timings], "flagged_for_human": flagged},
         )
 
     def grade(self, logs: Path) -> Verdict:
@@ -775,20 +931,27 @@ class Grader:
             plan.append(("numerics", lambda: self.stage_numerics(logs)))
         if acc.regression_suite:
             plan.append(("regression", lambda: self.stage_regression(logs)))
+        if acc.performance:
+            plan.append(("performance", lambda: self.stage_performance(logs)))
         plan.append(("protected_after", lambda: self.stage_protected("protected_after")))
         stages: list[StageResult] = []
         baseline_seconds = 0.0
-        for name, body in plan:
-            result = self._stage(name, body)
-            stages.append(result)
-            (logs / f"{name}.stage.log").write_text(result.log or result.summary)
-            if not result.ok:
-                feedback = f"[stage {name}] {result.summary}\n{result.feedback}"
-                return Verdict(False, stages, name, feedback, self.tree, baseline_seconds)
-            if name == "protected":
-                baseline = self.ensure_baseline(logs)
-                baseline_seconds = baseline.seconds if baseline else 0.0
-                if baseline is not None and not baseline.ok:
-                    feedback = f"[stage baseline] {baseline.summary}\n{baseline.feedback}"
-                    return Verdict(False, stages, "baseline", feedback, self.tree, baseline_seconds)
+        try:
+            for name, body in plan:
+                result = self._stage(name, body)
+                stages.append(result)
+                (logs / f"{name}.stage.log").write_text(result.log or result.summary)
+                if not result.ok:
+                    feedback = f"[stage {name}] {result.summary}\n{result.feedback}"
+                    return Verdict(False, stages, name, feedback, self.tree, baseline_seconds)
+                if name == "protected":
+                    baseline = self.ensure_baseline(logs)
+                    baseline_seconds = baseline.seconds if baseline else 0.0
+                    if baseline is not None and not baseline.ok:
+                        feedback = f"[stage baseline] {baseline.summary}\n{baseline.feedback}"
+                        return Verdict(
+                            False, stages, "baseline", feedback, self.tree, baseline_seconds
+                        )
+        finally:
+            self.close()
         return Verdict(True, stages, tree=self.tree, baseline_seconds=baseline_seconds)

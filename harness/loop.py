@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .agent import Agent, AttemptContext, AttemptHistory, make_agent
 from .config import AgentConfig, Goal
-from .context import build_prompt
 from .display import Reporter
-from .edits import apply_edits, parse_edits
 from .errors import ProviderError
 from .grading import Grader, Verdict
-from .providers import make_provider
+from .providers import Completion, Message, Provider, ToolSpec, make_provider
 from .records import RunRecord
-from .regressions import candidates_from_stage, write_regression
-from .sandbox import Limits, require_sandbox, run_command
+from .regressions import candidates_from_stage, case_file, write_regression
+from .sandbox import require_sandbox
 from .secrets import SecretSet
 from .workspace import Workspace, WorkspaceTampered, resolve_base
 
@@ -33,29 +32,100 @@ class RunSettings:
     run_id: str
     resume: bool = False
     merge: bool = False
+    slot: str | None = None  # worktree/build slot (default: the goal's); bench lanes set it
     allow_unsandboxed: bool = False
 
 
-class AgentLoop:
-    def __init__(self, settings: RunSettings, reporter: Reporter | None = None):
-        self.s = settings
-        self.goal, self.agent = settings.goal, settings.agent
-        self.reporter = reporter or Reporter()
-        # Collected before the provider takes its key out of the environment (Note [secret
-        # handling]); everything is validated before the run directory exists.
-        self.secrets = SecretSet.from_environ(extra_names=[self.agent.api_key_env or ""])
-        self.allow_unsandboxed = settings.allow_unsandboxed or self.goal.limits.allow_unsandboxed
-        require_sandbox(self.allow_unsandboxed)
-        self.ws = Workspace(settings.repo, self.goal.id, settings.run_id)
-        try:
-            self.base = None if settings.resume else resolve_base(self.ws.repo, self.goal.base)
-            self.provider = make_provider(self.agent, self.s.repo)
-        except BaseException:
-            self.ws.close()
-            raise
-        self.record = RunRecord(
-            settings.runs_dir, settings.run_id, self.secrets, self.ws.harness_dir / "keys"
+def open_loop(settings: RunSettings, reporter: Reporter | None = None) -> AgentLoop:
+    """Assemble a run's collaborators from its settings (`harness run`, `harness bench`).
+
+    Everything is validated before the run directory exists: the sandbox, the prompt
+    templates, the goal's base and the provider's key. Secrets are collected before the
+    provider takes its key out of the environment (Note [secret handling]).
+    """
+    secrets = SecretSet.from_environ(extra_names=[settings.agent.api_key_env or ""])
+    require_sandbox(settings.allow_unsandboxed or settings.goal.limits.allow_unsandboxed)
+    agent = make_agent(settings.repo, settings.agent)  # bad prompt templates: ConfigError now
+    workspace = Workspace(settings.repo, settings.goal.id, settings.run_id, slot=settings.slot)
+    try:
+        base = None if settings.resume else resolve_base(workspace.repo, settings.goal.base)
+        provider = make_provider(settings.agent, settings.repo, settings.goal.id)
+        record = RunRecord(
+            settings.runs_dir, settings.run_id, secrets, workspace.harness_dir / "keys"
         )
+    except BaseException:
+        workspace.close()
+        raise
+    return AgentLoop(
+        settings,
+        agent=agent,
+        provider=RedactingProvider(provider, secrets, record),
+        workspace=workspace,
+        record=record,
+        reporter=reporter or Reporter(),
+        secrets=secrets,
+        base=base,
+    )
+
+
+class RedactingProvider(Provider):
+    """The provider as the loop and the agents see it: every prompt, conversation and tool
+    result is scrubbed of secret values before it leaves the harness (Note [secret handling]);
+    a hit is replaced by a marker and flagged with a `secret_redacted` event."""
+
+    def __init__(self, inner: Provider, secrets: SecretSet, record: RunRecord):
+        super().__init__(inner.agent)
+        self.inner, self.secrets, self.record = inner, secrets, record
+
+    def _clean(self, where: str, value):
+        clean, hits = self.secrets.redact_value(value)
+        if hits:
+            self.record.event("secret_redacted", where=f"{where} sent to the model", count=hits)
+        return clean
+
+    def complete(self, system: str, user: str, attempt: int) -> Completion:
+        system, user = self._clean(f"attempt {attempt} prompt", [system, user])
+        return self.inner.complete(system, user, attempt)
+
+    def chat(
+        self, system: str, messages: list[Message], tools: list[ToolSpec], attempt: int, step: int
+    ) -> Completion:
+        where = f"attempt {attempt} step {step} conversation"
+        clean = [
+            replace(
+                m,
+                text=self._clean(where, m.text),
+                tool_calls=[
+                    replace(c, arguments=self._clean(where, c.arguments)) for c in m.tool_calls
+                ],
+                results=[replace(r, content=self._clean(where, r.content)) for r in m.results],
+            )
+            for m in messages
+        ]
+        return self.inner.chat(self._clean(where, system), clean, tools, attempt, step)
+
+
+class AgentLoop:
+    """Attempts until accepted or out of budget; every collaborator is passed in."""
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        *,
+        agent: Agent,
+        provider: Provider,
+        workspace: Workspace,
+        record: RunRecord,
+        reporter: Reporter,
+        secrets: SecretSet,
+        base: str | None = None,
+    ):
+        self.s = settings
+        self.goal, self.agent_config = settings.goal, settings.agent
+        self.agent, self.provider, self.ws = agent, provider, workspace
+        self.record, self.reporter, self.secrets = record, reporter, secrets
+        self.base = base
+        self.allow_unsandboxed = settings.allow_unsandboxed or self.goal.limits.allow_unsandboxed
         self.state = self.record.state()
         self.session_start = time.monotonic()
 
@@ -73,6 +143,11 @@ class AgentLoop:
             return f"wall-time budget spent ({self.wall_used():.0f}s >= {budget.wall_seconds}s)"
         return None
 
+    def spend(self, completion: Completion):
+        self.state.tokens += completion.tokens
+        self.state.dollars += completion.cost_usd
+        self.reporter.usage(self.state.tokens, self.state.dollars)
+
     def stuck(self) -> bool:
         n = self.goal.budget.stuck_after
         done = [self.state.attempts[k] for k in sorted(self.state.attempts)]
@@ -86,14 +161,15 @@ class AgentLoop:
             return base
         base = self.base or resolve_base(self.ws.repo, self.goal.base)
         self.record.write("goal.json", self.goal.to_dict())
-        self.record.write("agent.json", self.agent.to_dict())
+        self.record.write("agent.json", self.agent_config.to_dict())
         self.state.started = self.record.event(
             "run_started",
             run_id=self.s.run_id,
             goal=self.goal.id,
-            agent=self.agent.name,
-            provider=self.agent.provider,
-            model=self.agent.model,
+            agent=self.agent_config.name,
+            mode=self.agent_config.mode,
+            provider=self.agent_config.provider,
+            model=self.agent_config.model,
             base=base,
             repo=str(self.ws.root),
             worktree=str(self.ws.worktree),
@@ -103,50 +179,15 @@ class AgentLoop:
         return base
 
     # ---------------------------------------------------------------- one attempt
-    def ask_model(self, attempt: int, base: str) -> tuple[str, dict]:
-        if attempt in self.state.responses:  # resumed: never pay for (or change) a response twice
-            saved = self.record.attempt_path(attempt, "response.txt").read_text()
-            return saved, self.state.responses[attempt]
-        system, user, sizes = build_prompt(
-            self.s.repo,
-            self.ws.worktree,
+    def grader(self, base: str, on_stage=None) -> Grader:
+        return Grader(
+            self.ws,
             self.goal,
-            self.agent,
-            attempt,
-            self.state.feedback_history(),
+            base,
+            self.secrets,
+            on_stage=on_stage,
+            allow_unsandboxed=self.allow_unsandboxed,
         )
-        self.record.write(
-            f"attempts/{attempt:03d}/prompt.md",
-            f"<!-- system -->\n{system}\n\n<!-- user -->\n{user}\n",
-        )
-        self.record.write(f"attempts/{attempt:03d}/prompt_sizes.json", sizes)
-        system, user = self._scrubbed("prompt", system), self._scrubbed("prompt", user)
-        self.reporter.stage("model", "waiting")
-        completion = self.provider.complete(system, user, attempt)
-        self.record.write(f"attempts/{attempt:03d}/response.txt", completion.text)
-        event = self.record.event(
-            "llm_response",
-            attempt=attempt,
-            provider=completion.provider,
-            model=completion.model,
-            input_tokens=completion.input_tokens,
-            output_tokens=completion.output_tokens,
-            cost_usd=completion.cost_usd,
-            usage_source=completion.usage_source,
-            tries=completion.tries,
-        )
-        self.state.responses[attempt] = event
-        self.state.tokens += completion.input_tokens + completion.output_tokens
-        self.state.dollars += completion.cost_usd
-        self.reporter.usage(self.state.tokens, self.state.dollars)
-        return completion.text, event
-
-    def _scrubbed(self, where: str, text: str) -> str:
-        """No secret reaches the model: redact (and flag) before the prompt leaves the harness."""
-        clean, hits = self.secrets.redact(text)
-        if hits:
-            self.record.event("secret_redacted", where=where, count=hits)
-        return clean
 
     def run_attempt(self, attempt: int, base: str) -> tuple[Verdict, list]:
         started = time.monotonic()
@@ -157,50 +198,46 @@ class AgentLoop:
             seeded = self.ws.seed_prebuilt()
             if seeded:
                 self.record.event("prebuilt_seeded", attempt=attempt, files=seeded)
-        text, usage = self.ask_model(attempt, base)
-        received = time.monotonic()
-        edits = parse_edits(text)
-        self.record.write(f"attempts/{attempt:03d}/edits.json", [asdict(e) for e in edits])
-        report = apply_edits(self.ws.worktree, edits, self.goal.scope, self.goal.all_protected)
-        self.record.write(f"attempts/{attempt:03d}/apply.json", report.to_dict())
-        grader = Grader(
-            self.ws,
-            self.goal,
-            base,
-            self.secrets,
-            on_stage=self._on_stage(attempt),
-            allow_unsandboxed=self.allow_unsandboxed,
+        grader = self.grader(base, on_stage=self._on_stage(attempt))
+        ctx = AttemptContext(
+            number=attempt,
+            base=base,
+            goal=self.goal,
+            config=self.agent_config,
+            repo=self.s.repo,
+            workspace=self.ws,
+            feedback=self.state.feedback_history(),
+            provider=self.provider,
+            record=self.record,
+            reporter=self.reporter,
+            tool_grader=self.grader(base),
+            history=AttemptHistory.from_events(
+                self.record.load_events(self.record.events_path), attempt
+            ),
+            on_usage=self.spend,
+            budget_problem=self.budget_problem,
         )
+        submission = self.agent.attempt(ctx)
+        received = time.monotonic()
         applied, _ = self.ws.snapshot(base, grader.policy)  # what is on disk, not what was parsed
         self.record.write(
             f"attempts/{attempt:03d}/diff.patch", self.ws.render_diff(base, applied.files)
         )
         changed = [c.path for c in applied.changes]
-        self.record.event(
-            "edits_applied",
-            attempt=attempt,
-            ok=report.ok,
-            blocks=len(edits),
-            changed=changed,
-            results=report.to_dict()["results"],
-        )
-        if not report.ok:
-            self.reporter.stage("apply", "failed")
-            verdict = Verdict(
-                False,
-                [],
-                "apply",
-                "[stage apply] edits could not be applied:\n" + report.feedback(),
-            )
-        else:
-            self.reporter.stage("apply", f"{len(changed)} file(s) changed")
+        if submission.graded:
+            self.reporter.stage("submitted", f"{len(changed)} file(s) changed")
             verdict = grader.grade(self.record.attempt_path(attempt, "stages"))
             self.record.redact_tree(self.record.attempt_path(attempt, "stages"))
+        else:
+            verdict = Verdict(False, [], submission.failed_stage, submission.feedback)
         overhead_s = None
         if verdict.stages:
             stage_time = sum(s.seconds for s in verdict.stages) + verdict.baseline_seconds
             overhead_s = round(time.monotonic() - received - stage_time, 3)
         self.record.write(f"attempts/{attempt:03d}/verdict.json", verdict.to_dict())
+        responses = AttemptHistory.from_events(
+            self.record.load_events(self.record.events_path), attempt
+        ).responses
         finished = self.record.event(
             "attempt_finished",
             attempt=attempt,
@@ -212,8 +249,12 @@ class AgentLoop:
             patch_to_verdict_s=round(time.monotonic() - received, 3),
             harness_overhead_s=overhead_s,
             regression_candidate=self._candidate(verdict, attempt),
-            tokens=usage.get("input_tokens", 0) + usage.get("output_tokens", 0),
-            cost_usd=usage.get("cost_usd", 0.0),
+            tokens=sum(r.get("input_tokens", 0) + r.get("output_tokens", 0) for r in responses),
+            cost_usd=round(sum(r.get("cost_usd", 0.0) for r in responses), 6),
+            model_seconds=round(sum(r.get("seconds", 0.0) for r in responses), 3),
+            steps=submission.steps,
+            edit_blocks=submission.edit_blocks,
+            edit_failures=submission.edit_failures,
         )
         self.state.attempts[attempt] = finished
         self.state.wall_seconds += finished["seconds"]
@@ -246,6 +287,12 @@ class AgentLoop:
             return None
         return candidates_from_stage(verdict.stages[-1].to_dict(), attempt)
 
+    def usage_source(self) -> str:
+        """ "provider" when every response reported its usage, else "estimated"."""
+        events = self.record.load_events(self.record.events_path)
+        sources = {e.get("usage_source") for e in events if e["kind"] == "llm_response"}
+        return "estimated" if "estimated" in sources else "provider"
+
     # ---------------------------------------------------------------- acceptance
     def accept(self, attempt: int, verdict: Verdict) -> dict:
         try:  # an accepted attempt is never lost to regression growth
@@ -255,15 +302,15 @@ class AgentLoop:
                 "regression_growth_failed", attempt=attempt, error=f"{type(exc).__name__}: {exc}"
             )
             regressions = {}
-        usage = self.state.responses.get(attempt, {})
+        usage = self.state.attempts.get(attempt, {})
         branch = f"harness/{self.goal.id}/{self.s.run_id}"
         message = (
             f"harness: {self.goal.title}\n\n"
             f"Goal: {self.goal.id}\nRun: {self.s.run_id}\nAttempt: {attempt}\n"
-            f"Model: {self.agent.provider}:{self.agent.model} (agent {self.agent.name})\n"
+            f"Model: {self.agent_config.provider}:{self.agent_config.model} "
+            f"(agent {self.agent_config.name}, {self.agent_config.mode} mode)\n"
             f"Usage: run_tokens={self.state.tokens} run_cost_usd={self.state.dollars:.4f} "
-            f"attempt_tokens={usage.get('input_tokens', 0) + usage.get('output_tokens', 0)}"
-            f" usage_source={usage.get('usage_source', 'unknown')}\n"
+            f"attempt_tokens={usage.get('tokens', 0)} usage_source={self.usage_source()}\n"
             + "".join(f"Regression-Test: {p}\n" for p in regressions)
         )
         assert verdict.tree is not None
@@ -295,46 +342,41 @@ class AgentLoop:
         return event
 
     def grow_regressions(self, accepted_attempt: int) -> dict[str, bytes]:
-        """Grown tests, path -> content as the harness wrote it (what gets committed)."""
+        """Grown case files, path -> content as the harness wrote it (what gets committed)."""
         written: dict[str, bytes] = {}
-        backward = {c.name: c.backward for c in self.goal.acceptance.numerics}
         for number in sorted(self.state.attempts):
             cand = self.state.attempts[number].get("regression_candidate")
             if number >= accepted_attempt or not cand:
                 continue
             if not self.ws.no_symlinks("regressions"):  # swapped by the previous check's code
                 raise WorkspaceTampered("regressions/ became a symlink during regression growth")
-            path = write_regression(
-                self.ws.worktree,
+            grown = case_file(
                 cand,
                 self.goal.id,
                 self.s.run_id,
                 accepted_attempt,
-                f"{self.agent.provider}:{self.agent.model}",
-                backward,
+                f"{self.agent_config.provider}:{self.agent_config.model}",
             )
+            if grown is None:
+                continue
+            path = write_regression(self.ws.worktree, grown, self.goal.id, self.s.run_id)
             rel = str(path.relative_to(self.ws.worktree))
             content = path.read_bytes()  # before any sandboxed code runs next to it
             # A grown test must pass on the accepted change, or it is not a regression test.
-            grader = Grader(self.ws, self.goal, "", self.secrets)
-            check = run_command(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", rel],
-                self.ws.worktree,
-                self.record.attempt_path(accepted_attempt, f"stages/regrow-{number}.log"),
-                Limits(
-                    wall_s=self.goal.limits.stage_timeout_s, memory_mb=self.goal.limits.memory_mb
-                ),
-                grader.env(),
-                self.secrets,
-                sandbox=self.ws.sandbox("regression", self.allow_unsandboxed),
-            )
-            if check.ok:
+            grader = self.grader("")
+            try:
+                ok, reason = grader.verify_regression(
+                    grown, self.record.attempt_path(accepted_attempt, f"stages/regrow-{number}")
+                )
+            finally:
+                grader.close()
+            if ok:
                 written[rel] = content
                 self.record.event("regression_written", path=rel, from_attempt=number)
             else:
                 path.unlink()
                 self.record.event(
-                    "regression_dropped", path=rel, from_attempt=number, reason=check.output[-500:]
+                    "regression_dropped", path=rel, from_attempt=number, reason=reason[-500:]
                 )
         return written
 
@@ -364,7 +406,7 @@ class AgentLoop:
             )
             self.state = self.record.state()
         base = self.start_run()
-        self.reporter.start(self.s.run_id, self.goal, self.agent, self.goal.budget.attempts)
+        self.reporter.start(self.s.run_id, self.goal, self.agent_config, self.goal.budget.attempts)
         self.reporter.usage(self.state.tokens, self.state.dollars)
         return self._loop(base)
 
@@ -393,7 +435,9 @@ class AgentLoop:
             try:
                 verdict, _ = self.run_attempt(attempt, base)
             except ProviderError as exc:
-                self.record.event("provider_error", attempt=attempt, error=str(exc))
+                self.record.event(
+                    "provider_error", attempt=attempt, error=str(exc), tries=exc.tries
+                )
                 return self.finish("provider_error", str(exc), EXIT_NOT_ACCEPTED)
             if verdict.ok:
                 try:
@@ -406,6 +450,10 @@ class AgentLoop:
                     "accepted", f"attempt {attempt} passed every stage", EXIT_ACCEPTED, event
                 )
             self.reporter.note(f"attempt {attempt}: rejected at {verdict.failed_stage}")
+            if verdict.flagged:  # e.g. an implausible speedup: a human decides, not the loop
+                return self.finish(
+                    "flagged", f"attempt {attempt} flagged for human review", EXIT_NOT_ACCEPTED
+                )
             if self.stuck():
                 return self.finish(
                     "stuck",
@@ -447,8 +495,9 @@ class AgentLoop:
         return {
             "run_id": self.s.run_id,
             "goal": self.goal.id,
-            "agent": self.agent.name,
-            "model": f"{self.agent.provider}:{self.agent.model}",
+            "agent": self.agent_config.name,
+            "mode": self.agent_config.mode,
+            "model": f"{self.agent_config.provider}:{self.agent_config.model}",
             "outcome": outcome,
             "reason": reason,
             "attempts": rows,

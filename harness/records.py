@@ -59,18 +59,6 @@ class ResumeState:
         ]
 
 
-def _scrub(value, secrets: SecretSet, hits: list[int]):
-    if isinstance(value, str):
-        clean, n = secrets.redact(value)
-        hits[0] += n
-        return clean
-    if isinstance(value, dict):
-        return {k: _scrub(v, secrets, hits) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_scrub(v, secrets, hits) for v in value]
-    return value
-
-
 class RunRecord:
     def __init__(
         self,
@@ -118,11 +106,8 @@ class RunRecord:
     # -- writing
     def event(self, kind: str, **data) -> dict:
         """Append one event (redacted, chained) and return it as written."""
-        hits = [0]
-        entry = _scrub(
-            {"seq": self._seq + 1, "t": round(time.time(), 3), "kind": kind, **data},
-            self.secrets,
-            hits,
+        entry, hits = self.secrets.redact_value(
+            {"seq": self._seq + 1, "t": round(time.time(), 3), "kind": kind, **data}
         )
         body = json.dumps(json.loads(json.dumps(entry, default=str)))
         line = body
@@ -134,22 +119,21 @@ class RunRecord:
             handle.flush()
             os.fsync(handle.fileno())
         self._seq += 1
-        if hits[0] and kind != "secret_redacted":
-            self.event("secret_redacted", where=f"event {kind}", count=hits[0])
+        if hits and kind != "secret_redacted":
+            self.event("secret_redacted", where=f"event {kind}", count=hits)
         return json.loads(body)
 
     def write(self, rel: str, content) -> Path:
         """Atomic write of text or JSON (dict/list) under the run dir, redacted."""
         path = self.dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        hits = [0]
-        content = _scrub(content, self.secrets, hits)
+        content, hits = self.secrets.redact_value(content)
         text = content if isinstance(content, str) else json.dumps(content, indent=1, default=str)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
-        if hits[0]:
-            self.event("secret_redacted", where=rel, count=hits[0])
+        if hits:
+            self.event("secret_redacted", where=rel, count=hits)
         return path
 
     def attempt_path(self, attempt: int, rel: str = "") -> Path:

@@ -83,11 +83,13 @@ class Limits:
 @dataclass
 class Sandbox:
     """What a sandboxed command sees: `writable` paths read-write, `readable` ones read-only,
-    `hidden` ones masked (inside a writable path); the system read-only; nothing else."""
+    `hidden` ones masked (inside a writable path), each `replaced` (source, target) pair's
+    target showing the source instead, read-only; the system read-only; nothing else."""
 
     writable: list[Path] = field(default_factory=list)
     readable: list[Path] = field(default_factory=list)
     hidden: list[Path] = field(default_factory=list)
+    replaced: list[tuple[Path, Path]] = field(default_factory=list)
     allow_unsandboxed: bool = False
 
     @classmethod
@@ -271,6 +273,9 @@ def bwrap_argv(
             out += ["--tmpfs", path, "--remount-ro", path]
         elif os.path.lexists(path):
             out += ["--ro-bind", "/dev/null", path]
+    for source, target in sandbox.replaced:
+        if os.path.exists(source) and os.path.exists(target):
+            out += ["--ro-bind", str(source), str(target)]
     out += ["--chdir", str(cwd), "--"]
     return out + list(argv)
 

@@ -131,6 +131,26 @@ class SecretSet:
     def scrub(self, text: str) -> str:
         return self.redact(text)[0]
 
+    def redact_value(self, value):
+        """`value` (str, or dicts/lists/tuples of them) redacted throughout; hit count."""
+        if isinstance(value, str):
+            return self.redact(value)
+        hits = 0
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                out[key], n = self.redact_value(item)
+                hits += n
+            return out, hits
+        if isinstance(value, (list, tuple)):
+            items = []
+            for item in value:
+                clean, n = self.redact_value(item)
+                items.append(clean)
+                hits += n
+            return items, hits
+        return value, 0
+
     def found_in(self, data: bytes) -> bool:
         return self.redact(data.decode("utf-8", "replace"))[1] > 0
 

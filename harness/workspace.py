@@ -84,18 +84,20 @@ class Workspace:
     files an earlier attempt touched, so the next build recompiles exactly those.
     """
 
-    def __init__(self, repo_root: Path, goal_id: str, run_id: str):
+    def __init__(self, repo_root: Path, goal_id: str, run_id: str, slot: str | None = None):
+        """`slot` names the worktree/build dir to reuse (default: the goal's); `harness bench`
+        gives each of its parallel lanes one, so a lane's build stays incremental."""
         self.repo = open_repo(repo_root)
         self.root = Path(str(self.repo.working_tree_dir))
         self.harness_dir = self.root / HARNESS_DIR
         (self.harness_dir / "locks").mkdir(parents=True, exist_ok=True)
-        slot = goal_id
+        slot = slot or goal_id
         # held for the run's lifetime, released in close()
-        self._lock = open(self.harness_dir / "locks" / f"{goal_id}.lock", "w")  # noqa: SIM115
+        self._lock = open(self.harness_dir / "locks" / f"{slot}.lock", "w")  # noqa: SIM115
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # another run of this goal holds the slot: use a private one
-            slot = f"{goal_id}--{run_id}"
+        except BlockingIOError:  # another run holds the slot: use a private one
+            slot = f"{slot}--{run_id}"
         self.slot = slot
         self.worktree = self.harness_dir / "worktrees" / slot
         self.build_dir = self.harness_dir / "build" / slot
@@ -126,6 +128,7 @@ class Workspace:
             writable=writable + list(extra.get("writable", [])),
             readable=list(extra.get("readable", [])),
             hidden=[self.worktree / ".git"],
+            replaced=list(extra.get("replaced", [])),
             allow_unsandboxed=allow_unsandboxed,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -14,19 +15,10 @@ from pathlib import Path
 import psutil
 import yaml
 
+from harness.tests.numerics_support import DOUBLE_CASE, triple_goal
 from harness.tests.support import GOALS, FixtureRepo, git, make_fixture_repo
 
 RESULTS: list[tuple[str, str, str, str]] = []  # (case, mechanism, stages, result) for the table
-
-BASE_REGRESSION = """\
-import numpy as np
-
-import ember.ops
-
-
-def test_double_still_doubles():
-    assert (ember.ops.double(np.arange(3)) == np.arange(3) * 2).all()
-"""
 
 
 def python_repo(root: Path) -> FixtureRepo:
@@ -38,9 +30,14 @@ def python_repo(root: Path) -> FixtureRepo:
     base["budget"]["wall_seconds"] = 900
     wide = dict(base, id="triple-wide", default=False, scope=["runtime/python/**"])
     small = dict(base, id="triple-small-memory", default=False, limits={"memory_mb": 1024})
-    (root / "goals.yaml").write_text(yaml.safe_dump({"version": 1, "goals": [base, wide, small]}))
-    (root / "regressions/test_double.py").write_text(BASE_REGRESSION)
-    repo.commit("red-team goals and a regression test")
+    numerics = yaml.safe_load(triple_goal("replay"))["goals"][0]  # numerics + regressions only
+    numerics.update(id="triple-numerics", default=False, budget=base["budget"])
+    goals = [base, wide, small, numerics]
+    (root / "goals.yaml").write_text(yaml.safe_dump({"version": 1, "goals": goals}))
+    cases = root / "regressions" / "cases"
+    cases.mkdir(parents=True, exist_ok=True)
+    (cases / "double_earlier_a1.json").write_text(json.dumps(DOUBLE_CASE, indent=1))
+    repo.commit("red-team goals and a grown regression case")
     return repo
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from harness.sandbox import probe
 from harness.secrets import SecretSet
-from harness.tests.redteam.cases import CASES, CONTROLS, CPP_CASES, Case
+from harness.tests.redteam.cases import CASES, CONTROLS, CPP_CASES, NUMERICS_CASES, Case
 from harness.tests.redteam.fixtures import (
     RESULTS,
     HostState,
@@ -121,7 +121,9 @@ def play(case: Case, world, serve, monkeypatch):
     return repo, runs, server, listener, before, code
 
 
-@pytest.mark.parametrize("case", CASES + CPP_CASES + CONTROLS, ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "case", CASES + NUMERICS_CASES + CPP_CASES + CONTROLS, ids=lambda c: c.name
+)
 def test_redteam(case: Case, world, serve, monkeypatch):
     repo, runs, server, listener, before, code = play(case, world, serve, monkeypatch)
     run_dir = next(runs.iterdir())
@@ -136,6 +138,8 @@ def test_redteam(case: Case, world, serve, monkeypatch):
     # verdict: hostile attempts rejected at their stage, controls accepted
     assert len(finished) == len(case.replies), stages
     assert all(s in case.rejected_at for s in hostile), (stages, case.rejected_at)
+    for attempt in finished[: len(hostile)]:
+        assert case.needle in attempt["feedback"], attempt["feedback"]
     if case.control:
         assert code == 0 and accepted and stages[-1] is None, stages
     else:

@@ -36,6 +36,7 @@ void bind_cuda(py::module_& m);          // ember._C._cuda (present even without
 void bind_norm(py::module_& m);          // fused normalization (layer_norm, native_layer_norm)
 void bind_optim(py::module_& m);         // fused optimizer steps (_adam_step_)
 void bind_loss(py::module_& m);          // fused losses (_cross_entropy_loss)
+void bind_attention(py::module_& m);     // fused CUDA attention, cuDNN loading (_cuda_flash_attention_*)
 
 }  // namespace ember::python
 

@@ -189,4 +189,5 @@ PYBIND11_MODULE(_C, m) {
   bind_norm(m);
   bind_optim(m);
   bind_loss(m);
+  bind_attention(m);
 }
