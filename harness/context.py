@@ -22,6 +22,7 @@ from pathlib import Path
 from .config import AgentConfig, Goal
 from .edits import matches_any
 from .errors import ConfigError
+from .gitsafe import git_command, git_env
 from .providers import estimate_tokens
 
 PY_SYMBOL = re.compile(r"^(?:def|class|async def) +([A-Za-z_]\w*)", re.MULTILINE)
@@ -150,8 +151,12 @@ PATH_IN_TEXT = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)+[\w.-]+\.[A-Za-z]\w*)")
 
 
 def tracked_files(worktree: Path, under: str = ".") -> list[str]:
-    out = subprocess.run(
-        ["git", "ls-files", "-z", "--", under], cwd=worktree, capture_output=True, text=True
+    out = subprocess.run(  # hardened git: nothing the worktree holds runs (gitsafe.py)
+        [*git_command(worktree), "ls-files", "-z", "--", under],
+        cwd=worktree,
+        capture_output=True,
+        text=True,
+        env=git_env(),
     )
     return sorted(p for p in out.stdout.split("\0") if p)
 

@@ -67,3 +67,43 @@ def test_take_from_environ_removes_the_key(monkeypatch):
     assert "SOME_PROVIDER_KEY" not in os.environ
     assert take_from_environ("SOME_PROVIDER_KEY") == KEY  # a second run in this process
     assert KEY in SecretSet.from_environ().values  # and it is still redacted
+
+
+def test_nothing_sent_to_the_model_carries_a_secret(tmp_path):
+    """Patch prompts and tools-mode conversations (tool results, the model's own calls) are
+    redacted before they reach the provider, and each hit is flagged in the record."""
+    from harness.loop import RedactingProvider
+    from harness.providers import Message, Provider, ToolCall, ToolResult
+    from harness.records import RunRecord
+
+    class Recorder(Provider):
+        def __init__(self):
+            self.sent: list = []
+
+        def complete(self, system, user, attempt):
+            self.sent.append((system, user))
+
+        def chat(self, system, messages, tools, attempt, step):
+            self.sent.append((system, messages))
+
+    inner = Recorder()
+    inner.agent = None
+    record = RunRecord(tmp_path / "runs", "r1", SecretSet([KEY]))
+    provider = RedactingProvider(inner, SecretSet([KEY]), record)
+    encoded = base64.b64encode(KEY.encode()).decode()
+    provider.complete("system", f"feedback: {encoded}", 1)
+    provider.chat(
+        f"sys {KEY}",
+        [
+            Message("user", "go"),
+            Message("assistant", "", [ToolCall("c1", "run", {"selector": KEY[::-1]})]),
+            Message("tool", "", results=[ToolResult("c1", "run", f"FAILED {KEY}", True)]),
+        ],
+        [],
+        1,
+        2,
+    )
+    sent = repr(inner.sent)
+    assert not SecretSet([KEY]).found_in(sent.encode()) and sent.count(MARK) == 4
+    flagged = [e for e in record.load_events(record.events_path) if e["kind"] == "secret_redacted"]
+    assert len(flagged) == 4 and all("sent to the model" in e["where"] for e in flagged)
