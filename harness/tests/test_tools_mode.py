@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from harness.tests.support import REAL_REPO, git, turn
 from harness.tests.test_resume_and_secrets import wait_for
 
@@ -222,3 +224,34 @@ def test_toolbox_reads_searches_and_polices_selectors(fixture_repo):
         assert call("edit", path=OPS).is_error  # neither search/replace nor content
     finally:
         ws.close()
+
+
+def test_tool_run_is_sandboxed_and_its_output_reaches_the_model_clean(
+    fixture_repo, serve, tmp_path
+):
+    """The tools agent's `run` executes model code in the sandbox: no write outside the
+    worktree, no secret in its environment, nothing of the harness's processes visible."""
+    from harness.sandbox import probe
+
+    if not probe().ok:
+        pytest.skip(f"no sandbox: {probe().reason}")
+    canary = tmp_path / "canary.txt"
+    probe_code = (
+        "import os, pathlib\n"
+        "try:  # bwrap made the bound worktree's parents on the private /tmp: this may 'work'\n"
+        f"    pathlib.Path({str(canary)!r}).write_text('escaped')\n"
+        "except OSError:\n"
+        "    pass\n"
+        "keys = sorted(k for k in os.environ if 'KEY' in k)\n"
+        "pids = [p for p in os.listdir('/proc') if p.isdigit()]\n"
+        "raise RuntimeError(f'probe: keys={keys} own_pid_namespace={len(pids) < 20}')\n"
+    )
+    hostile = dict(ADD_TRIPLE, replace=ADD_TRIPLE["replace"] + "\n\n" + probe_code)
+    server = serve("openai", [turn("Add triple.", ("edit", hostile)), CHECK, SUBMIT])
+    tools_agent(fixture_repo, "tools-hostile", "openai", server, attempts=1)
+    assert fixture_repo.run("run") == 1
+    run_result = server.requests[2]["body"]["messages"][-1]["content"]
+    assert "[pytest] FAILED" in run_result
+    assert "probe: keys=[] own_pid_namespace=True" in run_result, run_result
+    assert not canary.exists()  # not on the host
+    assert "sk-test-OPENAI" not in json.dumps([r["body"] for r in server.requests])
