@@ -18,12 +18,12 @@ from harness.sandbox import (
     SandboxUnavailable,
     child_env,
     format_command,
-    probe,
     run_command,
 )
 from harness.secrets import SecretSet
+from harness.tests.support import sandbox_missing
 
-needs_sandbox = pytest.mark.skipif(not probe().ok, reason=probe().reason)
+needs_sandbox = pytest.mark.skipif(bool(sandbox_missing()), reason=sandbox_missing())
 
 
 def py(code: str) -> list[str]:

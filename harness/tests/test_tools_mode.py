@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from harness.tests.support import REAL_REPO, git, turn
+from harness.tests.support import REAL_REPO, git, sandbox_missing, turn
 from harness.tests.test_resume_and_secrets import wait_for
 
 OPS = "runtime/python/ember/ops.py"
@@ -231,10 +231,8 @@ def test_tool_run_is_sandboxed_and_its_output_reaches_the_model_clean(
 ):
     """The tools agent's `run` executes model code in the sandbox: no write outside the
     worktree, no secret in its environment, nothing of the harness's processes visible."""
-    from harness.sandbox import probe
-
-    if not probe().ok:
-        pytest.skip(f"no sandbox: {probe().reason}")
+    if sandbox_missing():
+        pytest.skip(sandbox_missing())
     canary = tmp_path / "canary.txt"
     probe_code = (
         "import os, pathlib\n"

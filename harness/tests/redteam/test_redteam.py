@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.sandbox import probe
 from harness.secrets import SecretSet
 from harness.tests.redteam.cases import CASES, CONTROLS, CPP_CASES, NUMERICS_CASES, Case
 from harness.tests.redteam.fixtures import (
@@ -28,13 +27,13 @@ from harness.tests.redteam.fixtures import (
     python_repo,
     venv_dir,
 )
-from harness.tests.support import git
+from harness.tests.support import git, sandbox_missing
 
 KEY = "sk-redteam-OPENAI-7f3a9c2e5b1d8604"
 OTHER_SECRET = "tok-redteam-SERVICE-0a1b2c3d4e5f"
 HAVE_GTEST = Path("/usr/include/gtest/gtest.h").exists()
 
-pytestmark = pytest.mark.skipif(not probe().ok, reason=f"no sandbox: {probe().reason}")
+pytestmark = pytest.mark.skipif(bool(sandbox_missing()), reason=sandbox_missing())
 
 
 @pytest.fixture(scope="module")
