@@ -112,11 +112,13 @@ def test_performance_against_the_base_commit(fixture_repo):
         "def double(x):\n    return x * 2\n",
         "def double(x):\n    import time\n    time.sleep(0.02)\n    return x * 2\n",
     )
-    check = perf(ember="ember.ops.double", factor=2, baseline="base", min_speedup=0.5)
+    # 20 ms against microseconds: far below 0.1x; the honest one is noise around 1x (a loaded
+    # 2-core machine swings tiny timings by more than 2x)
+    check = perf(ember="ember.ops.double", factor=2, baseline="base", min_speedup=0.1)
     code, finished, _ = setup(
         fixture_repo, [GOOD + slower_double, GOOD], attempts=2, performance=check
     )
-    assert code == 0
+    assert code == 0, [f["feedback"] for f in finished]
     assert finished[0]["failed_stage"] == "performance" and "vs base" in finished[0]["feedback"]
 
 
