@@ -18,7 +18,7 @@
 #endif
 
 #include "core/parallel.h"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cpu {
 namespace {
@@ -183,7 +183,7 @@ Mat<const T> matrix_of(const Tensor& t, int64_t batch_offset = 0) {
 
 }  // namespace
 
-void mm(const KernelArgs& args) {
+void mm(const KernelArgs& args, const NoAttrs&) {
   const Tensor &a = args.in[0], &b = args.in[1], &out = args.out[0];
   EMBER_DISPATCH_NUMERIC(out.dtype(), "mm", ([&]<typename scalar_t>() {
     gemm_any<scalar_t>(matrix_of<scalar_t>(a), matrix_of<scalar_t>(b), out.data<scalar_t>(), 1.0, 0.0);
@@ -193,7 +193,7 @@ void mm(const KernelArgs& args) {
 // bmm over [B, m, k] x [B, k, n]; batch strides may be 0 (broadcast batches).
 // Small matrices go parallel over the batch with single-threaded gemms (like torch); larger ones
 // use one strided-batch BLAS call (or a loop when an operand needs packing) threaded inside BLAS.
-void bmm(const KernelArgs& args) {
+void bmm(const KernelArgs& args, const NoAttrs&) {
   const Tensor &a = args.in[0], &b = args.in[1], &out = args.out[0];
   const int64_t batch = out.sizes()[0], m = out.sizes()[1], n = out.sizes()[2], k = a.sizes()[2];
   if (batch == 0 || m == 0 || n == 0) return;
@@ -232,11 +232,11 @@ void bmm(const KernelArgs& args) {
 }
 
 // out = beta * bias + alpha * (a @ b); bias broadcasts to [m, n] (its strides are read with zeros
-// for broadcast dims). attrs.alpha = alpha, attrs.scalar2 = beta.
-void addmm(const KernelArgs& args) {
+// for broadcast dims).
+void addmm(const KernelArgs& args, const AddmmAttrs& attrs) {
   const Tensor &bias = args.in[0], &a = args.in[1], &b = args.in[2], &out = args.out[0];
   const int64_t m = out.sizes()[0], n = out.sizes()[1];
-  const double alpha = args.attrs.alpha.to_double(), beta = args.attrs.scalar2.to_double();
+  const double alpha = attrs.alpha.to_double(), beta = attrs.beta.to_double();
   // Broadcast strides of bias against [m, n].
   int64_t brs = 0, bcs = 0;
   if (bias.dim() == 2) { brs = bias.sizes()[0] == 1 ? 0 : bias.strides()[0]; bcs = bias.sizes()[1] == 1 ? 0 : bias.strides()[1]; }

@@ -124,6 +124,20 @@ def test_index_put_accumulate_sums_duplicates():
     np.testing.assert_array_equal(out.numpy(), [3.0, 0.0, 1.0])
 
 
+def test_inplace_index_methods_match_torch():
+    base = np.arange(6, dtype=np.float32).reshape(2, 3)
+    mask = np.array([True, False, True])
+    idx = np.array([1, 0])
+    for name, ember_args, torch_args in [
+            ("masked_fill_", (ember.from_numpy(mask), -1.0), (torch.from_numpy(mask), -1.0)),
+            ("index_put_", ((ember.from_numpy(idx),), ember.from_numpy(np.full(3, 7.0, np.float32))),
+             ((torch.from_numpy(idx),), torch.from_numpy(np.full(3, 7.0, np.float32))))]:
+        e, t = ember.from_numpy(base.copy()), torch.from_numpy(base.copy())
+        assert getattr(e, name)(*ember_args)._is_same(e), f"{name} must return self"
+        getattr(t, name)(*torch_args)
+        np.testing.assert_array_equal(e.numpy(), t.numpy(), err_msg=name)
+
+
 def test_embedding_backward_accumulates_duplicates():
     w = ember.from_numpy(np.ones((4, 2))).requires_grad_()
     ember.embedding(w, ember.from_numpy(np.array([[1, 1], [3, 1]]))).sum().backward()
