@@ -40,9 +40,12 @@ def op_attrs_h(spec: Spec) -> str:
 
 
 def kernels_h(spec: Spec) -> str:
-    out = [HEADER, "#pragma once\n// Kernels and backward rules of every op, with their op's attrs type: a definition with another",
-           "// signature does not compile (-Werror=missing-declarations) or does not link.",
-           "#include \"dispatch/op_def.h\"\n#include \"generated/op_attrs.h\"\n", "namespace ember {", "class BackwardCtx;",
+    out = [HEADER, "#pragma once",
+           "// Kernels and backward rules of every op, with their op's attrs type: a definition with another",
+           "// signature does not compile (-Werror=missing-declarations) or does not link. Kernels are named",
+           "// after their ops (cuda::exp), so code in ember::cpu/cuda calls math qualified (std::exp, ::exp).",
+           "#include \"dispatch/op_def.h\"\n#include \"generated/op_attrs.h\"\n",
+           "namespace ember {", "class BackwardCtx;",
            "namespace cpu {"]
     out += [f"void {op.name}(const KernelArgs&, const {op.attrs.name}&);  // {_kernel_home(op, 'cpu')}"
             for op in spec.ops if not op.view]
@@ -78,7 +81,8 @@ def op_table_cpp(spec: Spec) -> str:
            "std::shared_ptr<OpNode> node_entry(OpId id, const void* attrs) {",
            "  return std::make_shared<TypedOpNode<A>>(id, *static_cast<const A*>(attrs));",
            "}\n",
-           "#ifdef EMBER_WITH_CUDA\n#define EMBER_CUDA_ENTRY(...) __VA_ARGS__\n#else\n#define EMBER_CUDA_ENTRY(...) nullptr\n#endif\n",
+           "#ifdef EMBER_WITH_CUDA\n#define EMBER_CUDA_ENTRY(...) __VA_ARGS__\n#else",
+           "#define EMBER_CUDA_ENTRY(...) nullptr\n#endif\n",
            "constexpr OpDef kOps[kNumOps] = {"]
     for op in spec.ops:
         a = op.attrs.name
@@ -112,7 +116,8 @@ def declared_funcs(spec: Spec) -> list[Func]:
 
 
 def functions_h(spec: Spec) -> str:
-    out = [HEADER, "#pragma once\n// The C++ API of every op and composite (torch's names and defaults), one line per spec entry.",
+    out = [HEADER, "#pragma once",
+           "// The C++ API of every op and composite (torch's names and defaults), one line per spec entry.",
            "// The comment after each names the spec entry and the file that defines the frontend.",
            "#include <optional>\n#include <string_view>\n#include <utility>\n#include <vector>\n",
            "#include \"core/tensor.h\"\n#include \"ops/operand.h\"\n", "namespace ember {\n", "class Generator;",
@@ -185,7 +190,8 @@ def backward_formulas_cpp(spec: Spec) -> str:
         out.append("  const Tensor grad = ctx.grad(0);")
         for target, formula in op.backward.items():
             i = names.index(target)
-            lets = [f"const Tensor {n} = ctx.input({names.index(n)});" for n in names if re.search(rf"\b{n}\b", formula)]
+            lets = [f"const Tensor {n} = ctx.input({names.index(n)});" for n in names
+                    if re.search(rf"\b{n}\b", formula)]
             if re.search(r"\bresult\b", formula):
                 lets.append("const Tensor result = ctx.output(0);")
             body = " ".join(lets + [f"ctx.set_grad({i}, {formula});"])

@@ -280,7 +280,8 @@ def _derived_save(formulas: dict, inputs: list[str]) -> str:
     text = " ".join(formulas.values())
     ins = any(re.search(rf"\b{n}\b", text) for n in inputs)
     outs = re.search(r"\bresult\b", text) is not None
-    return {(False, False): "none", (True, False): "inputs", (False, True): "outputs", (True, True): "both"}[(ins, outs)]
+    return {(False, False): "none", (True, False): "inputs", (False, True): "outputs",
+            (True, True): "both"}[(ins, outs)]
 
 
 def _check_unique(ops: list[Op], funcs: list[Func]) -> None:

@@ -85,8 +85,8 @@ void Tensor::retain_grad() const {
     auto impl = weak.lock();
     if (!impl || !impl->autograd || !impl->autograd->retains_grad) return;
     auto& grad = impl->autograd->grad;
-    if (!grad || !grad->defined()) grad = std::make_shared<Tensor>(GradMode::is_enabled() ? clone(g) : clone(g).alias());
-    else *grad = add(*grad, g);
+    if (grad && grad->defined()) *grad = add(*grad, g);
+    else grad = std::make_shared<Tensor>(GradMode::is_enabled() ? clone(g) : clone(g).alias());
   }});
 }
 

@@ -9,16 +9,6 @@ namespace ember::cpu {
 namespace {
 
 template <typename T>
-inline void adam_element(T& p, T g, T& m, T& v, const optim::AdamCoefs<opmath_t<T>>& c) {
-  using O = opmath_t<T>;
-  O pv = static_cast<O>(p), mv = static_cast<O>(m), vv = static_cast<O>(v);
-  optim::adam_update<O>(pv, static_cast<O>(g), mv, vv, c);
-  p = static_cast<T>(pv);
-  m = static_cast<T>(mv);
-  v = static_cast<T>(vv);
-}
-
-template <typename T>
 void adam_step_typed(const KernelArgs& args, const AdamStepAttrs& h, float new_step) {
   using O = opmath_t<T>;
   const optim::AdamCoefs<O> c = optim::adam_coefs<O>(h, static_cast<double>(new_step));
@@ -30,11 +20,11 @@ void adam_step_typed(const KernelArgs& args, const AdamStepAttrs& h, float new_s
       T* m = reinterpret_cast<T*>(ptr[2]);
       T* v = reinterpret_cast<T*>(ptr[3]);
 #pragma omp simd
-      for (int64_t i = 0; i < n; ++i) adam_element<T>(p[i], gr[i], m[i], v[i], c);
+      for (int64_t i = 0; i < n; ++i) optim::adam_element<T>(p[i], gr[i], m[i], v[i], c);
       return;
     }
     for (int64_t i = 0; i < n; ++i)
-      adam_element<T>(*reinterpret_cast<T*>(ptr[0] + i * s[0]), *reinterpret_cast<const T*>(ptr[1] + i * s[1]),
+      optim::adam_element<T>(*reinterpret_cast<T*>(ptr[0] + i * s[0]), *reinterpret_cast<const T*>(ptr[1] + i * s[1]),
                       *reinterpret_cast<T*>(ptr[2] + i * s[2]), *reinterpret_cast<T*>(ptr[3] + i * s[3]), c);
   });
 }

@@ -162,7 +162,7 @@ void gemm(const char* op, const Tensor& a, const Tensor& b, const Tensor& c, int
 
 // cuBLAS has no integer GEMM and torch's CUDA matmuls reject integer dtypes too, except when there
 // is nothing to multiply (an empty output or inner dim): those run the CPU kernel (zeros / bias).
-bool integral_on_host(const KernelArgs& args, const HostKernel& cpu_kernel) {
+static bool integral_on_host(const KernelArgs& args, const HostKernel& cpu_kernel) {
   if (is_floating(args.out[0].dtype())) return false;
   const Tensor& a = args.in[args.in.size() - 2];
   if (args.out[0].numel() != 0 && a.sizes()[a.dim() - 1] != 0) return false;  // gemm() raises the dtype error

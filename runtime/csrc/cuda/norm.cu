@@ -22,7 +22,7 @@ constexpr int kRowBlock = 512;             // threads of the block-per-row kerne
 constexpr int kSmemRowBytes = 40 * 1024;   // rows up to this many Acc bytes are cached in shared memory
 
 template <typename A> __device__ __forceinline__ A inv_sqrt(A v) {
-  if constexpr (std::is_same_v<A, double>) return 1.0 / sqrt(v);
+  if constexpr (std::is_same_v<A, double>) return 1.0 / ::sqrt(v);
   else return rsqrtf(v);
 }
 

@@ -30,16 +30,6 @@ __device__ __forceinline__ optim::AdamCoefs<O> read_step(float* step, const Adam
 
 __global__ void adam_increment_step_kernel(float* step) { *step += 1.0f; }
 
-template <typename T>
-__device__ __forceinline__ void adam_element(T& p, T g, T& m, T& v, const optim::AdamCoefs<cuda_opmath_t<T>>& c) {
-  using O = cuda_opmath_t<T>;
-  O pv = cvt<O>(p), mv = cvt<O>(m), vv = cvt<O>(v);
-  optim::adam_update<O>(pv, cvt<O>(g), mv, vv, c);
-  p = cvt<T>(pv);
-  m = cvt<T>(mv);
-  v = cvt<T>(vv);
-}
-
 template <typename T, int V>
 __global__ void adam_vec_kernel(T* p, const T* g, T* m, T* v, int64_t n, float* step, AdamStepAttrs h,
                                 bool write_step) {
@@ -54,12 +44,12 @@ __global__ void adam_vec_kernel(T* p, const T* g, T* m, T* v, int64_t n, float* 
     Vec mv = reinterpret_cast<const Vec*>(m)[i];
     Vec vv = reinterpret_cast<const Vec*>(v)[i];
 #pragma unroll
-    for (int j = 0; j < V; ++j) adam_element<T>(pv.v[j], gv.v[j], mv.v[j], vv.v[j], c);
+    for (int j = 0; j < V; ++j) optim::adam_element<T>(pv.v[j], gv.v[j], mv.v[j], vv.v[j], c);
     reinterpret_cast<Vec*>(p)[i] = pv;
     reinterpret_cast<Vec*>(m)[i] = mv;
     reinterpret_cast<Vec*>(v)[i] = vv;
   }
-  for (int64_t i = nvec * V + tid; i < n; i += stride) adam_element<T>(p[i], g[i], m[i], v[i], c);
+  for (int64_t i = nvec * V + tid; i < n; i += stride) optim::adam_element<T>(p[i], g[i], m[i], v[i], c);
 }
 
 // Operands of the geometry: 0 param, 1 grad, 2 exp_avg, 3 exp_avg_sq (all of param's dtype).
@@ -70,8 +60,9 @@ __global__ void adam_strided_kernel(Geometry<4> geo, float* step, AdamStepAttrs 
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < geo.numel; i += stride) {
     int64_t off[4];
     geo.offsets(i, off);
-    adam_element<T>(*reinterpret_cast<T*>(geo.data[0] + off[0]), *reinterpret_cast<const T*>(geo.data[1] + off[1]),
-                    *reinterpret_cast<T*>(geo.data[2] + off[2]), *reinterpret_cast<T*>(geo.data[3] + off[3]), c);
+    optim::adam_element<T>(*reinterpret_cast<T*>(geo.data[0] + off[0]),
+                           *reinterpret_cast<const T*>(geo.data[1] + off[1]),
+                           *reinterpret_cast<T*>(geo.data[2] + off[2]), *reinterpret_cast<T*>(geo.data[3] + off[3]), c);
   }
 }
 

@@ -70,9 +70,9 @@ __global__ void normal_kernel(T* dst, int64_t n, PhiloxCuda ph, double mean, dou
     if (2 * b >= n) return;
     Philox4x32 r = ph.block(static_cast<uint64_t>(b));
     const double u1 = 1.0 - uniform_double(r.v[0], r.v[1]), u2 = uniform_double(r.v[2], r.v[3]);
-    const double radius = sqrt(-2.0 * log(u1));
-    dst[2 * b] = mean + stdev * radius * cos(two_pi * u2);
-    if (2 * b + 1 < n) dst[2 * b + 1] = mean + stdev * radius * sin(two_pi * u2);
+    const double radius = ::sqrt(-2.0 * ::log(u1));
+    dst[2 * b] = mean + stdev * radius * ::cos(two_pi * u2);
+    if (2 * b + 1 < n) dst[2 * b + 1] = mean + stdev * radius * ::sin(two_pi * u2);
   } else {
     if (4 * b >= n) return;
     Philox4x32 r = ph.block(static_cast<uint64_t>(b));

@@ -263,7 +263,7 @@ struct NormPolicy {
     Acc a = fabs(cvt<Acc>(v));
     if constexpr (K == NormKind::L2) return a * a;
     else if constexpr (K == NormKind::L0) return a != Acc(0) ? Acc(1) : Acc(0);
-    else if constexpr (K == NormKind::P) return pow(a, p);
+    else if constexpr (K == NormKind::P) return ::pow(a, p);
     else return a;
   }
   __device__ Acc combine(Acc a, Acc b) const {
@@ -275,8 +275,8 @@ struct NormPolicy {
     return a + b;
   }
   __device__ void store(int64_t o, Acc a) const {
-    if constexpr (K == NormKind::L2) a = sqrt(a);
-    else if constexpr (K == NormKind::P) a = pow(a, Acc(1) / p);
+    if constexpr (K == NormKind::L2) a = ::sqrt(a);
+    else if constexpr (K == NormKind::P) a = ::pow(a, Acc(1) / p);
     out[o] = cvt<T>(a);
   }
 };
@@ -302,14 +302,14 @@ struct SumExpPolicy {
   __device__ Acc init() const { return Acc(0); }
   __device__ Acc map(T v, int64_t o, int64_t) const {
     Acc m = shift[o];
-    if (isinf(m)) m = 0;
-    return exp(cvt<Acc>(v) - m);
+    if (::isinf(m)) m = 0;
+    return ::exp(cvt<Acc>(v) - m);
   }
   __device__ Acc combine(Acc a, Acc b) const { return a + b; }
   __device__ void store(int64_t o, Acc a) const {
     Acc m = shift[o];
-    if (isinf(m)) m = 0;
-    out[o] = cvt<T>(log(a) + m);
+    if (::isinf(m)) m = 0;
+    out[o] = cvt<T>(::log(a) + m);
   }
 };
 

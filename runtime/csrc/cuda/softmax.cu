@@ -17,11 +17,11 @@ template <typename T, bool Log>
 __device__ __forceinline__ void write_row(const T* x, T* y, int64_t D, int64_t start, int64_t step, acc_t<T> m, acc_t<T> s) {
   using A = acc_t<T>;
   if constexpr (Log) {
-    const A lse = m + log(s);
+    const A lse = m + ::log(s);
     for (int64_t j = start; j < D; j += step) y[j] = cvt<T>(cvt<A>(x[j]) - lse);
   } else {
     const A inv = A(1) / s;
-    for (int64_t j = start; j < D; j += step) y[j] = cvt<T>(exp(cvt<A>(x[j]) - m) * inv);
+    for (int64_t j = start; j < D; j += step) y[j] = cvt<T>(::exp(cvt<A>(x[j]) - m) * inv);
   }
 }
 
@@ -36,7 +36,7 @@ __global__ void softmax_warp_kernel(const T* in, T* out, int64_t rows, int64_t D
   for (int64_t j = lane; j < D; j += 32) { A v = cvt<A>(x[j]); m = (v > m || v != v) ? v : m; }
   m = warp_max(m);
   A s = 0;
-  for (int64_t j = lane; j < D; j += 32) s += exp(cvt<A>(x[j]) - m);
+  for (int64_t j = lane; j < D; j += 32) s += ::exp(cvt<A>(x[j]) - m);
   s = warp_sum(s);
   write_row<T, Log>(x, out + row * D, D, lane, 32, m, s);
 }
@@ -66,18 +66,18 @@ __global__ void softmax_block_kernel(const T* in, T* out, int64_t D) {
   m = warp_max(m);
   __syncthreads();
   A s = 0;
-  for (int64_t j = threadIdx.x; j < D; j += blockDim.x) s += exp(load(j) - m);
+  for (int64_t j = threadIdx.x; j < D; j += blockDim.x) s += ::exp(load(j) - m);
   s = warp_sum(s);
   if (lane == 0) red[warp] = s;
   __syncthreads();
   s = lane < nwarps ? red[lane] : A(0);
   s = warp_sum(s);
   if constexpr (Log) {
-    const A lse = m + log(s);
+    const A lse = m + ::log(s);
     for (int64_t j = threadIdx.x; j < D; j += blockDim.x) y[j] = cvt<T>(load(j) - lse);
   } else {
     const A inv = A(1) / s;
-    for (int64_t j = threadIdx.x; j < D; j += blockDim.x) y[j] = cvt<T>(exp(load(j) - m) * inv);
+    for (int64_t j = threadIdx.x; j < D; j += blockDim.x) y[j] = cvt<T>(::exp(load(j) - m) * inv);
   }
 }
 
@@ -92,13 +92,13 @@ __global__ void softmax_inner_kernel(const T* in, T* out, int64_t outer, int64_t
   A m = -INFINITY;
   for (int64_t j = 0; j < D; ++j) { A v = cvt<A>(x[j * inner]); m = (v > m || v != v) ? v : m; }
   A s = 0;
-  for (int64_t j = 0; j < D; ++j) s += exp(cvt<A>(x[j * inner]) - m);
+  for (int64_t j = 0; j < D; ++j) s += ::exp(cvt<A>(x[j * inner]) - m);
   if constexpr (Log) {
-    const A lse = m + log(s);
+    const A lse = m + ::log(s);
     for (int64_t j = 0; j < D; ++j) y[j * inner] = cvt<T>(cvt<A>(x[j * inner]) - lse);
   } else {
     const A inv = A(1) / s;
-    for (int64_t j = 0; j < D; ++j) y[j * inner] = cvt<T>(exp(cvt<A>(x[j * inner]) - m) * inv);
+    for (int64_t j = 0; j < D; ++j) y[j * inner] = cvt<T>(::exp(cvt<A>(x[j * inner]) - m) * inv);
   }
 }
 
@@ -212,10 +212,10 @@ __global__ void scaled_softmax_kernel(const T* in, T* out, int64_t rows, int64_t
   for (int64_t j = start; j < valid; j += step) { A v = cvt<A>(x[j]) * scale; m = (v > m || v != v) ? v : m; }
   m = Block ? block_max(m, red) : warp_max(m);
   A s = 0;
-  for (int64_t j = start; j < valid; j += step) s += exp(cvt<A>(x[j]) * scale - m);
+  for (int64_t j = start; j < valid; j += step) s += ::exp(cvt<A>(x[j]) * scale - m);
   s = Block ? block_sum(s, red) : warp_sum(s);
   const A inv = A(1) / s;
-  for (int64_t j = start; j < n; j += step) y[j] = j < valid ? cvt<T>(exp(cvt<A>(x[j]) * scale - m) * inv) : T(0);
+  for (int64_t j = start; j < n; j += step) y[j] = j < valid ? cvt<T>(::exp(cvt<A>(x[j]) * scale - m) * inv) : T(0);
 }
 
 template <typename T, bool Block>

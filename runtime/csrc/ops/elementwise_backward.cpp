@@ -24,7 +24,9 @@ void max_min_backward(BackwardCtx& ctx, bool is_max) {
 
 // Activations take the fused single-pass kernel when no graph is recorded (Note [Fused activation
 // backward], elementwise_unary.cpp); the composite formulas stay for create_graph.
-bool fusable(const BackwardCtx& ctx, const Tensor& saved) { return ew::can_fuse_activation_backward(ctx.grad(), saved); }
+bool fusable(const BackwardCtx& ctx, const Tensor& saved) {
+  return ew::can_fuse_activation_backward(ctx.grad(), saved);
+}
 
 }  // namespace
 

@@ -411,7 +411,7 @@ void index_put(BackwardCtx& ctx, const IndexAttrs& attrs) {
   Tensor g = ctx.grad(0);
   TensorList idx = saved_indices(ctx, attrs, 2);
   if (ctx.needs_grad(0))
-    ctx.set_grad(0, attrs.accumulate ? g : ::ember::index_put(g, idx, scalar_tensor(int64_t{0}, g.dtype(), g.device()), false));
+    ctx.set_grad(0, attrs.accumulate ? g : ::ember::index_put(g, idx, zeros({}, g.dtype(), g.device()), false));
   if (ctx.needs_grad(1)) ctx.set_grad(1, ::ember::index(g, idx));
 }
 

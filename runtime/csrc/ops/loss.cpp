@@ -118,7 +118,8 @@ void cross_entropy_loss(BackwardCtx& ctx, const CrossEntropyAttrs& attrs) {
     return;
   }
   static constexpr const char* kNames[] = {"none", "sum", "mean"};
-  ctx.set_grad(0, ember::cross_entropy_backward(g, x, target, ctx.output(1), ignore_index, ls, kNames[attrs.reduction]));
+  const char* reduction_name = kNames[attrs.reduction];
+  ctx.set_grad(0, ember::cross_entropy_backward(g, x, target, ctx.output(1), ignore_index, ls, reduction_name));
 }
 
 }  // namespace backward

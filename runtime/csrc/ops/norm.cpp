@@ -147,7 +147,8 @@ void layer_norm(BackwardCtx& ctx, const LayerNormAttrs& attrs) {
   if (GradMode::is_enabled()) {
     r = layer_norm_backward_composite(g, x, w, attrs.eps, n, need_input, need_weight, need_bias);
   } else {
-    const ScalarType param_dtype = has_weight ? ctx.input_meta(1).dtype : has_bias ? ctx.input_meta(2).dtype : x.dtype();
+    const ScalarType param_dtype =
+        has_weight ? ctx.input_meta(1).dtype : has_bias ? ctx.input_meta(2).dtype : x.dtype();
     std::tie(r.input, r.weight, r.bias) = layer_norm_backward(g, x, ctx.output(1), ctx.output(2), w, param_dtype, n,
                                                               need_input, need_weight, need_bias);
   }

@@ -58,4 +58,15 @@ EMBER_HOST_DEVICE inline void adam_update(O& p, O g, O& m, O& v, const AdamCoefs
   p = p - c.step_size * m / denom;
 }
 
+// One element of a parameter stored as T (loaded into the compute type, stored back rounded once).
+template <typename T>
+EMBER_HOST_DEVICE inline void adam_element(T& p, T g, T& m, T& v, const AdamCoefs<opmath_t<T>>& c) {
+  using O = opmath_t<T>;
+  O pv = static_cast<O>(p), mv = static_cast<O>(m), vv = static_cast<O>(v);
+  adam_update<O>(pv, static_cast<O>(g), mv, vv, c);
+  p = static_cast<T>(pv);
+  m = static_cast<T>(mv);
+  v = static_cast<T>(vv);
+}
+
 }  // namespace ember::optim

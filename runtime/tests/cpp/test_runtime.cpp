@@ -163,6 +163,23 @@ TEST(Dispatcher, DeviceMismatchAndMissingKernelErrors) {
   }
 }
 
+// dispatch<OpId::x> takes exactly x's attrs type (from the spec): another one does not compile.
+template <OpId id, typename A>
+concept DispatchableWith = requires(std::span<const Tensor> in, std::span<Tensor> out, const A& attrs) {
+  dispatch<id>(in, out, attrs);
+};
+static_assert(std::is_same_v<AttrsOf<OpId::layer_norm>, LayerNormAttrs>);
+static_assert(DispatchableWith<OpId::layer_norm, LayerNormAttrs>);
+static_assert(!DispatchableWith<OpId::layer_norm, PointwiseAttrs>);
+static_assert(!DispatchableWith<OpId::exp, LayerNormAttrs>);
+
+TEST(Dispatcher, TypedAttrsReachTheKernel) {
+  Tensor x = arange_f(4);
+  Tensor out = Tensor::empty(DimVector{4}, ScalarType::Float32);
+  dispatch1<OpId::leaky_relu>({neg(x)}, out, {.dtype = ScalarType::Float32, .negative_slope = 0.5});
+  EXPECT_FLOAT_EQ(out.data<float>()[3], -1.5f);
+}
+
 TEST(Dispatcher, WrapDimAndBroadcastErrors) {
   ErrorKind kind{};
   std::string msg = error_text([] { wrap_dim(3, 2, "sum"); }, &kind);

@@ -20,8 +20,8 @@ import pytest
 RUNTIME = Path(__file__).resolve().parents[2]
 REPO = RUNTIME.parent
 DOC = REPO / "docs" / "adding_an_op.md"
-BLOCK = re.compile(r"<!-- recipe: (?P<path>[^,]+), (?P<where>append|before|after)(?: \"(?P<anchor>(?:[^\"\\]|\\.)*)\")? -->\n"
-                   r"```\w*\n(?P<body>.*?)```", re.S)
+BLOCK = re.compile(r"<!-- recipe: (?P<path>[^,]+), (?P<where>append|before|after)"
+                   r"(?: \"(?P<anchor>(?:[^\"\\]|\\.)*)\")? -->\n```\w*\n(?P<body>.*?)```", re.S)
 SKIP_COPY = {"__pycache__", ".pytest_cache"}
 
 
