@@ -3,6 +3,7 @@
     PYTHONPATH=runtime/python .venv/bin/python bench/cpu_under_load.py [--workload seq_reversal]
         [--threads 2] [--hogs 0 2] [--steps 10] [--rounds 3] [--repeats 3] [--json out.json]
     ... bench/cpu_under_load.py --first-matmul     # the first 1024^2 matmul after torch ran
+    ... bench/cpu_under_load.py --gemm-modes       # mm as one OpenBLAS gang vs blocks, with --hogs
 
 Each cell (library x number of hogs) runs `--repeats` fresh processes, one library per process, the
 same thread count for both; each process times `--rounds` rounds of `--steps` training steps of
@@ -146,6 +147,54 @@ def first_matmul(args) -> list:
     return rows
 
 
+def gemm_modes_child(args) -> None:
+    """Median ember.mm time per size under this process's EMBER_GEMM_THREADS, and torch.mm's."""
+    import ember
+    import torch
+
+    ember.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    out = {}
+    for n in (256, 512, 1024):
+        a, b = ember.randn(n, n), ember.randn(n, n)
+        ta, tb = torch.randn(n, n), torch.randn(n, n)
+        for lib, fn in (("ember", lambda: ember.mm(a, b)), ("torch", lambda: torch.mm(ta, tb))):
+            fn()
+            times = []
+            for _ in range(15):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            out[f"{lib} {n}"] = statistics.median(times) * 1e3
+    print(json.dumps(out))
+
+
+def gemm_modes(args) -> list:
+    """ember.mm with OpenBLAS's threads as one gang, as single-threaded blocks, and as chosen by the
+    pool's contention signal (the default), beside each hog count; torch.mm in the same processes."""
+    rows = []
+    print(f"mm n^3 median ms ({args.threads} threads), median of {args.repeats} processes per cell", flush=True)
+    for hogs in args.hogs:
+        with Hogs(hogs, args.hog_limit):
+            for mode in ("openblas", "blocks", "auto"):
+                env = child_env()
+                env.pop("EMBER_GEMM_THREADS", None)
+                if mode != "auto":
+                    env["EMBER_GEMM_THREADS"] = mode
+                cmd = [sys.executable, os.path.abspath(__file__), "--child", "gemm-modes", "--threads", str(args.threads)]
+                load, res = loadavg(), []
+                for _ in range(args.repeats):
+                    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
+                    if out.returncode != 0:
+                        raise RuntimeError(f"gemm-modes child failed: {out.stderr.strip()[-2000:]}")
+                    res.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                med = {k: statistics.median(r[k] for r in res) for k in res[0]}
+                cells = "  ".join(f"{k} {v:7.2f}" for k, v in med.items())
+                print(f"  hogs {hogs} ember {mode:8s} {cells}  (load {load:.1f})", flush=True)
+                rows.append({"hogs": hogs, "mode": mode, "load": load, **med})
+    return rows
+
+
 def fmt_rate(v: float) -> str:
     return f"{v / 1e3:7.1f}k" if v >= 1e3 else f"{v:7.0f} "
 
@@ -163,6 +212,7 @@ def main(argv=None):
     p.add_argument("--timeout", type=float, default=600, help="seconds per child process")
     p.add_argument("--hog-limit", type=float, default=3600, help="hogs exit by themselves after this")
     p.add_argument("--first-matmul", action="store_true", help="only the first-matmul-after-torch measurement")
+    p.add_argument("--gemm-modes", action="store_true", help="only the GEMM threading modes measurement")
     p.add_argument("--json", default=None)
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--first-after", default="none", help=argparse.SUPPRESS)
@@ -170,6 +220,8 @@ def main(argv=None):
 
     if args.child == "first-matmul":
         return first_matmul_child(args)
+    if args.child == "gemm-modes":
+        return gemm_modes_child(args)
     if args.child:
         return child_main(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the hogs' `with` block cleans up
@@ -179,6 +231,12 @@ def main(argv=None):
 
     print(f"{platform.node()} {os.cpu_count()} cpus, torch {torch.__version__}, {time.strftime('%Y-%m-%d %H:%M')}")
     print(ember.parallel_info() if hasattr(ember, "parallel_info") else "ember (no parallel_info)")
+    if args.gemm_modes:
+        rows = gemm_modes(args)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"gemm_modes": rows}, f, indent=1)
+        return rows
     if args.first_matmul:
         rows = first_matmul(args)
         if args.json:

@@ -13,7 +13,7 @@
 namespace ember {
 
 constexpr int64_t kGrainSize = 32768;
-constexpr int64_t kChunksPerThread = 4;  // load balance vs per-chunk overhead (bench/cpu_under_load.py)
+constexpr int64_t kChunksPerThread = 4;  // more: a descheduled thread holds up less; fewer: less claiming
 
 int get_num_threads();
 void set_num_threads(int n);  // n >= 1; also the thread count OpenBLAS uses (cpu/blas.cpp)

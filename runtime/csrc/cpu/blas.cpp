@@ -30,8 +30,9 @@ namespace {
 //  * while the pool reports oversubscription (machine_contended(), Note [Parallel regions under
 //    load] in core/thread_pool.cpp): single-threaded OpenBLAS calls on blocks of C of at least
 //    kMinGemmBlock rows (or columns) through parallel_for, so a thread without a core delays only
-//    its own block. A gang instead spins until its last member gets a core: at load ~12 on the
-//    2-core VM, mm 512 took up to 58 ms as a gang and 3 ms in blocks (docs/performance.md).
+//    its own block. A gang instead spins until its last member gets a core
+//    (`bench/cpu_under_load.py --gemm-modes` times both beside busy loops; docs/performance.md).
+// EMBER_GEMM_THREADS=openblas|blocks forces one of the two (that benchmark uses it).
 extern "C" void run_blas_jobs(int /*sync*/, openblas_dojob_callback dojob, int numjobs, size_t jobdata_elsize,
                               void* jobdata, int dojob_data) {
   struct Jobs {
@@ -48,8 +49,7 @@ extern "C" void run_blas_jobs(int /*sync*/, openblas_dojob_callback dojob, int n
 
 // OpenBLAS threads a GEMM only from this many multiply-adds (SMP_THRESHOLD_MIN * 4).
 constexpr int64_t kBlasThreadedWork = int64_t{1} << 18;
-// Fewer rows per call repack the other operand too often: 32-row blocks of a 1024^3 product cost
-// 1.6x, 128-row blocks ~1.05x the time of one call (single thread, docs/performance.md).
+// Each block packs the whole other operand again: thinner blocks would spend their time packing.
 constexpr int64_t kMinGemmBlock = 128;
 
 enum class GemmThreads { kOne, kOpenBlas, kBlocks };
@@ -57,7 +57,7 @@ enum class GemmThreads { kOne, kOpenBlas, kBlocks };
 // How a GEMM of `work` multiply-adds uses threads (see the Note).
 GemmThreads gemm_threads(int64_t work) {
   if (work < kBlasThreadedWork || get_num_threads() == 1 || in_parallel_region()) return GemmThreads::kOne;
-  static const char* force = std::getenv("EMBER_GEMM_THREADS");  // EXPERIMENT: openblas|blocks
+  static const char* force = std::getenv("EMBER_GEMM_THREADS");  // see the Note
   if (force && std::string(force) == "openblas") return GemmThreads::kOpenBlas;
   if (force && std::string(force) == "blocks") return GemmThreads::kBlocks;
   return machine_contended() ? GemmThreads::kBlocks : GemmThreads::kOpenBlas;
