@@ -189,6 +189,13 @@ void bind_tensor_core(py::module_& m) {
   m.def("_set_inference_mode", &InferenceMode::set_enabled);
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", &set_num_threads);
+  m.def("parallel_info", &parallel_info, "ember's CPU thread pool: threads, wait policy, regions run");
+  m.def("_parallel_settings", [] {
+    const ParallelSettings s = parallel_settings();
+    return py::dict(py::arg("num_threads") = s.num_threads, py::arg("wait_policy") = wait_policy_name(s.wait_policy), py::arg("spin_us") = s.spin_us,
+                    py::arg("workers_started") = s.workers_started, py::arg("regions") = s.regions,
+                    py::arg("contention_events") = s.contention_events, py::arg("contended") = s.contended);
+  });
 }
 
 }  // namespace ember::python
