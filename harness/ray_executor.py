@@ -130,7 +130,10 @@ class RayExecutor:
     # -- one run
     def run(self, spec: RunSpec, log: Path, on_start: StartHook = None) -> RunOutcome:
         run_dir = Path(spec.runs_dir) / spec.run_id
-        base = self.repo.commit(spec.goal["base"]).hexsha
+        events = RunRecord.load_events(run_dir / "events.jsonl")
+        started = next((e for e in events if e["kind"] == "run_started"), None)
+        # a resumed run goes on from the base it started from, wherever HEAD is now
+        base = started["base"] if started else self.repo.commit(spec.goal["base"]).hexsha
         goal = dict(spec.goal) if spec.goal["base"] == "HEAD" else dict(spec.goal, base=base)
         retry: dict | None = None
         node = ""
@@ -441,8 +444,7 @@ def execute_on_worker(payload: dict) -> Iterator[dict]:
                 target = lane.dir / "agent-files" / Path(rel).relative_to("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        if not spec.resume:
-            yield from prebuild(lane, repo_root, spec.goal, payload["base"])
+        yield from prebuild(lane, repo_root, spec.goal, payload["base"])
         run_dir = lane.runs_dir / spec.run_id
         shutil.rmtree(run_dir, ignore_errors=True)
         for rel, data in payload["record"].items():  # the head's copy: resume from it
