@@ -127,7 +127,7 @@ def _plot_night(stats: NightStats, plan: NightPlan, out: Path) -> str:
     budget = plan.budget
     used = [
         ("dollars", stats.dollars / budget["dollars"] if budget["dollars"] else 0.0,
-         f"${stats.dollars:.2f} of ${budget['dollars']:.2f}"),
+         f"\\${stats.dollars:.2f} of \\${budget['dollars']:.2f}"),  # \$: not mathtext
         ("tokens", stats.tokens / budget["tokens"] if budget["tokens"] else 0.0,
          f"{stats.tokens:,} of {budget['tokens']:,}"),
         ("wall time", stats.wall_s / budget["wall_seconds"] if budget["wall_seconds"] else 0.0,
@@ -158,7 +158,11 @@ def _plot_trend(nights: list[NightStats], out: Path) -> str:
     plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
     panels: list[tuple[str, list[float | None], Callable[[float], str]]] = [
         ("accept rate", [n.accept_rate for n in nights], lambda v: f"{v:.0%}"),
-        ("$ per accepted change", [n.dollars_per_accept for n in nights], lambda v: f"${v:.3g}"),
+        (
+            "\\$ per accepted change",
+            [n.dollars_per_accept for n in nights],
+            lambda v: f"\\${v:.3g}",
+        ),
         ("wall time (min)", [n.wall_s / 60 for n in nights], lambda v: f"{v:.1f}"),
         ("regression tests grown", [float(n.regressions) for n in nights], lambda v: f"{v:g}"),
         ("goals still open", [float(n.goals_open) for n in nights], lambda v: f"{v:g}"),
