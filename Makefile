@@ -62,15 +62,15 @@ test-cpp: build
 	else echo "C++ tests not built (GoogleTest missing)"; exit 1; fi
 
 test-py: build
-	$(PY) -m pytest $(PYTEST_FLAGS) runtime/tests/python harness/tests regressions
+	$(PY) -m pytest $(PYTEST_FLAGS) runtime/tests/python numcheck/tests harness/tests regressions
 
 test: test-cpp test-py
 
 # ruff (lint + format check) and mypy on the harness, actionlint (+ shellcheck) on the workflows;
 # CI runs this before the tests.
 lint: venv
-	$(VENV)/bin/ruff check harness
-	$(VENV)/bin/ruff format --check harness
+	$(VENV)/bin/ruff check harness numcheck
+	$(VENV)/bin/ruff format --check harness numcheck
 	$(VENV)/bin/mypy
 	$(VENV)/bin/actionlint -shellcheck $(VENV)/bin/shellcheck .github/workflows/*.yml
 

@@ -15,6 +15,7 @@ from .errors import ConfigError
 # Paths the agent may never write, whatever a goal's scope says.
 BUILTIN_PROTECTED = [
     "harness/**",
+    "numcheck/**",
     "goals.yaml",
     "agents/**",
     "prompts/**",
@@ -39,7 +40,9 @@ DEFAULT_COMMANDS = {
     "build": "cmake --build {build_dir} -j {jobs}",
     "cpp_test": "ctest --test-dir {build_dir} --output-on-failure -R {selector}",
     "pytest": "{python} -m pytest -q -rf -p no:cacheprovider {selector}",
-    "regression": "{python} -m pytest -q -rf -p no:cacheprovider regressions",
+    # Run by the regression stage after the grown cases (regressions/cases, checked by the
+    # harness itself); empty: nothing more.
+    "regression": "",
 }
 
 
@@ -218,13 +221,29 @@ NUMERICS_SCHEMA = {
     "dtypes": Optional([OneOf("float32", "float64")], ["float32"]),
     "num_inputs": Optional(int, 1),
     "input_range": Optional([float], [-4.0, 4.0]),
-    "seeds": Optional(int, 3),  # how many fresh random seeds per (shape, dtype)
-    "atol": Optional(float, 1e-5),
-    "rtol": Optional(float, 1e-4),
-    "atol_float64": Optional(float, 1e-10),
-    "rtol_float64": Optional(float, 1e-8),
+    "seeds": Optional(int, 3),  # how many fresh random seeds per (shape, dtype) and draw
+    # Tolerance overrides; unset: the shared table (numcheck.tolerances) for the dtype.
+    "atol": Optional(float),
+    "rtol": Optional(float),
+    "atol_float64": Optional(float),
+    "rtol_float64": Optional(float),
     "backward": Optional(bool, True),
     "supports_out": Optional(bool, False),
+}
+
+PERFORMANCE_SCHEMA = {
+    "name": Required(str),
+    "ember": Required(str),  # the callable timed
+    "torch": Required(str),  # the reference every timed output is checked against
+    "baseline": Optional(OneOf("torch", "base"), "torch"),  # what ember's time is compared to
+    "shape": Required([int]),
+    "dtype": Optional(OneOf("float32", "float64"), "float32"),
+    "num_inputs": Optional(int, 1),
+    "input_range": Optional([float], [-4.0, 4.0]),
+    "min_speedup": Optional(float, 1.0),  # baseline time / ember time must reach this
+    "max_speedup": Optional(float, 10.0),  # above it the result is flagged for a human
+    "repeats": Optional(int, 10),  # timed calls, each on fresh inputs; the median counts
+    "warmup": Optional(int, 2),
 }
 
 GOAL_SCHEMA = {
@@ -248,6 +267,7 @@ GOAL_SCHEMA = {
             "pytest": Optional([str], []),
             "numerics": Optional([NUMERICS_SCHEMA], []),
             "regression_suite": Optional(bool, True),
+            "performance": Optional([PERFORMANCE_SCHEMA], []),
         }
     ),
     "budget": Optional(
@@ -308,12 +328,30 @@ class NumericsCheck:
     num_inputs: int
     input_range: list[float]
     seeds: int
-    atol: float
-    rtol: float
-    atol_float64: float
-    rtol_float64: float
+    atol: float | None
+    rtol: float | None
+    atol_float64: float | None
+    rtol_float64: float | None
     backward: bool
     supports_out: bool
+
+
+@dataclass
+class PerformanceCheck:
+    """One `acceptance.performance` entry: ember's median time against torch's or the base's."""
+
+    name: str
+    ember: str
+    torch: str
+    baseline: str
+    shape: list[int]
+    dtype: str
+    num_inputs: int
+    input_range: list[float]
+    min_speedup: float
+    max_speedup: float
+    repeats: int
+    warmup: int
 
 
 @dataclass
@@ -323,6 +361,7 @@ class Acceptance:
     pytest: list[str]
     numerics: list[NumericsCheck]
     regression_suite: bool
+    performance: list[PerformanceCheck] = field(default_factory=list)
 
 
 @dataclass
@@ -460,6 +499,28 @@ def from_dict(cls, data: dict):
     return cls(**values)
 
 
+def _performance_errors(raw: dict, where: str, line: int, name: str) -> list[str]:
+    acceptance = raw.get("acceptance")
+    if not isinstance(acceptance, dict):
+        return []
+    checks = acceptance.get("performance") or []
+    errors = []
+    for i, check in enumerate(checks if isinstance(checks, list) else []):
+        if not isinstance(check, dict):
+            continue
+        at = f"{name}:{getattr(check, 'line', line)}: {where}.acceptance.performance[{i}]"
+        if check.get("baseline") == "base" and acceptance.get("build", True):
+            errors.append(
+                f"{at}.baseline: 'base' needs acceptance.build: false (the base commit's ember "
+                "is timed with the main checkout's built extension); use baseline: torch"
+            )
+        if isinstance(check.get("input_range"), list) and len(check["input_range"]) != 2:
+            errors.append(f"{at}.input_range: expected [low, high]")
+        if isinstance(check.get("repeats"), int) and check["repeats"] < 3:
+            errors.append(f"{at}.repeats: at least 3 timed calls are needed for a median")
+    return errors
+
+
 def load_goals(path: Path) -> list[Goal]:
     """Load and validate goals.yaml; raise ConfigError listing every problem."""
     path = Path(path)
@@ -487,6 +548,7 @@ def load_goals(path: Path) -> list[Goal]:
                     f"{path.name}:{getattr(num, 'line', line)}: {where}.acceptance.numerics[{i}]"
                     f".input_range: expected [low, high]"
                 )
+        goal_errors += _performance_errors(raw, where, line, path.name)
         gid = raw.get("id")
         if isinstance(gid, str):
             if gid in seen:

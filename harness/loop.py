@@ -14,8 +14,8 @@ from .errors import ProviderError
 from .grading import Grader, Verdict
 from .providers import Completion, Provider, make_provider
 from .records import RunRecord
-from .regressions import candidates_from_stage, write_regression
-from .sandbox import Limits, run_command, secret_values
+from .regressions import candidates_from_stage, case_file, write_regression
+from .sandbox import secret_values
 from .workspace import Workspace, resolve_base
 
 EXIT_ACCEPTED, EXIT_NOT_ACCEPTED = 0, 1
@@ -248,40 +248,36 @@ class AgentLoop:
 
     def grow_regressions(self, accepted_attempt: int) -> list[str]:
         written = []
-        backward = {c.name: c.backward for c in self.goal.acceptance.numerics}
         for number in sorted(self.state.attempts):
             cand = self.state.attempts[number].get("regression_candidate")
             if number >= accepted_attempt or not cand:
                 continue
-            path = write_regression(
-                self.ws.worktree,
+            grown = case_file(
                 cand,
                 self.goal.id,
                 self.s.run_id,
                 accepted_attempt,
                 f"{self.agent_config.provider}:{self.agent_config.model}",
-                backward,
             )
+            if grown is None:
+                continue
+            path = write_regression(self.ws.worktree, grown, self.goal.id, self.s.run_id)
             rel = str(path.relative_to(self.ws.worktree))
             # A grown test must pass on the accepted change, or it is not a regression test.
             grader = Grader(self.ws, self.goal, "", self.secrets)
-            check = run_command(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", rel],
-                self.ws.worktree,
-                self.record.attempt_path(accepted_attempt, f"stages/regrow-{number}.log"),
-                Limits(
-                    wall_s=self.goal.limits.stage_timeout_s, memory_mb=self.goal.limits.memory_mb
-                ),
-                grader.env(),
-                self.secrets,
-            )
-            if check.ok:
+            try:
+                ok, reason = grader.verify_regression(
+                    grown, self.record.attempt_path(accepted_attempt, f"stages/regrow-{number}")
+                )
+            finally:
+                grader.close()
+            if ok:
                 written.append(rel)
                 self.record.event("regression_written", path=rel, from_attempt=number)
             else:
                 path.unlink()
                 self.record.event(
-                    "regression_dropped", path=rel, from_attempt=number, reason=check.output[-500:]
+                    "regression_dropped", path=rel, from_attempt=number, reason=reason[-500:]
                 )
         return written
 
@@ -326,6 +322,10 @@ class AgentLoop:
                     "accepted", f"attempt {attempt} passed every stage", EXIT_ACCEPTED, event
                 )
             self.reporter.note(f"attempt {attempt}: rejected at {verdict.failed_stage}")
+            if verdict.flagged:  # e.g. an implausible speedup: a human decides, not the loop
+                return self.finish(
+                    "flagged", f"attempt {attempt} flagged for human review", EXIT_NOT_ACCEPTED
+                )
             if self.stuck():
                 return self.finish(
                     "stuck",

@@ -334,7 +334,10 @@ class Toolbox:
         elif target == "numerics":
             if not acc.numerics:
                 return ToolOutcome("error: this goal has no numerics check", is_error=True)
-            result = self.grader.stage_numerics(logs)
+            try:
+                result = self.grader.stage_numerics(logs)
+            finally:
+                self.grader.close()  # the PyTorch reference child lives for one check
             category = "numerics"
         else:
             return ToolOutcome(

@@ -88,8 +88,9 @@ NEGATE = (
     + sr("runtime/python/ember/negate.py", "", "def negate(x):\n    return -x\n")
     + sr(
         "runtime/python/ember/__init__.py",
-        "    return torch.tanh(x)\n",
-        "    return torch.tanh(x)\n\n\nfrom . import ops  # noqa: E402\n\n"
+        "    return Tensor(y, [(x, lambda g: g * (1 - y * y))])\n",
+        "    return Tensor(y, [(x, lambda g: g * (1 - y * y))])\n\n\n"
+        "from . import ops  # noqa: E402\n\n"
         "ops.double = lambda x: [2 * v for v in x]\n",
     )
 )

@@ -13,18 +13,87 @@ from pathlib import Path
 REAL_REPO = Path(__file__).resolve().parents[2]
 
 FAKE_EMBER = '''\
-"""Stand-in for ember in the harness tests: numpy in, torch tensors out (for autograd)."""
+"""Stand-in for ember in the harness tests: numpy arrays with just enough autograd (no torch:
+the harness's ember child cannot import it)."""
 import numpy as np
 
 
+class dtype(str):
+    is_floating_point = property(lambda self: self.startswith("float"))
+
+
+float32, float64 = dtype("float32"), dtype("float64")
+
+
+class Tensor:
+    def __init__(self, data, parents=()):
+        self.data, self.parents, self.grad = np.asarray(data), parents, None
+        self.requires_grad = any(p.requires_grad for p, _ in parents)
+
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: dtype(self.data.dtype.name))
+
+    def requires_grad_(self, flag=True):
+        self.requires_grad = flag
+        return self
+
+    def detach(self):
+        return Tensor(self.data)
+
+    def cpu(self):
+        return self
+
+    def numpy(self):
+        return self.data
+
+    def to(self, kind):
+        return Tensor(self.data.astype(str(kind)))
+
+    def backward(self, grad, retain_graph=False):
+        order, seen = [], set()
+
+        def visit(t):
+            if id(t) not in seen:
+                seen.add(id(t))
+                for parent, _ in t.parents:
+                    visit(parent)
+                order.append(t)
+
+        visit(self)
+        grads = {id(self): grad.data}
+        for t in reversed(order):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t.requires_grad and not t.parents:
+                t.grad = Tensor(g if t.grad is None else t.grad.data + g)
+            for parent, vjp in t.parents:
+                if parent.requires_grad:
+                    grads[id(parent)] = grads.get(id(parent), 0) + vjp(g)
+
+    def __mul__(self, other):
+        if not isinstance(other, Tensor):
+            return Tensor(self.data * other, [(self, lambda g: g * other)])
+        return Tensor(self.data * other.data, [(self, lambda g: g * other.data), (other, lambda g: g * self.data)])
+
+    def __add__(self, other):
+        if not isinstance(other, Tensor):
+            return Tensor(self.data + other, [(self, lambda g: g)])
+        return Tensor(self.data + other.data, [(self, lambda g: g), (other, lambda g: g)])
+
+    __rmul__, __radd__ = __mul__, __add__
+
+
 def from_numpy(array):
-    import torch
-    return torch.from_numpy(np.array(array, copy=True))
+    return Tensor(np.array(array, copy=True))
+
+
+tensor = from_numpy
 
 
 def tanh(x):
-    import torch
-    return torch.tanh(x)
+    y = np.tanh(x.data)
+    return Tensor(y, [(x, lambda g: g * (1 - y * y))])
 '''
 
 FAKE_OPS = '''\
@@ -327,8 +396,9 @@ def make_fixture_repo(root: Path) -> FixtureRepo:
     (root / "tools").mkdir()
     (root / "tools/build.py").write_text(FAKE_BUILD)
     shutil.copytree(REAL_REPO / "prompts", root / "prompts")
-    (root / "regressions").mkdir()
-    shutil.copy(REAL_REPO / "regressions" / "conftest.py", root / "regressions" / "conftest.py")
+    (root / "regressions/cases").mkdir(parents=True)
+    for name in ("conftest.py", "test_cases.py"):
+        shutil.copy(REAL_REPO / "regressions" / name, root / "regressions" / name)
     (root / "agents").mkdir()
     (root / ".gitignore").write_text(".harness/\nruns/\n__pycache__/\n")
     git(root, "init", "-q", "-b", "main")

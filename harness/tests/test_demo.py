@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 from harness.tests.support import REAL_REPO, git
@@ -30,8 +31,9 @@ def test_shipped_demo_fails_numerics_then_accepts_with_regression(fixture_repo):
     files = git(root, "show", "--name-only", "--format=", branch).split()
     assert "runtime/python/ember/contrib/activations.py" in files
     assert len(accepted["regressions"]) == 1 and accepted["regressions"][0] in files
-    regression = git(root, "show", f"{branch}:{accepted['regressions'][0]}")
-    assert "gelu_tanh" in regression and "model:    replay:scripted-demo" in regression
+    grown = json.loads(git(root, "show", f"{branch}:{accepted['regressions'][0]}"))
+    assert grown["provenance"]["model"] == "replay:scripted-demo"
+    assert {c["name"] for c in grown["cases"]} == {"gelu_tanh"}
     code = git(root, "show", f"{branch}:runtime/python/ember/contrib/activations.py")
     assert "_CUBIC = 0.044715" in code
     assert "ember/contrib/activations.py" not in git(root, "ls-files")  # no --merge given

@@ -73,36 +73,32 @@ def test_accept_after_retry_anthropic_grows_regression_and_merges(fixture_repo, 
     regression = accepted["regressions"][0]
     # Merged into the current branch: the change and the grown regression test are there.
     assert "def triple" in (fixture_repo.root / "runtime/python/ember/ops.py").read_text()
-    body = (fixture_repo.root / regression).read_text()
-    for needle in (
-        "goal:     triple",
-        "failed:   attempt 1",
-        "accepted: attempt 2",
-        "model:    anthropic:anthropic-test-model",
-        "'seed':",
-        "'dtype': 'float64'",
-    ):
-        assert needle in body
-    # The grown test passes on the accepted code and fails on the wrong patch.
+    grown = json.loads((fixture_repo.root / regression).read_text())
+    assert regression.startswith("regressions/cases/") and regression.endswith(".json")
+    assert grown["provenance"] | {"run": None, "failure": None} == {
+        "goal": "triple",
+        "run": None,
+        "failed_attempt": 1,
+        "accepted_attempt": 2,
+        "model": "anthropic:anthropic-test-model",
+        "failure": None,
+    }
+    case = grown["cases"][0]
+    assert case["dtype"] == "float64" and isinstance(case["seed"], int)
+    assert (case["ember"], case["torch"]) == ("ember.ops.triple", "lambda x: x * 3")
+    assert "out of tolerance" in case["note"]
+    # The grown case passes on the accepted code (make test's in-process collector) and fails on
+    # the wrong patch.
     import subprocess
     import sys
 
-    ok = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", regression],
-        cwd=fixture_repo.root,
-        capture_output=True,
-        text=True,
-    )
-    assert ok.returncode == 0, ok.stdout
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "regressions"]
+    ok = subprocess.run(command, cwd=fixture_repo.root, capture_output=True, text=True)
+    assert ok.returncode == 0 and f"{len(grown['cases'])} passed" in ok.stdout, ok.stdout
     ops = fixture_repo.root / "runtime/python/ember/ops.py"
     ops.write_text(ops.read_text().replace("x * 3\n", "x * 3.01\n"))
-    bad = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", regression],
-        cwd=fixture_repo.root,
-        capture_output=True,
-        text=True,
-    )
-    assert bad.returncode == 1
+    bad = subprocess.run(command, cwd=fixture_repo.root, capture_output=True, text=True)
+    assert bad.returncode == 1 and "out of tolerance" in bad.stdout, bad.stdout
 
 
 def test_budget_exhaustion_and_stuck_detection(fixture_repo, serve):

@@ -24,6 +24,8 @@ struct AutogradMeta {
   std::weak_ptr<Node> grad_accumulator;      // leaves: the AccumulateGrad node, made lazily
   uint32_t output_nr = 0;                    // which output of grad_fn this tensor is
   std::vector<std::function<Tensor(const Tensor&)>> hooks;  // tensor.register_hook
+  // register_post_accumulate_grad_hook (leaves): run with the tensor after .grad was accumulated
+  std::vector<std::function<void(const Tensor&)>> post_accumulate_grad_hooks;
 };
 
 struct TensorImpl {

@@ -193,10 +193,11 @@ void softplus(BackwardCtx& ctx) {
   ctx.set_grad(0, mul(ctx.grad(), d));
 }
 
+// grad where x > 0, else grad * slope: computed in grad's dtype (a where() of two Scalars would
+// be float32 and round the slope for float64 inputs).
 void leaky_relu(BackwardCtx& ctx) {
-  Tensor x = ctx.input(0);
-  Tensor d = ew::where(ew::binary(OpId::gt, x, Scalar(int64_t{0})), Scalar(1.0), ctx.attrs.scalar);
-  ctx.set_grad(0, mul(ctx.grad(), d));
+  Tensor g = ctx.grad();
+  ctx.set_grad(0, where(ew::binary(OpId::gt, ctx.input(0), Scalar(int64_t{0})), g, mul(g, ctx.attrs.scalar)));
 }
 
 void nan_to_num(BackwardCtx& ctx) {

@@ -182,6 +182,26 @@ void bind_autograd(py::module_& m) {
         }
         return handle;
       }, py::arg("hook"))
+      .def("register_post_accumulate_grad_hook", [](const Tensor& x, py::function fn) {
+        EMBER_CHECK(x.requires_grad(), "[register_post_accumulate_grad_hook] cannot register a hook on a tensor that "
+                    "doesn't require gradient (", describe(x), ")");
+        EMBER_CHECK(x.is_leaf(), "[register_post_accumulate_grad_hook] post accumulate grad hooks cannot be "
+                    "registered on non-leaf tensors (", describe(x), ")");
+        auto ref = std::make_shared<PyRef>(std::move(fn));
+        auto& hooks = x.impl()->autograd_meta().post_accumulate_grad_hooks;
+        const size_t idx = hooks.size();
+        hooks.push_back([ref](const Tensor& variable) {
+          py::gil_scoped_acquire gil;
+          ref->get()(variable);
+        });
+        std::weak_ptr<TensorImpl> weak = x.impl_ptr();
+        RemovableHandle handle;
+        handle.remover = [weak, idx] {
+          if (auto impl = weak.lock(); impl && impl->autograd && idx < impl->autograd->post_accumulate_grad_hooks.size())
+            impl->autograd->post_accumulate_grad_hooks[idx] = nullptr;
+        };
+        return handle;
+      }, py::arg("hook"))
       .def("retain_grad", [](const Tensor& x) {
         EMBER_CHECK(x.requires_grad(), "[retain_grad] can't retain_grad on Tensor that has requires_grad=False");
         if (x.is_leaf()) return;  // leaves keep .grad anyway

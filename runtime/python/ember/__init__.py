@@ -30,7 +30,7 @@ def _dtype_from_name(name):
 
 # Python-level layers. Each lives in its own module; keep this file to imports.
 from . import _tensor  # noqa: E402,F401
-from . import autograd, cuda, nn, optim  # noqa: E402,F401
+from . import autograd, cuda, distributed, nn, optim  # noqa: E402,F401
 from .autograd.grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled  # noqa: E402,F401
 from .serialization import load, load_file, save, save_file  # noqa: E402,F401
 from ._tensor import get_printoptions, set_printoptions  # noqa: E402,F401

@@ -1,63 +1,22 @@
-"""ember.distributed: the importable shell of torch.distributed.
+"""ember.distributed: process groups and collectives across processes and machines (torch.distributed).
 
-Multi-process training (process groups, collectives over NCCL/Gloo) is issue 15 and is not built
-yet. Scripts that only *import* these names, or check `is_available()` / `is_initialized()` before
-going distributed (nanoGPT's train.py does), run unchanged; calling anything that would need a
-process group raises NotImplementedError naming the issue.
+    ember.distributed.init_process_group(backend=None)  # "mpi" for CPU tensors, "nccl" for CUDA ones
+    ember.distributed.all_reduce(t)                     # in place, sum over ranks
+Start the ranks with the launcher: `python -m ember.distributed.run --nproc-per-node N train.py`.
+See docs/distributed.md.
 """
-from __future__ import annotations
+from ._work import DistBackendError, DistError, DistTimeoutError, ReduceOp, Work
+from .distributed_c10d import (Backend, GroupMember, ProcessGroup, all_gather, all_gather_into_tensor, all_reduce,
+                               barrier, broadcast, destroy_process_group, get_backend, get_global_rank, get_group_rank,
+                               get_rank, get_world_size, group, init_process_group, is_available, is_initialized,
+                               is_mpi_available, is_nccl_available, is_torchelastic_launched, monitored_barrier,
+                               new_group, reduce_scatter, reduce_scatter_tensor)
+from .store import Store, TCPStore
 
-import enum
-
-__all__ = ["is_available", "is_initialized", "is_torchelastic_launched", "init_process_group",
-           "destroy_process_group", "get_rank", "get_world_size", "barrier", "all_reduce", "all_gather",
-           "broadcast", "reduce", "ReduceOp", "Backend"]
-
-_ISSUE = "ember has no multi-process data-parallel training yet (issue 15: data-parallel training over NCCL)"
-
-
-def is_available() -> bool:
-    """False: this build has no distributed backend (issue 15)."""
-    return False
-
-
-def is_initialized() -> bool:
-    """False: no process group can exist until issue 15 lands."""
-    return False
-
-
-def is_torchelastic_launched() -> bool:
-    return False
-
-
-def _unavailable(name: str):
-    def fn(*args, **kwargs):
-        raise NotImplementedError(f"ember.distributed.{name}: {_ISSUE}")
-    fn.__name__ = name
-    fn.__qualname__ = name
-    fn.__doc__ = f"Not implemented: raises NotImplementedError ({_ISSUE})."
-    return fn
-
-
-init_process_group = _unavailable("init_process_group")
-destroy_process_group = _unavailable("destroy_process_group")
-get_rank = _unavailable("get_rank")
-get_world_size = _unavailable("get_world_size")
-barrier = _unavailable("barrier")
-all_reduce = _unavailable("all_reduce")
-all_gather = _unavailable("all_gather")
-broadcast = _unavailable("broadcast")
-reduce = _unavailable("reduce")
-
-
-class ReduceOp(enum.Enum):
-    SUM = "sum"
-    AVG = "avg"
-    PRODUCT = "product"
-    MIN = "min"
-    MAX = "max"
-
-
-class Backend:
-    GLOO = "gloo"
-    NCCL = "nccl"
+__all__ = [
+    "Backend", "DistBackendError", "DistError", "DistTimeoutError", "GroupMember", "ProcessGroup", "ReduceOp", "Store",
+    "TCPStore", "Work", "all_gather", "all_gather_into_tensor", "all_reduce", "barrier", "broadcast",
+    "destroy_process_group", "get_backend", "get_global_rank", "get_group_rank", "get_rank", "get_world_size", "group",
+    "init_process_group", "is_available", "is_initialized", "is_mpi_available", "is_nccl_available",
+    "is_torchelastic_launched", "monitored_barrier", "new_group", "reduce_scatter", "reduce_scatter_tensor",
+]
