@@ -206,8 +206,9 @@ class Row:
 
 def write_night_report(night_dir: Path) -> Path:
     plan = NightPlan.load(night_dir)
-    stats = night_stats(night_dir)
     nights = trend(night_dir.parent, plan.night_id)
+    # this night, with its goals still open counted over the nights before it too
+    stats = next(n for n in nights if n.night_id == plan.night_id)
     results = load_results(night_dir / RESULTS)
     finals = final_entries(night_dir)
     state = json.loads((night_dir / STATE).read_text()) if (night_dir / STATE).exists() else {}

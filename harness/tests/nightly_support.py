@@ -96,6 +96,13 @@ NEGATE = (
 )
 
 
+# A verification command that fails when a model key is in its environment.
+KEYS_CHECK = (
+    "{python} -c \"import os, sys; leaked = [k for k in os.environ if k.endswith('_API_KEY')]; "
+    "print('keys seen:', leaked); sys.exit(bool(leaked))\""
+)
+
+
 def slow(seconds: float = 4.0) -> str:
     """An edit that makes the build of its attempt take `seconds`."""
     return sr("runtime/python/ember/SLOW", "", f"{seconds}\n")
@@ -109,9 +116,11 @@ def make_night_repo(
     budget: str = "{dollars: 10.0, tokens: 1000000, wall_seconds: 3600}",
     jobs: int = 1,
     goals: list[str] | None = None,
+    verify_build: str = "tools/build.py",
 ) -> FixtureRepo:
     """Goals triple (wrong, then right: a regression grows), quad (conflicts with triple) and
-    negate (fails the full suite); one replay agent plays all three."""
+    negate (fails the full suite); one replay agent plays all three. The full suite also fails
+    if a model key reached it (verification runs the model's code)."""
     root = repo.root
     (root / "tools/slow_build.py").write_text(SLOW_BUILD)
     (root / "runtime/tests/python/test_double.py").write_text(DOUBLE_TEST)
@@ -138,7 +147,8 @@ def make_night_repo(
         "integration": {"mode": mode, "target": "main"},
         "verify": {
             "commands": [
-                "{python} tools/build.py",
+                f"{{python}} {verify_build}",
+                KEYS_CHECK,
                 "{python} -m pytest -q -p no:cacheprovider runtime/tests/python regressions",
             ],
             "timeout_s": 120,

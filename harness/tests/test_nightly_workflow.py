@@ -3,6 +3,7 @@ actionlint clean) and `nightly.yaml` (a dry run on this repository plans it, tou
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,13 @@ def test_secrets_reach_only_the_harness_step():
     for needed in ("Build", "Run the night", "Upload the report", "Push what was integrated"):
         assert needed in names, needed
     assert names.index("Build") < names.index("Run the night") < names.index("Upload the report")
+    # A re-run on a fresh machine gets tonight's branches back before it resumes the night,
+    # and what a night integrated is pushed even when the night exits 1 (a run crashed).
+    assert names.index("Restore tonight's branches") < names.index("Run the night")
+    keep = next(s for s in steps() if s.get("name") == "Keep the nights' records")
+    assert "git bundle create" in keep["run"] and keep["if"] == "always()"
+    push = next(s for s in steps() if s.get("name") == "Push what was integrated")
+    assert "!cancelled()" in push["if"] and "NIGHT_DIR" in push["run"]
 
 
 def test_workflow_passes_actionlint():
@@ -54,14 +62,25 @@ def repo_state(root: Path) -> dict:
     }
 
 
-def test_dry_run_of_the_shipped_night_touches_nothing():
-    before = repo_state(REAL_REPO)
+def test_dry_run_of_the_shipped_night_touches_nothing(tmp_path):
+    # The shipped config, goals and agents, in a repository of their own: the real one's refs
+    # and worktrees are shared with whoever else works on it.
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("nightly.yaml", "goals.yaml"):
+        shutil.copy(REAL_REPO / name, root / name)
+    for name in ("agents", "prompts"):
+        shutil.copytree(REAL_REPO / name, root / name)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "shipped")
+    before = repo_state(root)
     done = subprocess.run(
-        [sys.executable, "-m", "harness", "--repo", str(REAL_REPO), "nightly", "--dry-run",
+        [sys.executable, "-m", "harness", "--repo", str(root), "nightly", "--dry-run",
          "--agents", "replay-demo"],
-        capture_output=True, text=True, cwd=REAL_REPO,
+        capture_output=True, text=True, cwd=root, env=dict(os.environ, PYTHONPATH=str(REAL_REPO)),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert repo_state(REAL_REPO) == before
+    assert repo_state(root) == before
     assert "dry run: nothing is written" in done.stdout
     assert "contrib-gelu-tanh with replay-demo (replay:scripted-demo)" in done.stdout
