@@ -106,7 +106,7 @@ def start_head(repo, *args) -> subprocess.Popen:
 
 
 def test_lost_worker_and_restarted_head_never_pay_twice(fixture_repo, serve, cluster):
-    server = serve("openai", [slow(8) + GOOD])
+    server = serve("openai", [slow(5) + GOOD])
     fixture_repo.write_agent("fake-openai", "openai", base_url=server.base_url)
     fixture_repo.write_goals(agent="fake-openai", attempts=1, light=True)
     tools = fixture_repo.root / "tools"
