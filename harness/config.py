@@ -258,6 +258,7 @@ GOAL_SCHEMA = {
     "context_files": Optional([str], []),
     "edit_targets": Optional([str], []),  # files the change needs: shown whole, first
     "category": Optional(str, "general"),  # groups goals in `harness report`
+    "nightly": Optional(bool, False),  # `harness nightly` runs it (nightly.yaml goals.files)
     "commands": Optional({k: Optional(str, v) for k, v in DEFAULT_COMMANDS.items()}),
     "acceptance": Required(
         {
@@ -407,6 +408,7 @@ class Goal:
     limits: StageLimits
     edit_targets: list[str] = field(default_factory=list)
     category: str = "general"
+    nightly: bool = False
     line: int = 0
 
     @property
