@@ -326,6 +326,12 @@ def parse_op_spec(rel: str, lines: list[str]) -> OpSpec | None:
     return OpSpec(rel, rows, first or 0)
 
 
+def spellings(op: str) -> list[str]:
+    """An op's name as code writes it: `leaky_relu`, and its functor/struct `LeakyRelu`."""
+    camel = "".join(part[:1].upper() + part[1:] for part in op.split("_") if part)
+    return [op, camel] if camel != op else [op]
+
+
 def common_run(a: str, b: str) -> int:
     """Length of the longest common substring."""
     best = 0
@@ -552,7 +558,13 @@ class ContextBuilder:
         total = max(1, len(self.index.files))
         spec_paths = {s.path for s in self.specs}
         for name in self.family.exemplars + self.family.new:
-            files = [f for f in self.index.files_mentioning(name) if f not in spec_paths]
+            files = [
+                f
+                for spelling in spellings(name)
+                for f in self.index.files_mentioning(spelling)
+                if f not in spec_paths
+            ]
+            files = list(dict.fromkeys(files))
             if not files:
                 continue
             weight = math.log(1 + total / len(files)) * (2.0 if name in self.family.new else 1.0)
@@ -647,12 +659,23 @@ class ContextBuilder:
         section = Section("op_spec", "Op spec rows of the op family")
         family = self.family
         chunks = []
+        # With one spec file per op family, only the files holding the family's ops (their
+        # sections' titles may recur in other files)
+        home = {
+            (r.path, r.section)
+            for spec in self.specs
+            for r in spec.rows
+            if r.name in family.exemplars
+        }
         for spec in self.specs:
             if spec.path in self.shown:
                 continue  # already shown whole
             lines = self.index.lines(spec.path)
             rows = [
-                r for r in spec.rows if r.section in family.sections or r.name in family.exemplars
+                r
+                for r in spec.rows
+                if r.name in family.exemplars
+                or ((r.path, r.section) in home if home else r.section in family.sections)
             ]
             if not rows:
                 continue
@@ -717,7 +740,7 @@ class ContextBuilder:
         return section
 
     def section_family(self, budget: int) -> Section:
-        names = self.family.exemplars + self.family.new
+        names = [s for n in self.family.exemplars + self.family.new for s in spellings(n)]
         files = self.family_files()
         return self._excerpt_section(
             "family",

@@ -48,6 +48,7 @@ class Ablation:
     test_paths: list[str] = field(default_factory=list)  # changed files that are hidden tests
     selectors: list[str] = field(default_factory=list)  # pytest selectors of the hidden units
     wrappers: list[str] = field(default_factory=list)  # nn module classes removed with it
+    neighbors: list[str] = field(default_factory=list)  # ops next to it in the spec / its module
     problem: str | None = None  # why this op cannot be ablated (then nothing else is valid)
 
 
@@ -125,15 +126,26 @@ class Ablator:
         for path in self.snap.paths(SPEC_DIR, (".yaml",)):
             text = self.text(path)
             spans = []
-            for start, end, entry in spec_entries(text):
+            entries = spec_entries(text)
+            for k, (start, end, entry) in enumerate(entries):
                 op, func = entry_names(entry)
                 if op in self.names or func in self.names:
                     spans.append((start, end))
                     found.append(entry)
+                    for other in entries[max(0, k - 1) : k] + entries[k + 1 : k + 2]:
+                        self.note_neighbor(other[2])
             if spans:
                 self.spec_path = path
                 self.set(path, remove_spans(text, spans))
         return found
+
+    def note_neighbor(self, entry: str) -> None:
+        """The ops next to the removed entry: what a user would name as its siblings."""
+        op, func = entry_names(entry)
+        name = (func or op or "").rstrip("_")
+        internal = entry_field(entry, "python") == "internal"
+        if name and not internal and name not in self.names and name not in self.result.neighbors:
+            self.result.neighbors.append(name)
 
     def spec_default_test(self) -> str | None:
         m = re.search(r"^- defaults:\s*\{test:\s*([\w/.]+)\}", self.snap.read(self.spec_path), re.M)
@@ -211,7 +223,14 @@ class Ablator:
             text = self.text(path)
             lines = text.splitlines()
             spans = []
-            for start, end, kind in python_units(lines, 0):
+            units = python_units(lines, 0)
+            public = [
+                m.group(1)
+                for s, e, _ in units
+                for m in [re.match(r"def ([a-z]\w*)\(", lines[s])]
+                if m
+            ]
+            for start, end, kind in units:
                 head = "\n".join(
                     ln
                     for ln in lines[start:end]
@@ -219,6 +238,12 @@ class Ablator:
                 )
                 if pick(kind, head, "\n".join(lines[start:end])):
                     spans.append((start, end))
+                    name = re.match(r"def (\w+)\(", lines[start])
+                    if self.op.module and name and name.group(1) in public:
+                        k = public.index(name.group(1))
+                        for other in public[max(0, k - 1) : k] + public[k + 1 : k + 2]:
+                            if other not in self.names and other not in self.result.neighbors:
+                                self.result.neighbors.append(other)
             if spans:
                 self.removed_defs.add(path)
                 self.set(path, remove_spans(text, spans))

@@ -24,6 +24,7 @@ from pathlib import Path
 import git
 import yaml
 
+from ..config import DEFAULT_COMMANDS
 from ..errors import ConfigError
 from .ablate import Ablation, Snapshot, ablate
 from .bugs import BUGS, Bug
@@ -33,6 +34,9 @@ SUITE_DIR = "goals/suite"
 SCOPE = ["runtime/csrc/**", "runtime/spec/**", "runtime/python/**"]
 BUDGET = {"attempts": 3, "wall_seconds": 3600, "tokens": 400000, "dollars": 5.0}
 LIMITS = {"stage_timeout_s": 1800}
+# The runtime as `make build CMAKE_ARGS=-DEMBER_CUDA_ARCHS=90` builds it (CUDA code is compiled,
+# for one architecture), minus the GoogleTest binary no suite acceptance runs.
+CONFIGURE = DEFAULT_COMMANDS["configure"] + " -DEMBER_CUDA_ARCHS=90 -DEMBER_BUILD_TESTS=OFF"
 
 
 @dataclass
@@ -114,6 +118,7 @@ def goal_dict(goal_id: str, title: str, category: str, intent: str, acceptance: 
         "base_patch": f"{SUITE_DIR}/{goal_id}/base.patch",
         "base_drop": [SUITE_DIR],
         "scope": list(SCOPE),
+        "commands": {"configure": CONFIGURE},
         "acceptance": acceptance,
         "budget": dict(BUDGET),
         "limits": dict(LIMITS),
@@ -136,9 +141,14 @@ def ablation_intent(op: AblationOp, ab: Ablation) -> str:
     if ab.wrappers:
         names = ", ".join(f"`ember.nn.{w}`" for w in ab.wrappers)
         wrappers = f" The module class {names} wraps it and is missing too; add it back as well."
+    siblings = ""
+    if ab.neighbors:
+        names = " and ".join(f"`{n}`" for n in ab.neighbors[:2])
+        siblings = f" It belongs with {names}, which ember has."
     return (
         f"ember is missing {op.semantics} Add it, matching PyTorch in values, dtypes, gradients "
-        f"and errors (a clear exception naming the op for bad input).{wrappers}\n{how}\n"
+        f"and errors (a clear exception naming the op for bad input).{wrappers}{siblings}\n"
+        f"{how}\n"
     )
 
 
