@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 def _goal_files(repo: Path, spec: str) -> list[Path]:
     path = repo / spec
     files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
-    return [f for f in files if f.name != "oracle.yaml"]
+    return files
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
