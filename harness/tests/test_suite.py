@@ -253,3 +253,13 @@ def test_ablation_goal_oracle_accepted_null_rejected(fixture_repo):
     assert "double" in finished[0]["feedback"]
     started = next(e for e in null_events if e["kind"] == "run_started")
     assert started["graded_base"] and started["base"] != started["graded_base"]
+
+
+def test_small_spec_files_next_to_a_big_one_are_specs_too():
+    from harness.context import find_specs
+
+    big = "".join(f"- op: op{i}\n  func: op{i}(Tensor self) -> Tensor\n" for i in range(9))
+    small = "- func: dot(Tensor self, Tensor other) -> Tensor\n  frontend: ops/linalg.cpp\n"
+    files = {"spec/big.yaml": big, "spec/linalg.yaml": small, "other/linalg.yaml": small}
+    found = {s.path for s in find_specs(sorted(files), lambda rel: files[rel].splitlines())}
+    assert found == {"spec/big.yaml", "spec/linalg.yaml"}
