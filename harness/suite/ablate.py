@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from .catalog import AblationOp
 from .source import (
+    python_code_lines,
     STRING_LITERAL,
     code_of,
     cpp_names_defined,
@@ -329,16 +330,6 @@ class Ablator:
                     where.append(f"{path}:{number}: {line.strip()[:100]}")
         if where:
             self.result.problem = f"{self.op.name} is still used: " + "; ".join(where[:3])
-
-
-def python_code_lines(text: str) -> list[str]:
-    """Python (or YAML) lines with strings, docstrings, comments and YAML `doc:` values blanked."""
-    text = re.sub(r'(?s)""".*?"""|\'\'\'.*?\'\'\'', lambda m: "\n" * m.group(0).count("\n"), text)
-    out = []
-    for line in text.splitlines():
-        line = STRING_LITERAL.sub('""', line).split("#", 1)[0]
-        out.append(re.sub(r"^(\s*-?\s*doc:).*", r"\1", line))
-    return out
 
 
 def ablate(snap: Snapshot, op: AblationOp) -> Ablation:

@@ -229,18 +229,6 @@ ABLATIONS: list[AblationOp] = [
         Numerics("lambda x: ember.cumsum(x, -1)", "lambda x: torch.cumsum(x, -1)"),
     ),
     AblationOp(
-        "all",
-        "reduction",
-        "`ember.all(x, dim=None, keepdim=False)` (and the method): "
-        "True where every element (of all, or along dim) is non-zero.",
-        Numerics(
-            "lambda x: ember.all(ember.round(x), -1)",
-            "lambda x: torch.all(torch.round(x), -1)",
-            input_range=(0.3, 3.0),
-            backward=False,
-        ),
-    ),
-    AblationOp(
         "topk",
         "reduction",
         "`ember.topk(x, k, dim=-1, largest=True, sorted=True)` (and the "
@@ -312,15 +300,6 @@ ABLATIONS: list[AblationOp] = [
         "`Tensor.repeat(*sizes)`: the tensor tiled sizes[i] times along "
         "each dim (leading new dims when sizes is longer than the shape).",
         Numerics("lambda x: x.repeat(2, 1, 3)", "lambda x: x.repeat(2, 1, 3)"),
-    ),
-    AblationOp(
-        "triu",
-        "layout",
-        "`ember.triu(x, diagonal=0)` (and the method): the upper triangle "
-        "of the last two dims (elements below the diagonal set to zero).",
-        Numerics(
-            "lambda x: ember.triu(x, -1)", "lambda x: torch.triu(x, -1)", shapes=[[4, 9], [2, 3, 5]]
-        ),
     ),
     AblationOp(
         "unflatten",
@@ -434,18 +413,5 @@ ABLATIONS: list[AblationOp] = [
         ),
         module="runtime/python/ember/nn/functional.py",
         tests=("tests/python/nn/test_losses.py",),
-    ),
-    AblationOp(
-        "logsigmoid",
-        "nn-python",
-        "`ember.nn.functional.logsigmoid(x)`: log(sigmoid(x)), "
-        "computed without overflow for large |x|.",
-        Numerics(
-            "ember.nn.functional.logsigmoid",
-            "torch.nn.functional.logsigmoid",
-            input_range=(-30.0, 30.0),
-        ),
-        module="runtime/python/ember/nn/functional.py",
-        tests=("tests/python/nn/test_nn.py",),
     ),
 ]

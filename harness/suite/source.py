@@ -158,16 +158,32 @@ def _py_balance(line: str) -> int:
     return sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
 
 
+def python_code_lines(text: str) -> list[str]:
+    """Python (or YAML) lines with strings, docstrings, comments and YAML `doc:` values blanked
+    (line numbers kept)."""
+    text = re.sub(
+        r'(?s)""".*?"""|\'\'\'.*?\'\'\'', lambda m: '""' + "\n" * m.group(0).count("\n"), text
+    )
+    out = []
+    for line in text.splitlines():
+        line = STRING_LITERAL.sub('""', line).split("#", 1)[0]
+        out.append(re.sub(r"^(\s*-?\s*doc:).*", r"\1", line))
+    return out
+
+
 def python_units(lines: list[str], indent: int, start: int = 0, stop: int | None = None) -> list:
     """Logical units at exactly `indent` spaces between start and stop: (start, end, kind).
     kind is 'def' (a def/class with its body and decorators) or 'stmt' (brackets balanced)."""
     stop = len(lines) if stop is None else stop
     units, i = [], start
     pad = " " * indent
+    code = python_code_lines("\n".join(lines))
+    code += [""] * (len(lines) - len(code))
     while i < stop:
         line = lines[i]
         if (
-            not line.strip()
+            not code[i].strip()
+            or not line.strip()
             or not line.startswith(pad)
             or (len(line) > indent and line[indent] == " ")
         ):
@@ -196,7 +212,7 @@ def python_units(lines: list[str], indent: int, start: int = 0, stop: int | None
             continue
         depth, j = 0, i
         while j < stop:
-            depth += _py_balance(lines[j])
+            depth += _py_balance(code[j])
             j += 1
             if depth <= 0:
                 break
