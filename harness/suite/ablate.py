@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 
 from .catalog import AblationOp
 from .source import (
-    python_code_lines,
-    STRING_LITERAL,
     code_of,
     cpp_names_defined,
     entry_field,
@@ -30,6 +28,7 @@ from .source import (
     find_cpp_defs,
     mentions,
     mentions_quoted,
+    python_code_lines,
     python_units,
     remove_spans,
     spec_entries,
