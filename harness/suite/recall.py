@@ -2,10 +2,10 @@
 prompt shows.
 
 For every goal, the reference solution's *edited pre-image lines* are the lines of the goal's
-starting tree that it removes or replaces, and for a pure insertion the line it goes after (the
-anchor a SEARCH block must quote); new files need none. Recall is the share of those lines that
-the first prompt (harness/context.py, exactly as the patch agent builds it) shows verbatim, whole
-or in an excerpt.
+starting tree that it removes or replaces, and for an insertion the last non-blank line before
+it (the anchor a SEARCH block must quote); new files need none. Recall is the share of those
+lines that the first prompt (harness/context.py, exactly as the patch agent builds it) shows
+verbatim, whole or in an excerpt.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def preimage_lines(patch: str) -> dict[str, set[int]]:
     """path -> the 1-based pre-image lines a patch edits (removed lines; insertion anchors)."""
     needed: dict[str, set[int]] = {}
     path, old, new_file = None, 0, False
+    anchor = 0  # the last non-blank pre-image line of the hunk so far
     for line in patch.splitlines():
         if line.startswith("diff --git "):
             path, new_file = line.split(" b/", 1)[1], False
@@ -45,14 +46,18 @@ def preimage_lines(patch: str) -> dict[str, set[int]]:
             old = int(m.group(1))
             if m.group(2) == "0":  # pure insertion after line `old`
                 old += 1
+            anchor = old - 1
             continue
         lines = needed.setdefault(path, set())
         if line.startswith("-"):
             lines.add(old)
+            anchor = old if line[1:].strip() else anchor
             old += 1
         elif line.startswith("+"):
-            lines.add(old - 1 if old > 1 else 1)
+            # an insertion is placed by the last non-blank line before it (blank lines say nothing)
+            lines.add(max(anchor, 1))
         elif line.startswith(" "):
+            anchor = old if line[1:].strip() else anchor
             old += 1
     return {p: s for p, s in needed.items() if s}
 

@@ -187,9 +187,13 @@ def test_recall_counts_edited_preimage_lines_shown_in_the_prompt(tmp_path):
         "@@ -8,3 +9,2 @@\n line8\n-line9\n line10\n"
         "diff --git a/new.py b/new.py\n--- /dev/null\n+++ b/new.py\n@@ -0,0 +1 @@\n+x\n"
     )
-    assert preimage_lines(patch) == {
-        "a.py": {3, 9}
-    }  # insertion anchor, removed line; new file: none
+    # the insertion's anchor and the removed line; a new file needs none
+    assert preimage_lines(patch) == {"a.py": {3, 9}}
+    blank_before = (
+        "diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n"
+        "@@ -4,3 +4,4 @@\n line4\n \n \n+inserted\n"
+    )
+    assert preimage_lines(blank_before) == {"a.py": {4}}  # the last non-blank line places it
     prompt = "intro\n--- a.py (excerpt: 1 region(s) of 10 lines) ---\n@@ lines 2-4 @@\nline2\nline3\nline4\n"
     assert shown_lines(prompt, tmp_path) == {"a.py": {2, 3, 4}}
     whole = "--- a.py ---\n" + "".join(f"line{i}\n" for i in range(1, 11))
