@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from .catalog import AblationOp
 from .source import (
+    STRING_LITERAL,
     code_of,
     cpp_names_defined,
     entry_field,
@@ -270,14 +271,15 @@ class Ablator:
         text = self.text(path)
         lines = text.splitlines()
         spans, rows, defs = [], [], []
+        code = [without_comment(line) for line in lines]  # a comment naming the op is no test
         for start, end, kind in python_units(lines, 0):
-            unit = "\n".join(lines[start:end])
+            unit = "\n".join(code[start:end])
             if not mentions_quoted(unit, self.names):
                 continue
             head = lines[start]
             if kind == "stmt" and re.match(r"\w+\s*=\s*[\[(]\s*$", head.split("#")[0].rstrip()):
                 for s, e, _ in python_units(lines, 4, start + 1, end):
-                    row = "\n".join(lines[s:e])
+                    row = "\n".join(code[s:e])
                     if mentions_quoted(row, self.names):
                         spans.append((s, e))
                         rows += re.findall(r"""OpCase\(\s*f?["']([\w\-.]+)""", row)
@@ -329,6 +331,13 @@ class Ablator:
                     where.append(f"{path}:{number}: {line.strip()[:100]}")
         if where:
             self.result.problem = f"{self.op.name} is still used: " + "; ".join(where[:3])
+
+
+def without_comment(line: str) -> str:
+    """A Python line without its `#` comment (a `#` inside a string stays)."""
+    blanked = STRING_LITERAL.sub(lambda m: "x" * len(m.group(0)), line)
+    cut = blanked.find("#")
+    return line if cut < 0 else line[:cut].rstrip()
 
 
 def ablate(snap: Snapshot, op: AblationOp) -> Ablation:
