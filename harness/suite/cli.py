@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..config import load_agent, load_goals
 from ..errors import ConfigError
+from ..goal_base import derive
 from ..workspace import open_repo
 from .build import SUITE_DIR, generate, write
 from .recall import recall_table, suite_recall
@@ -20,7 +21,11 @@ def add_parser(sub) -> None:
     action = suite.add_subparsers(dest="suite_command", required=True)
     build = action.add_parser("build", help=f"generate {SUITE_DIR}/ from the runtime")
     build.add_argument("--ref", default="HEAD", help="commit to generate from (default HEAD)")
-    check = action.add_parser("check", help=f"fail if {SUITE_DIR}/ differs from a fresh build")
+    check = action.add_parser(
+        "check",
+        help=f"fail if {SUITE_DIR}/ differs from a fresh build or a goal's patches do not "
+        "round-trip to the source tree",
+    )
     check.add_argument("--ref", default="HEAD")
     recall = action.add_parser("recall", help="context recall of the patch mode per suite goal")
     recall.add_argument("--agent", default="oracle", help="agent whose context_tokens to use")
@@ -47,6 +52,10 @@ def cmd_suite(args: argparse.Namespace) -> int:
                 stale = _differences(diff)
             for line in stale:
                 print(f"stale: {line}")
+            broken = roundtrip_problems(root, args.ref, built)
+            for line in broken:
+                print(f"broken: {line}")
+            stale += broken
             verdict = "rebuild with `harness suite build`" if stale else "up to date"
             print(f"{SUITE_DIR}: {verdict}")
             return 1 if stale else 0
@@ -75,6 +84,21 @@ def cmd_suite(args: argparse.Namespace) -> int:
             if r.missing:
                 print(f"{r.goal}: not shown: {', '.join(r.missing[:8])}")
     return 0
+
+
+def roundtrip_problems(root: Path, ref: str, built) -> list[str]:
+    """Each goal's starting tree plus its solution and hidden tests must be `ref`'s tree again
+    (minus the suite): then the oracle grades exactly the runtime `ref` holds."""
+    repo = open_repo(root)
+    parent = repo.commit(ref).hexsha
+    want = repo.commit(derive(root, parent, "", [SUITE_DIR], "suite check")).tree.hexsha
+    problems = []
+    for goal in built.goals:
+        base = derive(root, parent, goal.base_patch, [SUITE_DIR], f"base of {goal.id}")
+        back = derive(root, base, goal.solution_patch + goal.hidden_patch, [], f"{goal.id} solved")
+        if repo.commit(back).tree.hexsha != want:
+            problems.append(f"{goal.id}: base + solution + hidden tests is not {ref}'s tree")
+    return problems
 
 
 def _differences(cmp: filecmp.dircmp, prefix: str = "") -> list[str]:
