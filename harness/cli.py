@@ -1,4 +1,4 @@
-"""`harness` command line: goals, run, bench, nightly, report, show.
+"""`harness` command line: goals, run, bench, nightly, report, show, suite.
 
 Exit codes: 0 accepted, 1 not accepted, 2 usage/config error, 3 internal error.
 """
@@ -19,6 +19,7 @@ from .config import AgentConfig, Goal, load_agent, load_goals, pick_goal
 from .errors import ConfigError
 from .records import RunRecord, new_run_id
 from .sandbox import secret_values
+from .suite import cli as suite_cli
 from .workspace import open_repo
 
 EXIT_INTERNAL = 3
@@ -321,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     show.add_argument("--trajectory", action="store_true", help="print a replay trajectory")
     show.add_argument("--runs-dir")
+    suite_cli.add_parser(sub)
     return parser
 
 
@@ -333,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         "nightly": cmd_nightly,
         "report": cmd_report,
         "show": cmd_show,
+        "suite": suite_cli.cmd_suite,
     }[args.command]
     try:
         return handler(args)

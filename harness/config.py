@@ -253,6 +253,11 @@ GOAL_SCHEMA = {
     "default": Optional(bool, False),
     "agent": Optional(str, "replay-demo"),
     "base": Optional(str, "HEAD"),
+    # A generated goal (harness/suite) starts from `base` with this patch applied and these paths
+    # removed; its hidden test rows are written in only while grading (harness/goal_base.py).
+    "base_patch": Optional(str),
+    "base_drop": Optional([str], []),
+    "hidden_tests": Optional(str),
     "scope": Required([str]),
     "protected": Optional([str], []),
     "context_files": Optional([str], []),
@@ -302,7 +307,7 @@ AGENT_SCHEMA = {
     "max_retries": Optional(int, 4),
     "backoff_s": Optional(float, 1.0),
     "edit_format": Optional(OneOf("search_replace", "unified_diff"), "search_replace"),
-    "mode": Optional(OneOf("patch", "tools"), "patch"),
+    "mode": Optional(OneOf("patch", "tools", "null"), "patch"),  # null: no edits (agents/null.yaml)
     "max_steps": Optional(int, 40),  # tools mode: model turns per attempt
     "attempt_tokens": Optional(int, 400_000),  # tools mode: tokens per attempt
     "tool_output_chars": Optional(int, 12_000),  # tools mode: longer tool output is cut
@@ -409,6 +414,9 @@ class Goal:
     edit_targets: list[str] = field(default_factory=list)
     category: str = "general"
     nightly: bool = False
+    base_patch: str | None = None
+    base_drop: list[str] = field(default_factory=list)
+    hidden_tests: str | None = None
     line: int = 0
 
     @property
@@ -431,6 +439,7 @@ class Goal:
 # Prompt templates per agent mode, used when an agent file names none.
 DEFAULT_PROMPTS = {
     "patch": {"system": "prompts/system.md", "attempt": "prompts/attempt.md"},
+    "null": {"system": "prompts/system.md", "attempt": "prompts/attempt.md"},
     "tools": {"system": "prompts/tools_system.md", "attempt": "prompts/tools_attempt.md"},
 }
 

@@ -20,6 +20,7 @@ from numcheck.wire import WireError
 
 from . import numerics
 from .config import Goal
+from .edits import matches_any
 from .numerics import CaseResult, ReferenceFailure, ReferenceServer, SplitCheck
 from .performance import time_check
 from .sandbox import Limits, format_command, run_command, trim
@@ -125,9 +126,18 @@ def test_feedback(log: str, limit: int = 25) -> str:
 
 class Grader:
     def __init__(
-        self, workspace: Workspace, goal: Goal, base: str, secrets: list[str], on_stage=None
+        self,
+        workspace: Workspace,
+        goal: Goal,
+        base: str,
+        secrets: list[str],
+        on_stage=None,
+        graded_base: str | None = None,
     ):
         self.ws, self.goal, self.base, self.secrets = workspace, goal, base, secrets
+        # base + the goal's hidden tests (harness/goal_base.py): written in before the build,
+        # and what protected files are checked against afterwards
+        self.graded_base = graded_base
         self.on_stage = on_stage or (lambda name, status, result=None: None)
         lim = goal.limits
         self.limits = Limits(
@@ -178,8 +188,8 @@ class Grader:
         return result
 
     # -- stages
-    def stage_protected(self, name="protected") -> StageResult:
-        problems = self.ws.protected_violations(self.base, self.goal.all_protected)
+    def stage_protected(self, name="protected", against: str | None = None) -> StageResult:
+        problems = self.ws.protected_violations(against or self.base, self.goal.all_protected)
         return StageResult(
             name,
             not problems,
@@ -190,6 +200,35 @@ class Grader:
             feedback="protected paths changed (never allowed):\n" + "\n".join(problems)
             if problems
             else "",
+        )
+
+    def stage_hidden_tests(self) -> StageResult:
+        """Write the goal's hidden test files into the worktree. Runs after `protected` passed, so
+        they replace files the agent could not have changed; they must be protected paths."""
+        repo = self.ws.repo
+        changed = repo.git.diff("--name-only", self.base, self.graded_base).splitlines()
+        exposed = [p for p in changed if not matches_any(p, self.goal.all_protected)]
+        if exposed:
+            return StageResult(
+                "hidden_tests",
+                False,
+                0.0,
+                summary="hidden tests on unprotected paths (a goal problem)",
+                feedback="hidden test files must be protected paths: " + ", ".join(exposed),
+                details={"goal_problem": True},
+            )
+        tree = repo.commit(self.graded_base).tree
+        for rel in changed:
+            target = self.ws.worktree / rel
+            try:
+                blob = tree / rel
+            except KeyError:
+                target.unlink(missing_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(blob.data_stream.read())
+        return StageResult(
+            "hidden_tests", True, 0.0, summary=f"{len(changed)} hidden test file(s) written"
         )
 
     def stage_build(self, logs: Path) -> StageResult:
@@ -447,6 +486,8 @@ class Grader:
         logs.mkdir(parents=True, exist_ok=True)
         acc = self.goal.acceptance
         plan: list[tuple[str, Callable[[], StageResult]]] = [("protected", self.stage_protected)]
+        if self.graded_base:
+            plan.append(("hidden_tests", self.stage_hidden_tests))
         if acc.build:
             plan.append(("build", lambda: self.stage_build(logs)))
         if acc.cpp_tests:
@@ -471,7 +512,12 @@ class Grader:
             plan.append(("regression", lambda: self.stage_regression(logs)))
         if acc.performance:
             plan.append(("performance", lambda: self.stage_performance(logs)))
-        plan.append(("protected_after", lambda: self.stage_protected("protected_after")))
+        plan.append(
+            (
+                "protected_after",
+                lambda: self.stage_protected("protected_after", self.graded_base),
+            )
+        )
         stages = []
         try:
             for name, body in plan:

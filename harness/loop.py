@@ -11,12 +11,13 @@ from .agent import Agent, AttemptContext, AttemptHistory, make_agent
 from .config import AgentConfig, Goal
 from .display import Reporter
 from .errors import ProviderError
+from .goal_base import goal_bases
 from .grading import Grader, Verdict
 from .providers import Completion, Provider, make_provider
 from .records import RunRecord
 from .regressions import candidates_from_stage, case_file, write_regression
 from .sandbox import secret_values
-from .workspace import Workspace, resolve_base
+from .workspace import Workspace
 
 EXIT_ACCEPTED, EXIT_NOT_ACCEPTED = 0, 1
 
@@ -71,6 +72,7 @@ class AgentLoop:
         self.record, self.reporter, self.secrets = record, reporter, secrets
         self.state = self.record.state()
         self.session_start = time.monotonic()
+        self.graded_base: str | None = None  # base + the goal's hidden tests, if it has any
 
     # ---------------------------------------------------------------- bookkeeping
     def wall_used(self) -> float:
@@ -99,10 +101,12 @@ class AgentLoop:
 
     def start_run(self):
         if self.state.started:
-            base = self.state.started["base"]
+            bases = goal_bases(self.ws.repo, self.goal, self.state.started["base"])
+            self.graded_base = bases.graded
             self.record.event("session_resumed", next_attempt=self.state.next_attempt)
-            return base
-        base = resolve_base(self.ws.repo, self.goal.base)
+            return bases.base
+        bases = goal_bases(self.ws.repo, self.goal)
+        base, self.graded_base = bases.base, bases.graded
         self.record.write("goal.json", self.goal.to_dict())
         self.record.write("agent.json", self.agent_config.to_dict())
         self.state.started = self.record.event(
@@ -114,6 +118,7 @@ class AgentLoop:
             provider=self.agent_config.provider,
             model=self.agent_config.model,
             base=base,
+            graded_base=self.graded_base,
             repo=str(self.ws.root),
             worktree=str(self.ws.worktree),
             harness_python=sys.executable,
@@ -130,7 +135,14 @@ class AgentLoop:
             seeded = self.ws.seed_prebuilt()
             if seeded:
                 self.record.event("prebuilt_seeded", attempt=attempt, files=seeded)
-        grader = Grader(self.ws, self.goal, base, self.secrets, on_stage=self._on_stage(attempt))
+        grader = Grader(
+            self.ws,
+            self.goal,
+            base,
+            self.secrets,
+            on_stage=self._on_stage(attempt),
+            graded_base=self.graded_base,
+        )
         ctx = AttemptContext(
             number=attempt,
             base=base,
