@@ -202,7 +202,7 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
   return unbatched ? squeeze(out, int64_t{0}) : out;
 }
 
-std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, IntSpan kernel_size, IntSpan stride,
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, IntSpan kernel_size, IntSpan stride,
                                                    IntSpan padding, IntSpan dilation, bool ceil_mode) {
   Tensor x = input;
   const bool unbatched = batch_input("max_pool2d", x);

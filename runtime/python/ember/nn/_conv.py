@@ -112,15 +112,24 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     return out.squeeze(-2)
 
 
+def _blocks(size: tuple, kernel: list, dilation: list, padding: list, stride: list) -> int:
+    """Number of sliding blocks over a 2-d size (0 when the kernel does not fit)."""
+    n = 1
+    for s, k, d, p, st in zip(size, kernel, dilation, padding, stride):
+        span = s + 2 * p - d * (k - 1) - 1
+        n *= span // st + 1 if span >= 0 else 0
+    return n
+
+
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """[N, C, H, W] -> [N, C*kh*kw, L] sliding blocks (a 3-D input is one unbatched image)."""
     _check_dims("unfold", input, (3, 4), "3D (unbatched) or 4D (batched)")
     x = input.unsqueeze(0) if input.dim() == 3 else input
     t = lambda name, v: list(_tuple("unfold", name, v, 2))  # noqa: E731
-    cols = ember._im2col(x, t("kernel_size", kernel_size), t("dilation", dilation), t("padding", padding),
-                         t("stride", stride))
-    n = x.shape[0]
-    out = cols.reshape(cols.shape[0], n, cols.shape[1] // n if n else 0).permute(1, 0, 2).contiguous()
+    k, d, p, s = t("kernel_size", kernel_size), t("dilation", dilation), t("padding", padding), t("stride", stride)
+    cols = ember._im2col(x, k, d, p, s)  # [C*kh*kw, N*L]
+    n, blocks = x.shape[0], _blocks(tuple(x.shape[2:]), k, d, p, s)
+    out = cols.reshape(cols.shape[0], n, blocks).permute(1, 0, 2).contiguous()
     return out.squeeze(0) if input.dim() == 3 else out
 
 
@@ -129,14 +138,16 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
     _check_dims("fold", input, (2, 3), "2D (unbatched) or 3D (batched)")
     x = input.unsqueeze(0) if input.dim() == 2 else input
     t = lambda name, v: list(_tuple("fold", name, v, 2))  # noqa: E731
-    cols = x.permute(1, 0, 2).reshape(x.shape[1], x.shape[0] * x.shape[2])
-    out = ember._col2im(cols, t("output_size", output_size), t("kernel_size", kernel_size), t("dilation", dilation),
-                        t("padding", padding), t("stride", stride))
-    if out.shape[0] != x.shape[0]:  # L did not match the blocks of output_size: col2im folded it into N
-        raise RuntimeError(f"[fold] Given output_size={list(output_size)}, kernel_size={kernel_size}, "
-                           f"dilation={dilation}, padding={padding}, stride={stride}, expected size of input's "
-                           f"dimension 2 to match the calculated number of sliding blocks, but got input of size "
+    size, k = t("output_size", output_size), t("kernel_size", kernel_size)
+    d, p, s = t("dilation", dilation), t("padding", padding), t("stride", stride)
+    blocks = _blocks(tuple(size), k, d, p, s)
+    if x.shape[1] % (k[0] * k[1]) != 0 or x.shape[2] != blocks:
+        raise RuntimeError(f"[fold] Expected size of input's dimension 1 to be divisible by the product of "
+                           f"kernel_size {k} and its dimension 2 to match the {blocks} sliding blocks of "
+                           f"output_size={size} (dilation={d}, padding={p}, stride={s}), but got input of size "
                            f"{list(input.shape)}")
+    cols = x.permute(1, 0, 2).reshape(x.shape[1], x.shape[0] * x.shape[2])
+    out = ember._col2im(cols, size, k, d, p, s)
     return out.squeeze(0) if input.dim() == 2 else out
 
 
@@ -249,8 +260,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     op = "adaptive_avg_pool2d"
     _check_dims(op, input, (3, 4), "3D (unbatched) or 4D (batched)")
     h, w = input.shape[-2:]
-    size = _tuple(op, "output_size", (output_size, output_size) if output_size is None else output_size, 2) \
-        if not isinstance(output_size, (tuple, list)) else tuple(output_size)
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
     if len(size) != 2:
         raise ValueError(f"[{op}] output_size must be an int or a pair, got {output_size!r}")
     oh, ow = (h if size[0] is None else int(size[0])), (w if size[1] is None else int(size[1]))
