@@ -81,7 +81,7 @@ __global__ void max_pool2d_kernel(const T* __restrict__ x, T* __restrict__ value
     for (int64_t iy = y0; iy < y1; iy += g.dh) {
       for (int64_t ix = x0; ix < x1; ix += g.dw) {
         const A v = cvt<A>(plane[iy * g.w + ix]);
-        if (v > best || isnan(v)) {
+        if (v > best || ::isnan(v)) {
           best = v;
           best_i = iy * g.w + ix;
         }

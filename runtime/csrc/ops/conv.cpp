@@ -160,7 +160,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int
   const Tensor cols = pointwise ? reshape(permute(x, kSwap), DimVector{cin, n * h * w})
                                 : im2col(x, k2, dilation, padding, stride);
   const int64_t kg = cin / groups * kh * kw;
-  Tensor out = bmm(reshape(weight, DimVector{groups, cout / groups, kg}), reshape(cols, DimVector{groups, kg, n * oh * ow}));
+  Tensor out = bmm(reshape(weight, DimVector{groups, cout / groups, kg}),
+                   reshape(cols, DimVector{groups, kg, n * oh * ow}));
   out = to_batch_major(reshape(out, DimVector{cout, n, oh, ow}), bias);
   return unbatched ? squeeze(out, int64_t{0}) : out;
 }
