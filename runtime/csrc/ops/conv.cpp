@@ -96,11 +96,12 @@ void check_conv_args(const char* op, const Tensor& x, const Tensor& weight, cons
   }
 }
 
-// [C, N, oh, ow] GEMM result -> contiguous [N, C, oh, ow], the bias added in the same pass.
+// [C, N, oh, ow] GEMM result -> contiguous [N, C, oh, ow], the bias added in the same pass (the
+// elementwise output may keep the input's permuted layout: contiguous() is then the one copy).
 Tensor to_batch_major(const Tensor& out_cn, const Tensor& bias) {
   static constexpr int64_t kSwap[4] = {1, 0, 2, 3};
   Tensor out = permute(out_cn, kSwap);
-  if (bias.defined()) return add(out, reshape(bias, DimVector{bias.sizes()[0], 1, 1}));
+  if (bias.defined()) out = add(out, reshape(bias, DimVector{bias.sizes()[0], 1, 1}));
   return contiguous(out);
 }
 

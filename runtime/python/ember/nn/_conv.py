@@ -7,6 +7,7 @@ every device come from those ops; max pooling is its own op (it returns the argm
 from __future__ import annotations
 
 import ember
+from ember import _C
 from ember import Tensor
 
 from ._padding import pad
@@ -76,7 +77,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
         raise RuntimeError(f"[conv2d] Expected 4-dimensional weight, but got weight of size {list(weight.shape)}")
     stride, dilation = _tuple("conv2d", "stride", stride, 2), _tuple("conv2d", "dilation", dilation, 2)
     input, padding = _resolve_padding("conv2d", input, padding, tuple(weight.shape[2:]), stride, dilation)
-    return ember._conv2d(input, weight, bias, list(stride), list(padding), list(dilation), groups)
+    return _C._conv2d(input, weight, bias, list(stride), list(padding), list(dilation), groups)
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
@@ -86,7 +87,12 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
         raise RuntimeError(f"[conv1d] Expected 3-dimensional weight, but got weight of size {list(weight.shape)}")
     stride, dilation = _tuple("conv1d", "stride", stride, 1), _tuple("conv1d", "dilation", dilation, 1)
     input, padding = _resolve_padding("conv1d", input, padding, tuple(weight.shape[2:]), stride, dilation)
-    out = ember._conv2d(input.unsqueeze(-2), weight.unsqueeze(2), bias, [1, stride[0]], [0, padding[0]],
+    span = dilation[0] * (weight.shape[2] - 1) + 1
+    if input.shape[-1] + 2 * padding[0] < span:
+        raise RuntimeError(f"[conv1d] Calculated padded input size per channel: ({input.shape[-1] + 2 * padding[0]}). "
+                           f"Kernel size: ({span}). Kernel size can't be greater than actual input size (input "
+                           f"{list(input.shape)}, weight {list(weight.shape)})")
+    out = _C._conv2d(input.unsqueeze(-2), weight.unsqueeze(2), bias, [1, stride[0]], [0, padding[0]],
                         [1, dilation[0]], groups)
     return out.squeeze(-2)
 
@@ -95,7 +101,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                      output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     _check_dims("conv_transpose2d", input, (3, 4), "3D (unbatched) or 4D (batched)")
     t = lambda name, v: list(_tuple("conv_transpose2d", name, v, 2))  # noqa: E731
-    return ember._conv_transpose2d(input, weight, bias, t("stride", stride), t("padding", padding),
+    return _C._conv_transpose2d(input, weight, bias, t("stride", stride), t("padding", padding),
                                    t("output_padding", output_padding), groups, t("dilation", dilation))
 
 
@@ -106,7 +112,7 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
         raise RuntimeError(f"[conv_transpose1d] Expected 3-dimensional weight, but got weight of size "
                            f"{list(weight.shape)}")
     one = lambda name, v: _tuple("conv_transpose1d", name, v, 1)[0]  # noqa: E731
-    out = ember._conv_transpose2d(input.unsqueeze(-2), weight.unsqueeze(2), bias, [1, one("stride", stride)],
+    out = _C._conv_transpose2d(input.unsqueeze(-2), weight.unsqueeze(2), bias, [1, one("stride", stride)],
                                   [0, one("padding", padding)], [0, one("output_padding", output_padding)], groups,
                                   [1, one("dilation", dilation)])
     return out.squeeze(-2)
@@ -127,7 +133,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     x = input.unsqueeze(0) if input.dim() == 3 else input
     t = lambda name, v: list(_tuple("unfold", name, v, 2))  # noqa: E731
     k, d, p, s = t("kernel_size", kernel_size), t("dilation", dilation), t("padding", padding), t("stride", stride)
-    cols = ember._im2col(x, k, d, p, s)  # [C*kh*kw, N*L]
+    cols = _C._im2col(x, k, d, p, s)  # [C*kh*kw, N*L]
     n, blocks = x.shape[0], _blocks(tuple(x.shape[2:]), k, d, p, s)
     out = cols.reshape(cols.shape[0], n, blocks).permute(1, 0, 2).contiguous()
     return out.squeeze(0) if input.dim() == 3 else out
@@ -147,7 +153,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
                            f"output_size={size} (dilation={d}, padding={p}, stride={s}), but got input of size "
                            f"{list(input.shape)}")
     cols = x.permute(1, 0, 2).reshape(x.shape[1], x.shape[0] * x.shape[2])
-    out = ember._col2im(cols, size, k, d, p, s)
+    out = _C._col2im(cols, size, k, d, p, s)
     return out.squeeze(0) if input.dim() == 2 else out
 
 
@@ -158,7 +164,7 @@ def max_pool2d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, 
     _check_dims("max_pool2d", input, (3, 4), "3D (unbatched) or 4D (batched)")
     t = lambda name, v: list(_tuple("max_pool2d", name, v, 2))  # noqa: E731
     stride = [] if stride is None or (not isinstance(stride, int) and len(stride) == 0) else t("stride", stride)
-    return ember._max_pool2d_with_indices(input, t("kernel_size", kernel_size), stride, t("padding", padding),
+    return _C._max_pool2d_with_indices(input, t("kernel_size", kernel_size), stride, t("padding", padding),
                                           t("dilation", dilation), bool(ceil_mode))
 
 
@@ -173,7 +179,7 @@ def max_pool1d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, 
     _check_dims("max_pool1d", input, (2, 3), "2D (unbatched) or 3D (batched)")
     one = lambda name, v: _tuple("max_pool1d", name, v, 1)[0]  # noqa: E731
     stride = [] if stride is None or (not isinstance(stride, int) and len(stride) == 0) else [1, one("stride", stride)]
-    values, indices = ember._max_pool2d_with_indices(input.unsqueeze(-2), [1, one("kernel_size", kernel_size)],
+    values, indices = _C._max_pool2d_with_indices(input.unsqueeze(-2), [1, one("kernel_size", kernel_size)],
                                                      stride, [0, one("padding", padding)],
                                                      [1, one("dilation", dilation)], bool(ceil_mode))
     return values.squeeze(-2), indices.squeeze(-2)
@@ -225,14 +231,14 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=Fal
         return x.mean((-3, -1))
     extra = [max(0, (o - 1) * si + ki - (n + 2 * pi)) for o, si, ki, n, pi in zip(out, s, k, (h, w), p)]
     x = pad(input.reshape(planes, 1, h, w), [p[1], p[1] + extra[1], p[0], p[0] + extra[0]])
-    sums = ember._im2col(x, list(k), [1, 1], [0, 0], list(s)).sum(0).reshape(*lead, out[0], out[1])
+    sums = _C._im2col(x, list(k), [1, 1], [0, 0], list(s)).sum(0).reshape(*lead, out[0], out[1])
     if divisor_override is not None:
         return sums / divisor_override
     # Element counts: include_pad counts positions inside the padded input, else inside the input.
     grid = (h + 2 * p[0], w + 2 * p[1]) if count_include_pad else (h, w)
     margin = [0, extra[1], 0, extra[0]] if count_include_pad else [p[1], p[1] + extra[1], p[0], p[0] + extra[0]]
     ones = pad(ember.ones((1, 1) + grid, dtype=input.dtype, device=input.device), margin)
-    counts = ember._im2col(ones, list(k), [1, 1], [0, 0], list(s)).sum(0).reshape(out[0], out[1])
+    counts = _C._im2col(ones, list(k), [1, 1], [0, 0], list(s)).sum(0).reshape(out[0], out[1])
     return sums / counts
 
 

@@ -178,7 +178,7 @@ def test_batch_norm_module_running_stats(device, dims):
         tm = getattr(torch.nn, cls)(3, momentum=momentum).to(device)
         em = getattr(ember.nn, cls)(3, momentum=momentum).to(device)
         for step in range(3):
-            a = rng.uniform(-2, 2, size=shape) + step
+            a = (rng.uniform(-2, 2, size=shape) + step).astype(np.float32)
             xt, xe = to_torch(a, "float32", device), to_ember(a, "float32", device)
             assert_close(em(xe), tm(xt), "float32", f"train output step {step}")
         for name in ["running_mean", "running_var", "num_batches_tracked"]:
@@ -186,7 +186,7 @@ def test_batch_norm_module_running_stats(device, dims):
             assert_close(e, t, str(t.dtype).replace("torch.", ""), name)
         tm.eval()
         em.eval()
-        a = rng.uniform(-2, 2, size=shape)
+        a = rng.uniform(-2, 2, size=shape).astype(np.float32)
         assert_close(em(to_ember(a, "float32", device)), tm(to_torch(a, "float32", device)), "float32", "eval")
 
 

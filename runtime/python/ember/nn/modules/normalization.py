@@ -58,7 +58,7 @@ class RMSNorm(Module):
 
 class GroupNorm(Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, device=None,
-                 dtype=None):
+                 dtype=None, *, bias: bool = True):
         super().__init__()
         if num_channels % num_groups != 0:
             raise ValueError(f"[GroupNorm] num_channels must be divisible by num_groups (got {num_channels} and "
@@ -67,13 +67,16 @@ class GroupNorm(Module):
         kw = _factory_kwargs(device, dtype)
         if affine:
             self.weight = Parameter(ember.ones((num_channels,), **kw))
-            self.bias = Parameter(ember.zeros((num_channels,), **kw))
         else:
             self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = Parameter(ember.zeros((num_channels,), **kw))
+        else:
             self.register_parameter("bias", None)
 
     def forward(self, input):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
