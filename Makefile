@@ -67,11 +67,13 @@ test-py: build
 
 test: test-cpp test-py
 
-# ruff (lint + format check) and mypy on the harness; CI runs this before the tests.
+# ruff (lint + format check) and mypy on the harness, actionlint (+ shellcheck) on the workflows;
+# CI runs this before the tests.
 lint: venv
 	$(VENV)/bin/ruff check harness numcheck
 	$(VENV)/bin/ruff format --check harness numcheck
 	$(VENV)/bin/mypy
+	$(VENV)/bin/actionlint -shellcheck $(VENV)/bin/shellcheck .github/workflows/*.yml
 
 # Offline demo: the shipped goal played by the replay agent (see docs/harness.md).
 run: build

@@ -1,31 +1,26 @@
 """`harness bench`: every (goal, agent, sample) is its own run, N at a time.
 
-Each run is a child process (`python -m harness.bench worker SPEC`) driving the ordinary loop,
-so a crash stays in its run and a killed bench resumes run by run. Parallel lanes keep their
-own worktree and build dir (`.harness/{worktrees,build}/bench-lane-<i>`), reused from goal to
-goal, and share one compiler cache (ccache, CCACHE_BASEDIR per worktree): a rebuild stays
-incremental. The parent is the only writer of `runs/bench-<id>/results.jsonl`, one line per
-finished run, summarised from that run's record.
+Each run goes to an executor (harness/executor.py: child processes in lanes on this machine,
+or Ray tasks on a cluster) that drives the ordinary loop, so a crash stays in its run and a
+killed bench resumes run by run. The head is the only writer of
+`runs/bench-<id>/results.jsonl`, one line per finished run, summarised from that run's record.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import queue
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
-from .config import Goal, load_agent, load_goals
+from .config import AgentConfig, Goal, load_agent, load_goals
 from .errors import ConfigError
+from .executor import Executor, LocalExecutor, RunSpec
 from .records import RunRecord
-from .sandbox import kill_group
-from .workspace import HARNESS_DIR
 
 RESULTS = "results.jsonl"
 PLAN = "bench.json"
@@ -205,37 +200,60 @@ def progress_of(run_dir: Path) -> tuple[int, str]:
 # ---------------------------------------------------------------- the bench
 
 
+class Admission(Protocol):
+    """Decides, as each run is about to start, what it may spend (`harness nightly` caps runs
+    by what is left of the night's budget); None: the run does not start now."""
+
+    def admit(self, job: BenchJob, goal: Goal, resume: bool) -> Goal | None: ...
+
+    def release(self, job: BenchJob, result: dict | None) -> None: ...
+
+
 class Bench:
     def __init__(
-        self, repo: Path, bench_dir: Path, plan: BenchPlan, display, allow_unsandboxed=False
+        self,
+        repo: Path,
+        bench_dir: Path,
+        plan: BenchPlan,
+        display,
+        executor: Executor | None = None,
+        admission: Admission | None = None,
     ):
-        self.allow_unsandboxed = allow_unsandboxed  # passed to every run (harness run's flag)
         self.repo, self.dir, self.plan, self.display = repo, bench_dir, plan, display
+        self.executor = executor or LocalExecutor(repo, plan.jobs)
+        self.admission = admission
         self.runs_dir = bench_dir / "runs"
         self.logs_dir = bench_dir / "logs"
         self.results_path = bench_dir / RESULTS
         self.lock = threading.Lock()
         self.running: dict[str, RunProgress] = {}
-        self.children: dict[str, subprocess.Popen] = {}
         self.stopping = False
+        self.skipped: list[BenchJob] = []
+        self.on_poll = lambda: None  # the night saves its wall clock here
 
     def run(self) -> int:
         jobs = self.plan.expand(self.repo)
-        for name in self.plan.agents:  # a typo in an agent name fails now, not in N children
-            load_agent(self.repo, name)
+        agents = {name: load_agent(self.repo, name) for name in self.plan.agents}  # typos now
+        goals = {
+            (path, g.id): g
+            for path in self.plan.goals_files
+            for g in load_goals(resolve(self.repo, path))
+        }
         done = {r["run_id"]: r for r in load_results(self.results_path)}
         todo = [j for j in jobs if j.run_id not in done]
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(exist_ok=True)
         self.results = list(done.values())
         self.display.start(self.plan, len(jobs), self.results)
-        lanes: queue.Queue[int] = queue.Queue()
-        for lane in range(self.plan.jobs):
-            lanes.put(lane)
         crashed = 0
         try:
-            with ThreadPoolExecutor(max_workers=self.plan.jobs) as pool:
-                futures = [pool.submit(self.run_job, job, lanes) for job in todo]
+            with ThreadPoolExecutor(max_workers=self.executor.slots) as pool:
+                futures = [
+                    pool.submit(
+                        self.run_job, job, goals[(job.goals_file, job.goal)], agents[job.agent]
+                    )
+                    for job in todo
+                ]
                 while any(not f.done() for f in futures):
                     self.poll()
                     time.sleep(0.5)
@@ -253,61 +271,65 @@ class Bench:
         for item in running:
             item.attempt, item.status = progress_of(self.runs_dir / item.job.run_id)
         self.display.update(running, self.results)
+        self.on_poll()
 
-    def run_job(self, job: BenchJob, lanes: queue.Queue) -> str:
+    def run_job(self, job: BenchJob, goal: Goal, agent: AgentConfig) -> str:
         if self.stopping:
             return "skipped"
-        lane = lanes.get()
-        try:
-            return self._run_job(job, lane)
-        finally:
-            lanes.put(lane)
-
-    def _run_job(self, job: BenchJob, lane: int) -> str:
         run_dir = self.runs_dir / job.run_id
-        spec = {
-            "repo": str(self.repo),
-            "goals_file": job.goals_file,
-            "goal": job.goal,
-            "agent": job.agent,
-            "runs_dir": str(self.runs_dir),
-            "run_id": job.run_id,
-            "slot": f"bench-lane-{lane}",
-            "allow_unsandboxed": self.allow_unsandboxed,
-            "resume": (run_dir / "events.jsonl").exists(),
-        }
-        with self.lock:
-            self.running[job.run_id] = RunProgress(job, lane, time.monotonic())
-        self.display.started(job, lane)
-        log = self.logs_dir / f"{job.run_id}.log"
-        with open(log, "ab") as handle:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "harness.bench", "worker", json.dumps(spec)],
-                cwd=self.repo,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=child_env(),
-                start_new_session=True,
-            )
+        resume = (run_dir / "events.jsonl").exists()
+        admitted = self.admission.admit(job, goal, resume) if self.admission else goal
+        if admitted is None:
             with self.lock:
-                self.children[job.run_id] = child
-            code = child.wait()
+                self.skipped.append(job)
+            return "skipped"
+        result = None
+        try:
+            result = self._run_job(job, admitted, agent, resume)
+        finally:
+            if self.admission:
+                self.admission.release(job, result)
+        return (
+            "error"
+            if result and result["outcome"] == "error"
+            else ("done" if result else "stopped")
+        )
+
+    def _run_job(self, job: BenchJob, goal: Goal, agent: AgentConfig, resume: bool) -> dict | None:
+        run_dir = self.runs_dir / job.run_id
+        spec = RunSpec(
+            run_id=job.run_id,
+            goal=goal.to_dict(),
+            agent=agent.to_dict(),
+            runs_dir=str(self.runs_dir),
+            resume=resume,
+        )
+        started = time.monotonic()
         with self.lock:
-            self.children.pop(job.run_id, None)
-            progress = self.running.pop(job.run_id)
+            self.running[job.run_id] = RunProgress(job, -1, started)
+        log = self.logs_dir / f"{job.run_id}.log"
+        outcome = self.executor.run(spec, log, on_start=lambda lane: self._started(job, lane))
+        with self.lock:
+            self.running.pop(job.run_id, None)
         if self.stopping:
-            return "stopped"
+            return None
         try:
             result = summarize_run(run_dir, job)
         except (OSError, ValueError, KeyError) as exc:  # a record too broken to read
             result = dict(summarize_run(Path("/nonexistent"), job), reason=f"record: {exc}")
         result.update(
-            exit_code=code, lane=lane, bench_wall_s=round(time.monotonic() - progress.started, 3)
+            exit_code=outcome.exit_code,
+            lane=outcome.lane,
+            executor=self.executor.name,
+            bench_wall_s=round(time.monotonic() - started, 3),
         )
+        if outcome.node != "local":
+            result.update(node=outcome.node, executor_attempts=outcome.executor_attempts)
         if result["outcome"] == "error":
-            tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
-            result["reason"] += f" (worker exit {code}; log: {tail or 'empty'})"
+            text = log.read_text(errors="replace") if log.exists() else ""
+            tail = " | ".join(text.strip().splitlines()[-3:])
+            why = outcome.error or f"worker exit {outcome.exit_code}"
+            result["reason"] += f" ({why}; log: {tail or 'empty'})"
         with self.lock:
             with open(self.results_path, "a") as handle:
                 handle.write(json.dumps(result) + "\n")
@@ -315,30 +337,18 @@ class Bench:
                 os.fsync(handle.fileno())
             self.results.append(result)
         self.display.finished(result)
-        return "error" if result["outcome"] == "error" else "done"
+        return result
+
+    def _started(self, job: BenchJob, lane: int | None):
+        with self.lock:
+            if job.run_id in self.running:
+                self.running[job.run_id].lane = -1 if lane is None else lane
+        self.display.started(job, -1 if lane is None else lane)
 
     def stop_children(self):
         """Ctrl-C: stop every run now (each resumes later); their sandboxed builds too."""
         self.stopping = True
-        with self.lock:
-            children = list(self.children.items())
-            lanes = [p.lane for p in self.running.values()]
-        for _, child in children:
-            kill_group(child.pid)
-        for lane in lanes:
-            pgid = self.repo / HARNESS_DIR / "running" / f"bench-lane-{lane}.pgid"
-            try:
-                kill_group(int(pgid.read_text()))
-            except (OSError, ValueError):
-                pass
-
-
-def child_env() -> dict:
-    """The worker's environment: ours (it is the harness; its own children are scrubbed), with
-    this harness importable wherever the bench's repository is."""
-    here = str(Path(__file__).resolve().parents[1])
-    paths = [here] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+        self.executor.stop()
 
 
 def new_plan(
@@ -384,42 +394,3 @@ def create_bench(repo: Path, runs_dir: Path, plan: BenchPlan) -> Path:
     bench_dir.mkdir(parents=True, exist_ok=True)
     (bench_dir / PLAN).write_text(json.dumps(asdict(plan), indent=1))
     return bench_dir
-
-
-# ---------------------------------------------------------------- the child
-
-
-def worker(spec: dict) -> int:
-    """One run of the bench, in its own process: the ordinary loop with a lane's slot."""
-    from .config import AgentConfig
-    from .display import Reporter
-    from .loop import RunSettings, open_loop
-
-    repo = Path(spec["repo"])
-    runs_dir = Path(spec["runs_dir"])
-    if spec["resume"]:
-        record_dir = runs_dir / spec["run_id"]
-        goal = Goal.from_dict(json.loads((record_dir / "goal.json").read_text()))
-        agent = AgentConfig.from_dict(json.loads((record_dir / "agent.json").read_text()))
-    else:
-        goal = next(g for g in load_goals(Path(spec["goals_file"])) if g.id == spec["goal"])
-        agent = load_agent(repo, spec["agent"])
-    settings = RunSettings(
-        repo=repo,
-        goal=goal,
-        agent=agent,
-        runs_dir=runs_dir,
-        run_id=spec["run_id"],
-        resume=spec["resume"],
-        slot=spec["slot"],
-        allow_unsandboxed=spec.get("allow_unsandboxed", False),
-    )
-    code, summary = open_loop(settings, Reporter()).run()
-    print(json.dumps({"exit_code": code, "outcome": summary["outcome"]}), flush=True)
-    return code
-
-
-if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "worker":
-        sys.exit("usage: python -m harness.bench worker SPEC_JSON (started by `harness bench`)")
-    sys.exit(worker(json.loads(sys.argv[2])))

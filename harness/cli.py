@@ -1,4 +1,4 @@
-"""`harness` command line: goals, run, bench, report, show.
+"""`harness` command line: goals, run, bench, nightly, report, show, suite.
 
 Exit codes: 0 accepted, 1 not accepted, 2 usage/config error (also: no sandbox), 3 internal error.
 """
@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -17,8 +18,9 @@ from rich.console import Console
 from .config import AgentConfig, Goal, load_agent, load_goals, pick_goal
 from .errors import ConfigError
 from .records import RunRecord, new_run_id
-from .sandbox import SandboxUnavailable
+from .sandbox import SandboxUnavailable, require_sandbox
 from .secrets import make_undumpable
+from .suite import cli as suite_cli
 from .workspace import HARNESS_DIR, open_repo
 
 EXIT_INTERNAL = 3
@@ -156,7 +158,9 @@ def cmd_show(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import Bench, create_bench, new_plan, resume_plan
     from .display import BenchDisplay, RichBenchDisplay
+    from .executor import make_executor
 
+    require_sandbox(args.allow_unsandboxed)  # every lane would refuse: say so once, now
     repo = repo_root(args.repo)
     runs_dir = Path(args.runs_dir) if args.runs_dir else repo / "runs"
     if args.resume:
@@ -175,13 +179,91 @@ def cmd_bench(args) -> int:
         )
         bench_dir = create_bench(repo, runs_dir, plan)
     display = RichBenchDisplay() if sys.stderr.isatty() else BenchDisplay()
+    jobs = args.jobs or (None if args.executor == "ray" else plan.jobs)
+    executor = make_executor(
+        args.executor, repo, jobs, args.address, args.num_gpus, args.allow_unsandboxed
+    )
     try:
-        code = Bench(repo, bench_dir, plan, display, args.allow_unsandboxed).run()
+        code = Bench(repo, bench_dir, plan, display, executor).run()
     except KeyboardInterrupt:
         hint = f"harness bench --resume {plan.bench_id}"
         print(f"harness: bench interrupted; continue with `{hint}`", file=sys.stderr)
         return 130
+    finally:
+        executor.close()
     print(f"results: {bench_dir / 'results.jsonl'}\nreport:  harness report {bench_dir}")
+    return code
+
+
+def cmd_nightly(args) -> int:
+    from .bench import resolve
+    from .display import BenchDisplay, RichBenchDisplay
+    from .executor import make_executor
+    from .night_report import find_night
+    from .nightly import (
+        CONFIG,
+        PLAN,
+        Night,
+        NightConfig,
+        NightLock,
+        NightPlan,
+        dry_run,
+        latest_unfinished,
+        new_plan,
+    )
+
+    repo = repo_root(args.repo)
+    config = NightConfig.load(Path(args.config) if args.config else repo / CONFIG)
+    reports = Path(args.runs_dir) if args.runs_dir else resolve(repo, config.reports)
+    agents = [a for a in (args.agents or "").split(",") if a] or None
+    lock = NightLock(repo)
+    if args.resume is not None:
+        night_dir = find_night(reports, args.resume) if args.resume else latest_unfinished(reports)
+        if night_dir is None:
+            raise ConfigError(f"no night to resume under {reports}")
+        plan = NightPlan.load(night_dir)
+    else:
+        plan = new_plan(repo, config, args.date or time.strftime("%Y-%m-%d"), agents)
+        night_dir = reports / plan.night_id
+        if (night_dir / PLAN).exists() and not args.dry_run:
+            raise ConfigError(
+                f"{night_dir} exists; continue it with `harness nightly --resume` "
+                "(or name another night with --date)"
+            )
+    if args.executor:
+        plan.executor = dict(plan.executor, kind=args.executor)
+    if args.address:
+        plan.executor = dict(plan.executor, address=args.address)
+    if args.num_gpus:
+        plan.executor = dict(plan.executor, num_gpus=args.num_gpus)
+    if args.jobs:
+        plan.jobs = args.jobs
+    if args.dry_run:
+        return dry_run(repo, plan, night_dir, lock)
+    require_sandbox(args.allow_unsandboxed)  # runs and re-verification run model-written code
+    lock.acquire(plan.night_id)
+    executor = None
+    try:
+        if args.resume is None:
+            plan.save(night_dir)
+        ex = plan.executor
+        jobs = args.jobs or (None if ex["kind"] == "ray" else plan.jobs)
+        executor = make_executor(
+            ex["kind"], repo, jobs, ex["address"], ex["num_gpus"], args.allow_unsandboxed
+        )
+        display = RichBenchDisplay() if sys.stderr.isatty() else BenchDisplay()
+        night = Night(repo, night_dir, plan, display, allow_unsandboxed=args.allow_unsandboxed)
+        code = night.run(executor)
+    except KeyboardInterrupt:
+        print(
+            "harness: night interrupted; continue with `harness nightly --resume`", file=sys.stderr
+        )
+        return 130
+    finally:
+        if executor:
+            executor.close()
+        lock.release()
+    print(f"night:  {night_dir}\nreport: {night_dir / 'report.md'}")
     return code
 
 
@@ -194,6 +276,21 @@ def cmd_report(args) -> int:
     path = write_report(sources, out)
     print(path)
     return 0
+
+
+def add_executor_args(parser: argparse.ArgumentParser, default: str | None = "local"):
+    parser.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default=default,
+        help="where runs execute: child processes here (default) or tasks on a Ray cluster",
+    )
+    parser.add_argument(
+        "--address", help="Ray cluster: auto (default) or HOST:PORT of its head (--executor ray)"
+    )
+    parser.add_argument(
+        "--num-gpus", type=float, default=0.0, help="GPUs each run asks of a Ray node (CUDA goals)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,6 +334,21 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--resume", metavar="BENCH", help="continue a bench; finished runs stay")
     bench.add_argument("--runs-dir", help="where benches go (default: <repo>/runs)")
     bench.add_argument("--allow-unsandboxed", action="store_true", help=unsandboxed)
+    add_executor_args(bench)
+    nightly = sub.add_parser("nightly", help="run the night's goals, verify, integrate, report")
+    nightly.add_argument("--config", help="nightly config (default: <repo>/nightly.yaml)")
+    nightly.add_argument("--date", help="the night's date/name (default: today)")
+    nightly.add_argument(
+        "--resume", nargs="?", const="", metavar="NIGHT", help="continue the last or a named night"
+    )
+    nightly.add_argument(
+        "--dry-run", action="store_true", help="print the plan; write, run and call nothing"
+    )
+    nightly.add_argument("--agents", help="agents for this night instead of the config's")
+    nightly.add_argument("--jobs", type=int, help="runs at a time (default: the config's)")
+    nightly.add_argument("--runs-dir", help="where nights go (default: the config's reports)")
+    nightly.add_argument("--allow-unsandboxed", action="store_true", help=unsandboxed)
+    add_executor_args(nightly, default=None)
     report = sub.add_parser("report", help="markdown + PNG report of bench results")
     report.add_argument("runs", nargs="+", metavar="RUN", help="bench dirs, ids or results.jsonl")
     report.add_argument("--out", help="output dir (default: <first bench>/report)")
@@ -245,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     show.add_argument("--trajectory", action="store_true", help="print a replay trajectory")
     show.add_argument("--runs-dir")
+    suite_cli.add_parser(sub)
     return parser
 
 
@@ -255,8 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         "goals": cmd_goals,
         "run": cmd_run,
         "bench": cmd_bench,
+        "nightly": cmd_nightly,
         "report": cmd_report,
         "show": cmd_show,
+        "suite": suite_cli.cmd_suite,
     }[args.command]
     try:
         return handler(args)

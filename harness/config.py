@@ -35,10 +35,13 @@ BUILTIN_PROTECTED = [
 # Commands for the real runtime; {placeholders} are filled per worktree. Goals may override any.
 # Grading builds skip pybind11's link-time optimization: the LTO link of _C took ~70 of the
 # ~90 s a one-file change needed to reach a verdict on 2 cores (docs/performance.md).
+# {ccache_flag} where ccache exists: C++ and CUDA objects both go through the shared cache.
+CCACHE_FLAGS = "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache"
+# One CUDA architecture, as CI builds: each extra one multiplies the .cu compile time.
 DEFAULT_COMMANDS = {
     "configure": "cmake -S runtime -B {build_dir} -G Ninja -DCMAKE_BUILD_TYPE=Release "
     "-DCMAKE_INTERPROCEDURAL_OPTIMIZATION=OFF -DPython_EXECUTABLE={python} "
-    "-DEMBER_PYTHON_OUT={worktree}/runtime/python/ember {ccache_flag}",
+    "-DEMBER_PYTHON_OUT={worktree}/runtime/python/ember -DEMBER_CUDA_ARCHS=90 {ccache_flag}",
     "build": "cmake --build {build_dir} -j {jobs}",
     "cpp_test": "ctest --test-dir {build_dir} --output-on-failure -R {selector}",
     "pytest": "{python} -m pytest -q -rf -p no:cacheprovider {selector}",
@@ -255,11 +258,17 @@ GOAL_SCHEMA = {
     "default": Optional(bool, False),
     "agent": Optional(str, "replay-demo"),
     "base": Optional(str, "HEAD"),
+    # A generated goal (harness/suite) starts from `base` with this patch applied and these paths
+    # removed; its hidden test rows are written in only while grading (harness/goal_base.py).
+    "base_patch": Optional(str),
+    "base_drop": Optional([str], []),
+    "hidden_tests": Optional(str),
     "scope": Required([str]),
     "protected": Optional([str], []),
     "context_files": Optional([str], []),
     "edit_targets": Optional([str], []),  # files the change needs: shown whole, first
     "category": Optional(str, "general"),  # groups goals in `harness report`
+    "nightly": Optional(bool, False),  # `harness nightly` runs it (nightly.yaml goals.files)
     "commands": Optional({k: Optional(str, v) for k, v in DEFAULT_COMMANDS.items()}),
     "acceptance": Required(
         {
@@ -305,7 +314,7 @@ AGENT_SCHEMA = {
     "max_retries": Optional(int, 4),
     "backoff_s": Optional(float, 1.0),
     "edit_format": Optional(OneOf("search_replace", "unified_diff"), "search_replace"),
-    "mode": Optional(OneOf("patch", "tools"), "patch"),
+    "mode": Optional(OneOf("patch", "tools", "null"), "patch"),  # null: no edits (agents/null.yaml)
     "max_steps": Optional(int, 40),  # tools mode: model turns per attempt
     "attempt_tokens": Optional(int, 400_000),  # tools mode: tokens per attempt
     "tool_output_chars": Optional(int, 12_000),  # tools mode: longer tool output is cut
@@ -412,6 +421,10 @@ class Goal:
     limits: StageLimits
     edit_targets: list[str] = field(default_factory=list)
     category: str = "general"
+    nightly: bool = False
+    base_patch: str | None = None
+    base_drop: list[str] = field(default_factory=list)
+    hidden_tests: str | None = None
     line: int = 0
 
     @property
@@ -434,6 +447,7 @@ class Goal:
 # Prompt templates per agent mode, used when an agent file names none.
 DEFAULT_PROMPTS = {
     "patch": {"system": "prompts/system.md", "attempt": "prompts/attempt.md"},
+    "null": {"system": "prompts/system.md", "attempt": "prompts/attempt.md"},
     "tools": {"system": "prompts/tools_system.md", "attempt": "prompts/tools_attempt.md"},
 }
 

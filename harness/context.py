@@ -197,8 +197,10 @@ def goal_terms(goal: Goal) -> GoalTerms:
     strong: list[str] = []
     callables: list[str] = []
 
-    def add(name: str, into: list[str]):
-        if name and name.lower() not in STOP_WORDS and len(name) > 1 and name not in into:
+    def add(name: str, into: list[str], code: bool = False):
+        """code: written as code (`any`), so an English stop word still counts."""
+        common = name.lower() in STOP_WORDS and not code
+        if name and not common and len(name) > 1 and name not in into:
             into.append(name)
 
     sources = [text] + [f"{c.ember} {c.torch}" for c in goal.acceptance.numerics]
@@ -213,8 +215,10 @@ def goal_terms(goal: Goal) -> GoalTerms:
         for call in re.findall(r"\b([A-Za-z_]\w*)\(", chunk):
             add(call, strong)
     for quoted in re.findall(r"`([^`]+)`", text):
-        for ident in IDENT.findall(quoted):
-            add(ident, strong)
+        for match in IDENT.finditer(quoted):
+            if re.match(r"\s*=(?!=)", quoted[match.end() :]):
+                continue  # a keyword argument (`dim=None`), not a name the goal is about
+            add(match[0], strong, code=quoted.strip() == match[0])
     paths = [p.strip(".,;:") for p in PATH_IN_TEXT.findall(text)]
     words = {w.lower() for w in IDENT.findall(text) if w.lower() not in STOP_WORDS and len(w) > 2}
     return GoalTerms(strong, words, paths, callables)
@@ -293,7 +297,7 @@ class OpSpec:
         return {r.name for r in self.rows}
 
 
-def parse_op_spec(rel: str, lines: list[str]) -> OpSpec | None:
+def parse_op_spec(rel: str, lines: list[str], min_rows: int = MIN_SPEC_ROWS) -> OpSpec | None:
     pattern = next((p for suffixes, p in OP_ROW_FORMATS if rel.endswith(suffixes)), None)
     if pattern is None:
         return None
@@ -326,9 +330,36 @@ def parse_op_spec(rel: str, lines: list[str]) -> OpSpec | None:
             row.end -= 1
         if row.end - row.start > 40:  # a runaway "row" is a parsing accident: keep its first line
             row.end = row.start + 1
-    if len({r.name for r in rows}) < MIN_SPEC_ROWS:
+    if len({r.name for r in rows}) < max(1, min_rows):
         return None
     return OpSpec(rel, rows, first or 0)
+
+
+def find_specs(files: list[str], lines_of) -> list[OpSpec]:
+    """Op-spec files by content: at least MIN_SPEC_ROWS rows, or fewer next to such a file (a
+    spec split into one file per op family has small files too)."""
+    suffixes = tuple(s for sfx, _ in OP_ROW_FORMATS for s in sfx)
+    parsed = [
+        spec
+        for rel in files
+        if rel.endswith(suffixes) and (spec := parse_op_spec(rel, lines_of(rel), 1)) is not None
+    ]
+    dirs = {
+        spec.path.rsplit("/", 1)[0]
+        for spec in parsed
+        if len({r.name for r in spec.rows}) >= MIN_SPEC_ROWS
+    }
+    return [
+        spec
+        for spec in parsed
+        if len({r.name for r in spec.rows}) >= MIN_SPEC_ROWS or spec.path.rsplit("/", 1)[0] in dirs
+    ]
+
+
+def spellings(op: str) -> list[str]:
+    """An op's name as code writes it: `leaky_relu`, and its functor/struct `LeakyRelu`."""
+    camel = "".join(part[:1].upper() + part[1:] for part in op.split("_") if part)
+    return [op, camel] if camel != op else [op]
 
 
 def common_run(a: str, b: str) -> int:
@@ -396,8 +427,10 @@ def find_family(specs: list[OpSpec], terms: GoalTerms, arity: int | None, lines_
                 score += 0.3
             scored[row.name] = max(scored.get(row.name, 0.0), score)
     best = max(scored.values(), default=0.0)
+    # when the goal names existing ops, only a close name adds a sibling
+    floor = max(best - 0.2, 0.75 if named else 0.0)
     siblings = sorted(
-        (n for n in scored if scored[n] >= best - 0.2),
+        (n for n in scored if scored[n] >= floor),
         key=lambda n: (-scored[n], abs(len(n) - len(new[0]))),
     )[:4]
     by_name = {r.name: r for r in rows}
@@ -538,12 +571,7 @@ class ContextBuilder:
         self.index = RepoIndex(worktree, goal)
         self.goal = goal
         self.terms = goal_terms(goal)
-        self.specs = [
-            spec
-            for rel in self.index.files
-            if rel.endswith(tuple(s for suffixes, _ in OP_ROW_FORMATS for s in suffixes))
-            and (spec := parse_op_spec(rel, self.index.lines(rel))) is not None
-        ]
+        self.specs = find_specs(self.index.files, self.index.lines)
         arities = {c.num_inputs for c in goal.acceptance.numerics}
         arity = arities.pop() if len(arities) == 1 else None
         self.family = find_family(self.specs, self.terms, arity, self.index.lines)
@@ -557,7 +585,13 @@ class ContextBuilder:
         total = max(1, len(self.index.files))
         spec_paths = {s.path for s in self.specs}
         for name in self.family.exemplars + self.family.new:
-            files = [f for f in self.index.files_mentioning(name) if f not in spec_paths]
+            files = [
+                f
+                for spelling in spellings(name)
+                for f in self.index.files_mentioning(spelling)
+                if f not in spec_paths
+            ]
+            files = list(dict.fromkeys(files))
             if not files:
                 continue
             weight = math.log(1 + total / len(files)) * (2.0 if name in self.family.new else 1.0)
@@ -652,12 +686,23 @@ class ContextBuilder:
         section = Section("op_spec", "Op spec rows of the op family")
         family = self.family
         chunks = []
+        # With one spec file per op family, only the files holding the family's ops (their
+        # sections' titles may recur in other files)
+        home = {
+            (r.path, r.section)
+            for spec in self.specs
+            for r in spec.rows
+            if r.name in family.exemplars
+        }
         for spec in self.specs:
             if spec.path in self.shown:
                 continue  # already shown whole
             lines = self.index.lines(spec.path)
             rows = [
-                r for r in spec.rows if r.section in family.sections or r.name in family.exemplars
+                r
+                for r in spec.rows
+                if r.name in family.exemplars
+                or ((r.path, r.section) in home if home else r.section in family.sections)
             ]
             if not rows:
                 continue
@@ -722,7 +767,7 @@ class ContextBuilder:
         return section
 
     def section_family(self, budget: int) -> Section:
-        names = self.family.exemplars + self.family.new
+        names = [s for n in self.family.exemplars + self.family.new for s in spellings(n)]
         files = self.family_files()
         return self._excerpt_section(
             "family",

@@ -165,7 +165,8 @@ class BenchDisplay:
         )
 
     def started(self, job, lane: int):
-        self.console.print(f"  start  {job.goal} / {job.agent} #{job.sample} (lane {lane})")
+        where = f" (lane {lane})" if lane >= 0 else ""  # a Ray task has no lane here
+        self.console.print(f"  start  {job.goal} / {job.agent} #{job.sample}{where}")
 
     def update(self, running: list, results: list[dict]):
         now = time.monotonic()

@@ -23,7 +23,7 @@ from numcheck.child import TORCH_MODULES
 from numcheck.wire import WireError
 
 from . import numerics
-from .config import Goal
+from .config import CCACHE_FLAGS, Goal
 from .edits import matches_any
 from .numerics import CaseResult, ReferenceFailure, ReferenceServer, SplitCheck
 from .performance import time_check
@@ -226,9 +226,13 @@ class Grader:
         secrets: SecretSet | list[str],
         on_stage=None,
         allow_unsandboxed: bool = False,
+        graded_base: str | None = None,
     ):
         self.ws, self.goal, self.base = workspace, goal, base
         self.secrets = secrets if isinstance(secrets, SecretSet) else SecretSet(list(secrets))
+        # base + the goal's hidden tests (harness/goal_base.py): written in after `protected`;
+        # the base's test outcomes and every later tree check are taken against it
+        self.graded_base = graded_base
         self.on_stage = on_stage or (lambda name, status, result=None: None)
         lim = goal.limits
         self.limits = Limits(
@@ -236,7 +240,8 @@ class Grader:
         )
         self.allow_unsandboxed = allow_unsandboxed or lim.allow_unsandboxed
         self.policy = Policy(goal.scope, goal.all_protected, IMPORT_ROOTS)
-        self.tree: TreeState | None = None
+        self.tree: TreeState | None = None  # the attempt's change against `base` (committed)
+        self.expected: TreeState | None = None  # what the worktree must hold during stages
         self.baseline: dict[str, dict] = {}
         self.redactions = 0  # secrets scrubbed from command output during the current stage
         self._reference: ReferenceServer | None = None
@@ -249,7 +254,7 @@ class Grader:
             "build_dir": str(self.ws.build_dir),
             "jobs": str(os.cpu_count() or 2),
             "selector": selector,
-            "ccache_flag": "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache" if shutil.which("ccache") else "",
+            "ccache_flag": CCACHE_FLAGS if shutil.which("ccache") else "",
         }
 
     def env(self) -> dict:
@@ -311,6 +316,7 @@ class Grader:
         """One stage on the tree as it is now, outside `grade` (the tools agent's `run`): the
         same policy, sandbox and after-stage integrity check as in grading."""
         self.tree, problems = self.ws.snapshot(self.base, self.policy)
+        self.expected = self.tree
         if problems:
             return StageResult(
                 name,
@@ -323,8 +329,8 @@ class Grader:
 
     def _integrity(self, result: StageResult) -> StageResult:
         """After a stage: the graded tree and the build outputs must be as they were."""
-        assert self.tree is not None
-        problems = [f"worktree: {p}" for p in self.ws.drift(self.tree)]
+        assert self.expected is not None
+        problems = [f"worktree: {p}" for p in self.ws.drift(self.expected)]
         if result.name != "build":
             problems += self.ws.outputs_changed()
         if not problems:
@@ -345,13 +351,14 @@ class Grader:
     # -- stages
     def stage_protected(self, name="protected") -> StageResult:
         """The tree on disk against the base: every change must be a text file in scope."""
-        if name == "protected_after" and self.tree is not None:
+        if name == "protected_after" and self.expected is not None:
             problems = [
-                f"{p}: changed after the edits were applied" for p in self.ws.drift(self.tree)
+                f"{p}: changed after the edits were applied" for p in self.ws.drift(self.expected)
             ]
             problems += self.ws.outputs_changed()
         else:
             self.tree, problems = self.ws.snapshot(self.base, self.policy)
+            self.expected = self.tree
             problems += [  # a secret in the change would reach a branch (Note [secret handling])
                 f"{path}: contains a secret value of the harness's environment"
                 for path, data in self.tree.files.items()
@@ -369,6 +376,32 @@ class Grader:
             if problems
             else "",
             details={"changed": self.tree.paths if self.tree else []},
+        )
+
+    def stage_hidden_tests(self) -> StageResult:
+        """Write the goal's hidden test files into the worktree. Runs after `protected` passed, so
+        they replace files the agent could not have changed; they must be protected paths. From
+        here on the worktree must equal the graded base plus the attempt's change."""
+        assert self.tree is not None and self.graded_base
+        repo = self.ws.repo
+        changed = repo.git.diff(
+            "--no-renames", "--name-only", "-z", self.base, self.graded_base
+        ).split("\0")
+        changed = [p for p in changed if p]
+        exposed = [p for p in changed if not matches_any(p, self.goal.all_protected)]
+        if exposed:
+            return StageResult(
+                "hidden_tests",
+                False,
+                0.0,
+                summary="hidden tests on unprotected paths (a goal problem)",
+                feedback="hidden test files must be protected paths: " + ", ".join(exposed),
+                details={"goal_problem": True},
+            )
+        self._checkout_files(self.ws.base_files(self.graded_base, changed), self.graded_base)
+        self.expected = TreeState(self.graded_base, files=dict(self.tree.files))
+        return StageResult(
+            "hidden_tests", True, 0.0, summary=f"{len(changed)} hidden test file(s) written"
         )
 
     def stage_build(self, logs: Path) -> StageResult:
@@ -591,11 +624,13 @@ class Grader:
 
     def _baseline_key(self) -> str:
         acc = self.goal.acceptance
-        data = [self.base, asdict(self.goal.commands), acc.build, self._test_plan(), sys.executable]
+        data = [self.tested_base, asdict(self.goal.commands), acc.build, self._test_plan()]
+        data.append(sys.executable)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]
 
     def ensure_baseline(self, logs: Path) -> StageResult | None:
-        """Run the test stages once at the base commit (cached per base); None when cached.
+        """Run the test stages once at the base commit, with the goal's hidden tests if it has
+        any (cached per commit); None when cached.
 
         The attempt's changes are taken out of the worktree meanwhile and put back after.
         """
@@ -609,11 +644,12 @@ class Grader:
         assert self.tree is not None
         self.on_stage("baseline", "running")
         start = time.monotonic()
-        self._checkout_files(self.ws.base_files(self.base, list(self.tree.files)))
+        base = self.tested_base
+        self._checkout_files(self.ws.base_files(base, list(self.tree.files)), base)
         try:
             result = self._run_baseline(plan, logs / "baseline")
         finally:
-            self._checkout_files(self.tree.files)
+            self._checkout_files(self.tree.files, base)
         result.seconds = round(time.monotonic() - start, 3)
         if result.ok:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -621,8 +657,13 @@ class Grader:
         self.on_stage("baseline", "passed" if result.ok else "failed", result)
         return result
 
-    def _checkout_files(self, files: dict[str, bytes | None]):
-        base = self.ws.base_entries(self.base)
+    @property
+    def tested_base(self) -> str:
+        """The commit whose test outcomes an attempt is held to: the base with hidden tests."""
+        return self.graded_base or self.base
+
+    def _checkout_files(self, files: dict[str, bytes | None], commit: str):
+        base = self.ws.base_entries(commit)
         for rel, data in files.items():
             target = self.ws.worktree / rel
             if data is None:
@@ -909,6 +950,8 @@ class Grader:
         logs.mkdir(parents=True, exist_ok=True)
         acc = self.goal.acceptance
         plan: list[tuple[str, Callable[[], StageResult]]] = [("protected", self.stage_protected)]
+        if self.graded_base:
+            plan.append(("hidden_tests", self.stage_hidden_tests))
         if acc.build:
             plan.append(("build", lambda: self.stage_build(logs)))
         if acc.cpp_tests:
@@ -936,6 +979,8 @@ class Grader:
         plan.append(("protected_after", lambda: self.stage_protected("protected_after")))
         stages: list[StageResult] = []
         baseline_seconds = 0.0
+        # the base's test outcomes, taken once the tree to grade is in place (hidden tests too)
+        baseline_after = "hidden_tests" if self.graded_base else "protected"
         try:
             for name, body in plan:
                 result = self._stage(name, body)
@@ -944,7 +989,7 @@ class Grader:
                 if not result.ok:
                     feedback = f"[stage {name}] {result.summary}\n{result.feedback}"
                     return Verdict(False, stages, name, feedback, self.tree, baseline_seconds)
-                if name == "protected":
+                if name == baseline_after:
                     baseline = self.ensure_baseline(logs)
                     baseline_seconds = baseline.seconds if baseline else 0.0
                     if baseline is not None and not baseline.ok:

@@ -11,13 +11,14 @@ from .agent import Agent, AttemptContext, AttemptHistory, make_agent
 from .config import AgentConfig, Goal
 from .display import Reporter
 from .errors import ProviderError
+from .goal_base import GoalBases, goal_bases
 from .grading import Grader, Verdict
 from .providers import Completion, Message, Provider, ToolSpec, make_provider
 from .records import RunRecord
 from .regressions import candidates_from_stage, case_file, write_regression
 from .sandbox import require_sandbox
 from .secrets import SecretSet
-from .workspace import Workspace, WorkspaceTampered, resolve_base
+from .workspace import Workspace, WorkspaceTampered
 
 EXIT_ACCEPTED, EXIT_NOT_ACCEPTED = 0, 1
 MAX_STARTS = 3  # an attempt interrupted this often (harness killed each time) counts as failed
@@ -48,7 +49,7 @@ def open_loop(settings: RunSettings, reporter: Reporter | None = None) -> AgentL
     agent = make_agent(settings.repo, settings.agent)  # bad prompt templates: ConfigError now
     workspace = Workspace(settings.repo, settings.goal.id, settings.run_id, slot=settings.slot)
     try:
-        base = None if settings.resume else resolve_base(workspace.repo, settings.goal.base)
+        bases = None if settings.resume else goal_bases(workspace.repo, settings.goal)
         provider = make_provider(settings.agent, settings.repo, settings.goal.id)
         record = RunRecord(
             settings.runs_dir, settings.run_id, secrets, workspace.harness_dir / "keys"
@@ -64,7 +65,7 @@ def open_loop(settings: RunSettings, reporter: Reporter | None = None) -> AgentL
         record=record,
         reporter=reporter or Reporter(),
         secrets=secrets,
-        base=base,
+        bases=bases,
     )
 
 
@@ -118,16 +119,17 @@ class AgentLoop:
         record: RunRecord,
         reporter: Reporter,
         secrets: SecretSet,
-        base: str | None = None,
+        bases: GoalBases | None = None,
     ):
         self.s = settings
         self.goal, self.agent_config = settings.goal, settings.agent
         self.agent, self.provider, self.ws = agent, provider, workspace
         self.record, self.reporter, self.secrets = record, reporter, secrets
-        self.base = base
+        self.bases = bases  # resolved (and derived) by open_loop; None: resumed
         self.allow_unsandboxed = settings.allow_unsandboxed or self.goal.limits.allow_unsandboxed
         self.state = self.record.state()
         self.session_start = time.monotonic()
+        self.graded_base: str | None = None  # base + the goal's hidden tests, if it has any
 
     # ---------------------------------------------------------------- bookkeeping
     def wall_used(self) -> float:
@@ -156,10 +158,12 @@ class AgentLoop:
 
     def start_run(self):
         if self.state.started:
-            base = self.state.started["base"]
+            bases = goal_bases(self.ws.repo, self.goal, self.state.started["base"])
+            self.graded_base = bases.graded
             self.record.event("session_resumed", next_attempt=self.state.next_attempt)
-            return base
-        base = self.base or resolve_base(self.ws.repo, self.goal.base)
+            return bases.base
+        bases = self.bases or goal_bases(self.ws.repo, self.goal)
+        base, self.graded_base = bases.base, bases.graded
         self.record.write("goal.json", self.goal.to_dict())
         self.record.write("agent.json", self.agent_config.to_dict())
         self.state.started = self.record.event(
@@ -171,6 +175,7 @@ class AgentLoop:
             provider=self.agent_config.provider,
             model=self.agent_config.model,
             base=base,
+            graded_base=self.graded_base,
             repo=str(self.ws.root),
             worktree=str(self.ws.worktree),
             harness_python=sys.executable,
@@ -187,6 +192,7 @@ class AgentLoop:
             self.secrets,
             on_stage=on_stage,
             allow_unsandboxed=self.allow_unsandboxed,
+            graded_base=self.graded_base,
         )
 
     def run_attempt(self, attempt: int, base: str) -> tuple[Verdict, list]:

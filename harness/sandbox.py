@@ -472,8 +472,8 @@ def format_command(template: str, values: dict) -> list[str]:
     for token in shlex.split(template):
         if token == "{selector}":  # a selector may carry several args, e.g. "tests -k gelu"
             argv.extend(shlex.split(values.get("selector", "")))
-        elif token == "{ccache_flag}":
-            argv.extend([values["ccache_flag"]] if values.get("ccache_flag") else [])
+        elif token == "{ccache_flag}":  # the launcher flags (config.CCACHE_FLAGS), or nothing
+            argv.extend(values.get("ccache_flag", "").split())
         else:
             argv.append(token.format(**values))
     return argv

@@ -2,6 +2,7 @@
 
 - patch: one prompt with ranked context, one reply of search/replace blocks or diffs.
 - tools: a conversation with native tool calls (read, search, list, edit, run, submit).
+- null: no edits; the starting tree is graded (the goal suite's null agent).
 Both are driven the same way by the loop (harness/loop.py) and judged by the same Grader.
 """
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from ..config import AgentConfig
 from .base import Agent, AttemptContext, AttemptHistory, Submission
+from .null import NullAgent
 from .patch import PatchAgent
 from .tools import ToolsAgent
 
@@ -18,5 +20,5 @@ __all__ = ["Agent", "AttemptContext", "AttemptHistory", "Submission", "make_agen
 
 
 def make_agent(repo: Path, config: AgentConfig) -> Agent:
-    kinds: dict[str, type] = {"patch": PatchAgent, "tools": ToolsAgent}
+    kinds: dict[str, type] = {"patch": PatchAgent, "tools": ToolsAgent, "null": NullAgent}
     return kinds[config.mode](repo, config)

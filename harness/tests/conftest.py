@@ -26,7 +26,13 @@ def serve():
         server.close()
 
 
+FAKE_KEYS = {
+    "OPENAI_API_KEY": "sk-test-OPENAI-0123456789abcdef",
+    "ANTHROPIC_API_KEY": "sk-ant-test-ANTHROPIC-0123456789",
+}
+
+
 @pytest.fixture(autouse=True)
 def fake_keys(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-OPENAI-0123456789abcdef")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-ANTHROPIC-0123456789")
+    for name, value in FAKE_KEYS.items():
+        monkeypatch.setenv(name, value)

@@ -48,7 +48,7 @@ std::vector<Tensor> OpNode::apply(std::vector<Tensor>&& grads) {
               ". Specify retain_graph=True if you need to backward through the graph a second time.");
   std::vector<Tensor> grads_in(inputs.size());
   BackwardCtx ctx(*this, grads, grads_in);
-  op_def(op).backward(ctx);
+  op_def(op).backward(ctx, attrs());
   // Generic fix-ups so rules can ignore broadcasting and type promotion of their inputs.
   for (size_t i = 0; i < grads_in.size(); ++i) {
     Tensor& g = grads_in[i];
@@ -83,13 +83,13 @@ Tensor BackwardCtx::unpack(const SavedTensor& s, size_t i, const char* what) con
 
 Tensor BackwardCtx::input(size_t i) const {
   EMBER_CHECK(i < node_.saved_inputs.size(), "[backward] ", node_.name(), " did not save input ", i,
-              " (add kSaveInputs to its op-table flags)");
+              " (its spec entry must say `save: inputs` or `both`)");
   return unpack(node_.saved_inputs[i], i, "input");
 }
 
 Tensor BackwardCtx::output(size_t i) const {
   EMBER_CHECK(i < node_.saved_outputs.size(), "[backward] ", node_.name(), " did not save output ", i,
-              " (add kSaveOutputs to its op-table flags)");
+              " (its spec entry must say `save: outputs` or `both`)");
   return unpack(node_.saved_outputs[i], i, "output");
 }
 

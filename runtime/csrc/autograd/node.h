@@ -53,15 +53,16 @@ struct AccumulateGrad final : Node {
   Tensor variable;
 };
 
-// Holds what an op-table backward rule needs: the op, its attrs, saved tensors and input metadata.
+// Holds what an op-table backward rule needs: the op, its attrs (TypedOpNode), saved tensors and
+// input metadata.
 struct SavedTensor {
   Tensor tensor;
   uint32_t version = 0;
   bool was_output = false;
 };
 
-struct OpNode final : Node {
-  OpNode(OpId op, const Attrs& attrs) : op(op), attrs(attrs) {}
+struct OpNode : Node {
+  explicit OpNode(OpId op) : op(op) {}
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
   std::string name() const override;
   // Note [Freed graphs]: like torch, only a node that saved tensors refuses a second backward.
@@ -71,20 +72,28 @@ struct OpNode final : Node {
     saved_outputs.clear();
   }
 
+  virtual const void* attrs() const = 0;  // the op's AttrsOf<op>, as the forward saw them
+
   OpId op;
-  Attrs attrs;
   std::vector<SavedTensor> saved_inputs;   // empty unless the op's flags ask for them
   std::vector<SavedTensor> saved_outputs;
   std::vector<OutputMeta> inputs;          // forward input metadata (sizes, dtype, device)
   bool released = false;
 };
 
-// The view a backward rule gets of its node.
+// The node of an op whose attrs type is A (generated/op_table.cpp makes them).
+template <class A>
+struct TypedOpNode final : OpNode {
+  TypedOpNode(OpId op, const A& attrs) : OpNode(op), attrs_(attrs) {}
+  const void* attrs() const override { return &attrs_; }
+  A attrs_;
+};
+
+// The view a backward rule gets of its node (its attrs arrive as the rule's second, typed argument).
 class BackwardCtx {
  public:
   BackwardCtx(OpNode& node, std::vector<Tensor>& grads_out, std::vector<Tensor>& grads_in)
-      : attrs(node.attrs), node_(node), grads_out_(grads_out), grads_in_(grads_in) {}
-  const Attrs& attrs;
+      : node_(node), grads_out_(grads_out), grads_in_(grads_in) {}
   Tensor input(size_t i) const;   // saved input i; error if modified in place since the forward
   Tensor output(size_t i) const;  // saved output i; same check
   const OutputMeta& input_meta(size_t i) const { return node_.inputs[i]; }

@@ -17,6 +17,21 @@ const char* dtype_name(ScalarType t) {
   return "unknown";
 }
 
+const char* torch_type_name(ScalarType t) {
+  switch (t) {
+    case ScalarType::Bool: return "Bool";
+    case ScalarType::UInt8: return "Byte";
+    case ScalarType::Int8: return "Char";
+    case ScalarType::Int32: return "Int";
+    case ScalarType::Int64: return "Long";
+    case ScalarType::Float16: return "Half";
+    case ScalarType::BFloat16: return "BFloat16";
+    case ScalarType::Float32: return "Float";
+    case ScalarType::Float64: return "Double";
+  }
+  return "?";
+}
+
 ScalarType promote_types(ScalarType a, ScalarType b) {
   // torch's c10::promoteTypes restricted to our dtypes. torch gives int16 for uint8+int8; we have
   // no int16, so that one pair widens to int32 (noted in docs/ops.md).

@@ -32,6 +32,8 @@ constexpr bool is_integral(ScalarType t, bool include_bool) {
 }
 // Torch's name without the "torch." prefix, e.g. "float32".
 const char* dtype_name(ScalarType t);
+// Torch's C++ type names ("Long", "Float") for torch-compatible error messages.
+const char* torch_type_name(ScalarType t);
 // promote_types(a, b): the smallest type both convert to (torch.promote_types).
 ScalarType promote_types(ScalarType a, ScalarType b);
 // Default float dtype for int inputs of float ops (torch.get_default_dtype()).

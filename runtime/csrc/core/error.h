@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ember {
@@ -23,7 +24,7 @@ namespace detail {
 inline void stream_all(std::ostringstream&) {}
 template <typename T, typename... Rest>
 void stream_all(std::ostringstream& os, const T& v, const Rest&... rest) {
-  if constexpr (requires { v.begin(); v.end(); } && !std::is_convertible_v<T, std::string>) {
+  if constexpr (requires { v.begin(); v.end(); } && !std::is_convertible_v<T, std::string_view>) {
     os << '[';
     bool first = true;
     for (const auto& x : v) { os << (first ? "" : ", ") << x; first = false; }

@@ -89,8 +89,19 @@ class Tensor {
   Tensor grad() const;                  // undefined when unset
   void set_grad(const Tensor& g) const;
   uint32_t output_nr() const { return impl_->autograd ? impl_->autograd->output_nr : 0; }
+  // Tensor.detach(): shares storage (and the view flag), not the autograd history; detach_() in place.
+  Tensor detach() const;
+  Tensor& detach_();
+  // Runs `hook` on this tensor's gradient (a leaf's before it accumulates, a non-leaf's before its
+  // node runs); the returned function disables it.
+  std::function<void()> register_hook(std::function<Tensor(const Tensor&)> hook) const;
+  // Runs `hook` with this leaf after its .grad was accumulated (DDP's bucketing); same handle.
+  std::function<void()> register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const;
+  // A non-leaf keeps its gradient in .grad too (leaves always do).
+  void retain_grad() const;
+  bool retains_grad() const { return impl_->autograd && impl_->autograd->retains_grad && !is_leaf(); }
 
-  // An alias sharing storage and metadata but not autograd state (what detach() returns).
+  // An alias sharing storage and metadata but not autograd state.
   Tensor alias() const;
 
  private:

@@ -11,60 +11,69 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
-#include <thread>
+#include <cstdlib>
+#include <string>
 #include <vector>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "core/parallel.h"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cpu {
 namespace {
 
 // Note [One thread pool]
-// OpenBLAS (pthreads build) keeps its own pool; two pools of spinning threads on the same cores
-// slow both down. We register a callback so OpenBLAS runs its parallel jobs on ember's OpenMP
-// threads. Level-3 jobs wait on each other, so they must all run concurrently: inside an existing
-// parallel region (where OpenMP would serialize) we fall back to plain std::threads.
+// GEMMs run on ember's threads, never on a second pool: OpenBLAS (pthreads build) would otherwise
+// start its own, and two pools of spinning threads on the same cores slow both down. Per call:
+//  * quiet machine: one OpenBLAS call with num_threads jobs, which OpenBLAS hands to run_blas_jobs
+//    below; they run on ember's pool as a gang. OpenBLAS's level-3 jobs share packed panels and
+//    wait on each other mid-computation, so all must run at once; no panel is packed twice.
+//  * while the pool reports oversubscription (machine_contended(), Note [Parallel regions under
+//    load] in core/thread_pool.cpp): single-threaded OpenBLAS calls on blocks of C of at least
+//    kMinGemmBlock rows (or columns) through parallel_for, so a thread without a core delays only
+//    its own block. A gang instead spins until its last member gets a core
+//    (`bench/cpu_under_load.py --gemm-modes` times both beside busy loops; docs/performance.md).
+// EMBER_GEMM_THREADS=openblas|blocks forces one of the two (that benchmark uses it).
 extern "C" void run_blas_jobs(int /*sync*/, openblas_dojob_callback dojob, int numjobs, size_t jobdata_elsize,
                               void* jobdata, int dojob_data) {
-  char* jobs = static_cast<char*>(jobdata);
-  auto run = [=](int i) { dojob(i, jobs + i * jobdata_elsize, dojob_data); };
-#ifdef _OPENMP
-  if (!omp_in_parallel()) {
-#pragma omp parallel num_threads(numjobs)
-    {
-      // A smaller team than asked for (OMP_DYNAMIC, thread limits) must still run every job at once.
-      const int tid = omp_get_thread_num(), team = omp_get_num_threads();
-      std::vector<std::thread> extra;
-      if (tid == 0)
-        for (int i = team; i < numjobs; ++i) extra.emplace_back(run, i);
-      run(tid);
-      for (auto& t : extra) t.join();
-    }
-    return;
-  }
-#endif
-  std::vector<std::thread> workers;
-  for (int i = 1; i < numjobs; ++i) workers.emplace_back(run, i);
-  run(0);
-  for (auto& w : workers) w.join();
+  struct Jobs {
+    openblas_dojob_callback dojob;
+    char* data;
+    size_t elsize;
+    int arg;
+  } jobs{dojob, static_cast<char*>(jobdata), jobdata_elsize, dojob_data};
+  detail::run_gang(numjobs, [](const void* ctx, int i) {
+    auto* j = static_cast<const Jobs*>(ctx);
+    j->dojob(i, j->data + i * j->elsize, j->arg);
+  }, &jobs);
 }
 
-// Follows ember's thread count lazily before every BLAS call.
-void sync_blas_threads() {
+// OpenBLAS threads a GEMM only from this many multiply-adds (SMP_THRESHOLD_MIN * 4).
+constexpr int64_t kBlasThreadedWork = int64_t{1} << 18;
+// Each block packs the whole other operand again: thinner blocks would spend their time packing.
+constexpr int64_t kMinGemmBlock = 128;
+
+enum class GemmThreads { kOne, kOpenBlas, kBlocks };
+
+// How a GEMM of `work` multiply-adds uses threads (see the Note).
+GemmThreads gemm_threads(int64_t work) {
+  if (work < kBlasThreadedWork || get_num_threads() == 1 || in_parallel_region()) return GemmThreads::kOne;
+  static const char* force = std::getenv("EMBER_GEMM_THREADS");  // see the Note
+  if (force && std::string(force) == "openblas") return GemmThreads::kOpenBlas;
+  if (force && std::string(force) == "blocks") return GemmThreads::kBlocks;
+  return machine_contended() ? GemmThreads::kBlocks : GemmThreads::kOpenBlas;
+}
+
+// Sets OpenBLAS's thread count for the next call (a global: only changed when it differs).
+void set_blas_threads(int n) {
   static std::atomic<int> current{-1};
   static const bool callback_installed = [] {
     scipy_openblas_set_threads_callback_function(&run_blas_jobs);
     return true;
   }();
   (void)callback_installed;
-  const int want = get_num_threads();
-  if (current.load(std::memory_order_relaxed) != want) {
-    scipy_openblas_set_num_threads(want);
-    current.store(want, std::memory_order_relaxed);
+  if (current.load(std::memory_order_relaxed) != n) {
+    scipy_openblas_set_num_threads(n);
+    current.store(n, std::memory_order_relaxed);
   }
 }
 
@@ -124,7 +133,26 @@ void gemm_blas(const Mat<const T>& A, const Mat<const T>& B, T* C, T alpha, T be
   const T* bp = B.data;
   if (!la.ok) { abuf.resize(m * k); pack(A, abuf.data()); ap = abuf.data(); la = {true, false, std::max<int64_t>(k, 1)}; }
   if (!lb.ok) { bbuf.resize(k * n); pack(B, bbuf.data()); bp = bbuf.data(); lb = {true, false, std::max<int64_t>(n, 1)}; }
-  blas_gemm<T>(la.trans, lb.trans, m, n, k, alpha, ap, la.ld, bp, lb.ld, beta, C, std::max<int64_t>(n, 1));
+  const int64_t ldc = std::max<int64_t>(n, 1);
+  const GemmThreads mode = gemm_threads(m * n * k);
+  if (mode == GemmThreads::kBlocks && std::max(m, n) >= 2 * kMinGemmBlock) {
+    set_blas_threads(1);
+    const int64_t parts = 2 * int64_t{get_num_threads()};
+    if (m >= n) {  // row blocks of A and C
+      parallel_for(0, m, std::max(kMinGemmBlock, (m + parts - 1) / parts), [&](int64_t lo, int64_t hi) {
+        blas_gemm<T>(la.trans, lb.trans, hi - lo, n, k, alpha, ap + lo * (la.trans ? 1 : la.ld), la.ld, bp, lb.ld, beta,
+                     C + lo * ldc, ldc);
+      });
+    } else {  // column blocks of B and C
+      parallel_for(0, n, std::max(kMinGemmBlock, (n + parts - 1) / parts), [&](int64_t lo, int64_t hi) {
+        blas_gemm<T>(la.trans, lb.trans, m, hi - lo, k, alpha, ap, la.ld, bp + lo * (lb.trans ? lb.ld : 1), lb.ld, beta,
+                     C + lo, ldc);
+      });
+    }
+    return;
+  }
+  if (m * n * k >= kBlasThreadedWork) set_blas_threads(mode == GemmThreads::kOpenBlas ? get_num_threads() : 1);
+  blas_gemm<T>(la.trans, lb.trans, m, n, k, alpha, ap, la.ld, bp, lb.ld, beta, C, ldc);
 }
 
 // Integer gemm: i-k-j loop order over tiles (unit-stride inner loop on C and packed B).
@@ -159,7 +187,6 @@ void gemm_any(const Mat<const scalar_t>& A, const Mat<const scalar_t>& B, scalar
       for (int64_t i = 0; i < m * n; ++i) C[i] = beta == 0 ? scalar_t(0) : static_cast<scalar_t>(beta * C[i]);
       return;
     }
-    sync_blas_threads();
     gemm_blas<scalar_t>(A, B, C, static_cast<scalar_t>(alpha), static_cast<scalar_t>(beta));
   } else if constexpr (std::is_integral_v<scalar_t>) {
     gemm_loop<scalar_t>(A, B, C, static_cast<scalar_t>(static_cast<int64_t>(alpha)),
@@ -183,7 +210,7 @@ Mat<const T> matrix_of(const Tensor& t, int64_t batch_offset = 0) {
 
 }  // namespace
 
-void mm(const KernelArgs& args) {
+void mm(const KernelArgs& args, const NoAttrs&) {
   const Tensor &a = args.in[0], &b = args.in[1], &out = args.out[0];
   EMBER_DISPATCH_NUMERIC(out.dtype(), "mm", ([&]<typename scalar_t>() {
     gemm_any<scalar_t>(matrix_of<scalar_t>(a), matrix_of<scalar_t>(b), out.data<scalar_t>(), 1.0, 0.0);
@@ -192,8 +219,9 @@ void mm(const KernelArgs& args) {
 
 // bmm over [B, m, k] x [B, k, n]; batch strides may be 0 (broadcast batches).
 // Small matrices go parallel over the batch with single-threaded gemms (like torch); larger ones
-// use one strided-batch BLAS call (or a loop when an operand needs packing) threaded inside BLAS.
-void bmm(const KernelArgs& args) {
+// use one strided-batch BLAS call threaded inside BLAS, or a loop of gemms when an operand needs
+// packing or the machine is oversubscribed (Note [One thread pool]).
+void bmm(const KernelArgs& args, const NoAttrs&) {
   const Tensor &a = args.in[0], &b = args.in[1], &out = args.out[0];
   const int64_t batch = out.sizes()[0], m = out.sizes()[1], n = out.sizes()[2], k = a.sizes()[2];
   if (batch == 0 || m == 0 || n == 0) return;
@@ -204,9 +232,11 @@ void bmm(const KernelArgs& args) {
                            out.data<scalar_t>() + i * m * n, 1.0, 0.0);
     };
     const int64_t work = m * n * std::max<int64_t>(k, 1);
-    if (batch > 1 && work < (int64_t{1} << 18) && get_num_threads() > 1 && !in_parallel_region()) {
-      sync_blas_threads();
-      // OpenBLAS itself runs gemms below 2^18 multiply-adds on one thread (SMP_THRESHOLD_MIN * 4).
+    const int threads = get_num_threads();
+    const GemmThreads mode = gemm_threads(work);
+    // Small matrices, or a batch big enough to share out while the machine is oversubscribed.
+    if (batch > 1 && threads > 1 && !in_parallel_region() &&
+        (work < kBlasThreadedWork || (mode == GemmThreads::kBlocks && batch >= 2 * threads))) {
       parallel_for(0, batch, std::max<int64_t>(1, (int64_t{1} << 16) / work), run_range);
       return;
     }
@@ -214,9 +244,9 @@ void bmm(const KernelArgs& args) {
       const auto A = matrix_of<scalar_t>(a), B = matrix_of<scalar_t>(b);
       const BlasLayout la = blas_layout(A.rows, A.cols, A.rs, A.cs), lb = blas_layout(B.rows, B.cols, B.rs, B.cs);
       const int64_t sa = a.strides()[0], sb = b.strides()[0];
-      if (batch > 1 && k > 0 && la.ok && lb.ok && sa >= 0 && sb >= 0 && sa <= INT_MAX && sb <= INT_MAX &&
-          m * n <= INT_MAX) {
-        sync_blas_threads();
+      if (mode != GemmThreads::kBlocks && batch > 1 && k > 0 && la.ok && lb.ok && sa >= 0 && sb >= 0 &&
+          sa <= INT_MAX && sb <= INT_MAX && m * n <= INT_MAX) {
+        if (work >= kBlasThreadedWork) set_blas_threads(mode == GemmThreads::kOpenBlas ? threads : 1);
         const auto TA = la.trans ? CblasTrans : CblasNoTrans, TB = lb.trans ? CblasTrans : CblasNoTrans;
         if constexpr (std::is_same_v<scalar_t, float>)
           scipy_cblas_sgemm_batch_strided(CblasRowMajor, TA, TB, m, n, k, 1.0f, A.data, la.ld, sa, B.data, lb.ld, sb,
@@ -232,11 +262,11 @@ void bmm(const KernelArgs& args) {
 }
 
 // out = beta * bias + alpha * (a @ b); bias broadcasts to [m, n] (its strides are read with zeros
-// for broadcast dims). attrs.alpha = alpha, attrs.scalar2 = beta.
-void addmm(const KernelArgs& args) {
+// for broadcast dims).
+void addmm(const KernelArgs& args, const AddmmAttrs& attrs) {
   const Tensor &bias = args.in[0], &a = args.in[1], &b = args.in[2], &out = args.out[0];
   const int64_t m = out.sizes()[0], n = out.sizes()[1];
-  const double alpha = args.attrs.alpha.to_double(), beta = args.attrs.scalar2.to_double();
+  const double alpha = attrs.alpha.to_double(), beta = attrs.beta.to_double();
   // Broadcast strides of bias against [m, n].
   int64_t brs = 0, bcs = 0;
   if (bias.dim() == 2) { brs = bias.sizes()[0] == 1 ? 0 : bias.strides()[0]; bcs = bias.sizes()[1] == 1 ? 0 : bias.strides()[1]; }

@@ -9,7 +9,7 @@
 #endif
 
 #include "cpu/loops.h"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cpu {
 namespace {
@@ -213,11 +213,11 @@ Tensor as_dtype(const Tensor& t, ScalarType dtype) {
 }
 
 // in: (src) for clone/to/contiguous, (self, src) for copy_; out[0] is the destination.
-void copy(const KernelArgs& args) { copy_into(args.out[0], args.in.back()); }
+void copy(const KernelArgs& args, const NoAttrs&) { copy_into(args.out[0], args.in.back()); }
 
-void fill(const KernelArgs& args) {
+void fill(const KernelArgs& args, const FillAttrs& attrs) {
   const Tensor& out = args.out[0];
-  EMBER_DISPATCH_ALL(out.dtype(), "fill_", ([&]<typename T>() { fill_loop<T>(out, args.attrs.scalar.to<T>()); }));
+  EMBER_DISPATCH_ALL(out.dtype(), "fill_", ([&]<typename T>() { fill_loop<T>(out, attrs.value.to<T>()); }));
 }
 
 }  // namespace ember::cpu

@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "cpu/index_loops.h"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cpu {
 namespace {
@@ -36,12 +36,12 @@ DimVector without_dim(DimVector s, int64_t d) { s[d] = 0; return s; }
 
 }  // namespace
 
-void gather(const KernelArgs& a) {
+void gather(const KernelArgs& a, const DimAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& index = a.in[1];
   const Tensor& out = a.out[0];
   if (index.numel() == 0) return;
-  const int64_t d = a.attrs.dim;
+  const int64_t d = attrs.dim;
   const int64_t xsize = sizes1(x)[d], xstride = strides1(x)[d];
   check_index_range(index, xsize, false, ErrorKind::Runtime, "gather", d);
   DimVector sizes = sizes1(index), os = strides1(out), is = strides1(index), xs = without_dim(strides1(x), d);
@@ -57,12 +57,11 @@ void gather(const KernelArgs& a) {
 namespace {
 // out[.., index[c], ..] (op)= src[c] over the index's shape; serial (duplicate targets).
 template <bool Accumulate>
-void scatter_kernel(const KernelArgs& a, const char* name) {
+void scatter_kernel(const KernelArgs& a, int64_t d, const char* name) {
   const Tensor& index = a.in[1];
   const Tensor& src = a.in[2];
   const Tensor& out = a.out[0];
   if (index.numel() == 0) return;
-  const int64_t d = a.attrs.dim;
   const int64_t osize = sizes1(out)[d], ostride = strides1(out)[d];
   check_index_range(index, osize, false, ErrorKind::Runtime, name, d);
   DimVector sizes = sizes1(index), os = without_dim(strides1(out), d), is = strides1(index), ss = strides1(src);
@@ -87,15 +86,15 @@ void scatter_kernel(const KernelArgs& a, const char* name) {
 }
 }  // namespace
 
-void scatter(const KernelArgs& a) { scatter_kernel<false>(a, "scatter"); }
-void scatter_add(const KernelArgs& a) { scatter_kernel<true>(a, "scatter_add"); }
+void scatter(const KernelArgs& a, const DimAttrs& attrs) { scatter_kernel<false>(a, attrs.dim, "scatter"); }
+void scatter_add(const KernelArgs& a, const DimAttrs& attrs) { scatter_kernel<true>(a, attrs.dim, "scatter_add"); }
 
-void index_select(const KernelArgs& a) {
+void index_select(const KernelArgs& a, const DimAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& index = a.in[1];  // 1-D int64
   const Tensor& out = a.out[0];
   if (out.numel() == 0) return;
-  const int64_t d = a.attrs.dim;
+  const int64_t d = attrs.dim;
   const int64_t xsize = sizes1(x)[d], xstride = strides1(x)[d];
   check_index_range(index, xsize, false, ErrorKind::Index, "index_select", d);
   DimVector sizes = sizes1(out), os = strides1(out), xs = without_dim(strides1(x), d);
@@ -110,12 +109,12 @@ void index_select(const KernelArgs& a) {
   });
 }
 
-void index_add(const KernelArgs& a) {
+void index_add(const KernelArgs& a, const IndexAddAttrs& attrs) {
   const Tensor& index = a.in[1];
   const Tensor& src = a.in[2];
   const Tensor& out = a.out[0];
   if (index.numel() == 0) return;
-  const int64_t d = a.attrs.dim;
+  const int64_t d = attrs.dim;
   const int64_t osize = sizes1(out)[d], ostride = strides1(out)[d], sstride = strides1(src)[d];
   check_index_range(index, osize, false, ErrorKind::Index, "index_add", d);
   DimVector slice = sizes1(out);
@@ -125,7 +124,7 @@ void index_add(const KernelArgs& a) {
   const int64_t istride = index.strides()[0];
   EMBER_DISPATCH_ALL(out.dtype(), "index_add", [&]<typename T>() {
     using acc_t = opmath_t<T>;
-    const acc_t alpha = a.attrs.alpha.template to<acc_t>();
+    const acc_t alpha = attrs.alpha.template to<acc_t>();
     T* op = out.data<T>();
     const T* sp = src.data<T>();
     // One slice at a time: duplicate indices accumulate in order; each slice runs in parallel.
@@ -140,15 +139,15 @@ void index_add(const KernelArgs& a) {
   });
 }
 
-void masked_fill(const KernelArgs& a) {
+void masked_fill(const KernelArgs& a, const MaskedFillAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& mask = a.in[1];
   const Tensor& out = a.out[0];
-  const DimVector& shape = a.attrs.dims;
+  const DimVector& shape = attrs.shape;
   DimVector os = out.strides(), xs = broadcast_strides(x, shape), ms = broadcast_strides(mask, shape);
   const bool* mp = mask.data<bool>();
   EMBER_DISPATCH_ALL(out.dtype(), "masked_fill", [&]<typename T>() {
-    const T value = a.attrs.scalar.template to<T>();
+    const T value = attrs.value.template to<T>();
     T* op = out.data<T>();
     const T* xp = x.data<T>();
     for_each_strided<3>(shape, {os.data(), xs.data(), ms.data()}, {0, 0, 0},
@@ -156,11 +155,11 @@ void masked_fill(const KernelArgs& a) {
   });
 }
 
-void masked_select(const KernelArgs& a) {
+void masked_select(const KernelArgs& a, const MaskedSelectAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& mask = a.in[1];
   const Tensor& out = a.out[0];
-  const DimVector& shape = a.attrs.dims;
+  const DimVector& shape = attrs.shape;
   DimVector xs = broadcast_strides(x, shape), ms = broadcast_strides(mask, shape);
   const bool* mp = mask.data<bool>();
   const int64_t limit = out.numel();
@@ -174,7 +173,7 @@ void masked_select(const KernelArgs& a) {
   });
 }
 
-void nonzero(const KernelArgs& a) {
+void nonzero(const KernelArgs& a, const NoAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];
   const int64_t nd = x.dim();
@@ -262,7 +261,7 @@ IndexGeometry index_geometry(IntSpan sizes, IntSpan strides, std::span<const Ten
 
 }  // namespace
 
-void index(const KernelArgs& a) {
+void index(const KernelArgs& a, const IndexAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];  // contiguous, laid out [P, B, Q]
   if (out.numel() == 0) return;  // like torch, indices are not validated when nothing is read
@@ -281,13 +280,13 @@ void index(const KernelArgs& a) {
   });
 }
 
-void index_put(const KernelArgs& a) {
+void index_put(const KernelArgs& a, const IndexAttrs& attrs) {
   const Tensor& values = a.in[1];  // contiguous, shaped like the indexing result [P, B, Q]
   const Tensor& out = a.out[0];
   if (values.numel() == 0) return;
   IndexGeometry g = index_geometry(out.sizes(), out.strides(), a.in.subspan(2));
   const int64_t P = g.pre.size(), NB = g.offsets.size(), Q = g.post.size();
-  if (!a.attrs.flag) {
+  if (!attrs.accumulate) {
     dispatch_by_size(out.dtype(), [&]<typename bits_t>() {
       bits_t* op = out.data<bits_t>();
       const bits_t* vp = values.data<bits_t>();

@@ -1,13 +1,13 @@
 // CPU kernels of the layout ops (frontends: ops/layout.cpp). All are data movement, so they
 // dispatch on element size and reduce to strided copies (cpu/index_loops.h).
 #include "cpu/index_loops.h"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cpu {
 
-void cat(const KernelArgs& a) {
+void cat(const KernelArgs& a, const DimAttrs& attrs) {
   const Tensor& out = a.out[0];
-  const int64_t d = a.attrs.dim;
+  const int64_t d = attrs.dim;
   const int64_t out_stride = out.strides()[d];
   dispatch_by_size(out.dtype(), [&]<typename bits_t>() {
     int64_t offset = 0;
@@ -20,14 +20,14 @@ void cat(const KernelArgs& a) {
   });
 }
 
-void flip(const KernelArgs& a) {
+void flip(const KernelArgs& a, const FlipAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];
   if (out.numel() == 0) return;
   // Read x through a mirrored geometry: start at the last element of each flipped dim, negative stride.
   DimVector src_strides = x.strides();
   int64_t start = 0;
-  for (int64_t d : a.attrs.dims) {
+  for (int64_t d : attrs.dims) {
     start += (x.sizes()[d] - 1) * x.strides()[d];
     src_strides[d] = -x.strides()[d];
   }
@@ -36,16 +36,16 @@ void flip(const KernelArgs& a) {
   });
 }
 
-void roll(const KernelArgs& a) {
+void roll(const KernelArgs& a, const RollAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];
   if (out.numel() == 0) return;
-  const size_t n = a.attrs.dims2.size();  // dims = [wrapped dims..., raw shifts...], dims2 = shifts mod size
+  const size_t n = attrs.dims.size();
   // Rolling k dims splits the tensor into 2^k blocks, each a plain strided copy.
   struct Block { DimVector sizes; int64_t src = 0, dst = 0; };
   std::vector<Block> blocks{Block{x.sizes(), 0, 0}};
   for (size_t i = 0; i < n; ++i) {
-    const int64_t d = a.attrs.dims[i], s = a.attrs.dims2[i], size = x.sizes()[d];
+    const int64_t d = attrs.dims[i], s = attrs.shifts[i], size = x.sizes()[d];
     if (s == 0) continue;
     std::vector<Block> next;
     for (const Block& b : blocks) {
@@ -65,11 +65,11 @@ void roll(const KernelArgs& a) {
   });
 }
 
-void repeat(const KernelArgs& a) {
+void repeat(const KernelArgs& a, const RepeatAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];
   if (out.numel() == 0) return;
-  const DimVector& reps = a.attrs.dims;
+  const DimVector& reps = attrs.repeats;
   const int64_t lead = static_cast<int64_t>(reps.size()) - x.dim();
   // out dim i (size r*s) seen as (r, s): the copy reads x with stride 0 along every r axis.
   DimVector sizes, dst_strides, src_strides;
@@ -93,11 +93,10 @@ namespace {
 // out = x where the (row, col) position is kept by the triangle, else zero (all-zero bits is 0 in
 // every dtype).
 template <bool Lower>
-void triangle(const KernelArgs& a) {
+void triangle(const KernelArgs& a, int64_t k) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];
   if (out.numel() == 0) return;
-  const int64_t k = a.attrs.k;
   const int64_t nd = x.dim();
   const int64_t cols = x.sizes()[nd - 1];
   DimVector sizes = x.sizes(), os = out.strides(), xs = x.strides();
@@ -120,7 +119,7 @@ void triangle(const KernelArgs& a) {
 }
 }  // namespace
 
-void tril(const KernelArgs& a) { triangle<true>(a); }
-void triu(const KernelArgs& a) { triangle<false>(a); }
+void tril(const KernelArgs& a, const TriangleAttrs& attrs) { triangle<true>(a, attrs.diagonal); }
+void triu(const KernelArgs& a, const TriangleAttrs& attrs) { triangle<false>(a, attrs.diagonal); }
 
 }  // namespace ember::cpu

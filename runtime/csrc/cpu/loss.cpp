@@ -8,8 +8,8 @@
 
 #include "cpu/reduce_engine.h"
 #include "cpu/vec_math.h"
-#include "dispatch/op_def.h"
-#include "ops/ops.h"
+#include "generated/kernels.h"
+#include "ops/loss.h"
 
 namespace ember::cpu {
 namespace {
@@ -85,13 +85,13 @@ int64_t row_grain(int64_t c) { return std::max<int64_t>(1, kGrainSize / std::max
 
 }  // namespace
 
-void cross_entropy_loss(const KernelArgs& a) {
+void cross_entropy_loss(const KernelArgs& a, const CrossEntropyAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& target = a.in[1];
   const int64_t n = x.sizes()[0], c = x.sizes()[1];
-  const int64_t ignore_index = a.attrs.k;
-  const double ls = a.attrs.scalar.to_double();
-  const auto reduction = static_cast<LossReduction>(a.attrs.dim);
+  const int64_t ignore_index = attrs.ignore_index;
+  const double ls = attrs.label_smoothing;
+  const auto reduction = static_cast<LossReduction>(attrs.reduction);
   const int64_t* tgt = target.data<int64_t>();
   check_targets(tgt, n, c, ignore_index);
   std::vector<double> row_loss(reduction == LossReduction::None ? 0 : n);
@@ -136,7 +136,7 @@ void cross_entropy_loss(const KernelArgs& a) {
   });
 }
 
-void cross_entropy_backward(const KernelArgs& a) {
+void cross_entropy_backward(const KernelArgs& a, const CrossEntropyAttrs& attrs) {
   const Tensor& grad = a.in[0];
   const Tensor& x = a.in[1];
   const Tensor& target = a.in[2];
@@ -144,9 +144,9 @@ void cross_entropy_backward(const KernelArgs& a) {
   const Tensor& out = a.out[0];
   const int64_t n = x.sizes()[0], c = x.sizes()[1];
   if (out.numel() == 0) return;
-  const int64_t ignore_index = a.attrs.k;
-  const double ls = a.attrs.scalar.to_double();
-  const auto reduction = static_cast<LossReduction>(a.attrs.dim);
+  const int64_t ignore_index = attrs.ignore_index;
+  const double ls = attrs.label_smoothing;
+  const auto reduction = static_cast<LossReduction>(attrs.reduction);
   const int64_t* tgt = target.data<int64_t>();
   int64_t counted = 0;
   if (reduction == LossReduction::Mean)

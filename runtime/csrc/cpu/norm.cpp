@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/parallel.h"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cpu {
 namespace {
@@ -64,11 +64,11 @@ inline const Acc* row_as_acc(const T* row, int64_t n, std::vector<Acc>& buf) {
 }  // namespace
 
 // in: x [rows, N], weight? [N], bias? [N]; out: y [rows, N], mean [rows], rstd [rows].
-void layer_norm(const KernelArgs& a) {
+void layer_norm(const KernelArgs& a, const LayerNormAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& weight = a.in[1];
   const Tensor& bias = a.in[2];
-  const int64_t n = a.attrs.k;
+  const int64_t n = attrs.n;
   const int64_t rows = a.out[1].numel();
   const ScalarType pt = weight.defined() ? weight.dtype() : bias.defined() ? bias.dtype() : x.dtype();
   dispatch_norm_types(x.dtype(), pt, "layer_norm", [&]<typename T, typename W>() {
@@ -81,7 +81,7 @@ void layer_norm(const KernelArgs& a) {
     }
     const std::vector<Acc> w = param_as_acc<Acc, W>(weight, n, Acc(1));
     const std::vector<Acc> b = param_as_acc<Acc, W>(bias, n, Acc(0));
-    const Acc eps = static_cast<Acc>(a.attrs.scalar.to_double());
+    const Acc eps = static_cast<Acc>(attrs.eps);
     const T* xb = x.data<T>();
     T* yb = a.out[0].data<T>();
     parallel_for(0, rows, std::max<int64_t>(1, kGrainSize / n), [&](int64_t lo, int64_t hi) {
@@ -104,15 +104,15 @@ void layer_norm(const KernelArgs& a) {
 }
 
 // in: grad [rows, N], x [rows, N], mean [rows], rstd [rows], weight? [N];
-// out: grad_input [rows, N], grad_weight [N], grad_bias [N], each computed when attrs.dims says so
+// out: grad_input [rows, N], grad_weight [N], grad_bias [N], each computed when attrs.need_* says so
 // (Note [layer_norm backward], ops/norm.cpp).
-void layer_norm_backward(const KernelArgs& a) {
+void layer_norm_backward(const KernelArgs& a, const LayerNormBackwardAttrs& attrs) {
   const Tensor& grad = a.in[0];
   const Tensor& x = a.in[1];
   const Tensor& weight = a.in[4];
-  const int64_t n = a.attrs.k;
+  const int64_t n = attrs.n;
   const int64_t rows = a.in[2].numel();
-  const bool need_input = a.attrs.dims[0] != 0, need_weight = a.attrs.dims[1] != 0, need_bias = a.attrs.dims[2] != 0;
+  const bool need_input = attrs.need_input, need_weight = attrs.need_weight, need_bias = attrs.need_bias;
   const ScalarType pt = weight.defined() ? weight.dtype() : need_weight ? a.out[1].dtype() : a.out[2].dtype();
   dispatch_norm_types(x.dtype(), pt, "layer_norm_backward", [&]<typename T, typename W>() {
     using Acc = opmath_t<T>;

@@ -2,24 +2,14 @@
 // grad, exp_avg and exp_avg_sq (any strides; dense rows take a `omp simd` loop). Half types compute
 // in float and round once per stored value; float64 computes in double.
 #include "cpu/loops.h"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 #include "ops/optim.h"
 
 namespace ember::cpu {
 namespace {
 
 template <typename T>
-inline void adam_element(T& p, T g, T& m, T& v, const optim::AdamCoefs<opmath_t<T>>& c) {
-  using O = opmath_t<T>;
-  O pv = static_cast<O>(p), mv = static_cast<O>(m), vv = static_cast<O>(v);
-  optim::adam_update<O>(pv, static_cast<O>(g), mv, vv, c);
-  p = static_cast<T>(pv);
-  m = static_cast<T>(mv);
-  v = static_cast<T>(vv);
-}
-
-template <typename T>
-void adam_step_typed(const KernelArgs& args, const optim::AdamHyper& h, float new_step) {
+void adam_step_typed(const KernelArgs& args, const AdamStepAttrs& h, float new_step) {
   using O = opmath_t<T>;
   const optim::AdamCoefs<O> c = optim::adam_coefs<O>(h, static_cast<double>(new_step));
   auto g = make_geometry<4>(args.out[0], {&args.in[1], &args.out[1], &args.out[2]});
@@ -30,11 +20,11 @@ void adam_step_typed(const KernelArgs& args, const optim::AdamHyper& h, float ne
       T* m = reinterpret_cast<T*>(ptr[2]);
       T* v = reinterpret_cast<T*>(ptr[3]);
 #pragma omp simd
-      for (int64_t i = 0; i < n; ++i) adam_element<T>(p[i], gr[i], m[i], v[i], c);
+      for (int64_t i = 0; i < n; ++i) optim::adam_element<T>(p[i], gr[i], m[i], v[i], c);
       return;
     }
     for (int64_t i = 0; i < n; ++i)
-      adam_element<T>(*reinterpret_cast<T*>(ptr[0] + i * s[0]), *reinterpret_cast<const T*>(ptr[1] + i * s[1]),
+      optim::adam_element<T>(*reinterpret_cast<T*>(ptr[0] + i * s[0]), *reinterpret_cast<const T*>(ptr[1] + i * s[1]),
                       *reinterpret_cast<T*>(ptr[2] + i * s[2]), *reinterpret_cast<T*>(ptr[3] + i * s[3]), c);
   });
 }
@@ -42,8 +32,7 @@ void adam_step_typed(const KernelArgs& args, const optim::AdamHyper& h, float ne
 }  // namespace
 
 // in: param, grad, exp_avg, exp_avg_sq, step; out: param, exp_avg, exp_avg_sq, step (same tensors).
-void adam_step(const KernelArgs& args) {
-  const optim::AdamHyper h = optim::unpack_adam(args.attrs);
+void adam_step(const KernelArgs& args, const AdamStepAttrs& h) {
   float* step = static_cast<float*>(args.out[3].data_ptr());
   const float new_step = *step + 1.0f;  // float32 arithmetic, like torch's `state_steps += 1`
   EMBER_DISPATCH_FLOAT(args.out[0].dtype(), "adam_step",

@@ -8,7 +8,7 @@
 #include "core/generator.h"
 #include "core/parallel.h"
 #include "cpu/elementwise_math.h"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cpu {
 namespace {
@@ -16,8 +16,9 @@ namespace {
 struct PhiloxArgs {
   uint64_t seed, offset;
 };
-PhiloxArgs philox_of(const Attrs& attrs) {
-  return {static_cast<uint64_t>(attrs.dims2[0]), static_cast<uint64_t>(attrs.dims2[1])};
+template <typename A>
+PhiloxArgs philox_of(const A& attrs) {
+  return {attrs.seed, attrs.offset};
 }
 
 // Maps a linear (row-major) element index to its offset in a strided tensor.
@@ -53,10 +54,10 @@ void for_each_draw(int64_t n, PhiloxArgs ph, const F& fn) {
 
 }  // namespace
 
-void uniform(const KernelArgs& args) {
+void uniform(const KernelArgs& args, const RandomRangeAttrs& attrs) {
   const Tensor& self = args.out[0];
-  const PhiloxArgs ph = philox_of(args.attrs);
-  const double from = args.attrs.scalar.to_double(), to = args.attrs.scalar2.to_double();
+  const PhiloxArgs ph = philox_of(attrs);
+  const double from = attrs.low.to_double(), to = attrs.high.to_double();
   const StridedIndex idx = index_of(self);
   EMBER_DISPATCH_FLOAT(self.dtype(), "uniform_", ([&]<typename scalar_t>() {
     scalar_t* dst = self.data<scalar_t>();
@@ -75,10 +76,10 @@ void uniform(const KernelArgs& args) {
 
 // Box-Muller: the pair of uniforms of block lanes (0, 1) gives normals for lanes 0 and 1 (cos and
 // sin); lanes (2, 3) likewise. float64 uses two 53-bit uniforms per block for its two lanes.
-void normal(const KernelArgs& args) {
+void normal(const KernelArgs& args, const RandomRangeAttrs& attrs) {
   const Tensor& self = args.out[0];
-  const PhiloxArgs ph = philox_of(args.attrs);
-  const double mean = args.attrs.scalar.to_double(), stdev = args.attrs.scalar2.to_double();
+  const PhiloxArgs ph = philox_of(attrs);
+  const double mean = attrs.low.to_double(), stdev = attrs.high.to_double();
   const StridedIndex idx = index_of(self);
   constexpr double two_pi = 2.0 * std::numbers::pi;
   EMBER_DISPATCH_FLOAT(self.dtype(), "normal_", ([&]<typename scalar_t>() {
@@ -126,10 +127,10 @@ void normal(const KernelArgs& args) {
 
 // Integers in [low, high): ranges up to 2^32 map one 32-bit word by multiply-shift (Lemire),
 // larger ranges take 64 bits modulo the range (bias < range / 2^64).
-void randint(const KernelArgs& args) {
+void randint(const KernelArgs& args, const RandomRangeAttrs& attrs) {
   const Tensor& self = args.out[0];
-  const PhiloxArgs ph = philox_of(args.attrs);
-  const int64_t low = args.attrs.scalar.to_int(), high = args.attrs.scalar2.to_int();
+  const PhiloxArgs ph = philox_of(attrs);
+  const int64_t low = attrs.low.to_int(), high = attrs.high.to_int();
   const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
   const StridedIndex idx = index_of(self);
   EMBER_DISPATCH_ALL(self.dtype(), "random_", ([&]<typename scalar_t>() {
@@ -153,16 +154,16 @@ void randint(const KernelArgs& args) {
 
 // out[i] = (u_i < p_i) with p from the input tensor (same shape as out), or the scalar attrs.scalar
 // for bernoulli_(p: float). u_i is one 32-bit word: hit when word < p * 2^32. Hits store 1, or
-// attrs.scalar2 when has_scalar2 (dropout's pre-scaled mask). Probabilities are validated first.
-void bernoulli(const KernelArgs& args) {
+// attrs.scale when given (dropout's pre-scaled mask). Probabilities are validated first.
+void bernoulli(const KernelArgs& args, const BernoulliAttrs& attrs) {
   const Tensor& out = args.out[0];
-  const PhiloxArgs ph = philox_of(args.attrs);
+  const PhiloxArgs ph = philox_of(attrs);
   const StridedIndex oidx = index_of(out);
   const int64_t n = out.numel();
   constexpr double kTwo32 = 4294967296.0;
   std::vector<double> thresholds;  // p_i * 2^32 per element, or empty when p is one number
-  const double scalar_threshold = args.attrs.scalar.to_double() * kTwo32;
-  if (!args.attrs.has_scalar) {
+  const double scalar_threshold = attrs.p.value_or(0.0) * kTwo32;
+  if (!attrs.p) {
     const Tensor& p = args.in[0];
     const StridedIndex pidx = index_of(p);
     thresholds.resize(n);
@@ -176,7 +177,7 @@ void bernoulli(const KernelArgs& args) {
       thresholds[i] *= kTwo32;
     }
   }
-  const double hit_value = args.attrs.has_scalar2 ? args.attrs.scalar2.to_double() : 1.0;
+  const double hit_value = attrs.scale.value_or(1.0);
   EMBER_DISPATCH_ALL(out.dtype(), "bernoulli", ([&]<typename scalar_t>() {
     scalar_t* dst = out.data<scalar_t>();
     scalar_t hit, miss;
@@ -195,12 +196,12 @@ void bernoulli(const KernelArgs& args) {
 // With replacement: inverse-CDF lookups (binary search on the row's cumulative sums). Without:
 // the exponential race (keys -log(u) / p_c; the num_samples smallest win), which samples
 // proportionally without replacement and needs one draw per category.
-void multinomial(const KernelArgs& args) {
+void multinomial(const KernelArgs& args, const MultinomialAttrs& attrs) {
   const Tensor& probs = args.in[0];
   const Tensor& out = args.out[0];
-  const PhiloxArgs ph = philox_of(args.attrs);
-  const int64_t num_samples = args.attrs.k;
-  const bool replacement = args.attrs.flag;
+  const PhiloxArgs ph = philox_of(attrs);
+  const int64_t num_samples = attrs.num_samples;
+  const bool replacement = attrs.replacement;
   const int64_t rows = probs.dim() == 2 ? probs.sizes()[0] : 1;
   const int64_t cats = probs.sizes()[probs.dim() - 1];
   const int64_t rs = probs.dim() == 2 ? probs.strides()[0] : 0, cs = probs.strides()[probs.dim() - 1];
@@ -258,9 +259,9 @@ void multinomial(const KernelArgs& args) {
 
 // Fisher-Yates: step i (n-1 down to 1) swaps with j uniform in [0, i]; step i draws word i % 4 of
 // block i / 4 (multiply-shift; n beyond 2^32 uses a 64-bit draw from block i).
-void randperm(const KernelArgs& args) {
+void randperm(const KernelArgs& args, const PhiloxAttrs& attrs) {
   const Tensor& out = args.out[0];
-  const PhiloxArgs ph = philox_of(args.attrs);
+  const PhiloxArgs ph = philox_of(attrs);
   const int64_t n = out.numel();
   std::vector<int64_t> perm(n);
   for (int64_t i = 0; i < n; ++i) perm[i] = i;

@@ -8,7 +8,7 @@
 #include "cpu/dim_lines.h"
 #include "cpu/reduce_engine.h"
 #include "cpu/vec_math.h"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cpu {
 namespace {
@@ -172,10 +172,10 @@ template <typename T> using float_acc_t = std::conditional_t<std::is_same_v<T, d
 
 // ---- kernels -------------------------------------------------------------------------------------
 
-void sum(const KernelArgs& a) {
+void sum(const KernelArgs& a, const ReduceAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];
-  ReducePlan plan = make_reduce_plan(x, a.attrs.dims);
+  ReducePlan plan = make_reduce_plan(x, attrs.dims);
   if (x.dtype() == out.dtype()) {
     dispatch_numeric(x.dtype(), "sum", [&]<typename T>() {
       using Acc = std::conditional_t<kIsFloat<T>, float_acc_t<T>, int64_t>;
@@ -192,9 +192,9 @@ void sum(const KernelArgs& a) {
   }
 }
 
-void mean(const KernelArgs& a) {
+void mean(const KernelArgs& a, const ReduceAttrs& attrs) {
   const Tensor& x = a.in[0];
-  ReducePlan plan = make_reduce_plan(x, a.attrs.dims);
+  ReducePlan plan = make_reduce_plan(x, attrs.dims);
   dispatch_float(x.dtype(), "mean", [&]<typename T>() {
     using Acc = float_acc_t<T>;
     MeanPolicy<Acc, T> pol;
@@ -204,10 +204,10 @@ void mean(const KernelArgs& a) {
   });
 }
 
-void prod(const KernelArgs& a) {
+void prod(const KernelArgs& a, const ReduceAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];
-  ReducePlan plan = make_reduce_plan(x, a.attrs.dims);
+  ReducePlan plan = make_reduce_plan(x, attrs.dims);
   if (x.dtype() == out.dtype()) {
     dispatch_numeric(x.dtype(), "prod", [&]<typename T>() {
       using Acc = std::conditional_t<kIsFloat<T>, float_acc_t<T>, int64_t>;
@@ -223,22 +223,22 @@ void prod(const KernelArgs& a) {
 }
 
 template <bool IsMax>
-static void minmax_kernel(const KernelArgs& a, const char* name) {
+static void minmax_kernel(const KernelArgs& a, IntSpan dims, const char* name) {
   const Tensor& x = a.in[0];
-  ReducePlan plan = make_reduce_plan(x, a.attrs.dims);
+  ReducePlan plan = make_reduce_plan(x, dims);
   dispatch_all(x.dtype(), name, [&]<typename T>() {
     using Acc = opmath_t<T>;
     MaxPolicy<Acc, T, IsMax> pol{a.out[0].data<T>()};
     run_reduce(plan, x.data<T>(), pol);
   });
 }
-void amax(const KernelArgs& a) { minmax_kernel<true>(a, "amax"); }
-void amin(const KernelArgs& a) { minmax_kernel<false>(a, "amin"); }
+void amax(const KernelArgs& a, const ReduceAttrs& attrs) { minmax_kernel<true>(a, attrs.dims, "amax"); }
+void amin(const KernelArgs& a, const ReduceAttrs& attrs) { minmax_kernel<false>(a, attrs.dims, "amin"); }
 
 template <bool IsAny>
-static void any_all_kernel(const KernelArgs& a, const char* name) {
+static void any_all_kernel(const KernelArgs& a, IntSpan dims, const char* name) {
   const Tensor& x = a.in[0];
-  ReducePlan plan = make_reduce_plan(x, a.attrs.dims);
+  ReducePlan plan = make_reduce_plan(x, dims);
   dispatch_all(x.dtype(), name, [&]<typename T>() {
     if (a.out[0].dtype() == ScalarType::UInt8) {
       AnyAllPolicy<uint8_t, IsAny> pol{a.out[0].data<uint8_t>()};
@@ -249,15 +249,15 @@ static void any_all_kernel(const KernelArgs& a, const char* name) {
     }
   });
 }
-void any(const KernelArgs& a) { any_all_kernel<true>(a, "any"); }
-void all(const KernelArgs& a) { any_all_kernel<false>(a, "all"); }
+void any(const KernelArgs& a, const ReduceAttrs& attrs) { any_all_kernel<true>(a, attrs.dims, "any"); }
+void all(const KernelArgs& a, const ReduceAttrs& attrs) { any_all_kernel<false>(a, attrs.dims, "all"); }
 
 // Two passes (mean, then squared deviations) in double: as accurate as Welford, simpler.
-void var(const KernelArgs& a) {
+void var(const KernelArgs& a, const VarAttrs& attrs) {
   const Tensor& x = a.in[0];
-  ReducePlan plan = make_reduce_plan(x, a.attrs.dims);
+  ReducePlan plan = make_reduce_plan(x, attrs.dims);
   const double n = static_cast<double>(plan.red_numel);
-  const double divisor = std::max(0.0, n - a.attrs.scalar.to_double());
+  const double divisor = std::max(0.0, n - attrs.correction);
   dispatch_float(x.dtype(), "var", [&]<typename T>() {
     std::vector<double> means(plan.num_out), sums(plan.num_out);
     MeanPolicy<double, double> mp;
@@ -271,10 +271,10 @@ void var(const KernelArgs& a) {
   });
 }
 
-void norm(const KernelArgs& a) {
+void norm(const KernelArgs& a, const NormAttrs& attrs) {
   const Tensor& x = a.in[0];
-  ReducePlan plan = make_reduce_plan(x, a.attrs.dims);
-  const double p = a.attrs.scalar.to_double();
+  ReducePlan plan = make_reduce_plan(x, attrs.dims);
+  const double p = attrs.p;
   dispatch_float(x.dtype(), "norm", [&]<typename T>() {
     using Acc = float_acc_t<T>;
     T* out = a.out[0].data<T>();
@@ -291,9 +291,9 @@ void norm(const KernelArgs& a) {
   });
 }
 
-void logsumexp(const KernelArgs& a) {
+void logsumexp(const KernelArgs& a, const ReduceAttrs& attrs) {
   const Tensor& x = a.in[0];
-  ReducePlan plan = make_reduce_plan(x, a.attrs.dims);
+  ReducePlan plan = make_reduce_plan(x, attrs.dims);
   dispatch_float(x.dtype(), "logsumexp", [&]<typename T>() {
     using Acc = float_acc_t<T>;
     std::vector<Acc> shift(plan.num_out);
@@ -393,9 +393,9 @@ void arg_reduce(const ArgPlan& p, const T* base, T* values, int64_t* indices) {
 }
 
 template <bool IsMax>
-void arg_kernel(const KernelArgs& a, bool with_values, const char* name) {
+void arg_kernel(const KernelArgs& a, IntSpan dims, bool with_values, const char* name) {
   const Tensor& x = a.in[0];
-  ArgPlan plan = make_arg_plan(x, a.attrs.dims);
+  ArgPlan plan = make_arg_plan(x, dims);
   if (plan.num_out == 0) return;
   dispatch_all(x.dtype(), name, [&]<typename T>() {
     if (with_values) arg_reduce<T, IsMax>(plan, x.data<T>(), a.out[0].data<T>(), a.out[1].data<int64_t>());
@@ -404,19 +404,19 @@ void arg_kernel(const KernelArgs& a, bool with_values, const char* name) {
 }
 }  // namespace
 
-void max_dim(const KernelArgs& a) { arg_kernel<true>(a, true, "max"); }
-void min_dim(const KernelArgs& a) { arg_kernel<false>(a, true, "min"); }
-void argmax(const KernelArgs& a) { arg_kernel<true>(a, false, "argmax"); }
-void argmin(const KernelArgs& a) { arg_kernel<false>(a, false, "argmin"); }
+void max_dim(const KernelArgs& a, const ReduceDimAttrs& attrs) { arg_kernel<true>(a, attrs.dims, true, "max"); }
+void min_dim(const KernelArgs& a, const ReduceDimAttrs& attrs) { arg_kernel<false>(a, attrs.dims, true, "min"); }
+void argmax(const KernelArgs& a, const ReduceAttrs& attrs) { arg_kernel<true>(a, attrs.dims, false, "argmax"); }
+void argmin(const KernelArgs& a, const ReduceAttrs& attrs) { arg_kernel<false>(a, attrs.dims, false, "argmin"); }
 
 // ---- cumsum ----------------------------------------------------------------------------------------
 // One line along `dim` at a time, accumulated in double (floats) or int64 (integers).
 
-void cumsum(const KernelArgs& a) {
+void cumsum(const KernelArgs& a, const CumsumAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];
   if (x.numel() == 0) return;
-  const DimLines lines(x, a.attrs.dim, x.sizes());
+  const DimLines lines(x, attrs.dim, x.sizes());
   const int64_t n = lines.length, xs = lines.in_stride, os = lines.out_stride;
   auto run = [&]<typename T, typename O>() {
     using Acc = std::conditional_t<kIsFloat<O>, double, int64_t>;

@@ -8,7 +8,7 @@
 #include "cpu/dim_lines.h"
 #include "cpu/reduce_engine.h"
 #include "cpu/vec_math.h"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cpu {
 namespace {
@@ -133,11 +133,11 @@ void softmax_inner_tiles(const T* x, T* y, int64_t outer, int64_t n, int64_t inn
 }
 
 template <bool Log>
-void softmax_kernel(const KernelArgs& a, const char* name) {
+void softmax_kernel(const KernelArgs& a, int64_t dim, const char* name) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];
   if (x.numel() == 0) return;
-  const DimLines lines(x, a.attrs.dim, x.sizes());
+  const DimLines lines(x, dim, x.sizes());
   const int64_t n = lines.length, xs = lines.in_stride, os = lines.out_stride, rows = lines.count;
   int64_t inner = 1;
   for (int64_t d = lines.dim + 1; d < x.dim(); ++d) inner *= x.sizes()[d];
@@ -177,8 +177,8 @@ void softmax_kernel(const KernelArgs& a, const char* name) {
 
 }  // namespace
 
-void softmax(const KernelArgs& a) { softmax_kernel<false>(a, "softmax"); }
-void log_softmax(const KernelArgs& a) { softmax_kernel<true>(a, "log_softmax"); }
+void softmax(const KernelArgs& a, const DimAttrs& attrs) { softmax_kernel<false>(a, attrs.dim, "softmax"); }
+void log_softmax(const KernelArgs& a, const DimAttrs& attrs) { softmax_kernel<true>(a, attrs.dim, "log_softmax"); }
 
 }  // namespace ember::cpu
 
@@ -187,14 +187,14 @@ void log_softmax(const KernelArgs& a) { softmax_kernel<true>(a, "log_softmax"); 
 // is_causal) it sees keys 0..r%L, and the masked keys get exactly 0 without being read.
 namespace ember::cpu {
 
-void scaled_softmax(const KernelArgs& a) {
+void scaled_softmax(const KernelArgs& a, const ScaledSoftmaxAttrs& attrs) {
   const Tensor& x = a.in[0];  // contiguous (frontend)
   const Tensor& out = a.out[0];
   if (x.numel() == 0) return;
   const int64_t n = x.sizes()[x.dim() - 1], rows = x.numel() / n;
-  const bool causal = a.attrs.flag;
+  const bool causal = attrs.causal;
   const int64_t L = causal ? x.sizes()[x.dim() - 2] : 1;
-  const double scale = a.attrs.scalar.to<double>();
+  const double scale = attrs.scale;
   dispatch_float(x.dtype(), "scaled_softmax", [&]<typename T>() {
     using Acc = opmath_t<T>;
     const T* xb = x.data<T>();
@@ -217,13 +217,13 @@ void scaled_softmax(const KernelArgs& a) {
 }
 
 // grad_x = scale * y * (g - sum(g * y)) per row of the last dim; g and y contiguous (frontend).
-void softmax_backward(const KernelArgs& a) {
+void softmax_backward(const KernelArgs& a, const SoftmaxBackwardAttrs& attrs) {
   const Tensor& g = a.in[0];
   const Tensor& y = a.in[1];
   const Tensor& out = a.out[0];
   if (y.numel() == 0) return;
   const int64_t n = y.sizes()[y.dim() - 1], rows = y.numel() / n;
-  const double scale = a.attrs.scalar.to<double>();
+  const double scale = attrs.scale;
   dispatch_float(y.dtype(), "softmax_backward", [&]<typename T>() {
     using Acc = opmath_t<T>;
     const T* gb = g.data<T>();

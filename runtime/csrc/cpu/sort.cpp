@@ -6,7 +6,7 @@
 
 #include "cpu/dim_lines.h"
 #include "cpu/reduce_engine.h"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cpu {
 namespace {
@@ -20,10 +20,10 @@ template <typename Acc> inline bool nan_aware_less(Acc a, Acc b) {
 }
 
 // Sorts (or selects the first k of) every row along `dim`; out sizes equal x's except dim (k).
-void sort_rows(const KernelArgs& a, int64_t k, bool descending, bool partial, const char* name) {
+void sort_rows(const KernelArgs& a, int64_t dim, int64_t k, bool descending, bool partial, const char* name) {
   const Tensor& x = a.in[0];
   Tensor values = a.out[0], indices = a.out[1];
-  const DimLines lines(x, a.attrs.dim, values.sizes());
+  const DimLines lines(x, dim, values.sizes());
   const int64_t n = lines.length, xs = lines.in_stride, os = lines.out_stride;
   if (values.numel() == 0 || n == 0) return;
   dispatch_all(x.dtype(), name, [&]<typename T>() {
@@ -55,12 +55,14 @@ void sort_rows(const KernelArgs& a, int64_t k, bool descending, bool partial, co
 
 }  // namespace
 
-void sort(const KernelArgs& a) {
+void sort(const KernelArgs& a, const SortAttrs& attrs) {
   const Tensor& x = a.in[0];
-  const int64_t n = x.dim() == 0 ? 1 : x.sizes()[a.attrs.dim];
-  sort_rows(a, n, a.attrs.flag, /*partial=*/false, "sort");
+  const int64_t n = x.dim() == 0 ? 1 : x.sizes()[attrs.dim];
+  sort_rows(a, attrs.dim, n, attrs.descending, /*partial=*/false, "sort");
 }
 
-void topk(const KernelArgs& a) { sort_rows(a, a.attrs.k, a.attrs.flag, /*partial=*/true, "topk"); }
+void topk(const KernelArgs& a, const TopkAttrs& attrs) {
+  sort_rows(a, attrs.dim, attrs.k, attrs.largest, /*partial=*/true, "topk");
+}
 
 }  // namespace ember::cpu

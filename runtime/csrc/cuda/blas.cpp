@@ -12,13 +12,7 @@
 #include "cuda/cublas_shim.h"
 #include "cuda/cuda_common.h"
 #include "cuda/internal.h"
-#include "dispatch/op_def.h"
-
-namespace ember::cpu {
-void mm(const KernelArgs&);
-void bmm(const KernelArgs&);
-void addmm(const KernelArgs&);
-}  // namespace ember::cpu
+#include "generated/kernels.h"
 
 namespace ember::cuda {
 namespace cublas {
@@ -168,7 +162,7 @@ void gemm(const char* op, const Tensor& a, const Tensor& b, const Tensor& c, int
 
 // cuBLAS has no integer GEMM and torch's CUDA matmuls reject integer dtypes too, except when there
 // is nothing to multiply (an empty output or inner dim): those run the CPU kernel (zeros / bias).
-bool integral_on_host(const KernelArgs& args, void (*cpu_kernel)(const KernelArgs&)) {
+static bool integral_on_host(const KernelArgs& args, const HostKernel& cpu_kernel) {
   if (is_floating(args.out[0].dtype())) return false;
   const Tensor& a = args.in[args.in.size() - 2];
   if (args.out[0].numel() != 0 && a.sizes()[a.dim() - 1] != 0) return false;  // gemm() raises the dtype error
@@ -176,14 +170,14 @@ bool integral_on_host(const KernelArgs& args, void (*cpu_kernel)(const KernelArg
   return true;
 }
 
-void mm(const KernelArgs& args) {
-  if (integral_on_host(args, &cpu::mm)) return;
+void mm(const KernelArgs& args, const NoAttrs&) {
+  if (integral_on_host(args, [](const KernelArgs& h) { cpu::mm(h, {}); })) return;
   gemm("mm", args.in[0], args.in[1], args.out[0], 1, 0, 0, 1.0, 0.0);
 }
 
 // bmm over [B, m, k] x [B, k, n]; batch strides may be 0 (matmul's broadcast batches).
-void bmm(const KernelArgs& args) {
-  if (integral_on_host(args, &cpu::bmm)) return;
+void bmm(const KernelArgs& args, const NoAttrs&) {
+  if (integral_on_host(args, [](const KernelArgs& h) { cpu::bmm(h, {}); })) return;
   const Tensor &a = args.in[0], &b = args.in[1], &out = args.out[0];
   const int64_t batch = out.sizes()[0];
   int64_t as = a.sizes()[0] == 1 ? 0 : a.strides()[0], bs = b.sizes()[0] == 1 ? 0 : b.strides()[0];
@@ -191,13 +185,14 @@ void bmm(const KernelArgs& args) {
   gemm("bmm", a, b, out, batch, as, bs, 1.0, 0.0);
 }
 
-// out = beta * bias + alpha * (a @ b); attrs.alpha = alpha, attrs.scalar2 = beta.
-void addmm(const KernelArgs& args) {
-  if (integral_on_host(args, &cpu::addmm)) return;
+// out = beta * bias + alpha * (a @ b).
+void addmm(const KernelArgs& args, const AddmmAttrs& attrs) {
+  const HostKernel on_host = [&](const KernelArgs& h) { cpu::addmm(h, attrs); };
+  if (integral_on_host(args, on_host)) return;
   const Tensor &bias = args.in[0], &a = args.in[1], &b = args.in[2], &out = args.out[0];
-  const double alpha = args.attrs.alpha.to_double(), beta = args.attrs.scalar2.to_double();
+  const double alpha = attrs.alpha.to_double(), beta = attrs.beta.to_double();
   if (a.sizes()[1] == 0 && beta != 0.0) {  // empty inner dim: out = beta * bias (rare; host path)
-    run_on_host(args, &cpu::addmm);
+    run_on_host(args, on_host);
     return;
   }
   if (beta != 0.0) copy_kernel(out, bias);

@@ -9,7 +9,7 @@
 #include "cuda/cuda_common.h"
 #include "cuda/internal.h"
 #include "cuda/loops.cuh"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 #include "ops/ops.h"
 
 namespace ember::cpu {
@@ -63,14 +63,14 @@ Tensor contiguous_as(const Tensor& t, ScalarType dtype) {
 }
 
 // in: (src) for clone/to/contiguous, (self, src) for copy_; out[0] is the destination.
-void copy(const KernelArgs& args) { copy_kernel(args.out[0], args.in.back()); }
+void copy(const KernelArgs& args, const NoAttrs&) { copy_kernel(args.out[0], args.in.back()); }
 
-void fill(const KernelArgs& args) {
+void fill(const KernelArgs& args, const FillAttrs& attrs) {
   const Tensor& out = args.out[0];
   if (out.numel() == 0) return;
   DeviceGuard guard(out.device());
   EMBER_CUDA_DISPATCH_ALL(out.dtype(), "fill_", [&]<typename T>() {
-    const T v = args.attrs.scalar.to<T>();
+    const T v = attrs.value.to<T>();
     uint64_t bits = 0;
     std::memcpy(&bits, &v, sizeof(T));
     if (bits == 0 && out.is_contiguous()) {  // zero fill: memset is the fastest path
@@ -166,9 +166,6 @@ Tensor& copy_between_devices(Tensor& dst, const Tensor& src, bool non_blocking) 
 
 namespace ember {
 
-Tensor& copy_between_devices_(Tensor& dst, const Tensor& src) {
-  return cuda::copy_between_devices(dst, src, /*non_blocking=*/false);
-}
 Tensor& copy_between_devices_(Tensor& dst, const Tensor& src, bool non_blocking) {
   return cuda::copy_between_devices(dst, src, non_blocking);
 }

@@ -7,7 +7,7 @@
 // Accumulating kernels (scatter_add, index_add) use atomics: duplicate targets sum in an
 // unspecified order, as in torch's CUDA kernels.
 #include "cuda/index_common.cuh"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cuda {
 namespace {
@@ -145,11 +145,11 @@ __global__ void arange_kernel(T* out, int64_t n, double start, double step, int6
 
 }  // namespace
 
-void gather(const KernelArgs& a) {
+void gather(const KernelArgs& a, const DimAttrs& attrs) {
   const Tensor &x = a.in[0], &index = a.in[1], &out = a.out[0];
   if (index.numel() == 0) return;
   DeviceGuard guard(out.device());
-  const int64_t d = a.attrs.dim;
+  const int64_t d = attrs.dim;
   const int64_t xsize = sizes1(x)[d], xstride = strides1(x)[d];
   check_index_range(index, xsize, false, ErrorKind::Runtime, "gather", d);
   auto it = make_iter<3>(sizes1(index), {strides1(out), strides1(index), without_dim(strides1(x), d)});
@@ -160,11 +160,11 @@ void gather(const KernelArgs& a) {
   EMBER_CUDA_KERNEL_CHECK();
 }
 
-void scatter_add(const KernelArgs& a) {
+void scatter_add(const KernelArgs& a, const DimAttrs& attrs) {
   const Tensor &index = a.in[1], &src = a.in[2], &out = a.out[0];
   if (index.numel() == 0) return;
   DeviceGuard guard(out.device());
-  const int64_t d = a.attrs.dim;
+  const int64_t d = attrs.dim;
   const int64_t osize = sizes1(out)[d], ostride = strides1(out)[d];
   check_index_range(index, osize, false, ErrorKind::Runtime, "scatter_add", d);
   auto it = make_iter<3>(sizes1(index), {without_dim(strides1(out), d), strides1(index), strides1(src)});
@@ -175,11 +175,11 @@ void scatter_add(const KernelArgs& a) {
   EMBER_CUDA_KERNEL_CHECK();
 }
 
-void index_select(const KernelArgs& a) {
+void index_select(const KernelArgs& a, const DimAttrs& attrs) {
   const Tensor &x = a.in[0], &index = a.in[1], &out = a.out[0];
   if (out.numel() == 0) return;
   DeviceGuard guard(out.device());
-  const int64_t d = a.attrs.dim;
+  const int64_t d = attrs.dim;
   const int64_t xsize = sizes1(x)[d], xstride = strides1(x)[d];
   check_index_range(index, xsize, false, ErrorKind::Index, "index_select", d);
   if (d == 0 && x.dim() == 2 && x.is_contiguous() && out.is_contiguous()) {
@@ -202,36 +202,36 @@ void index_select(const KernelArgs& a) {
   EMBER_CUDA_KERNEL_CHECK();
 }
 
-void index_add(const KernelArgs& a) {
+void index_add(const KernelArgs& a, const IndexAddAttrs& attrs) {
   const Tensor &index = a.in[1], &src = a.in[2], &out = a.out[0];
   if (index.numel() == 0) return;
   DeviceGuard guard(out.device());
-  const int64_t d = a.attrs.dim;
+  const int64_t d = attrs.dim;
   const int64_t osize = sizes1(out)[d], ostride = strides1(out)[d];
   check_index_range(index, osize, false, ErrorKind::Index, "index_add", d);
   DimVector pos(sizes1(src).size(), 0);
   pos[d] = index.dim() ? index.strides()[0] : 1;
   auto it = make_iter<3>(sizes1(src), {without_dim(strides1(out), d), strides1(src), pos});
   EMBER_CUDA_DISPATCH_ALL(out.dtype(), "index_add", [&]<typename T>() {
-    const auto alpha = a.attrs.alpha.template to<cuda_opmath_t<T>>();
+    const auto alpha = attrs.alpha.template to<cuda_opmath_t<T>>();
     index_add_kernel<T><<<blocks_for(it.numel), kBlock, 0, current_stream()>>>(
         out.data<T>(), src.data<T>(), index.data<int64_t>(), it, osize, ostride, alpha);
   });
   EMBER_CUDA_KERNEL_CHECK();
 }
 
-// out (shaped attrs.dims) = mask ? value : x, with x and mask broadcast.
-void masked_fill(const KernelArgs& a) {
+// out (shaped attrs.shape) = mask ? value : x, with x and mask broadcast.
+void masked_fill(const KernelArgs& a, const MaskedFillAttrs& attrs) {
   const Tensor &x = a.in[0], &mask = a.in[1], &out = a.out[0];
   DeviceGuard guard(out.device());
   EMBER_CUDA_DISPATCH_ALL(out.dtype(), "masked_fill", [&]<typename T>() {
     using O = cuda_opmath_t<T>;
-    launch_elementwise<T, T, O, 2>(out, {&x, &mask}, MaskedFillFn<T>{a.attrs.scalar.template to<O>()});
+    launch_elementwise<T, T, O, 2>(out, {&x, &mask}, MaskedFillFn<T>{attrs.value.template to<O>()});
   });
 }
 
 template <bool Lower>
-static void triangle(const KernelArgs& a) {
+static void triangle(const KernelArgs& a, int64_t k) {
   const Tensor &x = a.in[0], &out = a.out[0];
   if (out.numel() == 0) return;
   DeviceGuard guard(out.device());
@@ -239,23 +239,23 @@ static void triangle(const KernelArgs& a) {
   auto it = make_iter<2>(x.sizes(), {out.strides(), x.strides()});
   dispatch_bytes(x.dtype(), [&]<typename B>() {
     triangle_kernel<B, Lower><<<blocks_for(it.numel), kBlock, 0, current_stream()>>>(
-        out.data<B>(), x.data<B>(), it, x.sizes()[nd - 2], x.sizes()[nd - 1], a.attrs.k);
+        out.data<B>(), x.data<B>(), it, x.sizes()[nd - 2], x.sizes()[nd - 1], k);
   });
   EMBER_CUDA_KERNEL_CHECK();
 }
-void tril(const KernelArgs& a) { triangle<true>(a); }
-void triu(const KernelArgs& a) { triangle<false>(a); }
+void tril(const KernelArgs& a, const TriangleAttrs& attrs) { triangle<true>(a, attrs.diagonal); }
+void triu(const KernelArgs& a, const TriangleAttrs& attrs) { triangle<false>(a, attrs.diagonal); }
 
-void arange(const KernelArgs& a) {
+void arange(const KernelArgs& a, const ArangeAttrs& attrs) {
   const Tensor& out = a.out[0];
   if (out.numel() == 0) return;
   DeviceGuard guard(out.device());
-  const bool int_args = !a.attrs.scalar.is_float() && !a.attrs.scalar2.is_float();
+  const bool int_args = !attrs.start.is_float() && !attrs.step.is_float();
   EMBER_CUDA_DISPATCH_NUMERIC(out.dtype(), "arange", [&]<typename T>() {
     Tensor dst = out.is_contiguous() ? out : Tensor::empty(out.sizes(), out.dtype(), out.device());
     arange_kernel<T><<<blocks_for(out.numel()), kBlock, 0, current_stream()>>>(
-        dst.data<T>(), out.numel(), a.attrs.scalar.to_double(), a.attrs.scalar2.to_double(), a.attrs.scalar.to_int(),
-        a.attrs.scalar2.to_int(), int_args);
+        dst.data<T>(), out.numel(), attrs.start.to_double(), attrs.step.to_double(), attrs.start.to_int(),
+        attrs.step.to_int(), int_args);
     EMBER_CUDA_KERNEL_CHECK();
     if (!dst.is_same(out)) copy_kernel(out, dst);
   });

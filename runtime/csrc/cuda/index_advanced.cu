@@ -10,7 +10,7 @@
 #include <limits>
 
 #include "cuda/index_common.cuh"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cuda {
 namespace {
@@ -248,11 +248,11 @@ void check_not_capturing(const char* op, cudaStream_t stream) {
 
 }  // namespace
 
-void scatter(const KernelArgs& a) {
+void scatter(const KernelArgs& a, const DimAttrs& attrs) {
   const Tensor &index = a.in[1], &src = a.in[2], &out = a.out[0];
   if (index.numel() == 0) return;
   DeviceGuard guard(out.device());
-  const int64_t d = a.attrs.dim;
+  const int64_t d = attrs.dim;
   const int64_t osize = sizes1(out)[d], ostride = strides1(out)[d];
   check_index_range(index, osize, false, ErrorKind::Runtime, "scatter", d);
   const auto it = make_iter<3>(sizes1(index), {without_dim(strides1(out), d), strides1(index), strides1(src)});
@@ -263,7 +263,7 @@ void scatter(const KernelArgs& a) {
   EMBER_CUDA_KERNEL_CHECK();
 }
 
-void index(const KernelArgs& a) {
+void index(const KernelArgs& a, const IndexAttrs& attrs) {
   const Tensor &x = a.in[0], &out = a.out[0];  // out: contiguous, laid out [P, B, Q]
   if (out.numel() == 0) return;  // like torch, indices are not validated when nothing is read
   DeviceGuard guard(out.device());
@@ -275,7 +275,7 @@ void index(const KernelArgs& a) {
   EMBER_CUDA_KERNEL_CHECK();
 }
 
-void index_put(const KernelArgs& a) {
+void index_put(const KernelArgs& a, const IndexAttrs& attrs) {
   const Tensor& values = a.in[1];  // contiguous, shaped like the indexing result [P, B, Q]
   const Tensor& out = a.out[0];
   if (values.numel() == 0) return;
@@ -283,7 +283,7 @@ void index_put(const KernelArgs& a) {
   const IndexPlan plan = plan_index(out.sizes(), out.strides(), a.in.subspan(2), out.device(), values.numel());
   const int grid = elementwise_grid(plan.space.total);
   const int64_t* offsets = plan.offsets.data<int64_t>();
-  if (!a.attrs.flag) {
+  if (!attrs.accumulate) {
     dispatch_bytes(out.dtype(), [&]<typename B>() {
       for_each_indexed_kernel<<<grid, kBlock, 0, current_stream()>>>(plan.space, offsets,
                                                                      PutFn<B>{out.data<B>(), values.data<B>()});
@@ -297,9 +297,9 @@ void index_put(const KernelArgs& a) {
   EMBER_CUDA_KERNEL_CHECK();
 }
 
-void masked_select(const KernelArgs& a) {
+void masked_select(const KernelArgs& a, const MaskedSelectAttrs& attrs) {
   const Tensor &x = a.in[0], &mask = a.in[1], &out = a.out[0];
-  const DimVector& shape = a.attrs.dims;
+  const DimVector& shape = attrs.shape;
   const int64_t limit = out.numel(), total = numel_of(shape);
   if (limit == 0 || total == 0) return;
   DeviceGuard guard(out.device());
@@ -320,7 +320,7 @@ void masked_select(const KernelArgs& a) {
   EMBER_CUDA_KERNEL_CHECK();
 }
 
-void nonzero(const KernelArgs& a) {
+void nonzero(const KernelArgs& a, const NoAttrs& attrs) {
   const Tensor &x = a.in[0], &out = a.out[0];  // out: contiguous int64 [n, x.dim()]
   const int64_t limit = out.sizes()[0];
   if (x.numel() == 0 || limit == 0 || x.dim() == 0) return;  // a 0-dim x has no coordinates to write

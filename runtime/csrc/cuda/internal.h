@@ -2,6 +2,8 @@
 // Host-side helpers shared by the CUDA backend's files (no device code: usable from .cpp files).
 #include <cuda_runtime.h>
 
+#include <functional>
+
 #include "core/tensor.h"
 #include "dispatch/op_def.h"
 
@@ -14,7 +16,9 @@ Tensor contiguous_as(const Tensor& t, ScalarType dtype);
 bool is_pinned(const Tensor& t);
 Tensor pin_memory(const Tensor& t);
 Tensor& copy_between_devices(Tensor& dst, const Tensor& src, bool non_blocking);
-// Runs a CPU kernel on host copies of the inputs/outputs and copies the outputs back (fallback.cpp).
-void run_on_host(const KernelArgs& args, void (*cpu_kernel)(const KernelArgs&));
+// Runs a CPU kernel (with its attrs bound) on host copies of the inputs/outputs and copies the
+// outputs back (host_fallback.cpp): for the cases without a device kernel (integer matmul).
+using HostKernel = std::function<void(const KernelArgs&)>;
+void run_on_host(const KernelArgs& args, const HostKernel& cpu_kernel);
 
 }  // namespace ember::cuda

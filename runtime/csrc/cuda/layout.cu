@@ -4,7 +4,7 @@
 // (output position -> input offset); nothing synchronizes, so all are graph-capturable.
 #include "cpu/index_loops.h"
 #include "cuda/index_common.cuh"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cuda {
 namespace {
@@ -160,11 +160,11 @@ __global__ void linspace_kernel(T* out, int64_t out_stride, int64_t steps, doubl
 
 }  // namespace
 
-void cat(const KernelArgs& a) {
+void cat(const KernelArgs& a, const DimAttrs& attrs) {
   const Tensor& out = a.out[0];
   if (out.numel() == 0) return;
   DeviceGuard guard(out.device());
-  const int64_t d = a.attrs.dim;
+  const int64_t d = attrs.dim;
   const int64_t out_stride = out.strides()[d];
   char* base = static_cast<char*>(out.data_ptr());
   int64_t offset = 0;
@@ -176,14 +176,14 @@ void cat(const KernelArgs& a) {
   }
 }
 
-void flip(const KernelArgs& a) {
+void flip(const KernelArgs& a, const FlipAttrs& attrs) {
   const Tensor &x = a.in[0], &out = a.out[0];
   if (out.numel() == 0) return;
   DeviceGuard guard(out.device());
   // Read x through a mirrored geometry: start at the last element of each flipped dim, negative stride.
   DimVector src_strides = x.strides();
   int64_t start = 0;
-  for (int64_t d : a.attrs.dims) {
+  for (int64_t d : attrs.dims) {
     start += (x.sizes()[d] - 1) * x.strides()[d];
     src_strides[d] = -x.strides()[d];
   }
@@ -191,22 +191,21 @@ void flip(const KernelArgs& a) {
                src_strides, x.sizes());
 }
 
-void roll(const KernelArgs& a) {
+void roll(const KernelArgs& a, const RollAttrs& attrs) {
   const Tensor &x = a.in[0], &out = a.out[0];
   if (out.numel() == 0) return;
   DeviceGuard guard(out.device());
-  // attrs.dims = [wrapped dims..., raw shifts...], attrs.dims2 = shifts mod size
   DimVector shift(x.dim(), 0);
-  for (size_t i = 0; i < a.attrs.dims2.size(); ++i) {
-    const int64_t d = a.attrs.dims[i];
+  for (size_t i = 0; i < attrs.dims.size(); ++i) {
+    const int64_t d = attrs.dims[i];
     if (d >= x.dim()) continue;  // a 0-dim x: nothing moves
     const int64_t size = x.sizes()[d];
-    shift[d] = (shift[d] + size - a.attrs.dims2[i]) % size;
+    shift[d] = (shift[d] + size - attrs.shifts[i]) % size;
   }
   wrap_gather(out, x, x.sizes(), x.strides(), shift, "roll");
 }
 
-void repeat(const KernelArgs& a) {
+void repeat(const KernelArgs& a, const RepeatAttrs& attrs) {
   const Tensor &x = a.in[0], &out = a.out[0];
   if (out.numel() == 0) return;
   DeviceGuard guard(out.device());
@@ -219,7 +218,7 @@ void repeat(const KernelArgs& a) {
   wrap_gather(out, x, src_sizes, src_strides, DimVector(nd, 0), "repeat");
 }
 
-void eye(const KernelArgs& a) {
+void eye(const KernelArgs& a, const NoAttrs& attrs) {
   const Tensor& out = a.out[0];
   if (out.numel() == 0) return;
   DeviceGuard guard(out.device());
@@ -232,12 +231,12 @@ void eye(const KernelArgs& a) {
   EMBER_CUDA_KERNEL_CHECK();
 }
 
-void linspace(const KernelArgs& a) {
+void linspace(const KernelArgs& a, const LinspaceAttrs& attrs) {
   const Tensor& out = a.out[0];
-  const int64_t steps = a.attrs.k;
+  const int64_t steps = attrs.steps;
   if (steps == 0 || out.numel() == 0) return;
   DeviceGuard guard(out.device());
-  const double start = a.attrs.scalar.to_double(), end = a.attrs.scalar2.to_double();
+  const double start = attrs.start.to_double(), end = attrs.end.to_double();
   const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;  // on the host, as the CPU
   EMBER_CUDA_DISPATCH_NUMERIC(out.dtype(), "linspace", [&]<typename T>() {
     linspace_kernel<T><<<elementwise_grid(steps), kBlock, 0, current_stream()>>>(out.data<T>(), out.strides()[0],

@@ -13,8 +13,8 @@
 
 #include "cuda/block_reduce.cuh"
 #include "cuda/loops.cuh"
-#include "dispatch/op_def.h"
-#include "ops/ops.h"
+#include "generated/kernels.h"
+#include "ops/loss.h"
 
 namespace ember::cuda {
 namespace {
@@ -24,7 +24,7 @@ constexpr int kRowBlock = 512;       // threads of the block-per-row kernels
 constexpr int kReduceBlock = 1024;   // threads of the single-block reduction kernels
 constexpr unsigned long long kNoBadRow = ~0ull;
 
-// Spelled out: ops/ops.h (LossReduction) brings ember::exp/log(Tensor), which hide the math overloads.
+// Spelled out per precision: expf/logf are the fast float forms.
 __device__ __forceinline__ float exp_acc(float v) { return expf(v); }
 __device__ __forceinline__ double exp_acc(double v) { return ::exp(v); }
 __device__ __forceinline__ float log_acc(float v) { return logf(v); }
@@ -216,16 +216,16 @@ void report_bad_target(const Tensor& bad_row, const Tensor& target, int64_t C, c
 
 }  // namespace
 
-void cross_entropy_loss(const KernelArgs& args) {
+void cross_entropy_loss(const KernelArgs& args, const CrossEntropyAttrs& attrs) {
   const Tensor& loss = args.out[0];
   const Tensor& lse = args.out[1];
   DeviceGuard guard(loss.device());
   const Tensor x = contiguous_as(args.in[0], args.in[0].dtype());
   const Tensor target = contiguous_as(args.in[1], ScalarType::Int64);
   const int64_t rows = x.sizes()[0], C = x.sizes()[1];
-  const auto reduction = static_cast<LossReduction>(args.attrs.dim);
+  const auto reduction = static_cast<LossReduction>(attrs.reduction);
   cudaStream_t stream = current_stream();
-  ForwardArgs p{rows, C, args.attrs.k, args.attrs.scalar.to_double(), nullptr};
+  ForwardArgs p{rows, C, attrs.ignore_index, attrs.label_smoothing, nullptr};
   Tensor bad_row;
   if (rows > 0 && !is_capturing(stream)) {  // see Note [CUDA index validation] (cuda/index.cu)
     bad_row = Tensor::empty(DimVector{1}, ScalarType::Int64, loss.device());
@@ -257,7 +257,7 @@ void cross_entropy_loss(const KernelArgs& args) {
   if (bad_row.defined()) report_bad_target(bad_row, target, C, stream);
 }
 
-void cross_entropy_backward(const KernelArgs& args) {
+void cross_entropy_backward(const KernelArgs& args, const CrossEntropyAttrs& attrs) {
   const Tensor& gx = args.out[0];
   if (gx.numel() == 0) return;
   DeviceGuard guard(gx.device());
@@ -266,9 +266,9 @@ void cross_entropy_backward(const KernelArgs& args) {
   const Tensor target = contiguous_as(args.in[2], ScalarType::Int64);
   const Tensor lse = contiguous_as(args.in[3], args.in[3].dtype());
   const int64_t rows = x.sizes()[0], C = x.sizes()[1];
-  const auto reduction = static_cast<LossReduction>(args.attrs.dim);
+  const auto reduction = static_cast<LossReduction>(attrs.reduction);
   cudaStream_t stream = current_stream();
-  BackwardArgs p{rows, C, args.attrs.k, args.attrs.scalar.to_double(), reduction == LossReduction::None ? 1 : 0};
+  BackwardArgs p{rows, C, attrs.ignore_index, attrs.label_smoothing, reduction == LossReduction::None ? 1 : 0};
   // The frontend allocates gx contiguous; write into a scratch one otherwise (never expected).
   Tensor y = gx.is_contiguous() ? gx : Tensor::empty(gx.sizes(), gx.dtype(), gx.device());
   Tensor scale = reduction == LossReduction::Mean ? Tensor::empty(DimVector{1}, lse.dtype(), gx.device()) : Tensor();

@@ -10,7 +10,7 @@
 
 #include "cuda/block_reduce.cuh"
 #include "cuda/loops.cuh"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cuda {
 namespace {
@@ -22,7 +22,7 @@ constexpr int kRowBlock = 512;             // threads of the block-per-row kerne
 constexpr int kSmemRowBytes = 40 * 1024;   // rows up to this many Acc bytes are cached in shared memory
 
 template <typename A> __device__ __forceinline__ A inv_sqrt(A v) {
-  if constexpr (std::is_same_v<A, double>) return 1.0 / sqrt(v);
+  if constexpr (std::is_same_v<A, double>) return 1.0 / ::sqrt(v);
   else return rsqrtf(v);
 }
 
@@ -336,11 +336,11 @@ const W* param_ptr(const Tensor& p) { return p.defined() ? p.data<W>() : nullptr
 }  // namespace
 
 // in: x [rows, N], weight? [N], bias? [N]; out: y [rows, N], mean [rows], rstd [rows] (acc dtype).
-void layer_norm(const KernelArgs& a) {
+void layer_norm(const KernelArgs& a, const LayerNormAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& weight = a.in[1];
   const Tensor& bias = a.in[2];
-  const int64_t n = a.attrs.k;
+  const int64_t n = attrs.n;
   const int64_t rows = a.out[1].numel();
   if (rows == 0) return;
   DeviceGuard guard(x.device());
@@ -359,7 +359,7 @@ void layer_norm(const KernelArgs& a) {
     T* yp = a.out[0].data<T>();
     const W* wp = param_ptr<T, W>(weight);
     const W* bp = param_ptr<T, W>(bias);
-    const A eps = static_cast<A>(a.attrs.scalar.to_double());
+    const A eps = static_cast<A>(attrs.eps);
     if (n <= kWarpMaxN) {
       const int64_t grid = blocks_for(rows * 32);
       const int ni = static_cast<int>(n);
@@ -388,14 +388,14 @@ void layer_norm(const KernelArgs& a) {
 }
 
 // in: grad, x [rows, N], mean, rstd [rows], weight? [N]; out: grad_input, grad_weight, grad_bias,
-// each written when attrs.dims (the output mask) asks for it.
-void layer_norm_backward(const KernelArgs& a) {
+// each written when attrs.need_* asks for it.
+void layer_norm_backward(const KernelArgs& a, const LayerNormBackwardAttrs& attrs) {
   const Tensor& grad = a.in[0];
   const Tensor& x = a.in[1];
   const Tensor& weight = a.in[4];
-  const int64_t n = a.attrs.k;
+  const int64_t n = attrs.n;
   const int64_t rows = a.in[2].numel();
-  const bool need_input = a.attrs.dims[0] != 0, need_weight = a.attrs.dims[1] != 0, need_bias = a.attrs.dims[2] != 0;
+  const bool need_input = attrs.need_input, need_weight = attrs.need_weight, need_bias = attrs.need_bias;
   if (n == 0) return;  // every output is empty
   DeviceGuard guard(x.device());
   cudaStream_t stream = current_stream();

@@ -2,7 +2,7 @@
 // grad, exp_avg and exp_avg_sq; 16-byte vectors when all four are contiguous and aligned, else the
 // strided geometry of cuda/loops.cuh. Half types compute in float, float64 in double.
 #include "cuda/loops.cuh"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 #include "ops/optim.h"
 
 namespace ember::cuda {
@@ -19,7 +19,7 @@ namespace {
 //     order: it starts after every block of the update has finished).
 // Both are plain kernel launches, so the increment is captured into graphs as well.
 template <typename O>
-__device__ __forceinline__ optim::AdamCoefs<O> read_step(float* step, const optim::AdamHyper& h, bool write_step) {
+__device__ __forceinline__ optim::AdamCoefs<O> read_step(float* step, const AdamStepAttrs& h, bool write_step) {
   const float new_step = *step + 1.0f;  // float32 arithmetic, like torch's `state_steps += 1`
   if (write_step) {                     // uniform over the grid, which is then a single block
     __syncthreads();
@@ -30,18 +30,8 @@ __device__ __forceinline__ optim::AdamCoefs<O> read_step(float* step, const opti
 
 __global__ void adam_increment_step_kernel(float* step) { *step += 1.0f; }
 
-template <typename T>
-__device__ __forceinline__ void adam_element(T& p, T g, T& m, T& v, const optim::AdamCoefs<cuda_opmath_t<T>>& c) {
-  using O = cuda_opmath_t<T>;
-  O pv = cvt<O>(p), mv = cvt<O>(m), vv = cvt<O>(v);
-  optim::adam_update<O>(pv, cvt<O>(g), mv, vv, c);
-  p = cvt<T>(pv);
-  m = cvt<T>(mv);
-  v = cvt<T>(vv);
-}
-
 template <typename T, int V>
-__global__ void adam_vec_kernel(T* p, const T* g, T* m, T* v, int64_t n, float* step, optim::AdamHyper h,
+__global__ void adam_vec_kernel(T* p, const T* g, T* m, T* v, int64_t n, float* step, AdamStepAttrs h,
                                 bool write_step) {
   const auto c = read_step<cuda_opmath_t<T>>(step, h, write_step);
   using Vec = VecT<T, V>;
@@ -54,24 +44,25 @@ __global__ void adam_vec_kernel(T* p, const T* g, T* m, T* v, int64_t n, float* 
     Vec mv = reinterpret_cast<const Vec*>(m)[i];
     Vec vv = reinterpret_cast<const Vec*>(v)[i];
 #pragma unroll
-    for (int j = 0; j < V; ++j) adam_element<T>(pv.v[j], gv.v[j], mv.v[j], vv.v[j], c);
+    for (int j = 0; j < V; ++j) optim::adam_element<T>(pv.v[j], gv.v[j], mv.v[j], vv.v[j], c);
     reinterpret_cast<Vec*>(p)[i] = pv;
     reinterpret_cast<Vec*>(m)[i] = mv;
     reinterpret_cast<Vec*>(v)[i] = vv;
   }
-  for (int64_t i = nvec * V + tid; i < n; i += stride) adam_element<T>(p[i], g[i], m[i], v[i], c);
+  for (int64_t i = nvec * V + tid; i < n; i += stride) optim::adam_element<T>(p[i], g[i], m[i], v[i], c);
 }
 
 // Operands of the geometry: 0 param, 1 grad, 2 exp_avg, 3 exp_avg_sq (all of param's dtype).
 template <typename T>
-__global__ void adam_strided_kernel(Geometry<4> geo, float* step, optim::AdamHyper h, bool write_step) {
+__global__ void adam_strided_kernel(Geometry<4> geo, float* step, AdamStepAttrs h, bool write_step) {
   const auto c = read_step<cuda_opmath_t<T>>(step, h, write_step);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < geo.numel; i += stride) {
     int64_t off[4];
     geo.offsets(i, off);
-    adam_element<T>(*reinterpret_cast<T*>(geo.data[0] + off[0]), *reinterpret_cast<const T*>(geo.data[1] + off[1]),
-                    *reinterpret_cast<T*>(geo.data[2] + off[2]), *reinterpret_cast<T*>(geo.data[3] + off[3]), c);
+    optim::adam_element<T>(*reinterpret_cast<T*>(geo.data[0] + off[0]),
+                           *reinterpret_cast<const T*>(geo.data[1] + off[1]),
+                           *reinterpret_cast<T*>(geo.data[2] + off[2]), *reinterpret_cast<T*>(geo.data[3] + off[3]), c);
   }
 }
 
@@ -80,8 +71,7 @@ bool aligned16(const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr(
 }  // namespace
 
 // in: param, grad, exp_avg, exp_avg_sq, step; out: param, exp_avg, exp_avg_sq, step (same tensors).
-void adam_step(const KernelArgs& args) {
-  const optim::AdamHyper h = optim::unpack_adam(args.attrs);
+void adam_step(const KernelArgs& args, const AdamStepAttrs& h) {
   const Tensor& param = args.out[0];
   const Tensor& grad = args.in[1];
   const Tensor& exp_avg = args.out[1];

@@ -10,12 +10,8 @@
 #include "core/generator.h"
 #include "cuda/graph.h"
 #include "cuda/loops.cuh"
-#include "dispatch/op_def.h"
-
-namespace ember::cpu {
-void randperm(const KernelArgs& args);
-void multinomial(const KernelArgs& args);
-}  // namespace ember::cpu
+#include "cuda/internal.h"
+#include "generated/kernels.h"
 
 namespace ember::cuda {
 namespace {
@@ -49,8 +45,9 @@ PhiloxCuda philox_for(uint64_t seed, uint64_t offset, int device) {
   return p;
 }
 
-PhiloxCuda philox_of(const Attrs& attrs, int device) {
-  return philox_for(static_cast<uint64_t>(attrs.dims2[0]), static_cast<uint64_t>(attrs.dims2[1]), device);
+template <typename A>
+PhiloxCuda philox_of(const A& attrs, int device) {
+  return philox_for(attrs.seed, attrs.offset, device);
 }
 
 __global__ void set_u64_kernel(uint64_t* p, uint64_t v) { *p = v; }
@@ -77,9 +74,9 @@ __global__ void normal_kernel(T* dst, int64_t n, PhiloxCuda ph, double mean, dou
     if (2 * b >= n) return;
     Philox4x32 r = ph.block(static_cast<uint64_t>(b));
     const double u1 = 1.0 - uniform_double(r.v[0], r.v[1]), u2 = uniform_double(r.v[2], r.v[3]);
-    const double radius = sqrt(-2.0 * log(u1));
-    dst[2 * b] = mean + stdev * radius * cos(two_pi * u2);
-    if (2 * b + 1 < n) dst[2 * b + 1] = mean + stdev * radius * sin(two_pi * u2);
+    const double radius = ::sqrt(-2.0 * ::log(u1));
+    dst[2 * b] = mean + stdev * radius * ::cos(two_pi * u2);
+    if (2 * b + 1 < n) dst[2 * b + 1] = mean + stdev * radius * ::sin(two_pi * u2);
   } else {
     if (4 * b >= n) return;
     Philox4x32 r = ph.block(static_cast<uint64_t>(b));
@@ -112,7 +109,7 @@ __global__ void randint_kernel(T* dst, int64_t n, PhiloxCuda ph, int64_t low, ui
 }
 
 template <typename T, typename P>
-__global__ void bernoulli_kernel(T* dst, int64_t n, PhiloxCuda ph, const P* probs, double p_scalar) {
+__global__ void bernoulli_kernel(T* dst, int64_t n, PhiloxCuda ph, const P* probs, double p_scalar, double hit_value) {
   const int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (b * 2 >= n) return;
   Philox4x32 r = ph.block(static_cast<uint64_t>(b));
@@ -120,7 +117,7 @@ __global__ void bernoulli_kernel(T* dst, int64_t n, PhiloxCuda ph, const P* prob
     const int64_t i = b * 2 + j;
     const double p = probs ? static_cast<double>(cvt<cuda_opmath_t<P>>(probs[i])) : p_scalar;
     const bool hit = uniform_double(r.v[2 * j], r.v[2 * j + 1]) < p;
-    dst[i] = cvt<T>(hit);
+    dst[i] = hit ? cvt<T>(hit_value) : cvt<T>(0.0);
   }
 }
 
@@ -176,11 +173,11 @@ void write_philox_args(int64_t* seed, int64_t* offset, const PhiloxState& state,
   EMBER_CUDA_KERNEL_CHECK();
 }
 
-void uniform(const KernelArgs& args) {
+void uniform(const KernelArgs& args, const RandomRangeAttrs& attrs) {
   const Tensor& self = args.out[0];
   DeviceGuard guard(self.device());
-  const PhiloxCuda ph = philox_of(args.attrs, self.device().index);
-  const double from = args.attrs.scalar.to_double(), to = args.attrs.scalar2.to_double();
+  const PhiloxCuda ph = philox_of(attrs, self.device().index);
+  const double from = attrs.low.to_double(), to = attrs.high.to_double();
   EMBER_CUDA_DISPATCH_FLOAT(self.dtype(), "uniform_", [&]<typename T>() {
     generate_into(self, [&](const Tensor& o) {
       const int64_t per = std::is_same_v<T, double> ? 2 : 4;
@@ -190,11 +187,11 @@ void uniform(const KernelArgs& args) {
   });
 }
 
-void normal(const KernelArgs& args) {
+void normal(const KernelArgs& args, const RandomRangeAttrs& attrs) {
   const Tensor& self = args.out[0];
   DeviceGuard guard(self.device());
-  const PhiloxCuda ph = philox_of(args.attrs, self.device().index);
-  const double mean = args.attrs.scalar.to_double(), stdev = args.attrs.scalar2.to_double();
+  const PhiloxCuda ph = philox_of(attrs, self.device().index);
+  const double mean = attrs.low.to_double(), stdev = attrs.high.to_double();
   EMBER_CUDA_DISPATCH_FLOAT(self.dtype(), "normal_", [&]<typename T>() {
     generate_into(self, [&](const Tensor& o) {
       const int64_t per = std::is_same_v<T, double> ? 2 : 4;
@@ -204,11 +201,11 @@ void normal(const KernelArgs& args) {
   });
 }
 
-void randint(const KernelArgs& args) {
+void randint(const KernelArgs& args, const RandomRangeAttrs& attrs) {
   const Tensor& self = args.out[0];
   DeviceGuard guard(self.device());
-  const PhiloxCuda ph = philox_of(args.attrs, self.device().index);
-  const int64_t low = args.attrs.scalar.to_int(), high = args.attrs.scalar2.to_int();
+  const PhiloxCuda ph = philox_of(attrs, self.device().index);
+  const int64_t low = attrs.low.to_int(), high = attrs.high.to_int();
   const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
   EMBER_CUDA_DISPATCH_ALL(self.dtype(), "random_", [&]<typename T>() {
     generate_into(self, [&](const Tensor& o) {
@@ -221,21 +218,21 @@ void randint(const KernelArgs& args) {
 
 // Probabilities outside [0, 1] are not validated on the device (that would need a host sync, which
 // graph capture forbids); u < p gives 0 for p <= 0 and 1 for p >= 1, as torch's CUDA kernel.
-void bernoulli(const KernelArgs& args) {
+void bernoulli(const KernelArgs& args, const BernoulliAttrs& attrs) {
   const Tensor& out = args.out[0];
   DeviceGuard guard(out.device());
-  const PhiloxCuda ph = philox_of(args.attrs, out.device().index);
-  const double p_scalar = args.attrs.scalar.to_double();
+  const PhiloxCuda ph = philox_of(attrs, out.device().index);
+  const double p_scalar = attrs.p.value_or(0.0), hit_value = attrs.scale.value_or(1.0);
   Tensor probs;
-  if (!args.attrs.has_scalar) probs = contiguous_as(args.in[0], args.in[0].dtype());
+  if (!attrs.p) probs = contiguous_as(args.in[0], args.in[0].dtype());
   EMBER_CUDA_DISPATCH_ALL(out.dtype(), "bernoulli", [&]<typename T>() {
     generate_into(out, [&](const Tensor& o) {
       const int64_t blocks = blocks_for((o.numel() + 1) / 2);
       if (!probs.defined()) {
-        bernoulli_kernel<T, float><<<blocks, kBlock, 0, current_stream()>>>(o.data<T>(), o.numel(), ph, nullptr, p_scalar);
+        bernoulli_kernel<T, float><<<blocks, kBlock, 0, current_stream()>>>(o.data<T>(), o.numel(), ph, nullptr, p_scalar, hit_value);
       } else {
         EMBER_CUDA_DISPATCH_FLOAT(probs.dtype(), "bernoulli", [&]<typename P>() {
-          bernoulli_kernel<T, P><<<blocks, kBlock, 0, current_stream()>>>(o.data<T>(), o.numel(), ph, probs.data<P>(), 0.0);
+          bernoulli_kernel<T, P><<<blocks, kBlock, 0, current_stream()>>>(o.data<T>(), o.numel(), ph, probs.data<P>(), 0.0, hit_value);
         });
       }
       EMBER_CUDA_KERNEL_CHECK();
@@ -245,23 +242,11 @@ void bernoulli(const KernelArgs& args) {
 
 // randperm and multinomial are sequential algorithms: they run on the CPU with the same Philox
 // stream and the result is copied to the device (not capturable in a CUDA graph).
-namespace {
-void via_cpu(const KernelArgs& args, void (*cpu_kernel)(const KernelArgs&)) {
-  std::vector<Tensor> ins;
-  for (const Tensor& t : args.in) {
-    if (!t.defined()) { ins.push_back(t); continue; }
-    Tensor h = Tensor::empty(t.sizes(), t.dtype(), Device());
-    copy_between_devices(h, t, false);
-    ins.push_back(h);
-  }
-  std::vector<Tensor> outs;
-  for (const Tensor& t : args.out) outs.push_back(Tensor::empty(t.sizes(), t.dtype(), Device()));
-  cpu_kernel(KernelArgs{args.op, ins, outs, args.attrs});
-  for (size_t i = 0; i < outs.size(); ++i) copy_between_devices(args.out[i], outs[i], false);
+void randperm(const KernelArgs& args, const PhiloxAttrs& attrs) {
+  run_on_host(args, [&](const KernelArgs& h) { cpu::randperm(h, attrs); });
 }
-}  // namespace
-
-void randperm(const KernelArgs& args) { via_cpu(args, &cpu::randperm); }
-void multinomial(const KernelArgs& args) { via_cpu(args, &cpu::multinomial); }
+void multinomial(const KernelArgs& args, const MultinomialAttrs& attrs) {
+  run_on_host(args, [&](const KernelArgs& h) { cpu::multinomial(h, attrs); });
+}
 
 }  // namespace ember::cuda

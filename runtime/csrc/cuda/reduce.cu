@@ -14,7 +14,7 @@
 #include <cmath>
 
 #include "cuda/loops.cuh"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cuda {
 namespace {
@@ -263,7 +263,7 @@ struct NormPolicy {
     Acc a = fabs(cvt<Acc>(v));
     if constexpr (K == NormKind::L2) return a * a;
     else if constexpr (K == NormKind::L0) return a != Acc(0) ? Acc(1) : Acc(0);
-    else if constexpr (K == NormKind::P) return pow(a, p);
+    else if constexpr (K == NormKind::P) return ::pow(a, p);
     else return a;
   }
   __device__ Acc combine(Acc a, Acc b) const {
@@ -275,8 +275,8 @@ struct NormPolicy {
     return a + b;
   }
   __device__ void store(int64_t o, Acc a) const {
-    if constexpr (K == NormKind::L2) a = sqrt(a);
-    else if constexpr (K == NormKind::P) a = pow(a, Acc(1) / p);
+    if constexpr (K == NormKind::L2) a = ::sqrt(a);
+    else if constexpr (K == NormKind::P) a = ::pow(a, Acc(1) / p);
     out[o] = cvt<T>(a);
   }
 };
@@ -302,14 +302,14 @@ struct SumExpPolicy {
   __device__ Acc init() const { return Acc(0); }
   __device__ Acc map(T v, int64_t o, int64_t) const {
     Acc m = shift[o];
-    if (isinf(m)) m = 0;
-    return exp(cvt<Acc>(v) - m);
+    if (::isinf(m)) m = 0;
+    return ::exp(cvt<Acc>(v) - m);
   }
   __device__ Acc combine(Acc a, Acc b) const { return a + b; }
   __device__ void store(int64_t o, Acc a) const {
     Acc m = shift[o];
-    if (isinf(m)) m = 0;
-    out[o] = cvt<T>(log(a) + m);
+    if (::isinf(m)) m = 0;
+    out[o] = cvt<T>(::log(a) + m);
   }
 };
 
@@ -378,7 +378,7 @@ cuda_opmath_t<T> highest_value() {
 
 }  // namespace
 
-void sum(const KernelArgs& a) {
+void sum(const KernelArgs& a, const ReduceAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];
   DeviceGuard guard(x.device());
@@ -388,128 +388,127 @@ void sum(const KernelArgs& a) {
         fail(ErrorKind::Type, "[sum] bool output is not supported");
       } else {
         using Acc = sum_acc_t<T>;
-        run_reduce<T>(x, a.attrs.dims, SumPolicy<T, Acc, T>{out.data<T>(), Acc(1), false});
+        run_reduce<T>(x, attrs.dims, SumPolicy<T, Acc, T>{out.data<T>(), Acc(1), false});
       }
     });
   } else {
     EMBER_CHECK(out.dtype() == ScalarType::Int64 && is_integral(x.dtype(), true), "[sum] unsupported dtypes ",
                 dtype_name(x.dtype()), " -> ", dtype_name(out.dtype()));
     EMBER_CUDA_DISPATCH_INTEGRAL(x.dtype(), "sum", [&]<typename T>() {
-      run_reduce<T>(x, a.attrs.dims, SumPolicy<T, int64_t, int64_t>{out.data<int64_t>(), 1, false});
+      run_reduce<T>(x, attrs.dims, SumPolicy<T, int64_t, int64_t>{out.data<int64_t>(), 1, false});
     });
   }
 }
 
-void mean(const KernelArgs& a) {
+void mean(const KernelArgs& a, const ReduceAttrs& attrs) {
   const Tensor& x = a.in[0];
   DeviceGuard guard(x.device());
   int64_t count = 1;
-  for (int64_t d : a.attrs.dims) count *= x.sizes()[d];
+  for (int64_t d : attrs.dims) count *= x.sizes()[d];
   EMBER_CUDA_DISPATCH_FLOAT(x.dtype(), "mean", [&]<typename T>() {
     using Acc = float_acc_t<T>;
     const Acc scale = count == 0 ? Acc(NAN) : Acc(1) / static_cast<Acc>(count);
-    run_reduce<T>(x, a.attrs.dims, SumPolicy<T, Acc, T>{a.out[0].data<T>(), scale, true});
+    run_reduce<T>(x, attrs.dims, SumPolicy<T, Acc, T>{a.out[0].data<T>(), scale, true});
   });
 }
 
-void prod(const KernelArgs& a) {
+void prod(const KernelArgs& a, const ReduceAttrs& attrs) {
   const Tensor& x = a.in[0];
   const Tensor& out = a.out[0];
   DeviceGuard guard(x.device());
   if (x.dtype() == out.dtype()) {
     EMBER_CUDA_DISPATCH_NUMERIC(x.dtype(), "prod", [&]<typename T>() {
       using Acc = sum_acc_t<T>;
-      run_reduce<T>(x, a.attrs.dims, ProdPolicy<T, Acc, T>{out.data<T>()});
+      run_reduce<T>(x, attrs.dims, ProdPolicy<T, Acc, T>{out.data<T>()});
     });
   } else {
     EMBER_CUDA_DISPATCH_INTEGRAL(x.dtype(), "prod", [&]<typename T>() {
-      run_reduce<T>(x, a.attrs.dims, ProdPolicy<T, int64_t, int64_t>{out.data<int64_t>()});
+      run_reduce<T>(x, attrs.dims, ProdPolicy<T, int64_t, int64_t>{out.data<int64_t>()});
     });
   }
 }
 
-void amax(const KernelArgs& a) {
+void amax(const KernelArgs& a, const ReduceAttrs& attrs) {
   DeviceGuard guard(a.in[0].device());
   EMBER_CUDA_DISPATCH_ALL(a.in[0].dtype(), "amax", [&]<typename T>() {
-    run_reduce<T>(a.in[0], a.attrs.dims, MinMaxPolicy<T, true>{a.out[0].data<T>(), lowest_value<T>()});
+    run_reduce<T>(a.in[0], attrs.dims, MinMaxPolicy<T, true>{a.out[0].data<T>(), lowest_value<T>()});
   });
 }
-void amin(const KernelArgs& a) {
+void amin(const KernelArgs& a, const ReduceAttrs& attrs) {
   DeviceGuard guard(a.in[0].device());
   EMBER_CUDA_DISPATCH_ALL(a.in[0].dtype(), "amin", [&]<typename T>() {
-    run_reduce<T>(a.in[0], a.attrs.dims, MinMaxPolicy<T, false>{a.out[0].data<T>(), highest_value<T>()});
+    run_reduce<T>(a.in[0], attrs.dims, MinMaxPolicy<T, false>{a.out[0].data<T>(), highest_value<T>()});
   });
 }
 
 template <bool IsAny>
-static void any_all(const KernelArgs& a, const char* name) {
+static void any_all(const KernelArgs& a, IntSpan dims, const char* name) {
   DeviceGuard guard(a.in[0].device());
   EMBER_CUDA_DISPATCH_ALL(a.in[0].dtype(), name, [&]<typename T>() {
     if (a.out[0].dtype() == ScalarType::UInt8)
-      run_reduce<T>(a.in[0], a.attrs.dims, AnyAllPolicy<T, uint8_t, IsAny>{a.out[0].data<uint8_t>()});
+      run_reduce<T>(a.in[0], dims, AnyAllPolicy<T, uint8_t, IsAny>{a.out[0].data<uint8_t>()});
     else
-      run_reduce<T>(a.in[0], a.attrs.dims, AnyAllPolicy<T, bool, IsAny>{a.out[0].data<bool>()});
+      run_reduce<T>(a.in[0], dims, AnyAllPolicy<T, bool, IsAny>{a.out[0].data<bool>()});
   });
 }
-void any(const KernelArgs& a) { any_all<true>(a, "any"); }
-void all(const KernelArgs& a) { any_all<false>(a, "all"); }
+void any(const KernelArgs& a, const ReduceAttrs& attrs) { any_all<true>(a, attrs.dims, "any"); }
+void all(const KernelArgs& a, const ReduceAttrs& attrs) { any_all<false>(a, attrs.dims, "all"); }
 
-void var(const KernelArgs& a) {
+void var(const KernelArgs& a, const VarAttrs& attrs) {
   const Tensor& x = a.in[0];
   DeviceGuard guard(x.device());
   int64_t n = 1;
-  for (int64_t d : a.attrs.dims) n *= x.sizes()[d];
-  const double divisor = std::max(0.0, static_cast<double>(n) - a.attrs.scalar.to_double());
+  for (int64_t d : attrs.dims) n *= x.sizes()[d];
+  const double divisor = std::max(0.0, static_cast<double>(n) - attrs.correction);
   EMBER_CUDA_DISPATCH_FLOAT(x.dtype(), "var", [&]<typename T>() {
     Tensor means = Tensor::empty(a.out[0].sizes(), ScalarType::Float64, x.device());
     const double scale = n == 0 ? NAN : 1.0 / static_cast<double>(n);
-    run_reduce<T>(x, a.attrs.dims, SumPolicy<T, double, double>{means.data<double>(), scale, true});
-    run_reduce<T>(x, a.attrs.dims, SqDevPolicy<T>{means.data<double>(), a.out[0].data<T>(), divisor});
+    run_reduce<T>(x, attrs.dims, SumPolicy<T, double, double>{means.data<double>(), scale, true});
+    run_reduce<T>(x, attrs.dims, SqDevPolicy<T>{means.data<double>(), a.out[0].data<T>(), divisor});
   });
 }
 
-void norm(const KernelArgs& a) {
+void norm(const KernelArgs& a, const NormAttrs& attrs) {
   const Tensor& x = a.in[0];
   DeviceGuard guard(x.device());
-  const double p = a.attrs.scalar.to_double();
+  const double p = attrs.p;
   EMBER_CUDA_DISPATCH_FLOAT(x.dtype(), "norm", [&]<typename T>() {
     using Acc = float_acc_t<T>;
     T* out = a.out[0].data<T>();
     const Acc pa = static_cast<Acc>(p);
-    if (p == 2) run_reduce<T>(x, a.attrs.dims, NormPolicy<T, NormKind::L2>{out, pa});
-    else if (p == 1) run_reduce<T>(x, a.attrs.dims, NormPolicy<T, NormKind::L1>{out, pa});
-    else if (p == 0) run_reduce<T>(x, a.attrs.dims, NormPolicy<T, NormKind::L0>{out, pa});
-    else if (std::isinf(p) && p > 0) run_reduce<T>(x, a.attrs.dims, NormPolicy<T, NormKind::Inf>{out, pa});
-    else if (std::isinf(p)) run_reduce<T>(x, a.attrs.dims, NormPolicy<T, NormKind::NegInf>{out, pa});
-    else run_reduce<T>(x, a.attrs.dims, NormPolicy<T, NormKind::P>{out, pa});
+    if (p == 2) run_reduce<T>(x, attrs.dims, NormPolicy<T, NormKind::L2>{out, pa});
+    else if (p == 1) run_reduce<T>(x, attrs.dims, NormPolicy<T, NormKind::L1>{out, pa});
+    else if (p == 0) run_reduce<T>(x, attrs.dims, NormPolicy<T, NormKind::L0>{out, pa});
+    else if (std::isinf(p) && p > 0) run_reduce<T>(x, attrs.dims, NormPolicy<T, NormKind::Inf>{out, pa});
+    else if (std::isinf(p)) run_reduce<T>(x, attrs.dims, NormPolicy<T, NormKind::NegInf>{out, pa});
+    else run_reduce<T>(x, attrs.dims, NormPolicy<T, NormKind::P>{out, pa});
   });
 }
 
-void logsumexp(const KernelArgs& a) {
+void logsumexp(const KernelArgs& a, const ReduceAttrs& attrs) {
   const Tensor& x = a.in[0];
   DeviceGuard guard(x.device());
   EMBER_CUDA_DISPATCH_FLOAT(x.dtype(), "logsumexp", [&]<typename T>() {
     using Acc = float_acc_t<T>;
     Tensor shift = Tensor::empty(a.out[0].sizes(), CppTypeToScalar<Acc>::value, x.device());
-    run_reduce<T>(x, a.attrs.dims, MaxToBufPolicy<Acc>{shift.data<Acc>()});
-    run_reduce<T>(x, a.attrs.dims, SumExpPolicy<T>{shift.data<Acc>(), a.out[0].data<T>()});
+    run_reduce<T>(x, attrs.dims, MaxToBufPolicy<Acc>{shift.data<Acc>()});
+    run_reduce<T>(x, attrs.dims, SumExpPolicy<T>{shift.data<Acc>(), a.out[0].data<T>()});
   });
 }
 
 template <bool IsMax>
-static void arg_reduce(const KernelArgs& a, bool with_values, const char* name) {
+static void arg_reduce(const KernelArgs& a, IntSpan dims, bool with_values, const char* name) {
   const Tensor& x = a.in[0];
   DeviceGuard guard(x.device());
   EMBER_CUDA_DISPATCH_ALL(x.dtype(), name, [&]<typename T>() {
     T* values = with_values ? a.out[0].data<T>() : nullptr;
     int64_t* indices = (with_values ? a.out[1] : a.out[0]).data<int64_t>();
-    run_reduce<T>(x, a.attrs.dims,
-                  ArgPolicy<T, IsMax>{values, indices, IsMax ? lowest_value<T>() : highest_value<T>()});
+    run_reduce<T>(x, dims, ArgPolicy<T, IsMax>{values, indices, IsMax ? lowest_value<T>() : highest_value<T>()});
   });
 }
-void max_dim(const KernelArgs& a) { arg_reduce<true>(a, true, "max"); }
-void min_dim(const KernelArgs& a) { arg_reduce<false>(a, true, "min"); }
-void argmax(const KernelArgs& a) { arg_reduce<true>(a, false, "argmax"); }
-void argmin(const KernelArgs& a) { arg_reduce<false>(a, false, "argmin"); }
+void max_dim(const KernelArgs& a, const ReduceDimAttrs& attrs) { arg_reduce<true>(a, attrs.dims, true, "max"); }
+void min_dim(const KernelArgs& a, const ReduceDimAttrs& attrs) { arg_reduce<false>(a, attrs.dims, true, "min"); }
+void argmax(const KernelArgs& a, const ReduceAttrs& attrs) { arg_reduce<true>(a, attrs.dims, false, "argmax"); }
+void argmin(const KernelArgs& a, const ReduceAttrs& attrs) { arg_reduce<false>(a, attrs.dims, false, "argmin"); }
 
 }  // namespace ember::cuda

@@ -1,4 +1,4 @@
-// softmax / log_softmax along attrs.dim, and cumsum. The input is made contiguous first, then seen as
+// softmax / log_softmax along a dim, and cumsum. The input is made contiguous first, then seen as
 // [outer, D, inner]:
 //   * inner == 1, D <= 1024: one warp per row (three passes: max, sum of exp, write);
 //   * inner == 1, larger D: one block per row;
@@ -8,7 +8,7 @@
 
 #include "cuda/block_reduce.cuh"
 #include "cuda/loops.cuh"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cuda {
 namespace {
@@ -17,11 +17,11 @@ template <typename T, bool Log>
 __device__ __forceinline__ void write_row(const T* x, T* y, int64_t D, int64_t start, int64_t step, acc_t<T> m, acc_t<T> s) {
   using A = acc_t<T>;
   if constexpr (Log) {
-    const A lse = m + log(s);
+    const A lse = m + ::log(s);
     for (int64_t j = start; j < D; j += step) y[j] = cvt<T>(cvt<A>(x[j]) - lse);
   } else {
     const A inv = A(1) / s;
-    for (int64_t j = start; j < D; j += step) y[j] = cvt<T>(exp(cvt<A>(x[j]) - m) * inv);
+    for (int64_t j = start; j < D; j += step) y[j] = cvt<T>(::exp(cvt<A>(x[j]) - m) * inv);
   }
 }
 
@@ -36,7 +36,7 @@ __global__ void softmax_warp_kernel(const T* in, T* out, int64_t rows, int64_t D
   for (int64_t j = lane; j < D; j += 32) { A v = cvt<A>(x[j]); m = (v > m || v != v) ? v : m; }
   m = warp_max(m);
   A s = 0;
-  for (int64_t j = lane; j < D; j += 32) s += exp(cvt<A>(x[j]) - m);
+  for (int64_t j = lane; j < D; j += 32) s += ::exp(cvt<A>(x[j]) - m);
   s = warp_sum(s);
   write_row<T, Log>(x, out + row * D, D, lane, 32, m, s);
 }
@@ -66,18 +66,18 @@ __global__ void softmax_block_kernel(const T* in, T* out, int64_t D) {
   m = warp_max(m);
   __syncthreads();
   A s = 0;
-  for (int64_t j = threadIdx.x; j < D; j += blockDim.x) s += exp(load(j) - m);
+  for (int64_t j = threadIdx.x; j < D; j += blockDim.x) s += ::exp(load(j) - m);
   s = warp_sum(s);
   if (lane == 0) red[warp] = s;
   __syncthreads();
   s = lane < nwarps ? red[lane] : A(0);
   s = warp_sum(s);
   if constexpr (Log) {
-    const A lse = m + log(s);
+    const A lse = m + ::log(s);
     for (int64_t j = threadIdx.x; j < D; j += blockDim.x) y[j] = cvt<T>(load(j) - lse);
   } else {
     const A inv = A(1) / s;
-    for (int64_t j = threadIdx.x; j < D; j += blockDim.x) y[j] = cvt<T>(exp(load(j) - m) * inv);
+    for (int64_t j = threadIdx.x; j < D; j += blockDim.x) y[j] = cvt<T>(::exp(load(j) - m) * inv);
   }
 }
 
@@ -92,13 +92,13 @@ __global__ void softmax_inner_kernel(const T* in, T* out, int64_t outer, int64_t
   A m = -INFINITY;
   for (int64_t j = 0; j < D; ++j) { A v = cvt<A>(x[j * inner]); m = (v > m || v != v) ? v : m; }
   A s = 0;
-  for (int64_t j = 0; j < D; ++j) s += exp(cvt<A>(x[j * inner]) - m);
+  for (int64_t j = 0; j < D; ++j) s += ::exp(cvt<A>(x[j * inner]) - m);
   if constexpr (Log) {
-    const A lse = m + log(s);
+    const A lse = m + ::log(s);
     for (int64_t j = 0; j < D; ++j) y[j * inner] = cvt<T>(cvt<A>(x[j * inner]) - lse);
   } else {
     const A inv = A(1) / s;
-    for (int64_t j = 0; j < D; ++j) y[j * inner] = cvt<T>(exp(cvt<A>(x[j * inner]) - m) * inv);
+    for (int64_t j = 0; j < D; ++j) y[j * inner] = cvt<T>(::exp(cvt<A>(x[j * inner]) - m) * inv);
   }
 }
 
@@ -114,12 +114,12 @@ DimSplit split_at_dim(const Tensor& x, int64_t dim) {
 }
 
 template <bool Log>
-void softmax_impl(const KernelArgs& args, const char* name) {
+void softmax_impl(const KernelArgs& args, int64_t dim, const char* name) {
   const Tensor& out = args.out[0];
   if (out.numel() == 0) return;
   DeviceGuard guard(out.device());
   const Tensor x = contiguous_as(args.in[0], out.dtype());
-  const DimSplit split = split_at_dim(x, args.attrs.dim);
+  const DimSplit split = split_at_dim(x, dim);
   const int64_t outer = split.outer, D = split.D, inner = split.inner;
   // The output is freshly allocated and contiguous (frontend); write into it directly.
   Tensor y = out.is_contiguous() ? out : Tensor::empty(out.sizes(), out.dtype(), out.device());
@@ -156,16 +156,16 @@ __global__ void cumsum_kernel(const T* in, Out* out, int64_t outer, int64_t D, i
 
 }  // namespace
 
-void softmax(const KernelArgs& args) { softmax_impl<false>(args, "softmax"); }
-void log_softmax(const KernelArgs& args) { softmax_impl<true>(args, "log_softmax"); }
+void softmax(const KernelArgs& args, const DimAttrs& attrs) { softmax_impl<false>(args, attrs.dim, "softmax"); }
+void log_softmax(const KernelArgs& args, const DimAttrs& attrs) { softmax_impl<true>(args, attrs.dim, "log_softmax"); }
 
 // out has attrs.dtype (int64 for integer inputs unless a dtype was given); the input keeps its own.
-void cumsum(const KernelArgs& args) {
+void cumsum(const KernelArgs& args, const CumsumAttrs& attrs) {
   const Tensor& out = args.out[0];
   if (out.numel() == 0) return;
   DeviceGuard guard(out.device());
   const Tensor x = contiguous_as(args.in[0], args.in[0].dtype());
-  const DimSplit split = split_at_dim(x, args.attrs.dim);
+  const DimSplit split = split_at_dim(x, attrs.dim);
   const int64_t outer = split.outer, D = split.D, inner = split.inner;
   Tensor y = out.is_contiguous() ? out : Tensor::empty(out.sizes(), out.dtype(), out.device());
   cudaStream_t stream = current_stream();
@@ -212,10 +212,10 @@ __global__ void scaled_softmax_kernel(const T* in, T* out, int64_t rows, int64_t
   for (int64_t j = start; j < valid; j += step) { A v = cvt<A>(x[j]) * scale; m = (v > m || v != v) ? v : m; }
   m = Block ? block_max(m, red) : warp_max(m);
   A s = 0;
-  for (int64_t j = start; j < valid; j += step) s += exp(cvt<A>(x[j]) * scale - m);
+  for (int64_t j = start; j < valid; j += step) s += ::exp(cvt<A>(x[j]) * scale - m);
   s = Block ? block_sum(s, red) : warp_sum(s);
   const A inv = A(1) / s;
-  for (int64_t j = start; j < n; j += step) y[j] = j < valid ? cvt<T>(exp(cvt<A>(x[j]) * scale - m) * inv) : T(0);
+  for (int64_t j = start; j < n; j += step) y[j] = j < valid ? cvt<T>(::exp(cvt<A>(x[j]) * scale - m) * inv) : T(0);
 }
 
 template <typename T, bool Block>
@@ -235,17 +235,17 @@ __global__ void softmax_backward_kernel(const T* grad, const T* outp, T* gin, in
 
 }  // namespace
 
-void scaled_softmax(const KernelArgs& args) {
+void scaled_softmax(const KernelArgs& args, const ScaledSoftmaxAttrs& attrs) {
   const Tensor& x = args.in[0];  // contiguous, like out (frontend)
   const Tensor& out = args.out[0];
   if (out.numel() == 0) return;
   DeviceGuard guard(out.device());
   const int64_t n = x.sizes()[x.dim() - 1], rows = x.numel() / n;
-  const bool causal = args.attrs.flag;
+  const bool causal = attrs.causal;
   const int64_t L = causal ? x.sizes()[x.dim() - 2] : 1;
   cudaStream_t stream = current_stream();
   EMBER_CUDA_DISPATCH_FLOAT(x.dtype(), "scaled_softmax", [&]<typename T>() {
-    const auto scale = static_cast<acc_t<T>>(args.attrs.scalar.to<double>());
+    const auto scale = static_cast<acc_t<T>>(attrs.scale);
     if (n <= 1024)
       scaled_softmax_kernel<T, false><<<blocks_for(rows * 32), kBlock, 0, stream>>>(x.data<T>(), out.data<T>(), rows, n, L, causal, scale);
     else
@@ -254,7 +254,7 @@ void scaled_softmax(const KernelArgs& args) {
   });
 }
 
-void softmax_backward(const KernelArgs& args) {
+void softmax_backward(const KernelArgs& args, const SoftmaxBackwardAttrs& attrs) {
   const Tensor& g = args.in[0];
   const Tensor& y = args.in[1];
   const Tensor& out = args.out[0];
@@ -263,7 +263,7 @@ void softmax_backward(const KernelArgs& args) {
   const int64_t n = y.sizes()[y.dim() - 1], rows = y.numel() / n;
   cudaStream_t stream = current_stream();
   EMBER_CUDA_DISPATCH_FLOAT(y.dtype(), "softmax_backward", [&]<typename T>() {
-    const auto scale = static_cast<acc_t<T>>(args.attrs.scalar.to<double>());
+    const auto scale = static_cast<acc_t<T>>(attrs.scale);
     if (n <= 1024)
       softmax_backward_kernel<T, false><<<blocks_for(rows * 32), kBlock, 0, stream>>>(g.data<T>(), y.data<T>(), out.data<T>(), rows, n, scale);
     else

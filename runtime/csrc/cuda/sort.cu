@@ -15,7 +15,7 @@
 #include <cub/device/device_radix_sort.cuh>
 
 #include "cuda/index_common.cuh"
-#include "dispatch/op_def.h"
+#include "generated/kernels.h"
 
 namespace ember::cuda {
 namespace {
@@ -195,11 +195,11 @@ void sort_rows_typed(const Tensor& x, const Tensor& values, const Tensor& indice
   EMBER_CUDA_KERNEL_CHECK();
 }
 
-// Sorts every row along attrs.dim and writes the first k entries (k = n for sort).
-void sort_rows(const KernelArgs& a, int64_t k, bool descending, const char* name) {
+// Sorts every row along `dim` and writes the first k entries (k = n for sort).
+void sort_rows(const KernelArgs& a, int64_t dim_arg, int64_t k, bool descending, const char* name) {
   const Tensor& x = a.in[0];
   const Tensor &values = a.out[0], &indices = a.out[1];
-  const int64_t dim = x.dim() == 0 ? 0 : a.attrs.dim;
+  const int64_t dim = x.dim() == 0 ? 0 : dim_arg;
   const int64_t n = x.dim() == 0 ? 1 : x.sizes()[dim];
   if (values.numel() == 0 || n == 0) return;
   DeviceGuard guard(x.device());
@@ -214,12 +214,12 @@ void sort_rows(const KernelArgs& a, int64_t k, bool descending, const char* name
 
 }  // namespace
 
-void sort(const KernelArgs& a) {
+void sort(const KernelArgs& a, const SortAttrs& attrs) {
   const Tensor& x = a.in[0];
-  sort_rows(a, x.dim() == 0 ? 1 : x.sizes()[a.attrs.dim], a.attrs.flag, "sort");
+  sort_rows(a, attrs.dim, x.dim() == 0 ? 1 : x.sizes()[attrs.dim], attrs.descending, "sort");
 }
 
-// attrs.flag: largest (descending order); the result is always sorted, like the CPU kernel.
-void topk(const KernelArgs& a) { sort_rows(a, a.attrs.k, a.attrs.flag, "topk"); }
+// largest sorts descending; the result is always sorted, like the CPU kernel.
+void topk(const KernelArgs& a, const TopkAttrs& attrs) { sort_rows(a, attrs.dim, attrs.k, attrs.largest, "topk"); }
 
 }  // namespace ember::cuda

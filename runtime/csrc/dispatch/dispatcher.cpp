@@ -19,9 +19,9 @@ bool any_requires_grad(std::span<const Tensor> in) {
   return false;
 }
 
-void record(OpId id, const OpDef& def, std::span<const Tensor> in, std::span<Tensor> out, const Attrs& attrs,
+void record(OpId id, const OpDef& def, std::span<const Tensor> in, std::span<Tensor> out, const void* attrs,
             std::vector<Tensor>& inputs_to_save) {
-  auto node = std::make_shared<OpNode>(id, attrs);
+  std::shared_ptr<OpNode> node = def.make_node(id, attrs);
   node->next_edges.reserve(in.size());
   node->inputs.reserve(in.size());
   for (const Tensor& t : in) {
@@ -40,7 +40,7 @@ void record(OpId id, const OpDef& def, std::span<const Tensor> in, std::span<Ten
 
 }  // namespace
 
-void dispatch(OpId id, std::span<const Tensor> in, std::span<Tensor> out, const Attrs& attrs) {
+void dispatch_erased(OpId id, std::span<const Tensor> in, std::span<Tensor> out, const void* attrs) {
   const OpDef& def = op_def(id);
   const Tensor* first = !out.empty() ? &out[0] : nullptr;
   for (const Tensor& t : in)
@@ -49,14 +49,14 @@ void dispatch(OpId id, std::span<const Tensor> in, std::span<Tensor> out, const 
     if (first && t.device() != first->device()) device_mismatch(def, *first, t);
   EMBER_CHECK(first != nullptr, "[", def.name, "] called without tensors");
   const Device device = first->device();
-  Kernel kernel = def.kernels[static_cast<int>(device.type)];
+  const KernelFn kernel = def.kernels[static_cast<int>(device.type)];
 #ifdef EMBER_WITH_CUDA
-  constexpr const char* kNoCudaHint = " (its op-table row has no CUDA kernel yet)";
+  constexpr const char* kNoCudaHint = " (its spec entry has no CUDA kernel yet)";
 #else
   constexpr const char* kNoCudaHint = " (ember was built without CUDA)";
 #endif
-  EMBER_CHECK_KIND(kernel != nullptr, ErrorKind::NotImplemented, "[", def.name, "] has no kernel for device ",
-                   device, device.is_cuda() ? kNoCudaHint : "");
+  EMBER_CHECK_KIND(kernel != nullptr || (def.flags & kView), ErrorKind::NotImplemented, "[", def.name,
+                   "] has no kernel for device ", device, device.is_cuda() ? kNoCudaHint : "");
 
   const bool inplace = !out.empty() && !in.empty() && in[0].defined() && out[0].impl() == in[0].impl();
   const bool recording = def.backward != nullptr && GradMode::is_enabled() && any_requires_grad(in);
@@ -78,7 +78,7 @@ void dispatch(OpId id, std::span<const Tensor> in, std::span<Tensor> out, const 
     // keeps self's old history and double backward (create_graph) differentiates through it.
     if (inplace) inputs_to_save[0] = clone(in[0]);
   }
-  if (!(def.flags & kView)) kernel(KernelArgs{id, in, out, attrs});
+  if (!(def.flags & kView)) kernel(KernelArgs{id, in, out}, attrs);
   if (inplace) out[0].bump_version();
   if (recording) {
     record(id, def, in, out, attrs, inputs_to_save);

@@ -1,5 +1,6 @@
 // Elementwise frontends: type promotion, broadcasting, in-place rules, copies and conversions.
-// Backward rules live in elementwise_backward.cpp; CPU kernels in cpu/elementwise_*.cpp.
+// Spec: runtime/spec/elementwise.yaml (uniform unary/binary frontends are generated from it);
+// backward rules: elementwise_backward.cpp or formulas in the spec; kernels: pointwise/functors.h.
 //
 // Note [Elementwise compute dtype]
 // Frontends put the dtype the op computes in into attrs.dtype. Kernels convert their inputs to it
@@ -19,7 +20,6 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
-#include "dispatch/dispatcher.h"
 
 namespace ember {
 namespace ew {
@@ -40,38 +40,6 @@ std::optional<S> promote_opt(std::optional<S> a, S b) { return a ? promote_types
 
 S number_type(const Scalar& s) { return s.is_float() ? default_float_type() : s.is_int() ? S::Int64 : S::Bool; }
 
-}  // namespace
-
-const char* torch_type_name(S t) {
-  switch (t) {
-    case S::Bool: return "Bool";
-    case S::UInt8: return "Byte";
-    case S::Int8: return "Char";
-    case S::Int32: return "Int";
-    case S::Int64: return "Long";
-    case S::Float16: return "Half";
-    case S::BFloat16: return "BFloat16";
-    case S::Float32: return "Float";
-    case S::Float64: return "Double";
-  }
-  return "?";
-}
-
-// torch.can_cast: no float -> integral, no non-bool -> bool.
-bool can_cast(S from, S to) {
-  if (is_floating(from) && !is_floating(to)) return false;
-  if (from != S::Bool && to == S::Bool) return false;
-  return true;
-}
-
-namespace {
-
-const Tensor* first_tensor(std::initializer_list<const Operand*> ops) {
-  for (const Operand* o : ops)
-    if (!o->is_number()) return &o->tensor;
-  return nullptr;
-}
-
 // A 0-dim tensor holding `s` in `dtype` on `device`.
 Tensor number_tensor(const Scalar& s, S dtype, Device device) {
   Tensor t = Tensor::empty({}, dtype, device);
@@ -83,24 +51,9 @@ Tensor number_tensor(const Scalar& s, S dtype, Device device) {
   return t;
 }
 
-Tensor materialize(const Operand& o, S dtype, Device device) {
-  return o.is_number() ? number_tensor(o.scalar, dtype, device) : o.tensor;
-}
-
-DimVector out_shape(const Tensor& a, const Tensor& b, const char* name) {
-  if (a.sizes() == b.sizes()) return a.sizes();
-  return broadcast_shapes(a.sizes(), b.sizes(), name);
-}
-
-// Runs a binary op: compute dtype `ct`, output dtype `out_dtype`.
-Tensor run_binary(OpId id, const Operand& a, const Operand& b, S ct, S out_dtype, Attrs attrs = Attrs()) {
-  const Tensor* any = first_tensor({&a, &b});
-  EMBER_CHECK(any != nullptr, "[", op_def(id).name, "] expected at least one tensor operand");
-  const Device dev = any->device();
-  const Tensor ta = materialize(a, ct, dev), tb = materialize(b, ct, dev);
-  Tensor out = Tensor::empty(out_shape(ta, tb, op_def(id).name), out_dtype, dev);
-  attrs.dtype = ct;
-  return dispatch1(id, {ta, tb}, out, attrs);
+void check_integral(const char* op, S t) {
+  EMBER_CHECK_TYPE(is_integral(t, true), "[", op, "] \"", op, "_cpu\" not implemented for '", torch_type_name(t),
+                   "' (bitwise ops need integer or bool tensors)");
 }
 
 // torch's sub_check: no bool operand at all (a bool number counts).
@@ -113,12 +66,26 @@ void check_not_bool_sub(const Operand& a, const Operand& b, const char* name) {
               "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
 }
 
-void check_integral(OpId id, S t) {
-  EMBER_CHECK_TYPE(is_integral(t, true), "[", op_def(id).name, "] \"", op_def(id).name,
-                   "_cpu\" not implemented for '", torch_type_name(t), "' (bitwise ops need integer or bool tensors)");
+void check_alpha(const char* op, const Scalar& alpha, S rt) {
+  EMBER_CHECK(!(alpha.is_float() && !is_floating(rt)), "[", op,
+              "] For integral input tensors, argument alpha must not be a floating point number.");
+}
+
+void check_pow_exponent(const Operand& exponent, S rt, const char* op) {
+  EMBER_CHECK_TYPE(rt != S::Bool, "[", op, "] not implemented for 'Bool'");
+  if (exponent.is_number() && !is_floating(rt))
+    EMBER_CHECK(!(exponent.scalar.is_int() && exponent.scalar.to_int() < 0),
+                "[", op, "] Integers to negative integer powers are not allowed.");
 }
 
 }  // namespace
+
+// torch.can_cast: no float -> integral, no non-bool -> bool.
+bool can_cast(S from, S to) {
+  if (is_floating(from) && !is_floating(to)) return false;
+  if (from != S::Bool && to == S::Bool) return false;
+  return true;
+}
 
 ScalarType result_type(std::initializer_list<const Operand*> operands) {
   std::optional<S> dim, zero, wrapped;
@@ -130,197 +97,173 @@ ScalarType result_type(std::initializer_list<const Operand*> operands) {
   return *combine(dim, combine(zero, wrapped));
 }
 
-Tensor add(const Operand& a, const Operand& b, Scalar alpha) {
-  const S rt = result_type({&a, &b});
-  EMBER_CHECK(!(alpha.is_float() && !is_floating(rt)),
-              "[add] For integral input tensors, argument alpha must not be a floating point number.");
-  Attrs attrs;
-  attrs.alpha = alpha;
-  return run_binary(OpId::add, a, b, rt, rt, attrs);
-}
-
-Tensor sub(const Operand& a, const Operand& b, Scalar alpha) {
-  check_not_bool_sub(a, b, "sub");
-  const S rt = result_type({&a, &b});
-  EMBER_CHECK(!(alpha.is_float() && !is_floating(rt)),
-              "[sub] For integral input tensors, argument alpha must not be a floating point number.");
-  Attrs attrs;
-  attrs.alpha = alpha;
-  return run_binary(OpId::sub, a, b, rt, rt, attrs);
-}
-
-Tensor mul(const Operand& a, const Operand& b) {
-  const S rt = result_type({&a, &b});
-  return run_binary(OpId::mul, a, b, rt, rt);
-}
-
-Tensor div(const Operand& a, const Operand& b) {
-  const S rt = to_float_type(result_type({&a, &b}));
-  return run_binary(OpId::div, a, b, rt, rt);
-}
-
-Tensor floor_divide(const Operand& a, const Operand& b) {
-  const S rt = result_type({&a, &b});
-  EMBER_CHECK_TYPE(rt != S::Bool, "[floor_divide] not implemented for 'Bool'");
-  return run_binary(OpId::floor_divide, a, b, rt, rt);
-}
-
-// a - floor(a / b) * b: the sign follows the divisor, like Python's % and torch.remainder.
-Tensor remainder(const Operand& a, const Operand& b) {
-  const S rt = result_type({&a, &b});
-  const Tensor* any = first_tensor({&a, &b});
-  EMBER_CHECK(any != nullptr, "[remainder] expected at least one tensor operand");
-  const Tensor ta = materialize(a, rt, any->device()), tb = materialize(b, rt, any->device());
-  return ember::sub(ta, ember::mul(floor_divide(Operand(ta), Operand(tb)), tb));
-}
-
-Tensor pow(const Operand& a, const Operand& b) {
-  const S rt = result_type({&a, &b});
-  EMBER_CHECK_TYPE(rt != S::Bool, "[pow] not implemented for 'Bool'");
-  if (b.is_number() && !is_floating(rt)) {
-    EMBER_CHECK(!(b.scalar.is_int() && b.scalar.to_int() < 0),
-                "[pow] Integers to negative integer powers are not allowed.");
+std::pair<S, S> unary_types(const char* op, Unary rule, S in) {
+  switch (rule) {
+    case Unary::Same:
+      if (std::string_view(op) == "neg")
+        EMBER_CHECK(in != S::Bool, "[neg] Negation, the `-` operator, on a bool tensor is not supported. If you "
+                    "are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
+      EMBER_CHECK_TYPE(in != S::Bool, "[", op, "] not implemented for 'Bool'");
+      return {in, in};
+    case Unary::SameAny: return {in, in};
+    case Unary::ToFloat: return {to_float_type(in), to_float_type(in)};
+    case Unary::FloatOnly:
+      EMBER_CHECK_TYPE(is_floating(in), "[", op, "] not implemented for '", torch_type_name(in),
+                       "' (expected a floating point tensor)");
+      return {in, in};
+    case Unary::Integral:
+      EMBER_CHECK_TYPE(is_integral(in, true), "[", op, "] not implemented for '", torch_type_name(in),
+                       "' (bitwise ops need integer or bool tensors)");
+      return {in, in};
+    case Unary::Predicate: return {in, S::Bool};
   }
-  return run_binary(OpId::pow, a, b, rt, rt);
+  return {in, in};
 }
 
-Tensor maximum(const Operand& a, const Operand& b) {
+std::pair<S, S> binary_types(const char* op, Binary rule, const Operand& a, const Operand& b) {
   const S rt = result_type({&a, &b});
-  return run_binary(OpId::maximum, a, b, rt, rt);
-}
-
-Tensor minimum(const Operand& a, const Operand& b) {
-  const S rt = result_type({&a, &b});
-  return run_binary(OpId::minimum, a, b, rt, rt);
-}
-
-Tensor binary(OpId id, const Operand& a, const Operand& b) {
-  const S rt = result_type({&a, &b});
-  switch (id) {
-    case OpId::bitwise_and: case OpId::bitwise_or: case OpId::bitwise_xor:
-      check_integral(id, rt);
-      return run_binary(id, a, b, rt, rt);
-    case OpId::eq: case OpId::ne: case OpId::lt: case OpId::le: case OpId::gt: case OpId::ge:
-    case OpId::logical_and: case OpId::logical_or: case OpId::logical_xor:
-      return run_binary(id, a, b, rt, S::Bool);
-    case OpId::add: return add(a, b);
-    case OpId::sub: return sub(a, b);
-    case OpId::mul: return mul(a, b);
-    case OpId::div: return div(a, b);
-    case OpId::floor_divide: return floor_divide(a, b);
-    case OpId::pow: return pow(a, b);
-    case OpId::maximum: return maximum(a, b);
-    case OpId::minimum: return minimum(a, b);
-    default: break;
+  switch (rule) {
+    case Binary::ResultType: return {rt, rt};
+    case Binary::NoBool:
+      EMBER_CHECK_TYPE(rt != S::Bool, "[", op, "] not implemented for 'Bool'");
+      return {rt, rt};
+    case Binary::ToFloat: return {to_float_type(rt), to_float_type(rt)};
+    case Binary::BoolOut: return {rt, S::Bool};
+    case Binary::Integral: check_integral(op, rt); return {rt, rt};
   }
-  fail(ErrorKind::Runtime, "[", op_def(id).name, "] is not a binary elementwise op");
+  return {rt, rt};
 }
 
-Tensor lerp(const Tensor& a, const Tensor& end, const Operand& weight) {
-  EMBER_CHECK_TYPE(is_floating(a.dtype()) && a.dtype() == end.dtype(), "[lerp] expected self and end to be "
-                   "floating tensors of the same dtype, got ", describe(a), " and ", describe(end));
-  const S ct = a.dtype();
-  if (!weight.is_number())
-    EMBER_CHECK_TYPE(weight.tensor.dtype() == ct, "[lerp] expected weight to have dtype ", dtype_name(ct),
-                     ", got ", describe(weight.tensor));
-  const Tensor w = materialize(weight, ct, a.device());
-  DimVector shape = broadcast_shapes(broadcast_shapes(a.sizes(), end.sizes(), "lerp"), w.sizes(), "lerp");
-  Tensor out = Tensor::empty(shape, ct, a.device());
-  Attrs attrs;
-  attrs.dtype = ct;
-  return dispatch1(OpId::lerp, {a, end, w}, out, attrs);
+void check_inplace_cast(const char* op, S result, S self) {
+  EMBER_CHECK(can_cast(result, self), "[", op, "_] result type ", torch_type_name(result),
+              " can't be cast to the desired output type ", torch_type_name(self));
 }
 
-Tensor where(const Tensor& cond, const Operand& a, const Operand& b) {
-  EMBER_CHECK_TYPE(cond.dtype() == S::Bool, "[where] expected condition to be a bool tensor, got ", describe(cond));
-  const S rt = result_type({&a, &b});
-  const Tensor ta = materialize(a, rt, cond.device()), tb = materialize(b, rt, cond.device());
-  DimVector shape = broadcast_shapes(broadcast_shapes(cond.sizes(), ta.sizes(), "where"), tb.sizes(), "where");
-  Tensor out = Tensor::empty(shape, rt, cond.device());
-  Attrs attrs;
-  attrs.dtype = rt;
-  return dispatch1(OpId::where, {cond, ta, tb}, out, attrs);
+Tensor materialize(const Operand& o, S dtype, Device device) {
+  return o.is_number() ? number_tensor(o.scalar, dtype, device) : o.tensor;
 }
 
-Tensor& inplace(OpId id, Tensor& self, const Operand& other, Scalar alpha) {
-  const char* name = op_def(id).name;
-  const Operand so(self);
-  if (id == OpId::sub) check_not_bool_sub(so, other, "sub_");
-  S rt = result_type({&so, &other});
-  if (id == OpId::div) rt = to_float_type(rt);
-  if (id == OpId::bitwise_and || id == OpId::bitwise_or || id == OpId::bitwise_xor) check_integral(id, rt);
-  EMBER_CHECK(can_cast(rt, self.dtype()), "[", name, "_] result type ", torch_type_name(rt),
-              " can't be cast to the desired output type ", torch_type_name(self.dtype()));
-  if (id == OpId::pow && other.is_number() && !is_floating(self.dtype()))
-    EMBER_CHECK(!(other.scalar.is_int() && other.scalar.to_int() < 0),
-                "[pow_] Integers to negative integer powers are not allowed.");
-  const S ct = self.dtype();
-  const Tensor t = materialize(other, ct, self.device());
-  if (!(t.sizes() == self.sizes())) {
-    DimVector shape = broadcast_shapes(self.sizes(), t.sizes(), name);
-    EMBER_CHECK(shape == self.sizes(), "[", name, "_] output with shape ", self.sizes(),
-                " doesn't match the broadcast shape ", shape);
-  }
-  Attrs attrs;
-  attrs.alpha = alpha;
-  attrs.dtype = ct;
-  Tensor out = self;
-  dispatch(id, std::span<const Tensor>(std::array<Tensor, 2>{self, t}),
-           std::span<Tensor>(&out, 1), attrs);
-  return self;
+Device operand_device(const char* op, const Operand& a, const Operand& b) {
+  EMBER_CHECK(!a.is_number() || !b.is_number(), "[", op, "] expected at least one tensor operand");
+  return a.is_number() ? b.tensor.device() : a.tensor.device();
+}
+
+DimVector out_shape(const Tensor& a, const Tensor& b, const char* op) {
+  if (a.sizes() == b.sizes()) return a.sizes();
+  return broadcast_shapes(a.sizes(), b.sizes(), op);
+}
+
+void check_inplace_shape(const char* op, const Tensor& self, const Tensor& other) {
+  if (other.sizes() == self.sizes()) return;
+  DimVector shape = broadcast_shapes(self.sizes(), other.sizes(), op);
+  EMBER_CHECK(shape == self.sizes(), "[", op, "_] output with shape ", self.sizes(),
+              " doesn't match the broadcast shape ", shape);
 }
 
 }  // namespace ew
 
-// ---- Tensor-only frontends (ops.h) --------------------------------------------------------------
+ScalarType result_type(const Operand& tensor, const Operand& other) { return ew::result_type({&tensor, &other}); }
 
-Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) { return ew::add(a, b, alpha); }
-Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) { return ew::sub(a, b, alpha); }
-Tensor mul(const Tensor& a, const Tensor& b) { return ew::mul(a, b); }
-Tensor div(const Tensor& a, const Tensor& b) { return ew::div(a, b); }
-Tensor add(const Tensor& a, Scalar b, Scalar alpha) { return ew::add(a, b, alpha); }
-Tensor sub(const Tensor& a, Scalar b, Scalar alpha) { return ew::sub(a, b, alpha); }
-Tensor mul(const Tensor& a, Scalar b) { return ew::mul(a, b); }
-Tensor div(const Tensor& a, Scalar b) { return ew::div(a, b); }
-Tensor floor_divide(const Tensor& a, const Tensor& b) { return ew::floor_divide(a, b); }
-Tensor remainder(const Tensor& a, const Tensor& b) { return ew::remainder(a, b); }
-Tensor pow(const Tensor& a, const Tensor& b) { return ew::pow(a, b); }
-Tensor pow(const Tensor& a, Scalar exponent) { return ew::pow(a, exponent); }
-Tensor maximum(const Tensor& a, const Tensor& b) { return ew::maximum(a, b); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return ew::minimum(a, b); }
-Tensor lerp(const Tensor& a, const Tensor& end, const Tensor& weight) { return ew::lerp(a, end, weight); }
-Tensor lerp(const Tensor& a, const Tensor& end, Scalar weight) { return ew::lerp(a, end, weight); }
-Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) { return ew::where(cond, a, b); }
-Tensor where(const Tensor& cond, const Tensor& a, Scalar b) { return ew::where(cond, a, b); }
-Tensor eq(const Tensor& a, const Tensor& b) { return ew::binary(OpId::eq, a, b); }
-Tensor ne(const Tensor& a, const Tensor& b) { return ew::binary(OpId::ne, a, b); }
-Tensor lt(const Tensor& a, const Tensor& b) { return ew::binary(OpId::lt, a, b); }
-Tensor le(const Tensor& a, const Tensor& b) { return ew::binary(OpId::le, a, b); }
-Tensor gt(const Tensor& a, const Tensor& b) { return ew::binary(OpId::gt, a, b); }
-Tensor ge(const Tensor& a, const Tensor& b) { return ew::binary(OpId::ge, a, b); }
-Tensor logical_and(const Tensor& a, const Tensor& b) { return ew::binary(OpId::logical_and, a, b); }
-Tensor logical_or(const Tensor& a, const Tensor& b) { return ew::binary(OpId::logical_or, a, b); }
-Tensor logical_xor(const Tensor& a, const Tensor& b) { return ew::binary(OpId::logical_xor, a, b); }
-Tensor bitwise_and(const Tensor& a, const Tensor& b) { return ew::binary(OpId::bitwise_and, a, b); }
-Tensor bitwise_or(const Tensor& a, const Tensor& b) { return ew::binary(OpId::bitwise_or, a, b); }
-Tensor bitwise_xor(const Tensor& a, const Tensor& b) { return ew::binary(OpId::bitwise_xor, a, b); }
+Tensor add(const Operand& self, const Operand& other, Scalar alpha) {
+  const ScalarType rt = ew::result_type({&self, &other});
+  ew::check_alpha("add", alpha, rt);
+  return ew::run_binary<OpId::add>(self, other, rt, rt, {.alpha = alpha});
+}
 
-Tensor& add_(Tensor& self, const Tensor& other, Scalar alpha) { return ew::inplace(OpId::add, self, other, alpha); }
-Tensor& add_(Tensor& self, Scalar other, Scalar alpha) { return ew::inplace(OpId::add, self, other, alpha); }
-Tensor& sub_(Tensor& self, const Tensor& other, Scalar alpha) { return ew::inplace(OpId::sub, self, other, alpha); }
-Tensor& mul_(Tensor& self, const Tensor& other) { return ew::inplace(OpId::mul, self, other); }
-Tensor& mul_(Tensor& self, Scalar other) { return ew::inplace(OpId::mul, self, other); }
-Tensor& div_(Tensor& self, const Tensor& other) { return ew::inplace(OpId::div, self, other); }
+Tensor& add_(Tensor& self, const Operand& other, Scalar alpha) {
+  const Operand so(self);
+  const ScalarType rt = ew::result_type({&so, &other});
+  ew::check_alpha("add", alpha, rt);
+  return ew::run_inplace<OpId::add>(self, other, rt, {.alpha = alpha});
+}
+
+Tensor sub(const Operand& self, const Operand& other, Scalar alpha) {
+  ew::check_not_bool_sub(self, other, "sub");
+  const ScalarType rt = ew::result_type({&self, &other});
+  ew::check_alpha("sub", alpha, rt);
+  return ew::run_binary<OpId::sub>(self, other, rt, rt, {.alpha = alpha});
+}
+
+Tensor& sub_(Tensor& self, const Operand& other, Scalar alpha) {
+  const Operand so(self);
+  ew::check_not_bool_sub(so, other, "sub_");
+  const ScalarType rt = ew::result_type({&so, &other});
+  ew::check_alpha("sub", alpha, rt);
+  return ew::run_inplace<OpId::sub>(self, other, rt, {.alpha = alpha});
+}
+
+// torch.div's rounding_mode: none (true division), "trunc" or "floor".
+Tensor div(const Operand& self, const Operand& other, std::optional<std::string_view> rounding_mode) {
+  if (!rounding_mode) return ew::binary<OpId::div>(self, other, ew::Binary::ToFloat, {});
+  if (*rounding_mode == "floor") return floor_divide(self, other);
+  EMBER_CHECK_VALUE(*rounding_mode == "trunc", "[div] expected rounding_mode to be one of None, 'trunc', or "
+                    "'floor' but found '", *rounding_mode, "'");
+  const ScalarType rt = ew::result_type({&self, &other});
+  Tensor q = trunc(div(self, other));
+  return is_floating(rt) ? q : to_dtype(q, rt);
+}
+
+Tensor& div_(Tensor& self, const Operand& other, std::optional<std::string_view> rounding_mode) {
+  if (!rounding_mode) return ew::binary_<OpId::div>(self, other, ew::Binary::ToFloat, {});
+  if (*rounding_mode == "floor") return floor_divide_(self, other);
+  return copy_(self, div(self, other, rounding_mode));  // trunc: a composite, written back
+}
+
+// a - floor(a / b) * b: the sign follows the divisor, like Python's % and torch.remainder.
+Tensor remainder(const Operand& self, const Operand& other) {
+  const ScalarType rt = ew::result_type({&self, &other});
+  const Device dev = ew::operand_device("remainder", self, other);
+  const Tensor ta = ew::materialize(self, rt, dev), tb = ew::materialize(other, rt, dev);
+  return sub(ta, mul(floor_divide(ta, tb), tb));
+}
+
+Tensor pow(const Operand& self, const Operand& exponent) {
+  const ScalarType rt = ew::result_type({&self, &exponent});
+  ew::check_pow_exponent(exponent, rt, "pow");
+  return ew::run_binary<OpId::pow>(self, exponent, rt, rt, {});
+}
+
+Tensor& pow_(Tensor& self, const Operand& exponent) {
+  const Operand so(self);
+  const ScalarType rt = ew::result_type({&so, &exponent});
+  EMBER_CHECK_TYPE(rt != ScalarType::Bool, "[pow_] not implemented for 'Bool'");
+  if (!is_floating(self.dtype())) ew::check_pow_exponent(exponent, self.dtype(), "pow_");
+  return ew::run_inplace<OpId::pow>(self, exponent, rt, {});
+}
+
+Tensor lerp(const Tensor& self, const Tensor& end, const Operand& weight) {
+  EMBER_CHECK_TYPE(is_floating(self.dtype()) && self.dtype() == end.dtype(), "[lerp] expected self and end to be "
+                   "floating tensors of the same dtype, got ", describe(self), " and ", describe(end));
+  const ScalarType ct = self.dtype();
+  if (!weight.is_number())
+    EMBER_CHECK_TYPE(weight.tensor.dtype() == ct, "[lerp] expected weight to have dtype ", dtype_name(ct),
+                     ", got ", describe(weight.tensor));
+  const Tensor w = ew::materialize(weight, ct, self.device());
+  DimVector shape = broadcast_shapes(broadcast_shapes(self.sizes(), end.sizes(), "lerp"), w.sizes(), "lerp");
+  return dispatch1<OpId::lerp>({self, end, w}, Tensor::empty(shape, ct, self.device()), {.dtype = ct});
+}
+
+Tensor& lerp_(Tensor& self, const Tensor& end, const Operand& weight) { return copy_(self, lerp(self, end, weight)); }
+
+Tensor where(const Tensor& condition, const Operand& self, const Operand& other) {
+  EMBER_CHECK_TYPE(condition.dtype() == ScalarType::Bool, "[where] expected condition to be a bool tensor, got ",
+                   describe(condition));
+  const ScalarType rt = ew::result_type({&self, &other});
+  const Tensor ta = ew::materialize(self, rt, condition.device()), tb = ew::materialize(other, rt, condition.device());
+  DimVector shape =
+      broadcast_shapes(broadcast_shapes(condition.sizes(), ta.sizes(), "where"), tb.sizes(), "where");
+  return dispatch1<OpId::where>({condition, ta, tb}, Tensor::empty(shape, rt, condition.device()), {.dtype = rt});
+}
 
 // ---- copies and conversions ---------------------------------------------------------------------
 
-Tensor& copy_(Tensor& self, const Tensor& src) {
+Tensor& copy_(Tensor& self, const Tensor& src, bool non_blocking) {
   if (self.device() != src.device()) {
     // With autograd involved, move first (to_device records ToDeviceBackward), then a same-device
     // copy_ records the copy, so gradients reach a source on the other device.
     if (GradMode::is_enabled() && (src.requires_grad() || self.requires_grad()))
-      return copy_(self, to_device(src, self.device()));
-    return copy_between_devices_(self, src);
+      return copy_(self, to_device(src, self.device(), non_blocking));
+    return copy_between_devices_(self, src, non_blocking);
   }
   if (!(src.sizes() == self.sizes())) {
     bool ok = src.dim() <= self.dim();
@@ -337,32 +280,39 @@ Tensor& copy_(Tensor& self, const Tensor& src) {
                          src.strides() == self.strides() && src.dtype() == self.dtype();
   const Tensor source = (src.storage() == self.storage() && !same_view) ? clone(src) : src;
   Tensor out = self;
-  dispatch(OpId::copy, std::span<const Tensor>(std::array<Tensor, 2>{self, source}), std::span<Tensor>(&out, 1),
-           Attrs());
+  dispatch<OpId::copy>(std::array<Tensor, 2>{self, source}, std::span<Tensor>(&out, 1));
   return self;
 }
 
-Tensor& fill_(Tensor& self, Scalar value) {
-  Attrs attrs;
-  attrs.scalar = value;
+// A tensor value must be 0-dim; it is copied (so it may live on another device, as in torch).
+Tensor& fill_(Tensor& self, const Operand& value) {
+  if (!value.is_number()) {
+    EMBER_CHECK(value.tensor.dim() == 0, "[fill_] only supports 0-dimension value tensor but got tensor with ",
+                value.tensor.dim(), " dimensions.");
+    return copy_(self, value.tensor);
+  }
   Tensor out = self;
-  dispatch(OpId::fill, std::span<const Tensor>(&self, 1), std::span<Tensor>(&out, 1), attrs);
+  dispatch<OpId::fill>(std::span<const Tensor>(&self, 1), std::span<Tensor>(&out, 1), {.value = value.scalar});
   return self;
 }
 
 Tensor& zero_(Tensor& self) { return fill_(self, int64_t{0}); }
 
-Tensor clone(const Tensor& x) {
-  Tensor out = Tensor::empty(x.sizes(), x.dtype(), x.device());
-  return dispatch1(OpId::copy, {x}, out);
-}
+Tensor clone(const Tensor& x) { return dispatch1<OpId::copy>({x}, Tensor::empty(x.sizes(), x.dtype(), x.device())); }
 
 Tensor contiguous(const Tensor& x) { return x.is_contiguous() ? x : clone(x); }
 
+// non_blocking: a pinned-host <-> device copy stays asynchronous on the current stream.
+Tensor to(const Tensor& self, std::optional<Device> device, std::optional<ScalarType> dtype, bool non_blocking,
+          bool copy) {
+  Tensor r = device && *device != self.device() ? to_device(self, *device, non_blocking) : self;
+  if (dtype) return to_dtype(r, *dtype, copy && r.is_same(self));
+  return copy && r.is_same(self) ? clone(r) : r;
+}
+
 Tensor to_dtype(const Tensor& x, ScalarType dtype, bool copy) {
   if (dtype == x.dtype() && !copy) return x;
-  Tensor out = Tensor::empty(x.sizes(), dtype, x.device());
-  return dispatch1(OpId::copy, {x}, out);
+  return dispatch1<OpId::copy>({x}, Tensor::empty(x.sizes(), dtype, x.device()));
 }
 
 namespace {
@@ -384,7 +334,6 @@ Tensor& copy_between_devices_(Tensor& dst, const Tensor& src, bool) {
   fail(ErrorKind::Runtime, "[copy_] cannot copy ", describe(src), " to ", dst.device(),
        ": ember was built without CUDA");
 }
-Tensor& copy_between_devices_(Tensor& dst, const Tensor& src) { return copy_between_devices_(dst, src, false); }
 #endif
 
 Tensor to_device(const Tensor& x, Device device, bool non_blocking) {

@@ -6,6 +6,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
+#include "generated/kernels.h"
 #include "ops/ops.h"
 
 namespace ember {
@@ -57,14 +58,13 @@ Tensor long_index(const Tensor& index, const char* op) {
   return index.dtype() == ScalarType::Int64 ? index : to_dtype(index, ScalarType::Int64);
 }
 
-Tensor scatter_impl(OpId id, const char* op, const Tensor& x, int64_t dim, const Tensor& index_, const Tensor& src) {
+template <OpId id>
+Tensor scatter_impl(const char* op, const Tensor& x, int64_t dim, const Tensor& index_, const Tensor& src) {
   Tensor index = long_index(index_, op);
   const int64_t d = wrap_dim(dim, x.dim(), op);
   check_gather_shapes(op, x, d, index, &src);
   Tensor s = src.dtype() == x.dtype() ? src : to_dtype(src, x.dtype());
-  Attrs a;
-  a.dim = d;
-  return dispatch1(id, {x, index, s}, fresh_copy(x), a);
+  return dispatch1<id>({x, index, s}, fresh_copy(x), {.dim = d});
 }
 
 // Converts bool masks among `indices` to the long indices of their true elements (one per mask
@@ -97,16 +97,16 @@ TensorList expand_masks(const Tensor& x, const TensorList& indices) {
 // Broadcasts the defined indices to one shape and returns the advanced-indexing result shape:
 // adjacent indexed dims are replaced in place by the broadcast shape; separated ones move it to
 // the front (numpy/torch rule).
-DimVector prepare_indices(const Tensor& x, TensorList& idx, Attrs& a) {
+DimVector prepare_indices(const Tensor& x, TensorList& idx, IndexAttrs& a) {
   DimVector bshape;
   bool any = false;
   for (const Tensor& t : idx)
     if (t.defined()) { bshape = any ? broadcast_shapes(bshape, t.sizes(), "index") : t.sizes(); any = true; }
   EMBER_CHECK(any, "[index] at least one index tensor is required");
   int64_t first = -1, last = -1;
-  a.dims = DimVector();
+  a.defined = DimVector();
   for (size_t d = 0; d < idx.size(); ++d) {
-    a.dims.push_back(idx[d].defined() ? 1 : 0);
+    a.defined.push_back(idx[d].defined() ? 1 : 0);
     if (!idx[d].defined()) continue;
     // Checked even when the result is empty (the kernel validates values only when it reads).
     idx[d] = expand(idx[d], bshape);
@@ -133,11 +133,11 @@ std::vector<Tensor> with_indices(std::initializer_list<Tensor> head, const Tenso
   return in;
 }
 
-// Rebuilds the index list a node recorded (attrs.dims marks which entries were defined).
-TensorList saved_indices(BackwardCtx& ctx, size_t first_input) {
+// Rebuilds the index list a node recorded (attrs.defined marks which entries were given).
+TensorList saved_indices(BackwardCtx& ctx, const IndexAttrs& attrs, size_t first_input) {
   TensorList idx;
-  for (size_t d = 0; d < ctx.attrs.dims.size(); ++d)
-    idx.push_back(ctx.attrs.dims[d] ? ctx.input(first_input + d) : Tensor());
+  for (size_t d = 0; d < attrs.defined.size(); ++d)
+    idx.push_back(attrs.defined[d] ? ctx.input(first_input + d) : Tensor());
   return idx;
 }
 
@@ -147,22 +147,20 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index_) {
   Tensor index = long_index(index_, "gather");
   const int64_t d = wrap_dim(dim, x.dim(), "gather");
   check_gather_shapes("gather", x, d, index, nullptr);
-  Attrs a;
-  a.dim = d;
-  return dispatch1(OpId::gather, {x, index}, Tensor::empty(index.sizes(), x.dtype(), x.device()), a);
+  return dispatch1<OpId::gather>({x, index}, Tensor::empty(index.sizes(), x.dtype(), x.device()), {.dim = d});
 }
 
 Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
-  return scatter_impl(OpId::scatter, "scatter", x, dim, index, src);
+  return scatter_impl<OpId::scatter>("scatter", x, dim, index, src);
 }
 
 Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, Scalar value) {
   Tensor v = expand(scalar_tensor(value, x.dtype(), x.device()), index.sizes());
-  return scatter_impl(OpId::scatter, "scatter", x, dim, index, v);
+  return scatter_impl<OpId::scatter>("scatter", x, dim, index, v);
 }
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
-  return scatter_impl(OpId::scatter_add, "scatter_add", x, dim, index, src);
+  return scatter_impl<OpId::scatter_add>("scatter_add", x, dim, index, src);
 }
 
 Tensor take_along_dim(const Tensor& x, const Tensor& indices, std::optional<int64_t> dim) {
@@ -193,9 +191,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   if (x.dim() == 0) EMBER_CHECK_INDEX(idx.numel() == 1, "[index_select] index_select(): Index to scalar can have "
                                       "only 1 value, got ", idx.numel(), " value(s)");
   else sizes[d] = idx.numel();
-  Attrs a;
-  a.dim = d;
-  return dispatch1(OpId::index_select, {x, reshape(idx, DimVector{-1})}, Tensor::empty(sizes, x.dtype(), x.device()), a);
+  return dispatch1<OpId::index_select>({x, reshape(idx, DimVector{-1})}, Tensor::empty(sizes, x.dtype(), x.device()),
+                                       {.dim = d});
 }
 
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& source, Scalar alpha) {
@@ -215,39 +212,39 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   Tensor idx = reshape(index.dtype() == ScalarType::Int64 ? index : to_dtype(index, ScalarType::Int64), DimVector{-1});
   Tensor src = source.dtype() == x.dtype() ? source : to_dtype(source, x.dtype());
   if (x.dim() == 0) src = reshape(src, DimVector{});
-  Attrs a;
-  a.dim = d;
-  a.alpha = alpha;
-  return dispatch1(OpId::index_add, {x, idx, src}, fresh_copy(x), a);
+  return dispatch1<OpId::index_add>({x, idx, src}, fresh_copy(x), {.dim = d, .alpha = alpha});
 }
 
-Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
+// A number, or a 0-dim tensor (differentiable in the value; a CPU one may fill any device, as in torch).
+Tensor masked_fill(const Tensor& x, const Tensor& mask, const Operand& value) {
   EMBER_CHECK(mask.dtype() == ScalarType::Bool, "[masked_fill] masked_fill_ only supports boolean masks, but got "
               "mask with dtype ", dtype_name(mask.dtype()));
-  DimVector shape = broadcast_shapes(x.sizes(), mask.sizes(), "masked_fill");
-  Attrs a;
-  a.scalar = value;
-  a.dims = shape;
-  return dispatch1(OpId::masked_fill, {x, mask}, Tensor::empty(shape, x.dtype(), x.device()), a);
-}
-
-Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value) {
-  EMBER_CHECK(value.dim() == 0, "[masked_fill] masked_fill_ only supports a 0-dimensional value tensor, but got "
-              "tensor with ", value.dim(), " dimension(s)");
-  EMBER_CHECK(mask.dtype() == ScalarType::Bool, "[masked_fill] masked_fill_ only supports boolean masks, but got "
-              "mask with dtype ", dtype_name(mask.dtype()));
-  // A CPU 0-dim value may fill a tensor on any device (torch's scalar-tensor rule).
-  if (!value.requires_grad() && value.device().is_cpu()) {
-    Scalar v = EMBER_DISPATCH_ALL(value.dtype(), "masked_fill", [&]<typename T>() -> Scalar {
-      if constexpr (std::is_same_v<T, bool>) return Scalar(value.data<bool>()[0]);
-      else if constexpr (std::is_integral_v<T>) return Scalar(static_cast<int64_t>(value.data<T>()[0]));
-      else return Scalar(static_cast<double>(static_cast<opmath_t<T>>(value.data<T>()[0])));
+  if (value.is_number()) {
+    DimVector shape = broadcast_shapes(x.sizes(), mask.sizes(), "masked_fill");
+    return dispatch1<OpId::masked_fill>({x, mask}, Tensor::empty(shape, x.dtype(), x.device()),
+                                        {.value = value.scalar, .shape = shape});
+  }
+  const Tensor& v = value.tensor;
+  EMBER_CHECK(v.dim() == 0, "[masked_fill] masked_fill_ only supports a 0-dimensional value tensor, but got "
+              "tensor with ", v.dim(), " dimension(s)");
+  if (!v.requires_grad() && v.device().is_cpu()) {
+    Scalar s = EMBER_DISPATCH_ALL(v.dtype(), "masked_fill", [&]<typename T>() -> Scalar {
+      if constexpr (std::is_same_v<T, bool>) return Scalar(v.data<bool>()[0]);
+      else if constexpr (std::is_integral_v<T>) return Scalar(static_cast<int64_t>(v.data<T>()[0]));
+      else return Scalar(static_cast<double>(static_cast<opmath_t<T>>(v.data<T>()[0])));
     });
-    return masked_fill(x, mask, v);
+    return masked_fill(x, mask, s);
   }
   // Differentiable in `value`: where(mask, value, x) keeps x's dtype.
-  Tensor v = value.device() == x.device() ? value : to_device(value, x.device());
-  return where(mask, to_dtype(v, x.dtype()), x);
+  const Tensor on_device = v.device() == x.device() ? v : to_device(v, x.device());
+  return where(mask, to_dtype(on_device, x.dtype()), x);
+}
+
+Tensor& masked_fill_(Tensor& self, const Tensor& mask, const Operand& value) {
+  Tensor r = masked_fill(self, mask, value);
+  EMBER_CHECK(r.sizes() == self.sizes(), "[masked_fill_] mask ", mask.sizes(), " is not broadcastable to the "
+              "in-place target ", describe(self));
+  return copy_(self, r);
 }
 
 Tensor masked_select(const Tensor& x, const Tensor& mask) {
@@ -255,14 +252,22 @@ Tensor masked_select(const Tensor& x, const Tensor& mask) {
               describe(mask));
   DimVector shape = broadcast_shapes(x.sizes(), mask.sizes(), "masked_select");
   const int64_t n = count_true(expand(mask, shape));
-  Attrs a;
-  a.dims = shape;
-  return dispatch1(OpId::masked_select, {x, mask}, Tensor::empty(DimVector{n}, x.dtype(), x.device()), a);
+  return dispatch1<OpId::masked_select>({x, mask}, Tensor::empty(DimVector{n}, x.dtype(), x.device()),
+                                        {.shape = shape});
 }
 
 Tensor nonzero(const Tensor& x) {
   const int64_t n = count_true(x);
-  return dispatch1(OpId::nonzero, {x}, Tensor::empty(DimVector{n, x.dim()}, ScalarType::Int64, x.device()));
+  return dispatch1<OpId::nonzero>({x}, Tensor::empty(DimVector{n, x.dim()}, ScalarType::Int64, x.device()));
+}
+
+// nonzero(as_tuple=True): one index tensor per dim (a 0-dim input behaves like a 1-element vector).
+TensorList nonzero_tuple(const Tensor& x) {
+  const Tensor nz = nonzero(x);
+  TensorList parts;
+  if (x.dim() == 0) return {select(nz, 1, 0)};
+  for (int64_t j = 0; j < x.dim(); ++j) parts.push_back(select(nz, 1, j));
+  return parts;
 }
 
 Tensor index(const Tensor& x, const TensorList& indices) {
@@ -270,11 +275,11 @@ Tensor index(const Tensor& x, const TensorList& indices) {
   bool any = false;
   for (const Tensor& t : idx) any |= t.defined();
   if (!any) return view(x, x.sizes());
-  Attrs a;
+  IndexAttrs a;
   DimVector shape = prepare_indices(x, idx, a);
   std::vector<Tensor> in = with_indices({x}, idx);
   Tensor out = Tensor::empty(shape, x.dtype(), x.device());
-  dispatch(OpId::index, in, std::span<Tensor>(&out, 1), a);
+  dispatch<OpId::index>(in, std::span<Tensor>(&out, 1), a);
   return out;
 }
 
@@ -289,8 +294,7 @@ Tensor index_put_impl(Tensor self, const Tensor& x, const TensorList& indices, c
     copy_(self, v);
     return self;
   }
-  Attrs a;
-  a.flag = accumulate;
+  IndexAttrs a{.accumulate = accumulate};
   DimVector shape = prepare_indices(x, idx, a);
   while (v.dim() > static_cast<int64_t>(shape.size()) && v.sizes()[0] == 1) v = squeeze(v, std::optional<int64_t>(0));
   EMBER_CHECK(v.dim() <= static_cast<int64_t>(shape.size()), "[index_put] shape mismatch: value tensor of shape ",
@@ -302,7 +306,7 @@ Tensor index_put_impl(Tensor self, const Tensor& x, const TensorList& indices, c
   }
   v = contiguous(expand(v, shape));
   std::vector<Tensor> in = with_indices({x, v}, idx);
-  dispatch(OpId::index_put, in, std::span<Tensor>(&self, 1), a);
+  dispatch<OpId::index_put>(in, std::span<Tensor>(&self, 1), a);
   return self;
 }
 }  // namespace
@@ -351,63 +355,63 @@ Tensor one_hot(const Tensor& indices, int64_t num_classes) {
 // ---- backward rules --------------------------------------------------------------------------------
 namespace backward {
 
-void gather(BackwardCtx& ctx) {
+void gather(BackwardCtx& ctx, const DimAttrs& attrs) {
   const OutputMeta& m = ctx.input_meta(0);
   Tensor g = ctx.grad(0);
-  ctx.set_grad(0, ::ember::scatter_add(zeros(m.sizes, g.dtype(), m.device), ctx.attrs.dim, ctx.input(1), g));
+  ctx.set_grad(0, ::ember::scatter_add(zeros(m.sizes, g.dtype(), m.device), attrs.dim, ctx.input(1), g));
 }
 
-void scatter(BackwardCtx& ctx) {
+void scatter(BackwardCtx& ctx, const DimAttrs& attrs) {
   Tensor g = ctx.grad(0);
   Tensor index = ctx.input(1);
-  if (ctx.needs_grad(0)) ctx.set_grad(0, ::ember::scatter(g, ctx.attrs.dim, index, Scalar(int64_t{0})));
-  if (ctx.needs_grad(2)) ctx.set_grad(2, ::ember::gather(g, ctx.attrs.dim, index));
+  if (ctx.needs_grad(0)) ctx.set_grad(0, ::ember::scatter(g, attrs.dim, index, Scalar(int64_t{0})));
+  if (ctx.needs_grad(2)) ctx.set_grad(2, ::ember::gather(g, attrs.dim, index));
 }
 
-void scatter_add(BackwardCtx& ctx) {
+void scatter_add(BackwardCtx& ctx, const DimAttrs& attrs) {
   Tensor g = ctx.grad(0);
   if (ctx.needs_grad(0)) ctx.set_grad(0, g);
-  if (ctx.needs_grad(2)) ctx.set_grad(2, ::ember::gather(g, ctx.attrs.dim, ctx.input(1)));
+  if (ctx.needs_grad(2)) ctx.set_grad(2, ::ember::gather(g, attrs.dim, ctx.input(1)));
 }
 
-void index_select(BackwardCtx& ctx) {
+void index_select(BackwardCtx& ctx, const DimAttrs& attrs) {
   const OutputMeta& m = ctx.input_meta(0);
   Tensor g = ctx.grad(0);
-  ctx.set_grad(0, ::ember::index_add(zeros(m.sizes, g.dtype(), m.device), ctx.attrs.dim, ctx.input(1), g));
+  ctx.set_grad(0, ::ember::index_add(zeros(m.sizes, g.dtype(), m.device), attrs.dim, ctx.input(1), g));
 }
 
-void index_add(BackwardCtx& ctx) {
+void index_add(BackwardCtx& ctx, const IndexAddAttrs& attrs) {
   Tensor g = ctx.grad(0);
   if (ctx.needs_grad(0)) ctx.set_grad(0, g);
   if (ctx.needs_grad(2)) {
-    Tensor picked = ::ember::index_select(g, ctx.attrs.dim, ctx.input(1));
-    const Scalar& alpha = ctx.attrs.alpha;
+    Tensor picked = ::ember::index_select(g, attrs.dim, ctx.input(1));
+    const Scalar& alpha = attrs.alpha;
     if (!(alpha.to_double() == 1.0)) picked = mul(picked, scalar_tensor(alpha, g.dtype(), g.device()));
     ctx.set_grad(2, reshape(picked, ctx.input_meta(2).sizes));
   }
 }
 
-void masked_fill(BackwardCtx& ctx) {
+void masked_fill(BackwardCtx& ctx, const MaskedFillAttrs&) {
   ctx.set_grad(0, ::ember::masked_fill(ctx.grad(0), ctx.input(1), Scalar(int64_t{0})));
 }
 
-void masked_select(BackwardCtx& ctx) {
+void masked_select(BackwardCtx& ctx, const MaskedSelectAttrs& attrs) {
   Tensor g = ctx.grad(0);
-  Tensor mask = expand(ctx.input(1), ctx.attrs.dims);
-  ctx.set_grad(0, ::ember::index_put(zeros(ctx.attrs.dims, g.dtype(), g.device()), {mask}, g, false));
+  Tensor mask = expand(ctx.input(1), attrs.shape);
+  ctx.set_grad(0, ::ember::index_put(zeros(attrs.shape, g.dtype(), g.device()), {mask}, g, false));
 }
 
-void index(BackwardCtx& ctx) {
+void index(BackwardCtx& ctx, const IndexAttrs& attrs) {
   const OutputMeta& m = ctx.input_meta(0);
   Tensor g = ctx.grad(0);
-  ctx.set_grad(0, ::ember::index_put(zeros(m.sizes, g.dtype(), m.device), saved_indices(ctx, 1), g, true));
+  ctx.set_grad(0, ::ember::index_put(zeros(m.sizes, g.dtype(), m.device), saved_indices(ctx, attrs, 1), g, true));
 }
 
-void index_put(BackwardCtx& ctx) {
+void index_put(BackwardCtx& ctx, const IndexAttrs& attrs) {
   Tensor g = ctx.grad(0);
-  TensorList idx = saved_indices(ctx, 2);
+  TensorList idx = saved_indices(ctx, attrs, 2);
   if (ctx.needs_grad(0))
-    ctx.set_grad(0, ctx.attrs.flag ? g : ::ember::index_put(g, idx, scalar_tensor(int64_t{0}, g.dtype(), g.device()), false));
+    ctx.set_grad(0, attrs.accumulate ? g : ::ember::index_put(g, idx, zeros({}, g.dtype(), g.device()), false));
   if (ctx.needs_grad(1)) ctx.set_grad(1, ::ember::index(g, idx));
 }
 

@@ -4,6 +4,7 @@
 
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
+#include "generated/kernels.h"
 #include "ops/ops.h"
 
 namespace ember {
@@ -55,9 +56,7 @@ Tensor cat(const TensorList& tensors, int64_t dim) {
   std::vector<Tensor> in;
   for (const Tensor& t : tensors) in.push_back(t.dtype() == dtype ? t : to_dtype(t, dtype));
   Tensor out = Tensor::empty(sizes, dtype, ref.device());
-  Attrs a;
-  a.dim = d;
-  dispatch(OpId::cat, in, std::span<Tensor>(&out, 1), a);
+  dispatch<OpId::cat>(in, std::span<Tensor>(&out, 1), {.dim = d});
   return out;
 }
 
@@ -75,10 +74,9 @@ Tensor stack(const TensorList& tensors, int64_t dim) {
 }
 
 Tensor flip(const Tensor& x, IntSpan dims) {
-  Attrs a;
-  a.dims = wrap_unique_dims(dims, x.dim(), "flip");
-  if (x.dim() == 0) a.dims = DimVector();
-  return dispatch1(OpId::flip, {x}, Tensor::empty(x.sizes(), x.dtype(), x.device()), a);
+  DimVector wrapped = wrap_unique_dims(dims, x.dim(), "flip");
+  if (x.dim() == 0) wrapped = DimVector();
+  return dispatch1<OpId::flip>({x}, Tensor::empty(x.sizes(), x.dtype(), x.device()), {.dims = wrapped});
 }
 
 Tensor roll(const Tensor& x, IntSpan shifts, IntSpan dims) {
@@ -98,17 +96,14 @@ Tensor roll(const Tensor& x, IntSpan shifts, IntSpan dims) {
     else merged_shifts[j] += shifts[i];
   }
   if (merged_dims.size() != dims.size()) return roll(x, merged_shifts, merged_dims);
-  Attrs a;
+  RollAttrs a;  // wrapped dims, shifts normalized to [0, size)
   for (size_t i = 0; i < dims.size(); ++i) {
     const int64_t d = wrap_dim(dims[i], x.dim(), "roll");
     const int64_t n = x.dim() ? x.sizes()[d] : 1;
     a.dims.push_back(d);
-    a.dims2.push_back(n == 0 ? 0 : ((shifts[i] % n) + n) % n);
+    a.shifts.push_back(n == 0 ? 0 : ((shifts[i] % n) + n) % n);
   }
-  a.k = 0;
-  // The backward needs the raw shifts negated; keep them in `dims` after the wrapped dims.
-  for (int64_t s : shifts) a.dims.push_back(s);
-  return dispatch1(OpId::roll, {x}, Tensor::empty(x.sizes(), x.dtype(), x.device()), a);
+  return dispatch1<OpId::roll>({x}, Tensor::empty(x.sizes(), x.dtype(), x.device()), a);
 }
 
 Tensor repeat(const Tensor& x, IntSpan repeats) {
@@ -121,29 +116,26 @@ Tensor repeat(const Tensor& x, IntSpan repeats) {
     const int64_t s = static_cast<int64_t>(i) < lead ? 1 : x.sizes()[i - lead];
     sizes[i] = s * repeats[i];
   }
-  Attrs a;
-  a.dims = DimVector(repeats);
-  return dispatch1(OpId::repeat, {x}, Tensor::empty(sizes, x.dtype(), x.device()), a);
+  return dispatch1<OpId::repeat>({x}, Tensor::empty(sizes, x.dtype(), x.device()), {.repeats = DimVector(repeats)});
 }
 
 namespace {
-Tensor triangle(OpId id, const char* op, const Tensor& x, int64_t diagonal) {
+template <OpId id>
+Tensor triangle(const char* op, const Tensor& x, int64_t diagonal) {
   EMBER_CHECK(x.dim() >= 2, "[", op, "] ", op, ": input tensor must have at least 2 dimensions, got ", describe(x));
-  Attrs a;
-  a.k = diagonal;
-  return dispatch1(id, {x}, Tensor::empty(x.sizes(), x.dtype(), x.device()), a);
+  return dispatch1<id>({x}, Tensor::empty(x.sizes(), x.dtype(), x.device()), {.diagonal = diagonal});
 }
 }  // namespace
 
-Tensor tril(const Tensor& x, int64_t diagonal) { return triangle(OpId::tril, "tril", x, diagonal); }
-Tensor triu(const Tensor& x, int64_t diagonal) { return triangle(OpId::triu, "triu", x, diagonal); }
+Tensor tril(const Tensor& x, int64_t diagonal) { return triangle<OpId::tril>("tril", x, diagonal); }
+Tensor triu(const Tensor& x, int64_t diagonal) { return triangle<OpId::triu>("triu", x, diagonal); }
 
 // ---- backward rules --------------------------------------------------------------------------------
 namespace backward {
 
-void cat(BackwardCtx& ctx) {
+void cat(BackwardCtx& ctx, const DimAttrs& attrs) {
   Tensor g = ctx.grad(0);
-  const int64_t d = ctx.attrs.dim;
+  const int64_t d = attrs.dim;
   int64_t offset = 0;
   for (size_t i = 0; i < ctx.num_inputs(); ++i) {
     const DimVector& sizes = ctx.input_meta(i).sizes;
@@ -157,18 +149,16 @@ void cat(BackwardCtx& ctx) {
   }
 }
 
-void flip(BackwardCtx& ctx) { ctx.set_grad(0, ::ember::flip(ctx.grad(0), ctx.attrs.dims)); }
+void flip(BackwardCtx& ctx, const FlipAttrs& attrs) { ctx.set_grad(0, ::ember::flip(ctx.grad(0), attrs.dims)); }
 
-void roll(BackwardCtx& ctx) {
-  const DimVector& a = ctx.attrs.dims;
-  const size_t n = a.size() / 2;
-  DimVector dims(a.begin(), a.begin() + n), shifts;
-  for (size_t i = n; i < a.size(); ++i) shifts.push_back(-a[i]);
-  ctx.set_grad(0, ::ember::roll(ctx.grad(0), shifts, dims));
+void roll(BackwardCtx& ctx, const RollAttrs& attrs) {
+  DimVector back;
+  for (int64_t s : attrs.shifts) back.push_back(-s);
+  ctx.set_grad(0, ::ember::roll(ctx.grad(0), back, attrs.dims));
 }
 
-void repeat(BackwardCtx& ctx) {
-  const DimVector& reps = ctx.attrs.dims;
+void repeat(BackwardCtx& ctx, const RepeatAttrs& attrs) {
+  const DimVector& reps = attrs.repeats;
   const DimVector& in_sizes = ctx.input_meta(0).sizes;
   const int64_t lead = static_cast<int64_t>(reps.size()) - static_cast<int64_t>(in_sizes.size());
   // Split each output dim into (repeat, size) and sum over the repeat axes.
@@ -184,8 +174,8 @@ void repeat(BackwardCtx& ctx) {
   ctx.set_grad(0, reshape(g, in_sizes));
 }
 
-void tril(BackwardCtx& ctx) { ctx.set_grad(0, ::ember::tril(ctx.grad(0), ctx.attrs.k)); }
-void triu(BackwardCtx& ctx) { ctx.set_grad(0, ::ember::triu(ctx.grad(0), ctx.attrs.k)); }
+void tril(BackwardCtx& ctx, const TriangleAttrs& attrs) { ctx.set_grad(0, ::ember::tril(ctx.grad(0), attrs.diagonal)); }
+void triu(BackwardCtx& ctx, const TriangleAttrs& attrs) { ctx.set_grad(0, ::ember::triu(ctx.grad(0), attrs.diagonal)); }
 
 }  // namespace backward
 }  // namespace ember

@@ -2,6 +2,7 @@
 // them (matmul with torch's 1-D/2-D/batched broadcasting rules, linear, dot, outer).
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
+#include "generated/kernels.h"
 #include "ops/ops.h"
 #include "ops/reduce_util.h"
 
@@ -40,7 +41,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
   check_same_dtype("mm", a, b);
   check_matmul_dtype("mm", a.dtype());
   Tensor out = Tensor::empty(DimVector{a.sizes()[0], b.sizes()[1]}, a.dtype(), a.device());
-  return dispatch1(OpId::mm, {a, b}, out);
+  return dispatch1<OpId::mm>({a, b}, out);
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
@@ -51,7 +52,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   check_same_dtype("bmm", a, b);
   check_matmul_dtype("bmm", a.dtype());
   Tensor out = Tensor::empty(DimVector{a.sizes()[0], a.sizes()[1], b.sizes()[2]}, a.dtype(), a.device());
-  return dispatch1(OpId::bmm, {a, b}, out);
+  return dispatch1<OpId::bmm>({a, b}, out);
 }
 
 Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b, Scalar beta, Scalar alpha) {
@@ -71,10 +72,7 @@ Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b, Scalar beta, 
                    (bias.sizes()[1] == n || bias.sizes()[1] == 1));
   EMBER_CHECK(ok, "[addmm] self ", describe(bias), " is not broadcastable to [", m, ", ", n, "]");
   Tensor out = Tensor::empty(DimVector{m, n}, a.dtype(), a.device());
-  Attrs attrs;
-  attrs.alpha = alpha;
-  attrs.scalar2 = beta;
-  return dispatch1(OpId::addmm, {bias, a, b}, out, attrs);
+  return dispatch1<OpId::addmm>({bias, a, b}, out, {.beta = beta, .alpha = alpha});
 }
 
 Tensor dot(const Tensor& a, const Tensor& b) {
@@ -151,21 +149,21 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 
 namespace backward {
 
-void mm(BackwardCtx& ctx) {
+void mm(BackwardCtx& ctx, const NoAttrs&) {
   Tensor g = ctx.grad(0);
   if (ctx.needs_grad(0)) ctx.set_grad(0, ::ember::mm(g, mT(ctx.input(1))));
   if (ctx.needs_grad(1)) ctx.set_grad(1, ::ember::mm(mT(ctx.input(0)), g));
 }
 
-void bmm(BackwardCtx& ctx) {
+void bmm(BackwardCtx& ctx, const NoAttrs&) {
   Tensor g = ctx.grad(0);
   if (ctx.needs_grad(0)) ctx.set_grad(0, ::ember::bmm(g, mT(ctx.input(1))));
   if (ctx.needs_grad(1)) ctx.set_grad(1, ::ember::bmm(mT(ctx.input(0)), g));
 }
 
-void addmm(BackwardCtx& ctx) {
+void addmm(BackwardCtx& ctx, const AddmmAttrs& attrs) {
   Tensor g = ctx.grad(0);
-  const Scalar alpha = ctx.attrs.alpha, beta = ctx.attrs.scalar2;
+  const Scalar alpha = attrs.alpha, beta = attrs.beta;
   if (ctx.needs_grad(0)) ctx.set_grad(0, scale(g, beta));  // OpNode sums it down to bias's shape
   if (ctx.needs_grad(1)) ctx.set_grad(1, scale(::ember::mm(g, mT(ctx.input(2))), alpha));
   if (ctx.needs_grad(2)) ctx.set_grad(2, scale(::ember::mm(mT(ctx.input(1)), g), alpha));

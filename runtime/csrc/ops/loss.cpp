@@ -13,21 +13,19 @@
 // with g_i the incoming gradient (per row for 'none', the scalar for 'sum', scalar / n_valid for
 // 'mean'). Targets outside [0, C) that are not ignore_index raise IndexError (the CUDA kernel checks
 // with one host sync; inside CUDA graph capture it cannot, and treats such rows as ignored).
-// Attrs: k = ignore_index, scalar = label_smoothing, dim = LossReduction.
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
+#include "generated/kernels.h"
+#include "ops/loss.h"
 #include "ops/ops.h"
 
 namespace ember {
 namespace {
 
-Attrs loss_attrs(int64_t ignore_index, double label_smoothing, LossReduction reduction) {
-  Attrs attrs;
-  attrs.k = ignore_index;
-  attrs.scalar = Scalar(label_smoothing);
-  attrs.dim = static_cast<int64_t>(reduction);
-  return attrs;
+CrossEntropyAttrs loss_attrs(int64_t ignore_index, double label_smoothing, LossReduction reduction) {
+  return {.ignore_index = ignore_index, .label_smoothing = label_smoothing,
+          .reduction = static_cast<int64_t>(reduction)};
 }
 
 void check_rows(const char* op, const Tensor& logits, const Tensor& target) {
@@ -46,8 +44,16 @@ ScalarType lse_dtype_for(ScalarType logits) {
 
 }  // namespace
 
+LossReduction loss_reduction(std::string_view name, const char* op) {
+  if (name == "none") return LossReduction::None;
+  if (name == "sum") return LossReduction::Sum;
+  if (name == "mean") return LossReduction::Mean;
+  fail(ErrorKind::Value, "[", op, "] reduction must be 'mean', 'sum' or 'none', got '", name, "'");
+}
+
 std::pair<Tensor, Tensor> cross_entropy_loss(const Tensor& logits, const Tensor& target, int64_t ignore_index,
-                                             double label_smoothing, LossReduction reduction) {
+                                             double label_smoothing, std::string_view reduction_name) {
+  const LossReduction reduction = loss_reduction(reduction_name, "cross_entropy_loss");
   check_rows("cross_entropy_loss", logits, target);
   EMBER_CHECK_VALUE(label_smoothing >= 0.0 && label_smoothing <= 1.0, "[cross_entropy_loss] label_smoothing must "
                     "be in [0, 1], got ", label_smoothing);
@@ -56,12 +62,13 @@ std::pair<Tensor, Tensor> cross_entropy_loss(const Tensor& logits, const Tensor&
   const DimVector loss_sizes = reduction == LossReduction::None ? DimVector{n} : DimVector{};
   Tensor out[2] = {Tensor::empty(loss_sizes, logits.dtype(), logits.device()),
                    Tensor::empty(DimVector{n}, lse_dtype_for(logits.dtype()), logits.device())};
-  dispatch(OpId::cross_entropy_loss, in, out, loss_attrs(ignore_index, label_smoothing, reduction));
+  dispatch<OpId::cross_entropy_loss>(in, out, loss_attrs(ignore_index, label_smoothing, reduction));
   return {out[0], out[1]};
 }
 
 Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Tensor& target, const Tensor& lse,
-                              int64_t ignore_index, double label_smoothing, LossReduction reduction) {
+                              int64_t ignore_index, double label_smoothing, std::string_view reduction_name) {
+  const LossReduction reduction = loss_reduction(reduction_name, "cross_entropy_backward");
   check_rows("cross_entropy_backward", logits, target);
   const int64_t n = logits.sizes()[0];
   const bool per_row = reduction == LossReduction::None;
@@ -74,8 +81,8 @@ Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Te
   const Tensor in[4] = {contiguous(to_dtype(grad, logits.dtype())), contiguous(logits), contiguous(target),
                         contiguous(lse)};
   Tensor out = Tensor::empty(logits.sizes(), logits.dtype(), logits.device());
-  dispatch(OpId::cross_entropy_backward, in, std::span<Tensor>(&out, 1),
-           loss_attrs(ignore_index, label_smoothing, reduction));
+  dispatch<OpId::cross_entropy_backward>(in, std::span<Tensor>(&out, 1),
+                                         loss_attrs(ignore_index, label_smoothing, reduction));
   return out;
 }
 
@@ -99,18 +106,20 @@ static Tensor cross_entropy_composite_grad(const Tensor& g, const Tensor& x, con
   return where(unsqueeze(valid, 1), mul(d, scale), Scalar(0.0));
 }
 
-void cross_entropy_loss(BackwardCtx& ctx) {
+void cross_entropy_loss(BackwardCtx& ctx, const CrossEntropyAttrs& attrs) {
   if (!ctx.needs_grad(0)) return;
   const Tensor x = ctx.input(0), target = ctx.input(1), g = ctx.grad(0);
-  const int64_t ignore_index = ctx.attrs.k;
-  const double ls = ctx.attrs.scalar.to_double();
-  const auto reduction = static_cast<LossReduction>(ctx.attrs.dim);
+  const int64_t ignore_index = attrs.ignore_index;
+  const double ls = attrs.label_smoothing;
+  const auto reduction = static_cast<LossReduction>(attrs.reduction);
   if (x.numel() == 0) { ctx.set_grad(0, zeros_like(x)); return; }
   if (GradMode::is_enabled()) {  // create_graph: the fused kernel is not differentiable
     ctx.set_grad(0, cross_entropy_composite_grad(g, x, target, ignore_index, ls, reduction));
     return;
   }
-  ctx.set_grad(0, ember::cross_entropy_backward(g, x, target, ctx.output(1), ignore_index, ls, reduction));
+  static constexpr const char* kNames[] = {"none", "sum", "mean"};
+  const char* reduction_name = kNames[attrs.reduction];
+  ctx.set_grad(0, ember::cross_entropy_backward(g, x, target, ctx.output(1), ignore_index, ls, reduction_name));
 }
 
 }  // namespace backward

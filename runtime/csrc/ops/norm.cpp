@@ -3,6 +3,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
+#include "generated/kernels.h"
 #include "ops/ops.h"
 #include "ops/reduce_util.h"
 
@@ -57,28 +58,9 @@ struct LayerNormGrads { Tensor input, weight, bias; };
 // With xhat = (x - mean) * rstd and gy = grad * weight, per row of N elements:
 //   grad_input  = rstd * (gy - mean(gy) - xhat * mean(gy * xhat))
 //   grad_weight = sum over rows of grad * xhat,  grad_bias = sum over rows of grad.
-// The fused layer_norm_backward row computes all three in one op (kernels only, not differentiable).
+// The fused layer_norm_backward op computes all three in one pass (kernels only, not differentiable).
 // Under create_graph the same formulas run as ember ops (recomputing mean/rstd from x), so higher
 // order gradients flow through x, weight and grad.
-LayerNormGrads layer_norm_backward_fused(const Tensor& grad, const Tensor& x, const Tensor& mean, const Tensor& rstd,
-                                         const Tensor& weight, ScalarType param_dtype, int64_t n, bool need_input,
-                                         bool need_weight, bool need_bias) {
-  const Tensor g = contiguous(to_dtype(grad, x.dtype()));
-  const int64_t none[1] = {0}, cols[1] = {n};
-  Tensor outs[3] = {
-      Tensor::empty(need_input ? IntSpan(x.sizes()) : IntSpan(none), x.dtype(), x.device()),
-      Tensor::empty(need_weight ? IntSpan(cols) : IntSpan(none), param_dtype, x.device()),
-      Tensor::empty(need_bias ? IntSpan(cols) : IntSpan(none), param_dtype, x.device()),
-  };
-  Attrs attrs;
-  attrs.k = n;
-  attrs.dims = DimVector{need_input, need_weight, need_bias};  // torch's output_mask
-  attrs.flag = weight.defined();
-  const Tensor in[5] = {g, x, mean, rstd, weight};
-  dispatch(OpId::layer_norm_backward, in, outs, attrs);
-  return {outs[0], outs[1], outs[2]};
-}
-
 LayerNormGrads layer_norm_backward_composite(const Tensor& grad, const Tensor& x, const Tensor& weight, double eps,
                                              int64_t n, bool need_input, bool need_weight, bool need_bias) {
   const ScalarType acc = stats_dtype(x.dtype());
@@ -103,8 +85,8 @@ LayerNormGrads layer_norm_backward_composite(const Tensor& grad, const Tensor& x
 
 }  // namespace
 
-LayerNormResult native_layer_norm(const Tensor& x, IntSpan normalized_shape, const Tensor& weight, const Tensor& bias,
-                                  double eps) {
+std::tuple<Tensor, Tensor, Tensor> native_layer_norm(const Tensor& x, IntSpan normalized_shape, const Tensor& weight,
+                                                     const Tensor& bias, double eps) {
   const int64_t rows = check_layer_norm_args(x, normalized_shape, weight, bias);
   int64_t n = 1;
   for (int64_t s : normalized_shape) n *= s;
@@ -115,13 +97,8 @@ LayerNormResult native_layer_norm(const Tensor& x, IntSpan normalized_shape, con
   Tensor outs[3] = {Tensor::empty(x.sizes(), x.dtype(), x.device()),
                     Tensor::empty(stat_sizes, stats_dtype(x.dtype()), x.device()),
                     Tensor::empty(stat_sizes, stats_dtype(x.dtype()), x.device())};
-  Attrs attrs;
-  attrs.scalar = Scalar(eps);
-  attrs.k = n;
-  attrs.flag = wc.defined();
-  attrs.flag2 = bc.defined();
   const Tensor in[3] = {xc, wc, bc};
-  dispatch(OpId::layer_norm, in, outs, attrs);
+  dispatch<OpId::layer_norm>(in, outs, {.eps = eps, .n = n, .has_weight = wc.defined(), .has_bias = bc.defined()});
   // Like torch, mean/rstd come back shaped [*leading dims, 1, ...] and are not differentiable:
   // detached aliases of the saved statistics (an in-place change still trips the version check).
   DimVector keep(x.sizes().begin(), x.sizes().end());
@@ -133,30 +110,47 @@ LayerNormResult native_layer_norm(const Tensor& x, IntSpan normalized_shape, con
 }
 
 Tensor layer_norm(const Tensor& x, IntSpan normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
-  return native_layer_norm(x, normalized_shape, weight, bias, eps).out;
+  return std::get<0>(native_layer_norm(x, normalized_shape, weight, bias, eps));
+}
+
+std::tuple<Tensor, Tensor, Tensor> layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean,
+                                                       const Tensor& rstd, const Tensor& weight, ScalarType param_dtype,
+                                                       int64_t n, bool need_input, bool need_weight, bool need_bias) {
+  const Tensor g = contiguous(to_dtype(grad, x.dtype()));
+  const int64_t none[1] = {0}, cols[1] = {n};
+  Tensor outs[3] = {
+      Tensor::empty(need_input ? IntSpan(x.sizes()) : IntSpan(none), x.dtype(), x.device()),
+      Tensor::empty(need_weight ? IntSpan(cols) : IntSpan(none), param_dtype, x.device()),
+      Tensor::empty(need_bias ? IntSpan(cols) : IntSpan(none), param_dtype, x.device()),
+  };
+  const Tensor in[5] = {g, x, mean, rstd, weight};
+  dispatch<OpId::layer_norm_backward>(in, outs, {.n = n, .need_input = need_input, .need_weight = need_weight,
+                                                 .need_bias = need_bias, .has_weight = weight.defined()});
+  return {outs[0], outs[1], outs[2]};
 }
 
 namespace backward {
 
-// Inputs (x, weight?, bias?), outputs (out, mean, rstd); attrs: scalar = eps, k = N, flag/flag2 =
-// weight/bias present. Gradients reaching mean/rstd are ignored: they are exposed detached.
-void layer_norm(BackwardCtx& ctx) {
-  const bool has_weight = ctx.attrs.flag, has_bias = ctx.attrs.flag2;
+// Inputs (x, weight?, bias?), outputs (out, mean, rstd). Gradients reaching mean/rstd are ignored:
+// they are exposed detached.
+void layer_norm(BackwardCtx& ctx, const LayerNormAttrs& attrs) {
+  const bool has_weight = attrs.has_weight, has_bias = attrs.has_bias;
   const bool need_input = ctx.needs_grad(0);
   const bool need_weight = has_weight && ctx.needs_grad(1);
   const bool need_bias = has_bias && ctx.needs_grad(2);
   if (!need_input && !need_weight && !need_bias) return;
-  const int64_t n = ctx.attrs.k;
+  const int64_t n = attrs.n;
   const Tensor g = ctx.grad(0);
   const Tensor x = ctx.input(0);
   const Tensor w = has_weight ? ctx.input(1) : Tensor();
   LayerNormGrads r;
   if (GradMode::is_enabled()) {
-    r = layer_norm_backward_composite(g, x, w, ctx.attrs.scalar.to_double(), n, need_input, need_weight, need_bias);
+    r = layer_norm_backward_composite(g, x, w, attrs.eps, n, need_input, need_weight, need_bias);
   } else {
-    const ScalarType param_dtype = has_weight ? ctx.input_meta(1).dtype : has_bias ? ctx.input_meta(2).dtype : x.dtype();
-    r = layer_norm_backward_fused(g, x, ctx.output(1), ctx.output(2), w, param_dtype, n, need_input, need_weight,
-                                  need_bias);
+    const ScalarType param_dtype =
+        has_weight ? ctx.input_meta(1).dtype : has_bias ? ctx.input_meta(2).dtype : x.dtype();
+    std::tie(r.input, r.weight, r.bias) = layer_norm_backward(g, x, ctx.output(1), ctx.output(2), w, param_dtype, n,
+                                                              need_input, need_weight, need_bias);
   }
   if (need_input) ctx.set_grad(0, r.input);
   if (need_weight) ctx.set_grad(1, reshape(r.weight, ctx.input_meta(1).sizes));

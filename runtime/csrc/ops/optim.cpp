@@ -1,8 +1,7 @@
-// Fused optimizer steps (op table "optimizers" rows). adam_step_: one Adam/AdamW update of one
+// Fused optimizer steps (spec: runtime/spec/nn.yaml). adam_step_: one Adam/AdamW update of one
 // parameter and its state in a single kernel pass.
 #include "dispatch/dispatcher.h"
 #include "ops/ops.h"
-#include "ops/optim.h"
 
 namespace ember {
 
@@ -78,11 +77,10 @@ void adam_step_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_
                   describe(*written[j].first), "); each must be its own tensor");
   }
 
-  Attrs attrs = optim::pack_adam({lr, beta1, beta2, eps, weight_decay, decoupled, maximize});
-  attrs.dtype = param.dtype();
   const Tensor in[] = {param, grad, exp_avg, exp_avg_sq, step};
   Tensor out[] = {param, exp_avg, exp_avg_sq, step};
-  dispatch(OpId::adam_step, in, out, attrs);  // bumps param's version (out[0] is in[0])
+  // Bumps param's version (out[0] is in[0]); the other state tensors are bumped below.
+  dispatch<OpId::adam_step>(in, out, {lr, beta1, beta2, eps, weight_decay, decoupled, maximize});
   exp_avg.bump_version();
   exp_avg_sq.bump_version();
   step.bump_version();

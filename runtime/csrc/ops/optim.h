@@ -1,39 +1,14 @@
 #pragma once
-// Shared by the adam_step frontend (ops/optim.cpp) and its kernels (cpu/optim.cpp, cuda/optim.cu):
-// how the hyperparameters travel in Attrs, and the per-element update (host and device code).
-#include <bit>
+// The per-element Adam/AdamW update shared by adam_step's kernels (cpu/optim.cpp, cuda/optim.cu;
+// host and device code). The hyperparameters arrive as the op's AdamStepAttrs (runtime/spec/nn.yaml);
+// decoupled (AdamW) scales p by 1 - lr * wd, else (Adam) grad += wd * p.
 #include <cmath>
 #include <cstdint>
 
 #include "core/half.h"
-#include "dispatch/attrs.h"
+#include "generated/op_attrs.h"
 
 namespace ember::optim {
-
-struct AdamHyper {
-  double lr, beta1, beta2, eps, weight_decay;
-  bool decoupled;  // AdamW: p *= 1 - lr * wd; else (Adam) grad += wd * p
-  bool maximize;
-};
-
-// Note [adam_step attrs]
-// Attrs has three Scalars but Adam has five numbers: lr/beta1/beta2 ride in alpha/scalar/scalar2,
-// eps and weight_decay travel bit-cast (exactly) in dims, decoupled/maximize in flag/flag2.
-inline Attrs pack_adam(const AdamHyper& h) {
-  Attrs a;
-  a.alpha = Scalar(h.lr);
-  a.scalar = Scalar(h.beta1);
-  a.scalar2 = Scalar(h.beta2);
-  a.dims = {std::bit_cast<int64_t>(h.eps), std::bit_cast<int64_t>(h.weight_decay)};
-  a.flag = h.decoupled;
-  a.flag2 = h.maximize;
-  return a;
-}
-
-inline AdamHyper unpack_adam(const Attrs& a) {
-  return AdamHyper{a.alpha.to_double(), a.scalar.to_double(), a.scalar2.to_double(),
-                   std::bit_cast<double>(a.dims[0]), std::bit_cast<double>(a.dims[1]), a.flag, a.flag2};
-}
 
 // The scalars of one step in the compute type O, rounded from double as torch rounds its Python
 // floats (Adam's `step_size = lr / bias_correction1` etc. are doubles cast once per op).
@@ -51,7 +26,7 @@ struct AdamCoefs {
 
 // `step` is the count after this update (1 on the first call).
 template <typename O>
-EMBER_HOST_DEVICE inline AdamCoefs<O> adam_coefs(const AdamHyper& h, double step) {
+EMBER_HOST_DEVICE inline AdamCoefs<O> adam_coefs(const AdamStepAttrs& h, double step) {
   const double bc1 = 1.0 - ::pow(h.beta1, step);
   const double bc2 = 1.0 - ::pow(h.beta2, step);
   AdamCoefs<O> c;
@@ -81,6 +56,17 @@ EMBER_HOST_DEVICE inline void adam_update(O& p, O g, O& m, O& v, const AdamCoefs
   v = v + c.sq_weight * g * g;
   const O denom = std::sqrt(v) / c.bc2_sqrt + c.eps;  // float sqrt for float: as torch's
   p = p - c.step_size * m / denom;
+}
+
+// One element of a parameter stored as T (loaded into the compute type, stored back rounded once).
+template <typename T>
+EMBER_HOST_DEVICE inline void adam_element(T& p, T g, T& m, T& v, const AdamCoefs<opmath_t<T>>& c) {
+  using O = opmath_t<T>;
+  O pv = static_cast<O>(p), mv = static_cast<O>(m), vv = static_cast<O>(v);
+  adam_update<O>(pv, static_cast<O>(g), mv, vv, c);
+  p = static_cast<T>(pv);
+  m = static_cast<T>(mv);
+  v = static_cast<T>(vv);
 }
 
 }  // namespace ember::optim

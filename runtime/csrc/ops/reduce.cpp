@@ -7,25 +7,11 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
+#include "generated/kernels.h"
 #include "ops/ops.h"
 #include "ops/reduce_util.h"
 
 namespace ember {
-
-const char* torch_type_name(ScalarType t) {
-  switch (t) {
-    case ScalarType::Bool: return "Bool";
-    case ScalarType::UInt8: return "Byte";
-    case ScalarType::Int8: return "Char";
-    case ScalarType::Int32: return "Int";
-    case ScalarType::Int64: return "Long";
-    case ScalarType::Float16: return "Half";
-    case ScalarType::BFloat16: return "BFloat16";
-    case ScalarType::Float32: return "Float";
-    case ScalarType::Float64: return "Double";
-  }
-  return "?";
-}
 
 ReduceShape reduce_shape(const Tensor& x, IntSpan dims, bool keepdim, const char* op) {
   ReduceShape r;
@@ -56,7 +42,7 @@ int64_t reduced_numel(IntSpan in_sizes, IntSpan dims) {
   return n;
 }
 
-DimVector keep_sizes_of(IntSpan in_sizes, IntSpan dims) {
+static DimVector keep_sizes_of(IntSpan in_sizes, IntSpan dims) {
   DimVector s(in_sizes);
   for (int64_t d : dims) s[d] = 1;
   return s;
@@ -75,13 +61,10 @@ Tensor expand_reduced(const Tensor& g, IntSpan in_sizes, IntSpan dims, bool keep
 
 namespace {
 
-Tensor reduce_op(OpId id, const Tensor& x, const ReduceShape& rs, bool keepdim, ScalarType out_dtype) {
-  Tensor out = Tensor::empty(rs.out_sizes, out_dtype, x.device());
-  Attrs attrs;
-  attrs.dims = rs.dims;
-  attrs.keepdim = keepdim;
-  attrs.dtype = out_dtype;
-  return dispatch1(id, {x}, out, attrs);
+template <OpId id>
+Tensor reduce_op(const Tensor& x, const ReduceShape& rs, bool keepdim, ScalarType out_dtype) {
+  return dispatch1<id>({x}, Tensor::empty(rs.out_sizes, out_dtype, x.device()),
+                       {.dims = rs.dims, .keepdim = keepdim, .dtype = out_dtype});
 }
 
 // max/amax-style reductions have no identity: every reduced dim must be non-empty.
@@ -118,7 +101,7 @@ std::pair<Tensor, ScalarType> accumulation_input(const Tensor& x, std::optional<
 Tensor sum(const Tensor& x, IntSpan dims, bool keepdim, std::optional<ScalarType> dtype) {
   ReduceShape rs = reduce_shape(x, dims, keepdim, "sum");
   auto [in, out_dtype] = accumulation_input(x, dtype);
-  return reduce_op(OpId::sum, in, rs, keepdim, out_dtype);
+  return reduce_op<OpId::sum>(in, rs, keepdim, out_dtype);
 }
 
 Tensor sum_to_size(const Tensor& x, IntSpan sizes) {
@@ -139,8 +122,6 @@ Tensor sum_to_size(const Tensor& x, IntSpan sizes) {
   return r.sizes() == sizes ? r : reshape(r, sizes);
 }
 
-Tensor mean(const Tensor& x, IntSpan dims, bool keepdim) { return mean(x, dims, keepdim, std::nullopt); }
-
 Tensor mean(const Tensor& x, IntSpan dims, bool keepdim, std::optional<ScalarType> dtype) {
   ReduceShape rs = reduce_shape(x, dims, keepdim, "mean");
   if (dtype) {
@@ -150,13 +131,13 @@ Tensor mean(const Tensor& x, IntSpan dims, bool keepdim, std::optional<ScalarTyp
   }
   check_floating(x, "mean", "mean(): could not infer output dtype. Input dtype must be either a floating point or "
                  "complex dtype.");
-  return reduce_op(OpId::mean, x, rs, keepdim, x.dtype());
+  return reduce_op<OpId::mean>(x, rs, keepdim, x.dtype());
 }
 
 Tensor prod(const Tensor& x, IntSpan dims, bool keepdim, std::optional<ScalarType> dtype) {
   ReduceShape rs = reduce_shape(x, dims, keepdim, "prod");
   auto [in, out_dtype] = accumulation_input(x, dtype);
-  return reduce_op(OpId::prod, in, rs, keepdim, out_dtype);
+  return reduce_op<OpId::prod>(in, rs, keepdim, out_dtype);
 }
 
 // ---- amax, amin, max, min ----------------------------------------------------------------------------
@@ -164,55 +145,53 @@ Tensor prod(const Tensor& x, IntSpan dims, bool keepdim, std::optional<ScalarTyp
 Tensor amax(const Tensor& x, IntSpan dims, bool keepdim) {
   ReduceShape rs = reduce_shape(x, dims, keepdim, "amax");
   check_nonempty_reduction(x, rs, !dims.empty(), "amax");
-  return reduce_op(OpId::amax, x, rs, keepdim, x.dtype());
+  return reduce_op<OpId::amax>(x, rs, keepdim, x.dtype());
 }
 
 Tensor amin(const Tensor& x, IntSpan dims, bool keepdim) {
   ReduceShape rs = reduce_shape(x, dims, keepdim, "amin");
   check_nonempty_reduction(x, rs, !dims.empty(), "amin");
-  return reduce_op(OpId::amin, x, rs, keepdim, x.dtype());
+  return reduce_op<OpId::amin>(x, rs, keepdim, x.dtype());
 }
 
 Tensor max_all(const Tensor& x) {
   ReduceShape rs = reduce_shape(x, {}, false, "max");
   check_nonempty_reduction(x, rs, false, "max");
-  return reduce_op(OpId::amax, x, rs, false, x.dtype());
+  return reduce_op<OpId::amax>(x, rs, false, x.dtype());
 }
 
 Tensor min_all(const Tensor& x) {
   ReduceShape rs = reduce_shape(x, {}, false, "min");
   check_nonempty_reduction(x, rs, false, "min");
-  return reduce_op(OpId::amin, x, rs, false, x.dtype());
+  return reduce_op<OpId::amin>(x, rs, false, x.dtype());
 }
 
 namespace {
-std::pair<Tensor, Tensor> minmax_dim(OpId id, const Tensor& x, int64_t dim, bool keepdim, const char* name) {
+template <OpId id>
+std::pair<Tensor, Tensor> minmax_dim(const Tensor& x, int64_t dim, bool keepdim, const char* name) {
   const int64_t d = wrap_dim(dim, x.dim(), name);
   const int64_t dims_arr[1] = {d};
   ReduceShape rs = reduce_shape(x, x.dim() == 0 ? IntSpan() : IntSpan(dims_arr, 1), keepdim, name);
   if (x.dim() > 0) check_nonempty_reduction(x, rs, true, name);
   Tensor values = Tensor::empty(rs.out_sizes, x.dtype(), x.device());
   Tensor indices = Tensor::empty(rs.out_sizes, ScalarType::Int64, x.device());
-  Attrs attrs;
-  attrs.dims = rs.dims;
-  attrs.dim = d;
-  attrs.keepdim = keepdim;
   Tensor outs[2] = {values, indices};
   Tensor ins[1] = {x};
-  dispatch(id, ins, outs, attrs);
+  dispatch<id>(ins, outs, {.dims = rs.dims, .dim = d, .keepdim = keepdim});
   return {outs[0], outs[1]};
 }
 }  // namespace
 
 std::pair<Tensor, Tensor> max_dim(const Tensor& x, int64_t dim, bool keepdim) {
-  return minmax_dim(OpId::max_dim, x, dim, keepdim, "max");
+  return minmax_dim<OpId::max_dim>(x, dim, keepdim, "max");
 }
 std::pair<Tensor, Tensor> min_dim(const Tensor& x, int64_t dim, bool keepdim) {
-  return minmax_dim(OpId::min_dim, x, dim, keepdim, "min");
+  return minmax_dim<OpId::min_dim>(x, dim, keepdim, "min");
 }
 
 namespace {
-Tensor arg_op(OpId id, const Tensor& x, std::optional<int64_t> dim, bool keepdim, const char* name) {
+template <OpId id>
+Tensor arg_op(const Tensor& x, std::optional<int64_t> dim, bool keepdim, const char* name) {
   EMBER_CHECK(x.dtype() != ScalarType::Bool, "[", name, "] ", name, "(): does not support bool input");
   ReduceShape rs;
   if (dim) {
@@ -225,44 +204,46 @@ Tensor arg_op(OpId id, const Tensor& x, std::optional<int64_t> dim, bool keepdim
     EMBER_CHECK_INDEX(x.numel() != 0, "[", name, "] ", name, "(): Expected reduction dim to be specified for "
                       "input.numel() == 0.");
   }
-  return reduce_op(id, x, rs, keepdim, ScalarType::Int64);
+  return reduce_op<id>(x, rs, keepdim, ScalarType::Int64);
 }
 }  // namespace
 
 Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
-  return arg_op(OpId::argmax, x, dim, keepdim, "argmax");
+  return arg_op<OpId::argmax>(x, dim, keepdim, "argmax");
 }
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
-  return arg_op(OpId::argmin, x, dim, keepdim, "argmin");
+  return arg_op<OpId::argmin>(x, dim, keepdim, "argmin");
 }
 
 // ---- var, std, norm, logsumexp, any, all -------------------------------------------------------------
 
-Tensor var(const Tensor& x, IntSpan dims, double correction, bool keepdim) {
+Tensor var(const Tensor& x, IntSpan dims, std::optional<double> correction, bool keepdim) {
   ReduceShape rs = reduce_shape(x, dims, keepdim, "var");
   EMBER_CHECK(is_floating(x.dtype()), "[var] std and var only support floating point and complex dtypes, got ",
               describe(x));
-  Tensor out = Tensor::empty(rs.out_sizes, x.dtype(), x.device());
-  Attrs attrs;
-  attrs.dims = rs.dims;
-  attrs.keepdim = keepdim;
-  attrs.scalar = Scalar(correction);
-  return dispatch1(OpId::var, {x}, out, attrs);
+  return dispatch1<OpId::var>({x}, Tensor::empty(rs.out_sizes, x.dtype(), x.device()),
+                              {.dims = rs.dims, .keepdim = keepdim, .correction = correction.value_or(1.0)});
 }
 
-Tensor std_dev(const Tensor& x, IntSpan dims, double correction, bool keepdim) {
+Tensor std_dev(const Tensor& x, IntSpan dims, std::optional<double> correction, bool keepdim) {
   return sqrt(var(x, dims, correction, keepdim));
 }
 
-std::pair<Tensor, Tensor> var_mean(const Tensor& x, IntSpan dims, double correction, bool keepdim) {
+std::pair<Tensor, Tensor> var_mean(const Tensor& x, IntSpan dims, std::optional<double> correction, bool keepdim) {
   return {var(x, dims, correction, keepdim), mean(x, dims, keepdim)};
 }
 
-std::pair<Tensor, Tensor> std_mean(const Tensor& x, IntSpan dims, double correction, bool keepdim) {
+std::pair<Tensor, Tensor> std_mean(const Tensor& x, IntSpan dims, std::optional<double> correction, bool keepdim) {
   return {std_dev(x, dims, correction, keepdim), mean(x, dims, keepdim)};
 }
 
-Tensor norm(const Tensor& x, double p, IntSpan dims, bool keepdim) {
+double norm_order(std::string_view p) {
+  EMBER_CHECK_VALUE(p == "fro", "[norm] unsupported norm type '", p, "' (vector norms take 'fro' or a number)");
+  return 2.0;
+}
+
+Tensor norm(const Tensor& self, double p, IntSpan dims, bool keepdim, std::optional<ScalarType> dtype) {
+  const Tensor x = dtype ? to_dtype(self, *dtype) : self;
   ReduceShape rs = reduce_shape(x, dims, keepdim, "norm");
   EMBER_CHECK(is_floating(x.dtype()), "[norm] linalg.vector_norm: Expected a floating point or complex tensor as "
               "input. Got ", torch_type_name(x.dtype()));
@@ -270,64 +251,51 @@ Tensor norm(const Tensor& x, double p, IntSpan dims, bool keepdim) {
     EMBER_CHECK(false, "[norm] linalg.vector_norm cannot compute the ", p, " norm on an empty tensor because the "
                 "operation does not have an identity");
   }
-  Tensor out = Tensor::empty(rs.out_sizes, x.dtype(), x.device());
-  Attrs attrs;
-  attrs.dims = rs.dims;
-  attrs.keepdim = keepdim;
-  attrs.scalar = Scalar(p);
-  return dispatch1(OpId::norm, {x}, out, attrs);
+  return dispatch1<OpId::norm>({x}, Tensor::empty(rs.out_sizes, x.dtype(), x.device()),
+                               {.dims = rs.dims, .keepdim = keepdim, .p = p});
 }
 
 Tensor logsumexp(const Tensor& x, IntSpan dims, bool keepdim) {
   ReduceShape rs = reduce_shape(x, dims, keepdim, "logsumexp");
   Tensor in = is_floating(x.dtype()) ? x : to_dtype(x, default_float_type());
-  return reduce_op(OpId::logsumexp, in, rs, keepdim, in.dtype());
+  return reduce_op<OpId::logsumexp>(in, rs, keepdim, in.dtype());
 }
 
 Tensor any(const Tensor& x, IntSpan dims, bool keepdim) {
   ReduceShape rs = reduce_shape(x, dims, keepdim, "any");
-  return reduce_op(OpId::any, x, rs, keepdim, x.dtype() == ScalarType::UInt8 ? ScalarType::UInt8 : ScalarType::Bool);
+  return reduce_op<OpId::any>(x, rs, keepdim, x.dtype() == ScalarType::UInt8 ? ScalarType::UInt8 : ScalarType::Bool);
 }
 
 Tensor all(const Tensor& x, IntSpan dims, bool keepdim) {
   ReduceShape rs = reduce_shape(x, dims, keepdim, "all");
-  return reduce_op(OpId::all, x, rs, keepdim, x.dtype() == ScalarType::UInt8 ? ScalarType::UInt8 : ScalarType::Bool);
+  return reduce_op<OpId::all>(x, rs, keepdim, x.dtype() == ScalarType::UInt8 ? ScalarType::UInt8 : ScalarType::Bool);
 }
 
 // ---- cumsum, softmax, log_softmax ----------------------------------------------------------------------
 
-Tensor cumsum(const Tensor& x, int64_t dim) { return cumsum(x, dim, std::nullopt); }
-
 Tensor cumsum(const Tensor& x, int64_t dim, std::optional<ScalarType> dtype) {
   const int64_t d = wrap_dim(dim, x.dim(), "cumsum");
   auto [in, out_dtype] = accumulation_input(x, dtype);
-  Tensor out = Tensor::empty(x.sizes(), out_dtype, x.device());
-  Attrs attrs;
-  attrs.dim = d;
-  attrs.dtype = out_dtype;
-  return dispatch1(OpId::cumsum, {in}, out, attrs);
+  return dispatch1<OpId::cumsum>({in}, Tensor::empty(x.sizes(), out_dtype, x.device()),
+                                 {.dim = d, .dtype = out_dtype});
 }
 
 namespace {
-Tensor softmax_op(OpId id, const Tensor& x, int64_t dim, std::optional<ScalarType> dtype, const char* name) {
+template <OpId id>
+Tensor softmax_op(const Tensor& x, int64_t dim, std::optional<ScalarType> dtype, const char* name) {
   const int64_t d = wrap_dim(dim, x.dim(), name);
   Tensor in = dtype ? to_dtype(x, *dtype) : x;
   EMBER_CHECK_KIND(is_floating(in.dtype()) || in.numel() == 0, ErrorKind::NotImplemented, "[", name, "] not implemented for '",
                    torch_type_name(in.dtype()), "' (input ", describe(in), ")");
-  Tensor out = Tensor::empty(in.sizes(), in.dtype(), in.device());
-  Attrs attrs;
-  attrs.dim = d;
-  return dispatch1(id, {in}, out, attrs);
+  return dispatch1<id>({in}, Tensor::empty(in.sizes(), in.dtype(), in.device()), {.dim = d});
 }
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax(x, dim, std::nullopt); }
 Tensor softmax(const Tensor& x, int64_t dim, std::optional<ScalarType> dtype) {
-  return softmax_op(OpId::softmax, x, dim, dtype, "softmax");
+  return softmax_op<OpId::softmax>(x, dim, dtype, "softmax");
 }
-Tensor log_softmax(const Tensor& x, int64_t dim) { return log_softmax(x, dim, std::nullopt); }
 Tensor log_softmax(const Tensor& x, int64_t dim, std::optional<ScalarType> dtype) {
-  return softmax_op(OpId::log_softmax, x, dim, dtype, "log_softmax");
+  return softmax_op<OpId::log_softmax>(x, dim, dtype, "log_softmax");
 }
 
 Tensor scaled_softmax(const Tensor& x, double scale, bool causal) {
@@ -335,38 +303,34 @@ Tensor scaled_softmax(const Tensor& x, double scale, bool causal) {
                    torch_type_name(x.dtype()), "' (input ", describe(x), ")");
   EMBER_CHECK(x.dim() >= (causal ? 2 : 1), "[scaled_softmax] expected an input of at least ", causal ? 2 : 1,
               " dims (", causal ? "[..., L, S] for a causal mask" : "[..., S]", "), got ", describe(x));
-  Tensor out = Tensor::empty(x.sizes(), x.dtype(), x.device());
-  Attrs attrs;
-  attrs.scalar = Scalar(scale);
-  attrs.flag = causal;
-  return dispatch1(OpId::scaled_softmax, {contiguous(x)}, out, attrs);
+  return dispatch1<OpId::scaled_softmax>({contiguous(x)}, Tensor::empty(x.sizes(), x.dtype(), x.device()),
+                                         {.scale = scale, .causal = causal});
 }
 
 Tensor softmax_backward(const Tensor& grad, const Tensor& output, double scale) {
   EMBER_CHECK(grad.sizes() == output.sizes() && grad.dtype() == output.dtype() && output.dim() >= 1,
               "[softmax_backward] grad ", describe(grad), " and output ", describe(output),
               " must have the same shape (at least 1-d) and dtype");
-  Tensor out = Tensor::empty(output.sizes(), output.dtype(), output.device());
-  Attrs attrs;
-  attrs.scalar = Scalar(scale);
-  return dispatch1(OpId::softmax_backward, {contiguous(grad), contiguous(output)}, out, attrs);
+  return dispatch1<OpId::softmax_backward>({contiguous(grad), contiguous(output)},
+                                           Tensor::empty(output.sizes(), output.dtype(), output.device()),
+                                           {.scale = scale});
 }
 
 // ---- backward rules ----------------------------------------------------------------------------------
 
 namespace backward {
 
-void sum(BackwardCtx& ctx) {
+void sum(BackwardCtx& ctx, const ReduceAttrs& attrs) {
   if (!ctx.needs_grad(0)) return;
   const auto& meta = ctx.input_meta(0);
-  ctx.set_grad(0, expand_reduced(ctx.grad(0), meta.sizes, ctx.attrs.dims, ctx.attrs.keepdim));
+  ctx.set_grad(0, expand_reduced(ctx.grad(0), meta.sizes, attrs.dims, attrs.keepdim));
 }
 
-void mean(BackwardCtx& ctx) {
+void mean(BackwardCtx& ctx, const ReduceAttrs& attrs) {
   if (!ctx.needs_grad(0)) return;
   const auto& meta = ctx.input_meta(0);
-  const int64_t n = reduced_numel(meta.sizes, ctx.attrs.dims);
-  Tensor g = expand_reduced(ctx.grad(0), meta.sizes, ctx.attrs.dims, ctx.attrs.keepdim);
+  const int64_t n = reduced_numel(meta.sizes, attrs.dims);
+  Tensor g = expand_reduced(ctx.grad(0), meta.sizes, attrs.dims, attrs.keepdim);
   ctx.set_grad(0, div(g, Scalar(static_cast<double>(n))));
 }
 
@@ -374,13 +338,13 @@ void mean(BackwardCtx& ctx) {
 // d prod / d x_i is the product of the other elements. Without zeros in a group that is out / x_i;
 // with exactly one zero only that element gets a gradient (the product of the non-zeros); with two
 // or more zeros every gradient is zero. Division never sees a zero, so no inf/nan appear.
-void prod(BackwardCtx& ctx) {
+void prod(BackwardCtx& ctx, const ReduceAttrs& attrs) {
   if (!ctx.needs_grad(0)) return;
   const auto& meta = ctx.input_meta(0);
-  const auto& dims = ctx.attrs.dims;
+  const auto& dims = attrs.dims;
   Tensor x = ctx.input(0);
-  Tensor gk = restore_reduced_dims(ctx.grad(0), meta.sizes, dims, ctx.attrs.keepdim);
-  Tensor outk = restore_reduced_dims(ctx.output(0), meta.sizes, dims, ctx.attrs.keepdim);
+  Tensor gk = restore_reduced_dims(ctx.grad(0), meta.sizes, dims, attrs.keepdim);
+  Tensor outk = restore_reduced_dims(ctx.output(0), meta.sizes, dims, attrs.keepdim);
   Tensor zero = zero_scalar(x);
   Tensor is_zero = eq(x, zero);
   Tensor zero_f = to_dtype(is_zero, x.dtype());
@@ -394,53 +358,53 @@ void prod(BackwardCtx& ctx) {
 }
 
 // amax/amin (and max()/min()): the gradient is shared evenly among the tied extrema, like torch.
-static void extremum_backward(BackwardCtx& ctx) {
+static void extremum_backward(BackwardCtx& ctx, const ReduceAttrs& attrs) {
   if (!ctx.needs_grad(0)) return;
   const auto& meta = ctx.input_meta(0);
-  const auto& dims = ctx.attrs.dims;
+  const auto& dims = attrs.dims;
   Tensor x = ctx.input(0);
-  Tensor gk = restore_reduced_dims(ctx.grad(0), meta.sizes, dims, ctx.attrs.keepdim);
-  Tensor yk = restore_reduced_dims(ctx.output(0), meta.sizes, dims, ctx.attrs.keepdim);
+  Tensor gk = restore_reduced_dims(ctx.grad(0), meta.sizes, dims, attrs.keepdim);
+  Tensor yk = restore_reduced_dims(ctx.output(0), meta.sizes, dims, attrs.keepdim);
   Tensor mask = to_dtype(eq(x, yk), gk.dtype());
   Tensor count = sum(mask, dims, /*keepdim=*/true);
   ctx.set_grad(0, mul(div(gk, count), mask));
 }
-void amax(BackwardCtx& ctx) { extremum_backward(ctx); }
-void amin(BackwardCtx& ctx) { extremum_backward(ctx); }
+void amax(BackwardCtx& ctx, const ReduceAttrs& attrs) { extremum_backward(ctx, attrs); }
+void amin(BackwardCtx& ctx, const ReduceAttrs& attrs) { extremum_backward(ctx, attrs); }
 
-static void index_reduction_backward(BackwardCtx& ctx) {
+static void index_reduction_backward(BackwardCtx& ctx, const ReduceDimAttrs& attrs) {
   if (!ctx.needs_grad(0)) return;
   const auto& meta = ctx.input_meta(0);
   if (meta.sizes.empty()) { ctx.set_grad(0, ctx.grad(0)); return; }
-  const int64_t dims_arr[1] = {ctx.attrs.dim};
-  Tensor gk = restore_reduced_dims(ctx.grad(0), meta.sizes, IntSpan(dims_arr, 1), ctx.attrs.keepdim);
-  Tensor ik = restore_reduced_dims(ctx.output(1), meta.sizes, IntSpan(dims_arr, 1), ctx.attrs.keepdim);
+  const int64_t dims_arr[1] = {attrs.dim};
+  Tensor gk = restore_reduced_dims(ctx.grad(0), meta.sizes, IntSpan(dims_arr, 1), attrs.keepdim);
+  Tensor ik = restore_reduced_dims(ctx.output(1), meta.sizes, IntSpan(dims_arr, 1), attrs.keepdim);
   Tensor base = zeros(meta.sizes, gk.dtype(), gk.device());
-  ctx.set_grad(0, scatter_add(base, ctx.attrs.dim, ik, gk));
+  ctx.set_grad(0, scatter_add(base, attrs.dim, ik, gk));
 }
-void max_dim(BackwardCtx& ctx) { index_reduction_backward(ctx); }
-void min_dim(BackwardCtx& ctx) { index_reduction_backward(ctx); }
+void max_dim(BackwardCtx& ctx, const ReduceDimAttrs& attrs) { index_reduction_backward(ctx, attrs); }
+void min_dim(BackwardCtx& ctx, const ReduceDimAttrs& attrs) { index_reduction_backward(ctx, attrs); }
 
-void var(BackwardCtx& ctx) {
+void var(BackwardCtx& ctx, const VarAttrs& attrs) {
   if (!ctx.needs_grad(0)) return;
   const auto& meta = ctx.input_meta(0);
-  const auto& dims = ctx.attrs.dims;
+  const auto& dims = attrs.dims;
   Tensor x = ctx.input(0);
   const double n = static_cast<double>(reduced_numel(meta.sizes, dims));
-  const double divisor = std::max(0.0, n - ctx.attrs.scalar.to_double());
-  Tensor gk = restore_reduced_dims(ctx.grad(0), meta.sizes, dims, ctx.attrs.keepdim);
+  const double divisor = std::max(0.0, n - attrs.correction);
+  Tensor gk = restore_reduced_dims(ctx.grad(0), meta.sizes, dims, attrs.keepdim);
   Tensor centered = sub(x, mean(x, dims, /*keepdim=*/true));
   ctx.set_grad(0, mul(mul(centered, Scalar(2.0 / divisor)), gk));
 }
 
-void norm(BackwardCtx& ctx) {
+void norm(BackwardCtx& ctx, const NormAttrs& attrs) {
   if (!ctx.needs_grad(0)) return;
   const auto& meta = ctx.input_meta(0);
-  const auto& dims = ctx.attrs.dims;
-  const double p = ctx.attrs.scalar.to_double();
+  const auto& dims = attrs.dims;
+  const double p = attrs.p;
   Tensor x = ctx.input(0);
-  Tensor gk = restore_reduced_dims(ctx.grad(0), meta.sizes, dims, ctx.attrs.keepdim);
-  Tensor yk = restore_reduced_dims(ctx.output(0), meta.sizes, dims, ctx.attrs.keepdim);
+  Tensor gk = restore_reduced_dims(ctx.grad(0), meta.sizes, dims, attrs.keepdim);
+  Tensor yk = restore_reduced_dims(ctx.output(0), meta.sizes, dims, attrs.keepdim);
   Tensor zero = zero_scalar(x);
   if (p == 0) {
     ctx.set_grad(0, mul(x, zero));
@@ -460,22 +424,22 @@ void norm(BackwardCtx& ctx) {
   }
 }
 
-void logsumexp(BackwardCtx& ctx) {
+void logsumexp(BackwardCtx& ctx, const ReduceAttrs& attrs) {
   if (!ctx.needs_grad(0)) return;
   const auto& meta = ctx.input_meta(0);
-  const auto& dims = ctx.attrs.dims;
-  Tensor gk = restore_reduced_dims(ctx.grad(0), meta.sizes, dims, ctx.attrs.keepdim);
-  Tensor yk = restore_reduced_dims(ctx.output(0), meta.sizes, dims, ctx.attrs.keepdim);
+  const auto& dims = attrs.dims;
+  Tensor gk = restore_reduced_dims(ctx.grad(0), meta.sizes, dims, attrs.keepdim);
+  Tensor yk = restore_reduced_dims(ctx.output(0), meta.sizes, dims, attrs.keepdim);
   ctx.set_grad(0, mul(gk, exp(sub(ctx.input(0), yk))));
 }
 
 // The gradient of a prefix sum is the suffix sum of the gradient.
-void cumsum(BackwardCtx& ctx) {
+void cumsum(BackwardCtx& ctx, const CumsumAttrs& attrs) {
   if (!ctx.needs_grad(0)) return;
   Tensor g = ctx.grad(0);
   if (g.dim() == 0) { ctx.set_grad(0, g); return; }
-  const int64_t d[1] = {ctx.attrs.dim};
-  ctx.set_grad(0, flip(cumsum(flip(g, IntSpan(d, 1)), ctx.attrs.dim), IntSpan(d, 1)));
+  const int64_t d[1] = {attrs.dim};
+  ctx.set_grad(0, flip(cumsum(flip(g, IntSpan(d, 1)), attrs.dim), IntSpan(d, 1)));
 }
 
 namespace {
@@ -490,24 +454,24 @@ Tensor softmax_grad(const Tensor& g, const Tensor& y, int64_t dim, double scale)
 }
 }  // namespace
 
-void softmax(BackwardCtx& ctx) {
+void softmax(BackwardCtx& ctx, const DimAttrs& attrs) {
   if (!ctx.needs_grad(0)) return;
   Tensor y = ctx.output(0), g = ctx.grad(0);
   if (y.dim() == 0) { ctx.set_grad(0, mul(g, zero_scalar(y))); return; }
-  ctx.set_grad(0, softmax_grad(g, y, ctx.attrs.dim, 1.0));
+  ctx.set_grad(0, softmax_grad(g, y, attrs.dim, 1.0));
 }
 
-void scaled_softmax(BackwardCtx& ctx) {
+void scaled_softmax(BackwardCtx& ctx, const ScaledSoftmaxAttrs& attrs) {
   if (!ctx.needs_grad(0)) return;
   Tensor y = ctx.output(0);
-  ctx.set_grad(0, softmax_grad(ctx.grad(0), y, y.dim() - 1, ctx.attrs.scalar.to<double>()));
+  ctx.set_grad(0, softmax_grad(ctx.grad(0), y, y.dim() - 1, attrs.scale));
 }
 
-void log_softmax(BackwardCtx& ctx) {
+void log_softmax(BackwardCtx& ctx, const DimAttrs& attrs) {
   if (!ctx.needs_grad(0)) return;
   Tensor y = ctx.output(0), g = ctx.grad(0);
   if (y.dim() == 0) { ctx.set_grad(0, mul(g, zero_scalar(y))); return; }
-  const int64_t d[1] = {ctx.attrs.dim};
+  const int64_t d[1] = {attrs.dim};
   ctx.set_grad(0, sub(g, mul(exp(y), sum(g, IntSpan(d, 1), /*keepdim=*/true))));
 }
 

@@ -17,7 +17,5 @@ int64_t reduced_numel(IntSpan in_sizes, IntSpan dims);
 Tensor restore_reduced_dims(const Tensor& t, IntSpan in_sizes, IntSpan dims, bool keepdim);
 // restore_reduced_dims, then expand to the input's sizes.
 Tensor expand_reduced(const Tensor& g, IntSpan in_sizes, IntSpan dims, bool keepdim);
-// Torch's C++ type names ("Long", "Float") for torch-compatible error messages.
-const char* torch_type_name(ScalarType t);
 
 }  // namespace ember

@@ -7,13 +7,15 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
+#include "generated/kernels.h"
 #include "ops/ops.h"
 
 namespace ember {
 namespace {
 
-Tensor record_view(OpId id, const Tensor& x, Tensor out, const Attrs& attrs) {
-  return dispatch1(id, {x}, std::move(out), attrs);
+template <OpId id>
+Tensor record_view(const Tensor& x, Tensor out, const AttrsOf<id>& attrs = {}) {
+  return dispatch1<id>({x}, std::move(out), attrs);
 }
 
 // Sizes with one -1 inferred from numel (torch's infer_size); errors name the op and shape.
@@ -73,9 +75,7 @@ std::optional<DimVector> view_strides(IntSpan old_sizes, IntSpan old_strides, In
 
 // A view with the given sizes via OpId::view (reshape-like ops: squeeze, unsqueeze, flatten...).
 Tensor view_with_strides(const Tensor& x, DimVector sizes, DimVector strides) {
-  Attrs a;
-  a.dims = sizes;
-  return record_view(OpId::view, x, make_view(x, std::move(sizes), std::move(strides), x.storage_offset()), a);
+  return record_view<OpId::view>(x, make_view(x, std::move(sizes), std::move(strides), x.storage_offset()));
 }
 
 // Largest element offset + 1 reachable by a geometry (0 when it has no elements).
@@ -105,14 +105,10 @@ Tensor as_strided(const Tensor& x, IntSpan sizes, IntSpan strides, std::optional
   EMBER_CHECK(extent <= storage_elems, "[as_strided] setStorage: sizes ", sizes, ", strides ", strides,
               " and storage offset ", off, " require a storage of ", extent, " elements, but the storage of ",
               describe(x), " has only ", storage_elems, " elements (out of bounds for storage)");
-  Attrs a;
-  a.dims = DimVector(sizes);
-  // dims2 = output strides followed by the input's strides; dim = input offset (for the backward).
-  a.dims2 = DimVector(strides);
-  for (int64_t s : x.strides()) a.dims2.push_back(s);
-  a.k = off;
-  a.dim = x.storage_offset();
-  return record_view(OpId::as_strided, x, make_view(x, DimVector(sizes), DimVector(strides), off), a);
+  // The input's geometry rides along for the backward (Note [as_strided backward]).
+  return record_view<OpId::as_strided>(x, make_view(x, DimVector(sizes), DimVector(strides), off),
+                                       {.size = DimVector(sizes), .stride = DimVector(strides), .storage_offset = off,
+                                        .input_strides = x.strides(), .input_offset = x.storage_offset()});
 }
 
 Tensor view(const Tensor& x, IntSpan sizes) {
@@ -148,9 +144,8 @@ Tensor permute(const Tensor& x, IntSpan dims) {
     sizes[i] = x.sizes()[d];
     strides[i] = x.strides()[d];
   }
-  Attrs a;
-  a.dims = perm;
-  return record_view(OpId::permute, x, make_view(x, std::move(sizes), std::move(strides), x.storage_offset()), a);
+  return record_view<OpId::permute>(x, make_view(x, std::move(sizes), std::move(strides), x.storage_offset()),
+                                    {.dims = perm});
 }
 
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
@@ -232,9 +227,7 @@ Tensor expand(const Tensor& x, IntSpan sizes) {
       out_strides[i] = 0;
     }
   }
-  Attrs a;
-  a.dims = out_sizes;
-  return record_view(OpId::expand, x, make_view(x, std::move(out_sizes), std::move(out_strides), x.storage_offset()), a);
+  return record_view<OpId::expand>(x, make_view(x, std::move(out_sizes), std::move(out_strides), x.storage_offset()));
 }
 
 Tensor broadcast_to(const Tensor& x, IntSpan sizes) { return expand(x, sizes); }
@@ -252,10 +245,8 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   sizes[d] = (end - start + step - 1) / step;
   strides[d] *= step;
   const int64_t offset = x.storage_offset() + start * x.strides()[d];
-  Attrs a;
-  a.dim = d;
-  a.dims = {start, end, step};
-  return record_view(OpId::slice, x, make_view(x, std::move(sizes), std::move(strides), offset), a);
+  return record_view<OpId::slice>(x, make_view(x, std::move(sizes), std::move(strides), offset),
+                                  {.dim = d, .start = start, .end = end, .step = step});
 }
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
@@ -282,10 +273,8 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
   const int64_t offset = x.storage_offset() + index * strides[d];
   sizes.erase(d);
   strides.erase(d);
-  Attrs a;
-  a.dim = d;
-  a.k = index;
-  return record_view(OpId::select, x, make_view(x, std::move(sizes), std::move(strides), offset), a);
+  return record_view<OpId::select>(x, make_view(x, std::move(sizes), std::move(strides), offset),
+                                   {.dim = d, .index = index});
 }
 
 Tensor squeeze(const Tensor& x, std::optional<int64_t> dim) {
@@ -359,11 +348,8 @@ Tensor diagonal(const Tensor& x, int64_t offset, int64_t dim1, int64_t dim2) {
     if (i != d1 && i != d2) { sizes.push_back(x.sizes()[i]); strides.push_back(x.strides()[i]); }
   sizes.push_back(len);
   strides.push_back(x.strides()[d1] + x.strides()[d2]);
-  Attrs a;
-  a.k = offset;
-  a.dim = d1;
-  a.dim2 = d2;
-  return record_view(OpId::diagonal, x, make_view(x, std::move(sizes), std::move(strides), off), a);
+  return record_view<OpId::diagonal>(x, make_view(x, std::move(sizes), std::move(strides), off),
+                                     {.offset = offset, .dim1 = d1, .dim2 = d2});
 }
 
 TensorList split(const Tensor& x, int64_t split_size, int64_t dim) {
@@ -445,14 +431,10 @@ Tensor embed_grad(BackwardCtx& ctx, const F& make_sub) {
 // geometries touch (so overlapping outputs, e.g. sliding windows, accumulate correctly), then read
 // the input's geometry back out. If the *input* itself overlaps in memory (an expanded tensor),
 // each of its aliasing elements receives the full sum (torch divides; rare, not handled).
-void as_strided(BackwardCtx& ctx) {
-  const Attrs& a = ctx.attrs;
+void as_strided(BackwardCtx& ctx, const AsStridedAttrs& a) {
   const OutputMeta& m = ctx.input_meta(0);
-  const size_t out_nd = a.dims.size();
-  IntSpan out_sizes = a.dims;
-  IntSpan out_strides(a.dims2.data(), out_nd);
-  IntSpan in_strides(a.dims2.data() + out_nd, a.dims2.size() - out_nd);
-  const int64_t out_offset = a.k, in_offset = a.dim;
+  IntSpan out_sizes = a.size, out_strides = a.stride, in_strides = a.input_strides;
+  const int64_t out_offset = a.storage_offset, in_offset = a.input_offset;
   const int64_t base = std::min(out_offset, in_offset);
   const int64_t extent = std::max(geometry_extent(out_sizes, out_strides, out_offset),
                                   geometry_extent(m.sizes, in_strides, in_offset));
@@ -468,62 +450,60 @@ void as_strided(BackwardCtx& ctx) {
   ctx.set_grad(0, as_strided(buffer, m.sizes, in_strides, in_offset - base));
 }
 
-void view(BackwardCtx& ctx) { ctx.set_grad(0, reshape(ctx.grad(0), ctx.input_meta(0).sizes)); }
+void view(BackwardCtx& ctx, const NoAttrs&) { ctx.set_grad(0, reshape(ctx.grad(0), ctx.input_meta(0).sizes)); }
 
-void permute(BackwardCtx& ctx) {
-  const DimVector& perm = ctx.attrs.dims;
+void permute(BackwardCtx& ctx, const PermuteAttrs& attrs) {
+  const DimVector& perm = attrs.dims;
   DimVector inverse(perm.size());
   for (size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = static_cast<int64_t>(i);
   ctx.set_grad(0, ::ember::permute(ctx.grad(0), inverse));
 }
 
 // OpNode::apply reduces the broadcast gradient to the input's shape (sum_to_size).
-void expand(BackwardCtx& ctx) { ctx.set_grad(0, ctx.grad(0)); }
+void expand(BackwardCtx& ctx, const NoAttrs&) { ctx.set_grad(0, ctx.grad(0)); }
 
-void slice(BackwardCtx& ctx) {
-  const Attrs& a = ctx.attrs;
+void slice(BackwardCtx& ctx, const SliceAttrs& a) {
   Tensor g = ctx.grad(0);
   if (GradMode::is_enabled() && g.requires_grad()) {  // create_graph: stay differentiable
     const OutputMeta& m = ctx.input_meta(0);
-    Tensor idx = arange(a.dims[0], a.dims[1], a.dims[2], ScalarType::Int64, m.device);
+    Tensor idx = arange(a.start, a.end, a.step, ScalarType::Int64, m.device);
     ctx.set_grad(0, index_add(zeros(m.sizes, g.dtype(), m.device), a.dim, idx, g));
     return;
   }
-  ctx.set_grad(0, embed_grad(ctx, [&](const Tensor& z) { return ::ember::slice(z, a.dim, a.dims[0], a.dims[1], a.dims[2]); }));
+  ctx.set_grad(0, embed_grad(ctx, [&](const Tensor& z) { return ::ember::slice(z, a.dim, a.start, a.end, a.step); }));
 }
 
-void select(BackwardCtx& ctx) {
-  const Attrs& a = ctx.attrs;
+void select(BackwardCtx& ctx, const SelectAttrs& a) {
   Tensor g = ctx.grad(0);
   if (GradMode::is_enabled() && g.requires_grad()) {
     const OutputMeta& m = ctx.input_meta(0);
-    Tensor idx = arange(a.k, a.k + 1, int64_t{1}, ScalarType::Int64, m.device);
+    Tensor idx = arange(a.index, a.index + 1, int64_t{1}, ScalarType::Int64, m.device);
     ctx.set_grad(0, index_add(zeros(m.sizes, g.dtype(), m.device), a.dim, idx, ::ember::unsqueeze(g, a.dim)));
     return;
   }
-  ctx.set_grad(0, embed_grad(ctx, [&](const Tensor& z) { return ::ember::select(z, a.dim, a.k); }));
+  ctx.set_grad(0, embed_grad(ctx, [&](const Tensor& z) { return ::ember::select(z, a.dim, a.index); }));
 }
 
-void diagonal(BackwardCtx& ctx) {
-  const Attrs& a = ctx.attrs;
+void diagonal(BackwardCtx& ctx, const DiagonalAttrs& a) {
   Tensor g = ctx.grad(0);
   if (GradMode::is_enabled() && g.requires_grad()) {  // create_graph: index_put keeps it differentiable
     const OutputMeta& m = ctx.input_meta(0);
     const int64_t len = g.sizes().back();
     const Device dev = m.device;
-    Tensor rows = arange(a.k < 0 ? -a.k : 0, (a.k < 0 ? -a.k : 0) + len, int64_t{1}, ScalarType::Int64, dev);
-    Tensor cols = arange(a.k > 0 ? a.k : 0, (a.k > 0 ? a.k : 0) + len, int64_t{1}, ScalarType::Int64, dev);
-    TensorList idx(std::max(a.dim, a.dim2) + 1);
-    idx[a.dim] = rows;
+    const int64_t row0 = a.offset < 0 ? -a.offset : 0, col0 = a.offset > 0 ? a.offset : 0;
+    Tensor rows = arange(row0, row0 + len, int64_t{1}, ScalarType::Int64, dev);
+    Tensor cols = arange(col0, col0 + len, int64_t{1}, ScalarType::Int64, dev);
+    TensorList idx(std::max(a.dim1, a.dim2) + 1);
+    idx[a.dim1] = rows;
     idx[a.dim2] = cols;
     // Advanced indexing puts the diagonal axis where the two indexed dims were when they are
     // adjacent, else in front; the diagonal view has it last.
-    const bool adjacent = std::abs(a.dim - a.dim2) == 1;
-    Tensor values = ::ember::movedim(g, DimVector{-1}, DimVector{adjacent ? std::min(a.dim, a.dim2) : 0});
+    const bool adjacent = std::abs(a.dim1 - a.dim2) == 1;
+    Tensor values = ::ember::movedim(g, DimVector{-1}, DimVector{adjacent ? std::min(a.dim1, a.dim2) : 0});
     ctx.set_grad(0, index_put(zeros(m.sizes, g.dtype(), dev), idx, values, false));
     return;
   }
-  ctx.set_grad(0, embed_grad(ctx, [&](const Tensor& z) { return ::ember::diagonal(z, a.k, a.dim, a.dim2); }));
+  ctx.set_grad(0, embed_grad(ctx, [&](const Tensor& z) { return ::ember::diagonal(z, a.offset, a.dim1, a.dim2); }));
 }
 
 }  // namespace backward

@@ -2,6 +2,7 @@
 // backward/grad entry points, and PyNode, the graph node of a custom ember.autograd.Function.
 #include <sstream>
 
+#include "autograd/custom_function.h"
 #include "autograd/engine.h"
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
@@ -54,7 +55,7 @@ struct RemovableHandle {
 // Note [PyNode]: the backward node of a custom Function. It holds the Function's backward (a
 // Python callable) and ctx; next_edges has one entry per forward argument (invalid for non-tensor
 // arguments or ones not requiring grad), because backward returns one gradient per argument.
-struct PyNode final : Node {
+struct PyNode final : FunctionNode {
   PyNode(py::object backward, py::object ctx, std::string fn_name, bool materialize)
       : backward_fn(std::move(backward)), ctx(std::move(ctx)), fn_name(std::move(fn_name)),
         materialize_grads(materialize) {}
@@ -86,21 +87,7 @@ struct PyNode final : Node {
       EMBER_CHECK_TYPE(py::isinstance<Tensor>(r), "[", name(), "] function ", name(), " returned a ",
                        std::string(py::str(py::type::of(r).attr("__name__"))), " as gradient ", i,
                        "; expected a Tensor or None");
-      if (!next_edges[i].valid()) continue;
-      Tensor g = r.cast<Tensor>();
-      const OutputMeta& m = input_meta[i];
-      if (!(g.sizes() == m.sizes)) {
-        bool expandable = g.dim() >= static_cast<int64_t>(m.sizes.size());
-        for (size_t d = 0; expandable && d < m.sizes.size(); ++d) {
-          int64_t gs = g.sizes()[g.dim() - m.sizes.size() + d];
-          expandable = m.sizes[d] == gs || m.sizes[d] == 1;
-        }
-        EMBER_CHECK(expandable, "[", name(), "] function ", name(), " returned an invalid gradient at index ", i,
-                    " - got ", g.sizes(), " but expected shape compatible with ", m.sizes);
-        g = sum_to_size(g, m.sizes);
-      }
-      if (g.dtype() != m.dtype) g = to_dtype(g, m.dtype);
-      out[i] = g;
+      if (next_edges[i].valid()) out[i] = input_grad(i, r.cast<Tensor>());
     }
     return out;
   }
@@ -114,8 +101,6 @@ struct PyNode final : Node {
   PyRef ctx;
   std::string fn_name;
   bool materialize_grads;
-  std::vector<bool> is_tensor_arg;
-  std::vector<OutputMeta> input_meta;
 };
 
 std::vector<Tensor> tensors_or_undefined(const py::sequence& seq) {
@@ -143,7 +128,6 @@ void bind_autograd(py::module_& m) {
                          n.name());
         return py::cast(acc->variable);
       })
-      .def_property_readonly("_sequence_nr", [](const Node& n) { return n.sequence_nr; })
       .def("__repr__", [](const Node& n) {
         std::ostringstream os;
         os << "<" << n.name() << " object at " << static_cast<const void*>(&n) << ">";
@@ -159,71 +143,17 @@ void bind_autograd(py::module_& m) {
   t.def_property_readonly("grad_fn", [](const Tensor& x) { return node_object(x.grad_fn()); })
       .def_property_readonly("output_nr", &Tensor::output_nr)
       .def("register_hook", [](const Tensor& x, py::function fn) {
-        EMBER_CHECK(x.requires_grad(), "[register_hook] cannot register a hook on a tensor that doesn't require "
-                    "gradient (", describe(x), ")");
-        RemovableHandle handle;
-        if (x.is_leaf()) {
-          auto& hooks = x.impl()->autograd_meta().hooks;
-          size_t idx = hooks.size();
-          hooks.push_back(wrap_hook(std::move(fn)));
-          std::weak_ptr<TensorImpl> weak = x.impl_ptr();
-          handle.remover = [weak, idx] {
-            if (auto impl = weak.lock(); impl && impl->autograd && idx < impl->autograd->hooks.size())
-              impl->autograd->hooks[idx] = nullptr;
-          };
-        } else {
-          std::shared_ptr<Node> node = x.grad_fn();
-          size_t idx = node->pre_hooks.size();
-          node->pre_hooks.push_back({x.output_nr(), wrap_hook(std::move(fn))});
-          std::weak_ptr<Node> weak = node;
-          handle.remover = [weak, idx] {
-            if (auto n = weak.lock(); n && idx < n->pre_hooks.size()) n->pre_hooks[idx].second = nullptr;
-          };
-        }
-        return handle;
+        return RemovableHandle{x.register_hook(wrap_hook(std::move(fn)))};
       }, py::arg("hook"))
       .def("register_post_accumulate_grad_hook", [](const Tensor& x, py::function fn) {
-        EMBER_CHECK(x.requires_grad(), "[register_post_accumulate_grad_hook] cannot register a hook on a tensor that "
-                    "doesn't require gradient (", describe(x), ")");
-        EMBER_CHECK(x.is_leaf(), "[register_post_accumulate_grad_hook] post accumulate grad hooks cannot be "
-                    "registered on non-leaf tensors (", describe(x), ")");
         auto ref = std::make_shared<PyRef>(std::move(fn));
-        auto& hooks = x.impl()->autograd_meta().post_accumulate_grad_hooks;
-        const size_t idx = hooks.size();
-        hooks.push_back([ref](const Tensor& variable) {
+        return RemovableHandle{x.register_post_accumulate_grad_hook([ref](const Tensor& variable) {
           py::gil_scoped_acquire gil;
           ref->get()(variable);
-        });
-        std::weak_ptr<TensorImpl> weak = x.impl_ptr();
-        RemovableHandle handle;
-        handle.remover = [weak, idx] {
-          if (auto impl = weak.lock(); impl && impl->autograd && idx < impl->autograd->post_accumulate_grad_hooks.size())
-            impl->autograd->post_accumulate_grad_hooks[idx] = nullptr;
-        };
-        return handle;
+        })};
       }, py::arg("hook"))
-      .def("retain_grad", [](const Tensor& x) {
-        EMBER_CHECK(x.requires_grad(), "[retain_grad] can't retain_grad on Tensor that has requires_grad=False");
-        if (x.is_leaf()) return;  // leaves keep .grad anyway
-        AutogradMeta& meta = x.impl()->autograd_meta();
-        if (meta.retains_grad) return;
-        meta.retains_grad = true;
-        std::weak_ptr<TensorImpl> weak = x.impl_ptr();
-        x.grad_fn()->retains_grad_hooks.push_back({x.output_nr(), [weak](const Tensor& g) {
-          auto impl = weak.lock();
-          if (!impl || !impl->autograd || !impl->autograd->retains_grad) return;
-          auto& grad = impl->autograd->grad;
-          if (!grad || !grad->defined()) {
-            Tensor c = GradMode::is_enabled() ? clone(g) : clone(g).alias();
-            grad = std::make_shared<Tensor>(c);
-          } else {
-            *grad = add(*grad, g);
-          }
-        }});
-      })
-      .def_property_readonly("retains_grad", [](const Tensor& x) {
-        return x.impl()->autograd && x.impl()->autograd->retains_grad && !x.is_leaf();
-      });
+      .def("retain_grad", &Tensor::retain_grad)
+      .def_property_readonly("retains_grad", &Tensor::retains_grad);
 
   m.def("_autograd_backward", [](const py::sequence& tensors, const py::sequence& grads, bool retain_graph,
                                   bool create_graph) {
@@ -245,37 +175,10 @@ void bind_autograd(py::module_& m) {
                                      const py::sequence& args, const py::sequence& outputs,
                                      const py::sequence& non_differentiable, bool materialize_grads) {
     auto node = std::make_shared<PyNode>(backward_fn, ctx, fn_name, materialize_grads);
-    std::vector<Tensor> inputs;
-    for (auto a : args) {
-      bool is_tensor = py::isinstance<Tensor>(a);
-      node->is_tensor_arg.push_back(is_tensor);
-      if (is_tensor) {
-        Tensor x = a.cast<Tensor>();
-        inputs.push_back(x);
-        node->next_edges.push_back(gradient_edge(x));
-        node->input_meta.push_back({x.sizes(), x.dtype(), x.device()});
-      } else {
-        node->next_edges.push_back(Edge{});
-        node->input_meta.push_back({DimVector(), ScalarType::Float32, Device()});
-      }
-    }
-    std::vector<Tensor> outs;
-    for (auto o : outputs) {
-      Tensor x = o.cast<Tensor>();
-      for (auto& in : inputs)
-        if (in.is_same(x)) { x = x.alias(); break; }
-      outs.push_back(x);
-    }
-    set_history(node, std::span<Tensor>(outs));
-    for (auto nd : non_differentiable) {
-      Tensor x = nd.cast<Tensor>();
-      for (auto& o : outs) {
-        if ((o.is_same(x) || (o.data_ptr() == x.data_ptr() && o.sizes() == x.sizes())) && o.impl()->autograd) {
-          o.impl()->autograd->grad_fn.reset();
-          o.impl()->autograd->requires_grad = false;
-        }
-      }
-    }
+    std::vector<Tensor> in;
+    for (auto a : args) in.push_back(py::isinstance<Tensor>(a) ? a.cast<Tensor>() : Tensor());
+    std::vector<Tensor> outs = wrap_function_outputs(node, in, tensors_or_undefined(outputs),
+                                                     tensors_or_undefined(non_differentiable));
     py::list result;
     for (auto& o : outs) result.append(py::cast(o));
     return result;

@@ -261,10 +261,6 @@ void bind_cuda(py::module_& m) {
   t.def("pin_memory", [](const Tensor& x) { return pin_memory(x); });
   t.def("is_pinned", [](const Tensor& x) { return is_pinned(x); });
   t.def("record_stream", [](const Tensor& x, const PyStream& s) { record_stream(x, s.get()); });
-  // to(device, non_blocking=True) for host<->device copies that may overlap (pinned memory).
-  t.def("_to_device_async", [](const Tensor& x, Device d, bool non_blocking) {
-    return to_device(x, d, non_blocking);
-  }, py::arg("device"), py::arg("non_blocking") = false);
 }
 
 #else  // !EMBER_WITH_CUDA

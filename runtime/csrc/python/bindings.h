@@ -1,12 +1,18 @@
 #pragma once
-// Shared pieces of the pybind11 layer: type casters for ember's small value types and the
-// registration hooks each family's bind_*.cpp file implements.
+// Shared pieces of the pybind11 layer: type casters for ember's small value types, the argument
+// conversions the generated bindings (generated/python_*.cpp, from runtime/spec) use, and the
+// registration hooks of the hand-written bind_*.cpp files.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include "core/tensor.h"
+#include "ops/operand.h"
 
 namespace py = pybind11;
+
+namespace ember {
+class Generator;
+}
 
 namespace ember::python {
 
@@ -18,25 +24,34 @@ struct PyDevice { Device device; };
 py::object dtype_object(ScalarType t);    // the singleton ember.<name> object
 py::class_<Tensor>& tensor_class();       // the ember.Tensor class, for binding methods
 DimVector to_dims(py::handle obj, const char* op);  // int, or a sequence of ints
-// Sizes given as varargs or one sequence: x.view(2, 3) and x.view((2, 3)).
-DimVector sizes_from_args(const py::args& args, const char* op);
 
-// One per family; each bind_*.cpp defines its function (module.cpp calls them all).
-void bind_tensor_core(py::module_& m);   // module.cpp: metadata, autograd basics
-void bind_factory(py::module_& m);
-void bind_elementwise(py::module_& m);
-void bind_reduce(py::module_& m);
-void bind_linalg(py::module_& m);
-void bind_views(py::module_& m);
-void bind_index(py::module_& m);
-void bind_random(py::module_& m);
+// ---- argument conversions of the generated bindings ----------------------------------------------
+// A sequence of tensors (cat, stack), with an error naming the op for anything else.
+std::vector<Tensor> tensor_list(py::handle seq, const char* op);
+// Index lists (index_put): None entries mean a full slice.
+std::vector<Tensor> optional_tensor_list(py::handle seq);
+inline IntSpan opt_dims(const std::optional<DimVector>& dims) { return dims ? IntSpan(*dims) : IntSpan(); }
+// Sizes from varargs, or from the size= keyword when no varargs are given.
+DimVector sizes_or_kw(const py::args& args, py::handle size, const char* op);
+// An explicit generator= argument (None: the device's default generator).
+Generator* generator_of(py::handle gen);
+inline Tensor requires_grad_if(bool requires_grad, Tensor t) {
+  if (requires_grad) t.set_requires_grad(true);
+  return t;
+}
+py::tuple to_tuple(const std::vector<Tensor>& ts);
+// (values, indices) results as namedtuples like torch.return_types.max.
+void register_return_type(py::module_& m, const char* name, const char* fields);
+py::object return_tuple(const char* name, const std::pair<Tensor, Tensor>& r);
+
+// Hand-written bindings (module.cpp calls them after the generated ones).
+void bind_tensor_core(py::module_& m);   // module.cpp: metadata, conversions (.to, .float())
+void bind_index(py::module_& m);         // nonzero(as_tuple=), where(cond), Tensor.__getitem__/__setitem__
+void bind_random(py::module_& m);        // seeds, RNG state, ember.Generator
 void bind_autograd(py::module_& m);
 void bind_interop(py::module_& m);       // numpy, DLPack, tolist/item
 void bind_cuda(py::module_& m);          // ember._C._cuda (present even without CUDA)
-void bind_norm(py::module_& m);          // fused normalization (layer_norm, native_layer_norm)
-void bind_optim(py::module_& m);         // fused optimizer steps (_adam_step_)
-void bind_loss(py::module_& m);          // fused losses (_cross_entropy_loss)
-void bind_attention(py::module_& m);     // fused CUDA attention, cuDNN loading (_cuda_flash_attention_*)
+void bind_attention(py::module_& m);     // fused CUDA attention (cuDNN library calls), cuDNN loading
 
 }  // namespace ember::python
 
@@ -69,6 +84,23 @@ template <> struct type_caster<ember::Scalar> {
     if (s.is_float()) return PyFloat_FromDouble(s.to_double());
     if (s.is_bool()) return PyBool_FromLong(s.to_bool());
     return PyLong_FromLongLong(s.to_int());
+  }
+};
+
+// Operand: an ember.Tensor or a Python number (tensor first: the common, fast case).
+template <> struct type_caster<ember::Operand> {
+  PYBIND11_TYPE_CASTER(ember::Operand, const_name("Tensor | Number"));
+  type_caster() : value(ember::Scalar()) {}
+  bool load(handle src, bool convert) {
+    make_caster<ember::Tensor> tc;
+    if (tc.load(src, convert)) { value = ember::Operand(cast_op<ember::Tensor&>(tc)); return true; }
+    make_caster<ember::Scalar> sc;
+    if (sc.load(src, convert)) { value = ember::Operand(cast_op<ember::Scalar&>(sc)); return true; }
+    return false;
+  }
+  static handle cast(const ember::Operand& o, return_value_policy p, handle parent) {
+    if (o.is_number()) return make_caster<ember::Scalar>::cast(o.scalar, p, parent);
+    return make_caster<ember::Tensor>::cast(o.tensor, p, parent);
   }
 };
 

@@ -1,10 +1,13 @@
 // ember._C: the extension module. Registers dtype/device/Tensor types, maps ember::Error to the
-// Python exception torch would raise, and calls each family's bind_* function.
+// Python exception torch would raise, and calls the generated bindings of every spec file, then the
+// hand-written bind_* functions (what is not an op: autograd, interop, CUDA runtime, indexing).
 #include "python/bindings.h"
 
 #include "autograd/engine.h"
 #include "autograd/grad_mode.h"
+#include "core/generator.h"
 #include "core/parallel.h"
+#include "generated/python_bindings.h"
 #include "ops/ops.h"
 
 namespace ember::python {
@@ -12,6 +15,7 @@ namespace {
 
 py::class_<Tensor>* g_tensor_class = nullptr;
 py::object* g_dtype_objects = new py::object[kNumScalarTypes];  // leaked: outlives the interpreter
+py::object* g_return_types = new py::object();                  // ember.return_types; leaked likewise
 
 void register_exceptions() {
   py::register_exception_translator([](std::exception_ptr p) {
@@ -48,7 +52,6 @@ void bind_dtypes(py::module_& m) {
     g_dtype_objects[i] = py::cast(DType{t});
     m.attr(dtype_name(t)) = g_dtype_objects[i];
   }
-  m.def("promote_types", [](ScalarType a, ScalarType b) { return promote_types(a, b); });
 }
 
 void bind_devices(py::module_& m) {
@@ -89,7 +92,11 @@ DimVector to_dims(py::handle obj, const char* op) {
   }
 }
 
-DimVector sizes_from_args(const py::args& args, const char* op) {
+DimVector sizes_or_kw(const py::args& args, py::handle size, const char* op) {
+  if (!size.is_none()) {
+    EMBER_CHECK_TYPE(args.size() == 0, "[", op, "] got sizes both positionally and as size=");
+    return to_dims(size, op);
+  }
   if (args.size() == 1 && !PyLong_Check(args[0].ptr())) return to_dims(args[0], op);
   DimVector out;
   for (auto a : args) {
@@ -100,20 +107,55 @@ DimVector sizes_from_args(const py::args& args, const char* op) {
   return out;
 }
 
+std::vector<Tensor> tensor_list(py::handle seq, const char* op) {
+  EMBER_CHECK_TYPE(py::isinstance<py::sequence>(seq) && !py::isinstance<Tensor>(seq), "[", op,
+                   "] expected a sequence of Tensors");
+  std::vector<Tensor> out;
+  for (auto item : py::reinterpret_borrow<py::sequence>(seq)) {
+    EMBER_CHECK_TYPE(py::isinstance<Tensor>(item), "[", op, "] expected Tensor as element ", out.size(),
+                     " in argument 0, but got ", std::string(py::str(py::type::of(item).attr("__name__"))));
+    out.push_back(item.cast<Tensor>());
+  }
+  return out;
+}
+
+std::vector<Tensor> optional_tensor_list(py::handle seq) {
+  std::vector<Tensor> out;
+  for (auto item : py::reinterpret_borrow<py::sequence>(seq))
+    out.push_back(item.is_none() ? Tensor() : item.cast<Tensor>());
+  return out;
+}
+
+Generator* generator_of(py::handle gen) {
+  if (gen.is_none()) return nullptr;
+  return gen.cast<std::shared_ptr<Generator>>().get();
+}
+
+py::tuple to_tuple(const std::vector<Tensor>& ts) { return py::tuple(py::cast(ts)); }
+
+void register_return_type(py::module_& m, const char* name, const char* fields) {
+  if (!py::hasattr(m, "return_types")) *g_return_types = m.def_submodule("return_types", "namedtuple result types");
+  py::object type = py::module_::import("collections").attr("namedtuple")(name, fields);
+  type.attr("__module__") = "ember.return_types";
+  g_return_types->attr(name) = type;
+}
+
+py::object return_tuple(const char* name, const std::pair<Tensor, Tensor>& r) {
+  return g_return_types->attr(name)(py::cast(r.first), py::cast(r.second));
+}
+
 void bind_tensor_core(py::module_& m) {
   auto& t = tensor_class();
+  const std::pair<const char*, ScalarType> casts[] = {
+      {"float", ScalarType::Float32}, {"double", ScalarType::Float64}, {"half", ScalarType::Float16},
+      {"bfloat16", ScalarType::BFloat16}, {"long", ScalarType::Int64}, {"int", ScalarType::Int32},
+      {"char", ScalarType::Int8}, {"byte", ScalarType::UInt8}, {"bool", ScalarType::Bool}};
+  for (const auto& [name, dt] : casts) {
+    const ScalarType d = dt;
+    t.def(name, [d](const Tensor& x) { return to_dtype(x, d); });
+  }
   t.def_property_readonly("shape", [](const Tensor& x) { return x.sizes(); })
-      .def("size", [](const Tensor& x, py::object dim) -> py::object {
-        if (dim.is_none()) return py::cast(x.sizes());
-        return py::int_(x.size(dim.cast<int64_t>()));
-      }, py::arg("dim") = py::none())
-      .def("stride", [](const Tensor& x, py::object dim) -> py::object {
-        if (dim.is_none()) return py::cast(x.strides());
-        return py::int_(x.stride(dim.cast<int64_t>()));
-      }, py::arg("dim") = py::none())
-      .def("dim", &Tensor::dim)
       .def_property_readonly("ndim", &Tensor::dim)
-      .def("numel", &Tensor::numel)
       .def("__len__", [](const Tensor& x) {
         EMBER_CHECK_TYPE(x.dim() > 0, "[len] len() of a 0-d tensor");
         return x.sizes()[0];
@@ -121,33 +163,17 @@ void bind_tensor_core(py::module_& m) {
       .def_property_readonly("dtype", &Tensor::dtype)
       .def_property_readonly("device", &Tensor::device)
       .def_property_readonly("is_cuda", [](const Tensor& x) { return x.device().is_cuda(); })
-      .def("element_size", &Tensor::element_size)
       .def_property_readonly("itemsize", &Tensor::element_size)
       .def("data_ptr", [](const Tensor& x) { return reinterpret_cast<uintptr_t>(x.data_ptr()); })
-      .def("storage_offset", &Tensor::storage_offset)
       .def("_storage_ptr", [](const Tensor& x) { return reinterpret_cast<uintptr_t>(x.storage()->ptr()); })
-      .def("_version_counter", [](const Tensor& x) { return x.version(); })
       .def_property_readonly("_version", [](const Tensor& x) { return x.version(); })
-      .def("is_contiguous", &Tensor::is_contiguous)
-      .def("is_floating_point", [](const Tensor& x) { return is_floating(x.dtype()); })
       .def_property("requires_grad", &Tensor::requires_grad,
                     [](Tensor& x, bool r) { x.set_requires_grad(r); })
-      .def("requires_grad_", [](Tensor& x, bool r) { x.set_requires_grad(r); return x; },
-           py::arg("requires_grad") = true)
       .def_property_readonly("is_leaf", &Tensor::is_leaf)
       .def_property("grad", [](const Tensor& x) -> py::object {
         Tensor g = x.grad();
         return g.defined() ? py::cast(g) : py::none();
       }, [](const Tensor& x, py::object g) { x.set_grad(g.is_none() ? Tensor() : g.cast<Tensor>()); })
-      .def("detach", [](const Tensor& x) {
-        Tensor d = x.alias();
-        d.impl()->is_view = x.impl()->is_view;
-        return d;
-      })
-      .def("detach_", [](Tensor& x) {
-        if (x.impl()->autograd) { x.impl()->autograd->grad_fn.reset(); x.impl()->autograd->requires_grad = false; }
-        return x;
-      })
       .def("_is_view", [](const Tensor& x) { return x.impl()->is_view; })
       .def("_is_same", &Tensor::is_same)
       .def("backward", [](const Tensor& x, py::object gradient, py::object retain_graph, bool create_graph) {
@@ -163,6 +189,13 @@ void bind_tensor_core(py::module_& m) {
   m.def("_set_inference_mode", &InferenceMode::set_enabled);
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", &set_num_threads);
+  m.def("parallel_info", &parallel_info, "ember's CPU thread pool: threads, wait policy, regions run");
+  m.def("_parallel_settings", [] {
+    const ParallelSettings s = parallel_settings();
+    return py::dict(py::arg("num_threads") = s.num_threads, py::arg("wait_policy") = wait_policy_name(s.wait_policy), py::arg("spin_us") = s.spin_us,
+                    py::arg("workers_started") = s.workers_started, py::arg("regions") = s.regions,
+                    py::arg("contention_events") = s.contention_events, py::arg("contended") = s.contended);
+  });
 }
 
 }  // namespace ember::python
@@ -175,19 +208,12 @@ PYBIND11_MODULE(_C, m) {
   bind_devices(m);
   // Leaked on purpose: destroying it after interpreter shutdown would touch a dead interpreter.
   g_tensor_class = new py::class_<ember::Tensor>(m, "Tensor", py::dynamic_attr());
+  bind_generated(m);
   bind_tensor_core(m);
-  bind_factory(m);
-  bind_elementwise(m);
-  bind_reduce(m);
-  bind_linalg(m);
-  bind_views(m);
   bind_index(m);
   bind_random(m);
   bind_autograd(m);
   bind_interop(m);
   bind_cuda(m);
-  bind_norm(m);
-  bind_optim(m);
-  bind_loss(m);
   bind_attention(m);
 }

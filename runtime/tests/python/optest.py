@@ -197,3 +197,20 @@ def gradcheck_params(cases: Sequence[OpCase]):
         for shapes in small:
             out.append(pytest.param(case, shapes, id=f"{case.name}-{'x'.join(str(list(s)) for s in shapes)}"))
     return out
+
+
+def op_tests(cases: Sequence[OpCase]):
+    """The two tests of a table of cases, for a test module to bind under these names:
+    `test_matches_torch, test_gradcheck = op_tests(CASES)` (values, gradients and errors against
+    torch on every dtype/device/layout; float64 finite differences)."""
+    import pytest
+
+    @pytest.mark.parametrize("case,shapes,dtype,device,noncontig", params(cases))
+    def test_matches_torch(case, shapes, dtype, device, noncontig):
+        check_case(case, shapes, dtype, device, noncontig)
+
+    @pytest.mark.parametrize("case,shapes", gradcheck_params(cases))
+    def test_gradcheck(case, shapes):
+        finite_difference_check(case, shapes)
+
+    return test_matches_torch, test_gradcheck

@@ -149,6 +149,28 @@ def test_bool_float_int_index():
         float(ember.tensor([1.0, 2.0]))
 
 
+def test_tensor_metadata_and_conversion_methods_match_torch():
+    a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    e, t = ember.from_numpy(a)[:, 1:, ::2], torch.from_numpy(a)[:, 1:, ::2]
+    for name, args in [("size", ()), ("size", (1,)), ("stride", ()), ("stride", (-1,)), ("dim", ()), ("numel", ()),
+                       ("element_size", ()), ("storage_offset", ()), ("is_contiguous", ()),
+                       ("is_floating_point", ())]:
+        assert tuple(np.atleast_1d(getattr(e, name)(*args))) == tuple(np.atleast_1d(getattr(t, name)(*args))), name
+    assert e.size(dim=2) == t.size(dim=2)
+    for args, kwargs in [((ember.float64,), {}), (("cpu",), {}), (("cpu", ember.int32), {}), ((), {"dtype": ember.half}),
+                         ((ember.zeros(1, dtype=ember.int64),), {})]:
+        r = e.to(*args, **kwargs)
+        assert r.dtype == kwargs.get("dtype", args[-1] if args and isinstance(args[-1], ember.dtype) else
+                                     (args[0].dtype if args and isinstance(args[0], ember.Tensor) else e.dtype))
+    assert e.to(ember.float32)._is_same(e) and not e.to(ember.float32, copy=True)._is_same(e)
+    x = ember.ones(3).requires_grad_()
+    y = (x * 2).detach()
+    assert not y.requires_grad and y.grad_fn is None
+    z = x * 2
+    assert z.detach_()._is_same(z) and z.grad_fn is None and not z.requires_grad
+    assert not ember.ones(2).requires_grad_(False).requires_grad
+
+
 def test_iter_len_hash_format():
     e = ember.tensor([[1, 2], [3, 4]])
     rows = list(e)

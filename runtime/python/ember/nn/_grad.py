@@ -1,10 +1,5 @@
-"""no_grad and zero_grads for the nn/optim layers (ember.no_grad once the package exports it at top level)."""
-import ember
-
-
-def no_grad():
-    ng = getattr(ember, "no_grad", None) or ember.autograd.no_grad
-    return ng()
+"""no_grad and zero_grads for the nn/optim layers."""
+from ..autograd.grad_mode import no_grad  # noqa: F401  (re-exported for nn and optim)
 
 
 def zero_grads(params, set_to_none: bool = True) -> None:

@@ -5,8 +5,7 @@ import torch
 
 import ember
 from numcheck.seeds import rng_for_test
-from optest import (ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, OpCase, check_case, devices, finite_difference_check,
-                    gradcheck_params, params)
+from optest import ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, OpCase, devices, op_tests
 
 FLOATS = FLOAT_DTYPES
 NUMERIC = FLOAT_DTYPES + INT_DTYPES
@@ -100,6 +99,7 @@ CASES = [
     OpCase("clamp", lambda lib, x: lib.clamp(x, -1.0, 1.5), UNARY_SHAPES, NUMERIC, make_inputs=away_from_ties),
     OpCase("clamp_min", lambda lib, x: x.clamp(min=0.5), UNARY_SHAPES[:2], FLOATS, make_inputs=away_from_ties),
     OpCase("clamp_max_int", lambda lib, x: lib.clamp(x, max=10), UNARY_SHAPES[:2], SOME_INTS),
+    OpCase("clamp_max", lambda lib, x: lib.clamp_max(x, 0.5), UNARY_SHAPES[:2], FLOATS, make_inputs=away_from_ties),
     OpCase("clamp_tensor", lambda lib, x, lo: lib.clamp(x, min=lo), [[(3, 4), (4,)]], ["float32", "float64"],
            make_inputs=away_from_ties),
     # ---- comparisons and logic ------------------------------------------------------------------
@@ -128,6 +128,7 @@ CASES = [
            make_inputs=lambda rng, s, d: [with_specials(rng, s[:1], d)[0], rng.uniform(-1, 1, size=s[1]).astype(d)]),
     # ---- unary math -----------------------------------------------------------------------------
     OpCase("neg", lambda lib, x: -x, UNARY_SHAPES, NUMERIC),
+    OpCase("positive", lambda lib, x: (+x, lib.positive(x)), UNARY_SHAPES[:2], NUMERIC),
     OpCase("abs", lambda lib, x: lib.abs(x), UNARY_SHAPES, NUMERIC, make_inputs=away_from_ties),
     OpCase("sign", lambda lib, x: lib.sign(x), UNARY_SHAPES, ALL_DTYPES, gradcheck=False),
     OpCase("exp", lambda lib, x: lib.exp(x), UNARY_SHAPES, FLOATS + SOME_INTS),
@@ -175,14 +176,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case,shapes,dtype,device,noncontig", params(CASES))
-def test_matches_torch(case, shapes, dtype, device, noncontig):
-    check_case(case, shapes, dtype, device, noncontig)
-
-
-@pytest.mark.parametrize("case,shapes", gradcheck_params(CASES))
-def test_gradcheck(case, shapes):
-    finite_difference_check(case, shapes)
+test_matches_torch, test_gradcheck = op_tests(CASES)
 
 
 # ---- type promotion ---------------------------------------------------------------------------------
@@ -210,6 +204,8 @@ def test_promotion_tensor_tensor(a):
             eb, tb = _pair(b, sb)
             got, want = _name((ea + eb).dtype), _name((ta + tb).dtype)
             assert got == want, f"{a}{list(sa)} + {b}{list(sb)}: ember {got}, torch {want}"
+        got = _name(ember.promote_types(getattr(ember, a), getattr(ember, b)))
+        assert got == _name(torch.promote_types(getattr(torch, a), getattr(torch, b))), f"promote_types({a}, {b})"
 
 
 @pytest.mark.parametrize("a", DT)
@@ -261,7 +257,8 @@ def test_inplace_ops_and_version_counter(device):
     for name, args in [("add_", (other,)), ("sub_", (other,)), ("mul_", (other,)), ("div_", (other,)),
                        ("add_", (2,)), ("mul_", (0.5,)), ("pow_", (2,)), ("clamp_", (-0.5, 1.0)), ("neg_", ()),
                        ("abs_", ()), ("exp_", ()), ("tanh_", ()), ("sigmoid_", ()), ("relu_", ()), ("sqrt_", ()),
-                       ("log_", ())]:
+                       ("log_", ()), ("lerp_", (other, 0.25)), ("clamp_min_", (0.5,)), ("clamp_max_", (0.5,)),
+                       ("zero_", ())]:
         src = np.abs(base) if name in ("sqrt_", "log_") else base
         e = ember.from_numpy(src.copy()).to(device)
         t = torch.from_numpy(src.copy())

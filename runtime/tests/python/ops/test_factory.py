@@ -67,6 +67,12 @@ def test_new_methods():
     assert x.new_empty(5).dtype == ember.float64
 
 
+def test_empty_strided_geometry():
+    e = ember.empty_strided((2, 3), (1, 2), dtype=ember.float64)
+    t = torch.empty_strided((2, 3), (1, 2), dtype=torch.float64)
+    assert tuple(e.shape) == tuple(t.shape) and tuple(e.stride()) == t.stride() and e.dtype == ember.float64
+
+
 def test_scalar_tensor():
     same(ember.scalar_tensor(3), torch.scalar_tensor(3))
     same(ember.scalar_tensor(2.5, dtype=ember.float64), torch.scalar_tensor(2.5, dtype=torch.float64))

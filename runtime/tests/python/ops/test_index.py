@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import ember
-from optest import OpCase, check_case, finite_difference_check, gradcheck_params, params, random_array
+from optest import OpCase, op_tests, random_array
 
 ALL = ["float32", "float64", "float16", "bfloat16", "int64", "int32", "int8", "uint8", "bool"]
 NUMERIC = ["float32", "float64", "bfloat16", "int64", "int32", "uint8"]
@@ -108,20 +108,27 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case,shapes,dtype,device,noncontig", params(CASES))
-def test_matches_torch(case, shapes, dtype, device, noncontig):
-    check_case(case, shapes, dtype, device, noncontig)
-
-
-@pytest.mark.parametrize("case,shapes", gradcheck_params(CASES))
-def test_gradcheck(case, shapes):
-    finite_difference_check(case, shapes)
+test_matches_torch, test_gradcheck = op_tests(CASES)
 
 
 def test_index_put_accumulate_sums_duplicates():
     x = ember.from_numpy(np.zeros(3))
     out = ember.index_put(x, [ember.from_numpy(np.array([0, 2, 0, 0]))], ember.from_numpy(np.ones(4)), accumulate=True)
     np.testing.assert_array_equal(out.numpy(), [3.0, 0.0, 1.0])
+
+
+def test_inplace_index_methods_match_torch():
+    base = np.arange(6, dtype=np.float32).reshape(2, 3)
+    mask = np.array([True, False, True])
+    idx = np.array([1, 0])
+    for name, ember_args, torch_args in [
+            ("masked_fill_", (ember.from_numpy(mask), -1.0), (torch.from_numpy(mask), -1.0)),
+            ("index_put_", ((ember.from_numpy(idx),), ember.from_numpy(np.full(3, 7.0, np.float32))),
+             ((torch.from_numpy(idx),), torch.from_numpy(np.full(3, 7.0, np.float32))))]:
+        e, t = ember.from_numpy(base.copy()), torch.from_numpy(base.copy())
+        assert getattr(e, name)(*ember_args)._is_same(e), f"{name} must return self"
+        getattr(t, name)(*torch_args)
+        np.testing.assert_array_equal(e.numpy(), t.numpy(), err_msg=name)
 
 
 def test_embedding_backward_accumulates_duplicates():

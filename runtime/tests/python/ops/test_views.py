@@ -5,7 +5,7 @@ import torch
 
 import ember
 from numcheck.seeds import rng_for_test
-from optest import OpCase, check_case, finite_difference_check, gradcheck_params, params
+from optest import OpCase, op_tests
 
 # Views move no data, so they must work for every dtype; gradients are compared for float ones.
 VIEW_DTYPES = ["float32", "float64", "bfloat16", "int8", "bool"]
@@ -72,14 +72,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case,shapes,dtype,device,noncontig", params(CASES))
-def test_matches_torch(case, shapes, dtype, device, noncontig):
-    check_case(case, shapes, dtype, device, noncontig)
-
-
-@pytest.mark.parametrize("case,shapes", gradcheck_params(CASES))
-def test_gradcheck(case, shapes):
-    finite_difference_check(case, shapes)
+test_matches_torch, test_gradcheck = op_tests(CASES)
 
 
 def _base():

@@ -1,4 +1,4 @@
-"""Dropout (torch.nn.modules.dropout)."""
+"""Dropout and channel-wise Dropout1d/2d/3d (torch.nn.modules.dropout)."""
 from __future__ import annotations
 
 from .. import functional as F
@@ -18,3 +18,22 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class _ChannelDropout(Dropout):
+    _functional = None
+
+    def forward(self, input):
+        return type(self)._functional(input, self.p, self.training, self.inplace)
+
+
+class Dropout1d(_ChannelDropout):
+    _functional = staticmethod(F.dropout1d)
+
+
+class Dropout2d(_ChannelDropout):
+    _functional = staticmethod(F.dropout2d)
+
+
+class Dropout3d(_ChannelDropout):
+    _functional = staticmethod(F.dropout3d)

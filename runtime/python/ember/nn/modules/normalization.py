@@ -1,4 +1,4 @@
-"""LayerNorm and RMSNorm (torch.nn.modules.normalization)."""
+"""LayerNorm, RMSNorm and GroupNorm (torch.nn.modules.normalization)."""
 from __future__ import annotations
 
 import ember
@@ -54,3 +54,29 @@ class RMSNorm(Module):
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class GroupNorm(Module):
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, device=None,
+                 dtype=None, *, bias: bool = True):
+        super().__init__()
+        if num_channels % num_groups != 0:
+            raise ValueError(f"[GroupNorm] num_channels must be divisible by num_groups (got {num_channels} and "
+                             f"{num_groups})")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        kw = _factory_kwargs(device, dtype)
+        if affine:
+            self.weight = Parameter(ember.ones((num_channels,), **kw))
+        else:
+            self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = Parameter(ember.zeros((num_channels,), **kw))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, input):
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")

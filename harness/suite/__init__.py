@@ -1,0 +1,1 @@
+"""The generated goal suite: ablation and bug goals with reference solutions (docs/harness.md)."""
