@@ -467,9 +467,10 @@ class Grader:
     # before its runner reports (os._exit at import). So each run writes a JUnit report to a
     # scratch dir the harness reads, ctest gets --no-tests=error, gtest processes write their
     # own reports (a process that exits early writes none), pytest runs with a harness-owned
-    # configuration (-c /dev/null, explicit rootdir, no plugin autoload, no cache), and the
-    # outcome is compared with the same command at the base commit (baseline): every test run
-    # there must run now, every test passing there must pass now, and nothing may fail.
+    # configuration (-c /dev/null, explicit rootdir and confcutdir, no plugin autoload, no
+    # cache), and the outcome is compared with the same command at the base commit (baseline):
+    # every test run there must run now, every test passing there must pass now, and nothing
+    # may fail.
     def _run_tests(self, name: str, template: str, selector: str, log: Path, index: int) -> TestRun:
         scratch = self.ws.scratch(f"{name}-{index}")
         report = scratch / "junit.xml"
@@ -488,6 +489,9 @@ class Grader:
                 [
                     "-c /dev/null",
                     f"--rootdir={self.ws.worktree}",
+                    # the collection tree starts at the worktree: with `-c /dev/null` it would
+                    # start at `/`, and `-k exp2` would match a slot named `ablate-exp2`
+                    f"--confcutdir={self.ws.worktree}",
                     "-p no:cacheprovider",
                     f"--junitxml={report}",
                     "-o junit_family=xunit1",
