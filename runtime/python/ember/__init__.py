@@ -34,3 +34,8 @@ from . import autograd, cuda, nn, optim  # noqa: E402,F401
 from .autograd.grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled  # noqa: E402,F401
 from .serialization import load, load_file, save, save_file  # noqa: E402,F401
 from ._tensor import get_printoptions, set_printoptions  # noqa: E402,F401
+# Mixed precision (ember.amp; torch.cuda.amp / torch.cpu.amp spellings in ember.cuda.amp / ember.cpu).
+from . import amp, cpu  # noqa: E402,F401
+from .cuda import amp as _cuda_amp  # noqa: E402,F401  (makes ember.cuda.amp an attribute)
+from .amp.autocast_mode import (autocast, clear_autocast_cache, get_autocast_dtype,  # noqa: E402,F401
+                                is_autocast_available, is_autocast_enabled, set_autocast_dtype, set_autocast_enabled)
