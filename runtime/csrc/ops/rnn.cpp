@@ -126,17 +126,23 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> _rnn_layer(const Tensor& x_gates, con
   return {outs[0], outs[1], outs[2], outs[3]};
 }
 
+// The cell ops' unused operands (c for RNN/GRU, the GRU-only gradients) travel as empty tensors.
+static Tensor or_empty(const Tensor& t, const Tensor& like) {
+  const int64_t none[1] = {0};
+  return t.defined() ? t : Tensor::empty(none, like.dtype(), like.device());
+}
+
 void rnn_cell_(const Tensor& gates, const Tensor& h_gates, Tensor& hx, Tensor& cx, Tensor& output, Tensor& workspace,
                int64_t mode) {
   const Tensor in[4] = {contiguous(gates), h_gates, hx, cx};
-  Tensor out[4] = {hx, cx, output, workspace};
+  Tensor out[4] = {hx, or_empty(cx, hx), output, workspace};
   dispatch<OpId::rnn_cell>(in, out, {.mode = mode, .hidden = hx.sizes()[1]});
 }
 
 void rnn_cell_backward_(const Tensor& grad_h, const Tensor& workspace, const Tensor& h, Tensor& grad_c,
                         Tensor& grad_gates, Tensor& grad_h_gates, Tensor& grad_hx, int64_t mode) {
   const Tensor in[3] = {contiguous(grad_h), workspace, h};
-  Tensor out[4] = {grad_c, grad_gates, grad_h_gates, grad_hx};
+  Tensor out[4] = {or_empty(grad_c, grad_h), grad_gates, or_empty(grad_h_gates, grad_h), or_empty(grad_hx, grad_h)};
   dispatch<OpId::rnn_cell_backward>(in, out, {.mode = mode, .hidden = grad_h.sizes()[1]});
 }
 

@@ -29,10 +29,12 @@ def _refresh_per_optimizer_state() -> dict:
 def _non_finite_check_and_unscale_(grads: list, found_inf: Tensor, inv_scale: Tensor) -> None:
     """found_inf <- 1 if any grad holds inf/NaN; every grad *= inv_scale (torch's
     _amp_foreach_non_finite_check_and_unscale_), on the grads' device without a host sync."""
+    if not grads:
+        return
+    all_finite = ember.stack([g.isfinite().all() for g in grads]).all()
+    found_inf.copy_(ember.maximum(found_inf, all_finite.logical_not().to(ember.float32)))
     for g in grads:
-        bad = g.isfinite().logical_not().any().to(ember.float32)
-        found_inf.copy_(ember.maximum(found_inf, bad))
-        g.mul_(inv_scale.to(g.dtype) if g.dtype != ember.float32 else inv_scale)
+        g.mul_(inv_scale)  # a 0-dim float32 factor: the product is formed in float, stored in g.dtype
 
 
 def _update_scale_(scale: Tensor, growth_tracker: Tensor, found_inf: Tensor, growth_factor: float,

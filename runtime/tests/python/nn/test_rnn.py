@@ -6,12 +6,21 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from nn_helpers import E, close
+from nn_helpers import E
+from nn_helpers import close as _close
 
 import ember
 from ember.nn.utils import rnn as ernn
 
 KINDS = ["RNN_TANH", "RNN_RELU", "LSTM", "GRU"]
+# ember runs on each device; torch on the CPU is the reference.
+DEVICES = ["cpu"] + (["cuda"] if ember.cuda.is_available() else [])
+
+
+def close(a, b, dtype="float32", **kw):
+    if isinstance(a, ember.Tensor):
+        a = a.detach().to("cpu")
+    _close(a, b, dtype, **kw)
 
 
 def make(lib, kind, *args, **kw):
@@ -20,13 +29,13 @@ def make(lib, kind, *args, **kw):
     return getattr(lib.nn, kind)(*args, **kw)
 
 
-def pair(kind, *args, dtype="float32", **kw):
-    """A torch module and an ember module with torch's weights (loaded through the state_dict)."""
+def pair(kind, *args, dtype="float32", device="cpu", **kw):
+    """A torch module and an ember module on `device` with torch's weights (loaded through the state_dict)."""
     tm = make(torch, kind, *args, **kw).to(getattr(torch, dtype))
     em = make(ember, kind, *args, **kw, dtype=getattr(ember, dtype))
     assert list(em.state_dict()) == list(tm.state_dict())  # same names, same order
     em.load_state_dict({k: E(v) for k, v in tm.state_dict().items()})
-    return tm, em
+    return tm, em.to(device)
 
 
 def states(kind, out):
@@ -35,9 +44,11 @@ def states(kind, out):
     return [output, *h] if kind == "LSTM" else [output, h]
 
 
-def check_module(kind, dtype, layers, bidirectional, batch_first, bias, with_h0, T=5, B=3, I=4, H=6, seed=0):
+def check_module(kind, dtype, layers, bidirectional, batch_first, bias, with_h0, T=5, B=3, I=4, H=6, seed=0,
+                 device="cpu"):
     torch.manual_seed(seed)
-    tm, em = pair(kind, I, H, layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional, dtype=dtype)
+    tm, em = pair(kind, I, H, layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional, dtype=dtype,
+                  device=device)
     td = getattr(torch, dtype)
     shape = (B, T, I) if batch_first else (T, B, I)
     x = torch.randn(shape, dtype=td, requires_grad=True)
@@ -47,16 +58,17 @@ def check_module(kind, dtype, layers, bidirectional, batch_first, bias, with_h0,
         hx = torch.randn(layers * D, B, H, dtype=td, requires_grad=True)
         if kind == "LSTM":
             hx = (hx, torch.randn(layers * D, B, H, dtype=td, requires_grad=True))
-    ex = E(x)
+    ex = E(x)  # CPU leaves; the module sees copies on `device`, gradients flow back through the copy
     ehx = None if hx is None else (tuple(E(h) for h in hx) if kind == "LSTM" else E(hx))
+    on_dev = None if ehx is None else (tuple(h.to(device) for h in ehx) if kind == "LSTM" else ehx.to(device))
     t_out = states(kind, tm(x, hx))
-    e_out = states(kind, em(ex, ehx))
+    e_out = states(kind, em(ex.to(device), on_dev))
     for a, b in zip(e_out, t_out):
         assert tuple(a.shape) == tuple(b.shape)
         close(a, b, dtype)
     grads = [torch.randn_like(o) for o in t_out]
     sum((o * g).sum() for o, g in zip(t_out, grads)).backward()
-    sum((o * E(g)).sum() for o, g in zip(e_out, grads)).backward()
+    sum((o * E(g).to(device)).sum() for o, g in zip(e_out, grads)).backward()
     close(ex.grad, x.grad, dtype)
     if with_h0:
         for eh, th in zip(ehx if kind == "LSTM" else [ehx], hx if kind == "LSTM" else [hx]):
@@ -69,22 +81,25 @@ def check_module(kind, dtype, layers, bidirectional, batch_first, bias, with_h0,
 OPTIONS = list(itertools.product([1, 2], [False, True], [False, True]))  # layers, bidirectional, batch_first
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("layers,bidirectional,batch_first", OPTIONS)
-def test_module_matches_torch(kind, layers, bidirectional, batch_first):
-    check_module(kind, "float32", layers, bidirectional, batch_first, bias=True, with_h0=(layers == 2))
+def test_module_matches_torch(kind, layers, bidirectional, batch_first, device):
+    check_module(kind, "float32", layers, bidirectional, batch_first, bias=True, with_h0=(layers == 2), device=device)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("bias,with_h0", [(False, True), (True, False)])
-def test_module_float64_and_bias(kind, bias, with_h0):
-    check_module(kind, "float64", 2, True, False, bias=bias, with_h0=with_h0)
+def test_module_float64_and_bias(kind, bias, with_h0, device):
+    check_module(kind, "float64", 2, True, False, bias=bias, with_h0=with_h0, device=device)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("kind", KINDS)
-def test_module_edge_sizes(kind):
-    check_module(kind, "float32", 1, False, False, True, True, T=1, B=1, I=1, H=1)
-    check_module(kind, "float32", 1, True, False, True, True, T=7, B=1, I=3, H=33)
+def test_module_edge_sizes(kind, device):
+    check_module(kind, "float32", 1, False, False, True, True, T=1, B=1, I=1, H=1, device=device)
+    check_module(kind, "float32", 1, True, False, True, True, T=7, B=1, I=3, H=33, device=device)
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
@@ -119,16 +134,17 @@ def test_dropout_between_layers(kind):
     assert not np.allclose(out.detach().numpy(), em.eval()(E(x))[0].detach().numpy())
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_packed_sequence(kind, bidirectional):
+def test_packed_sequence(kind, bidirectional, device):
     torch.manual_seed(3)
-    tm, em = pair(kind, 3, 4, 2, bidirectional=bidirectional)
+    tm, em = pair(kind, 3, 4, 2, bidirectional=bidirectional, device=device)
     lengths = [3, 5, 1, 5]
     x = torch.randn(5, 4, 3, requires_grad=True)
     ex = E(x)
     tp = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
-    ep = ernn.pack_padded_sequence(ex, lengths, enforce_sorted=False)
+    ep = ernn.pack_padded_sequence(ex.to(device), lengths, enforce_sorted=False)
     close(ep.data, tp.data)
     assert ep.batch_sizes.tolist() == tp.batch_sizes.tolist()
     t_out, t_h = tm(tp)
@@ -143,7 +159,7 @@ def test_packed_sequence(kind, bidirectional):
         close(a, b)
     g = torch.randn_like(t_pad)
     ((t_pad * g).sum() + sum(h.sum() for h in t_hs)).backward()
-    ((e_pad * E(g)).sum() + sum(h.sum() for h in e_hs)).backward()
+    ((e_pad * E(g).to(device)).sum() + sum(h.sum() for h in e_hs)).backward()
     close(ex.grad, x.grad)
     for (name, tp_), (_, ep_) in zip(tm.named_parameters(), em.named_parameters()):
         close(ep_.grad, tp_.grad, err_msg=name)
@@ -172,15 +188,17 @@ CELLS = [("RNNCell", dict(nonlinearity="tanh")), ("RNNCell", dict(nonlinearity="
          ("GRUCell", {})]
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("cls,kw", CELLS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("batched,with_h", [(True, True), (True, False), (False, True)])
-def test_cell_matches_torch(cls, kw, dtype, batched, with_h):
+def test_cell_matches_torch(cls, kw, dtype, batched, with_h, device):
     torch.manual_seed(4)
     td = getattr(torch, dtype)
     tm = getattr(torch.nn, cls)(3, 5, **kw).to(td)
     em = getattr(ember.nn, cls)(3, 5, **kw, dtype=getattr(ember, dtype))
     em.load_state_dict({k: E(v) for k, v in tm.state_dict().items()})
+    em.to(device)
     lead = (4,) if batched else ()
     x = torch.randn(*lead, 3, dtype=td, requires_grad=True)
     lstm = cls == "LSTMCell"
@@ -188,16 +206,16 @@ def test_cell_matches_torch(cls, kw, dtype, batched, with_h):
     if with_h:
         hx = torch.randn(*lead, 5, dtype=td, requires_grad=True)
         hx = (hx, torch.randn(*lead, 5, dtype=td, requires_grad=True)) if lstm else hx
-    ehx = None if hx is None else (tuple(E(h) for h in hx) if lstm else E(hx))
+    ehx = None if hx is None else (tuple(E(h).to(device) for h in hx) if lstm else E(hx).to(device))
     ex = E(x)
     t_out = list(tm(x, hx)) if lstm else [tm(x, hx)]
-    e_out = list(em(ex, ehx)) if lstm else [em(ex, ehx)]
+    e_out = list(em(ex.to(device), ehx)) if lstm else [em(ex.to(device), ehx)]
     for a, b in zip(e_out, t_out):
         assert tuple(a.shape) == tuple(b.shape)
         close(a, b, dtype)
     grads = [torch.randn_like(o) for o in t_out]
     sum((o * g).sum() for o, g in zip(t_out, grads)).backward()
-    sum((o * E(g)).sum() for o, g in zip(e_out, grads)).backward()
+    sum((o * E(g).to(device)).sum() for o, g in zip(e_out, grads)).backward()
     close(ex.grad, x.grad, dtype)
     for (name, tp), (_, ep) in zip(tm.named_parameters(), em.named_parameters()):
         close(ep.grad, tp.grad, dtype, err_msg=name)
