@@ -108,7 +108,10 @@ def run_case(lib, case: AmpCase, device: str, amp_dtype: str, in_dtype: str, rng
 @pytest.mark.parametrize("in_dtype", INPUT_DTYPES)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_autocast_dtype_and_values_match_torch(case, device, amp_dtype, in_dtype):
-    expected = run_case(torch, case, device, amp_dtype, in_dtype, 0)
+    try:
+        expected = run_case(torch, case, device, amp_dtype, in_dtype, 0)
+    except RuntimeError as e:  # torch's promote rule knows only its own autocast dtype (bfloat16 under float16)
+        pytest.skip(f"torch raises here: {e}")
     got = run_case(ember, case, device, amp_dtype, in_dtype, 0)
     assert dtype_name(got) == dtype_name(expected), f"{case.name}: ember ran in {got.dtype}, torch in {expected.dtype}"
     assert tuple(got.shape) == tuple(expected.shape)

@@ -243,7 +243,7 @@ def test_rnn_layer_gradcheck_float64(mode, reverse):
         c = next(it) if mode == 2 else None
         w = next(it)
         b = next(it) if mode == 3 else None
-        out, h_n, c_n, _ = ember._rnn_layer(xg, h, c, w, b, sizes, mode, reverse)
+        out, h_n, c_n, _ = ember._C._rnn_layer(xg, h, c, w, b, sizes, mode, reverse)
         return (out, h_n, c_n) if mode == 2 else (out, h_n)
 
     if mode == 1:  # keep relu's pre-activations away from 0, where it has no derivative
@@ -277,13 +277,13 @@ def test_errors_are_clear():
     with pytest.raises(ValueError, match="nonlinearity"):
         ember.nn.RNN(3, 4, nonlinearity="gelu")
     with pytest.raises(ValueError, match="mode"):
-        ember._rnn_layer(ember.zeros(2, 4), ember.zeros(1, 4), None, ember.zeros(4, 4), None, [1, 1], 7, False)
+        ember._C._rnn_layer(ember.zeros(2, 4), ember.zeros(1, 4), None, ember.zeros(4, 4), None, [1, 1], 7, False)
     with pytest.raises(ValueError, match="non-increasing"):
-        ember._rnn_layer(ember.zeros(3, 4), ember.zeros(2, 4), None, ember.zeros(4, 4), None, [1, 2], 0, False)
+        ember._C._rnn_layer(ember.zeros(3, 4), ember.zeros(2, 4), None, ember.zeros(4, 4), None, [1, 2], 0, False)
     with pytest.raises(RuntimeError, match="expected x_gates of shape"):
-        ember._rnn_layer(ember.zeros(3, 5), ember.zeros(1, 4), None, ember.zeros(4, 4), None, [1, 1, 1], 0, False)
+        ember._C._rnn_layer(ember.zeros(3, 5), ember.zeros(1, 4), None, ember.zeros(4, 4), None, [1, 1, 1], 0, False)
     with pytest.raises(TypeError, match="dtype"):
-        ember._rnn_layer(ember.zeros(2, 4), ember.zeros(1, 4, dtype=ember.float64), None, ember.zeros(4, 4), None,
+        ember._C._rnn_layer(ember.zeros(2, 4), ember.zeros(1, 4, dtype=ember.float64), None, ember.zeros(4, 4), None,
                          [1, 1], 0, False)
 
 

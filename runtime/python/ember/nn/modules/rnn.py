@@ -36,7 +36,7 @@ def _run_layer(mode: str, x, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_sizes: list, 
     else:
         bias = None if b_ih is None else b_ih + b_hh
         x_gates, hidden_bias = F.linear(x, w_ih, bias), None
-    out, h_n, c_n, _ = ember._rnn_layer(x_gates, h0, c0 if mode == "LSTM" else None, w_hh, hidden_bias,
+    out, h_n, c_n, _ = ember._C._rnn_layer(x_gates, h0, c0 if mode == "LSTM" else None, w_hh, hidden_bias,
                                         batch_sizes, _MODES[mode], reverse)
     return out, h_n, c_n
 
