@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 PYTEST_FLAGS ?= -q -p no:cacheprovider --import-mode=importlib
 
-.PHONY: all venv build test test-cpp test-py run bench clean system-deps
+.PHONY: all venv build test test-cpp test-py lint run bench clean system-deps cudnn-headers
 
 all: build
 
@@ -20,6 +20,22 @@ system-deps:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgtest-dev ccache) >/dev/null; \
 	  else echo "note: install libgtest-dev (and ccache) to build the C++ tests"; fi; \
 	fi
+
+# Headers for compiling ember's cuDNN paths (fused attention): cudnn.h, cudnn-frontend and nvrtc.h
+# (the frontend includes it), taken from the pinned wheels' include/ folders into build/deps. No
+# cuDNN library is installed: ember dlopens one at run time (docs/cuda.md). CMake finds them there
+# (EMBER_CUDNN=AUTO); CI fetches them so the cuDNN code is compiled on every run.
+CUDNN_DEPS := build/deps/cudnn
+CUDNN_WHEELS := nvidia-cudnn-cu13==9.24.0.43 nvidia-cudnn-frontend==1.32.0 nvidia-cuda-nvrtc==13.0.88
+
+cudnn-headers: $(CUDNN_DEPS)/include/.stamp
+
+$(CUDNN_DEPS)/include/.stamp: | $(VENV)/.stamp
+	rm -rf $(CUDNN_DEPS) && mkdir -p $(CUDNN_DEPS)/wheels $(CUDNN_DEPS)/include
+	$(PY) -m pip download -q --no-deps --only-binary=:all: -d $(CUDNN_DEPS)/wheels $(CUDNN_WHEELS)
+	$(PY) runtime/tools/wheel_headers.py $(CUDNN_DEPS)/include $(CUDNN_DEPS)/wheels/*.whl
+	rm -rf $(CUDNN_DEPS)/wheels
+	touch $@
 
 $(VENV)/.stamp: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,9 +62,15 @@ test-cpp: build
 	else echo "C++ tests not built (GoogleTest missing)"; exit 1; fi
 
 test-py: build
-	$(PY) -m pytest $(PYTEST_FLAGS) runtime/tests/python harness/tests regressions
+	$(PY) -m pytest $(PYTEST_FLAGS) runtime/tests/python numcheck/tests harness/tests regressions
 
 test: test-cpp test-py
+
+# ruff (lint + format check) and mypy on the harness; CI runs this before the tests.
+lint: venv
+	$(VENV)/bin/ruff check harness numcheck
+	$(VENV)/bin/ruff format --check harness numcheck
+	$(VENV)/bin/mypy
 
 # Offline demo: the shipped goal played by the replay agent (see docs/harness.md).
 run: build

@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.config import DEFAULT_COMMANDS, Goal  # noqa: E402
+from harness.config import DEFAULT_COMMANDS, Goal, from_dict  # noqa: E402
 from harness.edits import apply_edits, parse_edits  # noqa: E402
 from harness.grading import Grader  # noqa: E402
 from harness.sandbox import secret_values  # noqa: E402
@@ -45,19 +45,18 @@ def make_goal(args) -> Goal:
         ember_expr, torch_expr = pair.split("=", 1)
         numerics.append({"name": ember_expr, "ember": ember_expr, "torch": torch_expr,
                          "shapes": [[1024], [33, 17]], "dtypes": ["float32", "float64"],
-                         "num_inputs": 1, "input_range": [-3.0, 3.0], "seeds": 2, "atol": 1e-5,
-                         "rtol": 1e-4, "atol_float64": 1e-10, "rtol_float64": 1e-8,
+                         "num_inputs": 1, "input_range": [-3.0, 3.0], "seeds": 2, "atol": None,
+                         "rtol": None, "atol_float64": None, "rtol_float64": None,
                          "backward": args.backward, "supports_out": False})
-    return Goal(id="bench-latency", title="latency benchmark", intent="bench", default=False,
-                agent="replay-demo", base=args.base, scope=[args.file], protected=[],
-                context_files=[], commands=dict(DEFAULT_COMMANDS),
-                acceptance={"build": True, "cpp_tests": args.cpp_selector,
-                            "pytest": args.pytest_selector, "numerics": numerics,
-                            "regression_suite": False},
-                budget={"attempts": args.rounds + 1, "wall_seconds": 1e9, "tokens": 0,
-                        "dollars": 0.0, "stuck_after": 0},
-                limits={"stage_timeout_s": args.stage_timeout, "cpu_seconds": 7200,
-                        "memory_mb": 8192})
+    return from_dict(Goal, dict(
+        id="bench-latency", title="latency benchmark", intent="bench", default=False,
+        agent="replay-demo", base=args.base, scope=[args.file], protected=[], context_files=[],
+        commands=dict(DEFAULT_COMMANDS),
+        acceptance={"build": True, "cpp_tests": args.cpp_selector, "pytest": args.pytest_selector,
+                    "numerics": numerics, "regression_suite": False, "performance": []},
+        budget={"attempts": args.rounds + 1, "wall_seconds": 1e9, "tokens": 0, "dollars": 0.0,
+                "stuck_after": 0},
+        limits={"stage_timeout_s": args.stage_timeout, "cpu_seconds": 7200, "memory_mb": 8192}))
 
 
 def one_round(ws: Workspace, goal: Goal, base: str, round_no: int, logs: Path) -> dict:

@@ -1,8 +1,10 @@
 """Loading and validating goals.yaml and agents/*.yaml with line-numbered errors."""
+
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +14,47 @@ from .errors import ConfigError
 
 # Paths the agent may never write, whatever a goal's scope says.
 BUILTIN_PROTECTED = [
-    "harness/**", "goals.yaml", "agents/**", "prompts/**", "regressions/**",
-    "**/conftest.py", "runtime/tests/**", "**/CTestTestfile.cmake", "bench/**",
-    ".ci/**", "Makefile", "pyproject.toml", ".gitignore", ".gitmodules", ".git/**",
+    "harness/**",
+    "numcheck/**",
+    "goals.yaml",
+    "agents/**",
+    "prompts/**",
+    "regressions/**",
+    "**/conftest.py",
+    "runtime/tests/**",
+    "**/CTestTestfile.cmake",
+    "bench/**",
+    ".ci/**",
+    "Makefile",
+    "pyproject.toml",
+    ".gitignore",
+    ".gitmodules",
+    ".git/**",
 ]
 
 # Commands for the real runtime; {placeholders} are filled per worktree. Goals may override any.
 DEFAULT_COMMANDS = {
-    "configure": "cmake -S runtime -B {build_dir} -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE={python} "
-                 "-DEMBER_PYTHON_OUT={worktree}/runtime/python/ember {ccache_flag}",
+    "configure": "cmake -S runtime -B {build_dir} -G Ninja -DCMAKE_BUILD_TYPE=Release "
+    "-DPython_EXECUTABLE={python} "
+    "-DEMBER_PYTHON_OUT={worktree}/runtime/python/ember {ccache_flag}",
     "build": "cmake --build {build_dir} -j {jobs}",
     "cpp_test": "ctest --test-dir {build_dir} --output-on-failure -R {selector}",
     "pytest": "{python} -m pytest -q -rf -p no:cacheprovider {selector}",
-    "regression": "{python} -m pytest -q -rf -p no:cacheprovider regressions",
+    # Run by the regression stage after the grown cases (regressions/cases, checked by the
+    # harness itself); empty: nothing more.
+    "regression": "",
 }
 
 
 class LineDict(dict):
     """A mapping that remembers the source line of itself and of each key."""
+
     line: int = 0
     key_lines: dict
 
 
 class _LineLoader(yaml.SafeLoader):
-    pass
+    duplicate_errors: list[str]
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
@@ -46,8 +65,9 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
         if key in result:
-            loader.duplicate_errors.append(f"line {line}: duplicate key {key!r} "
-                                           f"(first at line {result.key_lines[key]})")
+            loader.duplicate_errors.append(
+                f"line {line}: duplicate key {key!r} (first at line {result.key_lines[key]})"
+            )
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = line
     return result
@@ -79,6 +99,7 @@ def load_yaml(path: Path) -> Any:
 
 # ---- a tiny schema language: type specs are python types, [spec], or dict schemas ----
 
+
 class Required:
     def __init__(self, spec):
         self.spec = spec
@@ -103,8 +124,13 @@ def _type_name(spec) -> str:
         return f"list of {_type_name(spec[0])}"
     if isinstance(spec, dict):
         return "mapping"
-    return {str: "string", int: "integer", float: "number", bool: "boolean",
-            type(None): "null"}.get(spec, str(spec))
+    return {
+        str: "string",
+        int: "integer",
+        float: "number",
+        bool: "boolean",
+        type(None): "null",
+    }.get(spec, str(spec))
 
 
 def _check(value, spec, where: str, line: int, errors: list, path: str):
@@ -123,8 +149,10 @@ def _check(value, spec, where: str, line: int, errors: list, path: str):
         return
     if isinstance(spec, list):
         if not isinstance(value, list):
-            errors.append(f"{path}:{line}: {where}: expected {_type_name(spec)}, "
-                          f"got {type(value).__name__} {value!r}")
+            errors.append(
+                f"{path}:{line}: {where}: expected {_type_name(spec)}, "
+                f"got {type(value).__name__} {value!r}"
+            )
             return
         for i, item in enumerate(value):
             _check(item, spec[0], f"{where}[{i}]", getattr(item, "line", line), errors, path)
@@ -137,27 +165,33 @@ def _check(value, spec, where: str, line: int, errors: list, path: str):
         for key in value:
             if key not in spec:
                 known = ", ".join(sorted(spec))
-                errors.append(f"{path}:{key_lines.get(key, line)}: {where}: unknown key {key!r} "
-                              f"(known keys: {known})")
+                errors.append(
+                    f"{path}:{key_lines.get(key, line)}: {where}: unknown key {key!r} "
+                    f"(known keys: {known})"
+                )
         for key, sub in spec.items():
             kline = key_lines.get(key, getattr(value, "line", line))
             if key not in value or value[key] is None:
                 if isinstance(sub, Required):
-                    errors.append(f"{path}:{getattr(value, 'line', line)}: {where}: "
-                                  f"missing required key {key!r}")
+                    errors.append(
+                        f"{path}:{getattr(value, 'line', line)}: {where}: "
+                        f"missing required key {key!r}"
+                    )
                 continue
             inner = sub.spec if isinstance(sub, (Required, Optional)) else sub
             _check(value[key], inner, f"{where}.{key}", kline, errors, path)
         return
     if spec is float and isinstance(value, int) and not isinstance(value, bool):
         return
-    if spec is int and isinstance(value, bool) or not isinstance(value, spec):
-        errors.append(f"{path}:{line}: {where}: expected {_type_name(spec)}, "
-                      f"got {type(value).__name__} {value!r}")
+    if (spec is int and isinstance(value, bool)) or not isinstance(value, spec):
+        errors.append(
+            f"{path}:{line}: {where}: expected {_type_name(spec)}, "
+            f"got {type(value).__name__} {value!r}"
+        )
 
 
 def _apply_defaults(value: dict, spec: dict) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for key, sub in spec.items():
         inner = sub.spec if isinstance(sub, (Required, Optional)) else sub
         present = key in value and value[key] is not None
@@ -169,8 +203,11 @@ def _apply_defaults(value: dict, spec: dict) -> dict:
             out[key] = copy.deepcopy(value[key])
         elif isinstance(sub, Optional):
             default = sub.default
-            out[key] = _apply_defaults({}, inner) if isinstance(inner, dict) and default is None \
+            out[key] = (
+                _apply_defaults({}, inner)
+                if isinstance(inner, dict) and default is None
                 else copy.deepcopy(default)
+            )
         else:
             out[key] = None
     return out
@@ -178,19 +215,35 @@ def _apply_defaults(value: dict, spec: dict) -> dict:
 
 NUMERICS_SCHEMA = {
     "name": Required(str),
-    "ember": Required(str),           # python expression giving a callable, e.g. ember.exp
-    "torch": Required(str),           # its PyTorch reference, e.g. torch.exp
-    "shapes": Required([[int]]),      # one shape per check (all inputs share it)
+    "ember": Required(str),  # python expression giving a callable, e.g. ember.exp
+    "torch": Required(str),  # its PyTorch reference, e.g. torch.exp
+    "shapes": Required([[int]]),  # one shape per check (all inputs share it)
     "dtypes": Optional([OneOf("float32", "float64")], ["float32"]),
     "num_inputs": Optional(int, 1),
     "input_range": Optional([float], [-4.0, 4.0]),
-    "seeds": Optional(int, 3),        # how many fresh random seeds per (shape, dtype)
-    "atol": Optional(float, 1e-5),
-    "rtol": Optional(float, 1e-4),
-    "atol_float64": Optional(float, 1e-10),
-    "rtol_float64": Optional(float, 1e-8),
+    "seeds": Optional(int, 3),  # how many fresh random seeds per (shape, dtype) and draw
+    # Tolerance overrides; unset: the shared table (numcheck.tolerances) for the dtype.
+    "atol": Optional(float),
+    "rtol": Optional(float),
+    "atol_float64": Optional(float),
+    "rtol_float64": Optional(float),
     "backward": Optional(bool, True),
     "supports_out": Optional(bool, False),
+}
+
+PERFORMANCE_SCHEMA = {
+    "name": Required(str),
+    "ember": Required(str),  # the callable timed
+    "torch": Required(str),  # the reference every timed output is checked against
+    "baseline": Optional(OneOf("torch", "base"), "torch"),  # what ember's time is compared to
+    "shape": Required([int]),
+    "dtype": Optional(OneOf("float32", "float64"), "float32"),
+    "num_inputs": Optional(int, 1),
+    "input_range": Optional([float], [-4.0, 4.0]),
+    "min_speedup": Optional(float, 1.0),  # baseline time / ember time must reach this
+    "max_speedup": Optional(float, 10.0),  # above it the result is flagged for a human
+    "repeats": Optional(int, 10),  # timed calls, each on fresh inputs; the median counts
+    "warmup": Optional(int, 2),
 }
 
 GOAL_SCHEMA = {
@@ -203,26 +256,35 @@ GOAL_SCHEMA = {
     "scope": Required([str]),
     "protected": Optional([str], []),
     "context_files": Optional([str], []),
+    "edit_targets": Optional([str], []),  # files the change needs: shown whole, first
+    "category": Optional(str, "general"),  # groups goals in `harness report`
     "commands": Optional({k: Optional(str, v) for k, v in DEFAULT_COMMANDS.items()}),
-    "acceptance": Required({
-        "build": Optional(bool, True),
-        "cpp_tests": Optional([str], []),
-        "pytest": Optional([str], []),
-        "numerics": Optional([NUMERICS_SCHEMA], []),
-        "regression_suite": Optional(bool, True),
-    }),
-    "budget": Optional({
-        "attempts": Optional(int, 3),
-        "wall_seconds": Optional(float, 1800),
-        "tokens": Optional(int, 400_000),
-        "dollars": Optional(float, 5.0),
-        "stuck_after": Optional(int, 2),   # identical failures in a row before giving up
-    }),
-    "limits": Optional({
-        "stage_timeout_s": Optional(float, 900),
-        "cpu_seconds": Optional(int, 1800),
-        "memory_mb": Optional(int, 8192),
-    }),
+    "acceptance": Required(
+        {
+            "build": Optional(bool, True),
+            "cpp_tests": Optional([str], []),
+            "pytest": Optional([str], []),
+            "numerics": Optional([NUMERICS_SCHEMA], []),
+            "regression_suite": Optional(bool, True),
+            "performance": Optional([PERFORMANCE_SCHEMA], []),
+        }
+    ),
+    "budget": Optional(
+        {
+            "attempts": Optional(int, 3),
+            "wall_seconds": Optional(float, 1800),
+            "tokens": Optional(int, 400_000),
+            "dollars": Optional(float, 5.0),
+            "stuck_after": Optional(int, 2),  # identical failures in a row before giving up
+        }
+    ),
+    "limits": Optional(
+        {
+            "stage_timeout_s": Optional(float, 900),
+            "cpu_seconds": Optional(int, 1800),
+            "memory_mb": Optional(int, 8192),
+        }
+    ),
 }
 
 GOALS_FILE_SCHEMA = {"version": Optional(int, 1), "goals": Required([dict])}
@@ -233,20 +295,99 @@ AGENT_SCHEMA = {
     "model": Required(str),
     "base_url": Optional(str),
     "api_key_env": Optional(str),
-    "temperature": Optional(float),      # omitted from the request when unset
+    "temperature": Optional(float),  # omitted from the request when unset
     "max_tokens": Optional(int, 4096),
     "timeout_s": Optional(float, 120.0),
     "max_retries": Optional(int, 4),
     "backoff_s": Optional(float, 1.0),
     "edit_format": Optional(OneOf("search_replace", "unified_diff"), "search_replace"),
-    "prompts": Optional({"system": Optional(str, "prompts/system.md"),
-                         "attempt": Optional(str, "prompts/attempt.md")}),
+    "mode": Optional(OneOf("patch", "tools"), "patch"),
+    "max_steps": Optional(int, 40),  # tools mode: model turns per attempt
+    "attempt_tokens": Optional(int, 400_000),  # tools mode: tokens per attempt
+    "tool_output_chars": Optional(int, 12_000),  # tools mode: longer tool output is cut
+    "prompts": Optional({"system": Optional(str), "attempt": Optional(str)}),  # default per mode
     "context_tokens": Optional(int, 12000),
-    "pricing": Optional({"input_per_mtok": Optional(float, 0.0),
-                         "output_per_mtok": Optional(float, 0.0)}),
+    "pricing": Optional(
+        {"input_per_mtok": Optional(float, 0.0), "output_per_mtok": Optional(float, 0.0)}
+    ),
     "trajectory": Optional(str),
     "notes": Optional(str),
 }
+
+
+@dataclass
+class NumericsCheck:
+    """One `acceptance.numerics` entry: an ember callable against its PyTorch reference."""
+
+    name: str
+    ember: str
+    torch: str
+    shapes: list[list[int]]
+    dtypes: list[str]
+    num_inputs: int
+    input_range: list[float]
+    seeds: int
+    atol: float | None
+    rtol: float | None
+    atol_float64: float | None
+    rtol_float64: float | None
+    backward: bool
+    supports_out: bool
+
+
+@dataclass
+class PerformanceCheck:
+    """One `acceptance.performance` entry: ember's median time against torch's or the base's."""
+
+    name: str
+    ember: str
+    torch: str
+    baseline: str
+    shape: list[int]
+    dtype: str
+    num_inputs: int
+    input_range: list[float]
+    min_speedup: float
+    max_speedup: float
+    repeats: int
+    warmup: int
+
+
+@dataclass
+class Acceptance:
+    build: bool
+    cpp_tests: list[str]
+    pytest: list[str]
+    numerics: list[NumericsCheck]
+    regression_suite: bool
+    performance: list[PerformanceCheck] = field(default_factory=list)
+
+
+@dataclass
+class Budget:
+    attempts: int
+    wall_seconds: float
+    tokens: int
+    dollars: float
+    stuck_after: int
+
+
+@dataclass
+class StageLimits:
+    stage_timeout_s: float
+    cpu_seconds: int
+    memory_mb: int
+
+
+@dataclass
+class Commands:
+    """Command templates run in the worktree; placeholders are listed in docs/harness.md."""
+
+    configure: str
+    build: str
+    cpp_test: str
+    pytest: str
+    regression: str
 
 
 @dataclass
@@ -257,23 +398,54 @@ class Goal:
     default: bool
     agent: str
     base: str
-    scope: list
-    protected: list
-    context_files: list
-    commands: dict
-    acceptance: dict
-    budget: dict
-    limits: dict
+    scope: list[str]
+    protected: list[str]
+    context_files: list[str]
+    commands: Commands
+    acceptance: Acceptance
+    budget: Budget
+    limits: StageLimits
+    edit_targets: list[str] = field(default_factory=list)
+    category: str = "general"
     line: int = 0
 
     @property
-    def all_protected(self) -> list:
+    def all_protected(self) -> list[str]:
         return BUILTIN_PROTECTED + [p for p in self.protected if p not in BUILTIN_PROTECTED]
 
     def to_dict(self) -> dict:
-        data = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "line"}
+        data = asdict(self)
+        del data["line"]
         data["protected_effective"] = self.all_protected
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Goal:
+        """Rebuild a goal from `to_dict` output (a run's goal.json)."""
+        data = {k: v for k, v in data.items() if k != "protected_effective"}
+        return from_dict(cls, data)
+
+
+# Prompt templates per agent mode, used when an agent file names none.
+DEFAULT_PROMPTS = {
+    "patch": {"system": "prompts/system.md", "attempt": "prompts/attempt.md"},
+    "tools": {"system": "prompts/tools_system.md", "attempt": "prompts/tools_attempt.md"},
+}
+
+
+@dataclass
+class PromptPaths:
+    system: str
+    attempt: str
+
+
+@dataclass
+class Pricing:
+    input_per_mtok: float
+    output_per_mtok: float
+
+    def cost(self, tokens_in: int, tokens_out: int) -> float:
+        return (tokens_in * self.input_per_mtok + tokens_out * self.output_per_mtok) / 1e6
 
 
 @dataclass
@@ -291,15 +463,60 @@ class AgentConfig:
     max_retries: int
     backoff_s: float
     edit_format: str
-    prompts: dict
+    prompts: PromptPaths
     context_tokens: int
-    pricing: dict
+    pricing: Pricing
     trajectory: str | None
     notes: str | None = None
-    extra: dict = field(default_factory=dict)
+    mode: str = "patch"
+    max_steps: int = 40
+    attempt_tokens: int = 400_000
+    tool_output_chars: int = 12_000
 
     def to_dict(self) -> dict:
-        return {k: copy.deepcopy(v) for k, v in self.__dict__.items()}
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AgentConfig:
+        return from_dict(cls, data)
+
+
+def from_dict(cls, data: dict):
+    """Build dataclass `cls` from validated, defaulted data, nested dataclasses included."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        kind, value = hints[f.name], data[f.name]
+        if is_dataclass(kind):
+            value = from_dict(kind, value)
+        elif typing.get_origin(kind) is list and is_dataclass(typing.get_args(kind)[0]):
+            value = [from_dict(typing.get_args(kind)[0], v) for v in value]
+        values[f.name] = copy.deepcopy(value)
+    return cls(**values)
+
+
+def _performance_errors(raw: dict, where: str, line: int, name: str) -> list[str]:
+    acceptance = raw.get("acceptance")
+    if not isinstance(acceptance, dict):
+        return []
+    checks = acceptance.get("performance") or []
+    errors = []
+    for i, check in enumerate(checks if isinstance(checks, list) else []):
+        if not isinstance(check, dict):
+            continue
+        at = f"{name}:{getattr(check, 'line', line)}: {where}.acceptance.performance[{i}]"
+        if check.get("baseline") == "base" and acceptance.get("build", True):
+            errors.append(
+                f"{at}.baseline: 'base' needs acceptance.build: false (the base commit's ember "
+                "is timed with the main checkout's built extension); use baseline: torch"
+            )
+        if isinstance(check.get("input_range"), list) and len(check["input_range"]) != 2:
+            errors.append(f"{at}.input_range: expected [low, high]")
+        if isinstance(check.get("repeats"), int) and check["repeats"] < 3:
+            errors.append(f"{at}.repeats: at least 3 timed calls are needed for a median")
+    return errors
 
 
 def load_goals(path: Path) -> list[Goal]:
@@ -312,29 +529,41 @@ def load_goals(path: Path) -> list[Goal]:
     _check(data, GOALS_FILE_SCHEMA, "<root>", 1, errors, path.name)
     if errors:
         raise ConfigError(errors)
-    goals, seen = [], {}
+    goals: list[Goal] = []
+    seen: dict[str, int] = {}
     for index, raw in enumerate(data["goals"]):
         where, line = f"goals[{index}]", getattr(raw, "line", 1)
         goal_errors: list[str] = []
         _check(raw, GOAL_SCHEMA, where, line, goal_errors, path.name)
         for i, num in enumerate((raw.get("acceptance") or {}).get("numerics") or []):
-            if isinstance(num, dict) and "input_range" in num and isinstance(num["input_range"], list) \
-                    and len(num["input_range"]) != 2:
-                goal_errors.append(f"{path.name}:{num.line}: {where}.acceptance.numerics[{i}]"
-                                   f".input_range: expected [low, high]")
+            if (
+                isinstance(num, dict)
+                and "input_range" in num
+                and isinstance(num["input_range"], list)
+                and len(num["input_range"]) != 2
+            ):
+                goal_errors.append(
+                    f"{path.name}:{getattr(num, 'line', line)}: {where}.acceptance.numerics[{i}]"
+                    f".input_range: expected [low, high]"
+                )
+        goal_errors += _performance_errors(raw, where, line, path.name)
         gid = raw.get("id")
         if isinstance(gid, str):
             if gid in seen:
-                goal_errors.append(f"{path.name}:{line}: {where}: duplicate goal id {gid!r} "
-                                   f"(first defined at line {seen[gid]})")
+                goal_errors.append(
+                    f"{path.name}:{line}: {where}: duplicate goal id {gid!r} "
+                    f"(first defined at line {seen[gid]})"
+                )
             else:
                 seen[gid] = line
             if not gid.replace("-", "").replace("_", "").replace(".", "").isalnum():
-                goal_errors.append(f"{path.name}:{line}: {where}.id: {gid!r} may only contain "
-                                   "letters, digits, '-', '_' and '.'")
+                goal_errors.append(
+                    f"{path.name}:{line}: {where}.id: {gid!r} may only contain "
+                    "letters, digits, '-', '_' and '.'"
+                )
         errors += goal_errors
         if not goal_errors:
-            goals.append(Goal(line=line, **_apply_defaults(raw, GOAL_SCHEMA)))
+            goals.append(from_dict(Goal, dict(_apply_defaults(raw, GOAL_SCHEMA), line=line)))
     defaults = [g.id for g in goals if g.default]
     if len(defaults) > 1:
         errors.append(f"{path.name}: more than one goal has default: true ({', '.join(defaults)})")
@@ -358,9 +587,11 @@ def pick_goal(goals: list[Goal], goal_id: str | None) -> Goal:
 def resolve_agent_path(repo: Path, name_or_path: str) -> Path:
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or "/" in name_or_path:
-        return candidate if candidate.is_absolute() else (Path.cwd() / candidate
-                                                          if (Path.cwd() / candidate).exists()
-                                                          else repo / candidate)
+        return (
+            candidate
+            if candidate.is_absolute()
+            else (Path.cwd() / candidate if (Path.cwd() / candidate).exists() else repo / candidate)
+        )
     return repo / "agents" / f"{name_or_path}.yaml"
 
 
@@ -368,16 +599,22 @@ def load_agent(repo: Path, name_or_path: str) -> AgentConfig:
     path = resolve_agent_path(Path(repo), name_or_path)
     if not path.exists():
         available = sorted(p.stem for p in (Path(repo) / "agents").glob("*.yaml"))
-        raise ConfigError(f"agent {name_or_path!r} not found at {path}; "
-                          f"available: {', '.join(available) or 'none'}")
+        raise ConfigError(
+            f"agent {name_or_path!r} not found at {path}; "
+            f"available: {', '.join(available) or 'none'}"
+        )
     data = load_yaml(path)
     errors: list[str] = []
     _check(data, AGENT_SCHEMA, "agent", getattr(data, "line", 1), errors, path.name)
     if not errors and data.get("provider") == "replay" and not data.get("trajectory"):
         errors.append(f"{path.name}:{data.line}: agent: provider 'replay' needs 'trajectory'")
     if not errors and data.get("provider") == "openai-compatible" and not data.get("base_url"):
-        errors.append(f"{path.name}:{data.line}: agent: provider 'openai-compatible' needs 'base_url'")
+        errors.append(
+            f"{path.name}:{data.line}: agent: provider 'openai-compatible' needs 'base_url'"
+        )
     if errors:
         raise ConfigError(errors)
     values = _apply_defaults(data, AGENT_SCHEMA)
-    return AgentConfig(name=path.stem, path=str(path), **values)
+    defaults = DEFAULT_PROMPTS[values["mode"]]
+    values["prompts"] = {k: values["prompts"][k] or defaults[k] for k in defaults}
+    return from_dict(AgentConfig, dict(values, name=path.stem, path=str(path)))

@@ -1,42 +1,170 @@
-"""Context packing: goal, repo map, files in scope, op table and feedback within a token budget."""
+"""Context packing: what the goal needs, most relevant first, within a token budget.
+
+Sections, in this order, each taking what it needs from what is left of `context_tokens`:
+  1. files the goal names (`edit_targets`, `context_files`, paths in the intent), whole
+  2. the op-spec rows of the op family the intent names, then that family's files
+  3. files defining symbols the intent mentions
+  4. a repository map ranked by relevance
+Nothing here knows today's file names: op-spec files are found by content (OP_ROW_FORMATS),
+the family by the op names the goal mentions, its files by which of them mention those ops.
+"""
+
 from __future__ import annotations
 
+import math
 import re
 import string
 import subprocess
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from .config import AgentConfig, Goal
 from .edits import matches_any
 from .errors import ConfigError
+from .providers import estimate_tokens
 
-OP_TABLE = "runtime/csrc/dispatch/op_table.cpp"
 PY_SYMBOL = re.compile(r"^(?:def|class|async def) +([A-Za-z_]\w*)", re.MULTILINE)
 CPP_SYMBOL = re.compile(
     r"^(?:template *<[^>]*> *)?(?:class|struct|enum class|enum) +([A-Za-z_]\w*)[^;]*$"
     r"|^[A-Za-z_][\w:<>,\s\*&]*?[\s\*&]([A-Za-z_][\w:]*)\s*\([^;]*\)\s*(?:const)?\s*\{?\s*$",
-    re.MULTILINE)
+    re.MULTILINE,
+)
 CPP_KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "catch", "defined"}
+SOURCE_SUFFIXES = {".py", ".h", ".hpp", ".cpp", ".cc", ".cu", ".cuh"}
+MAX_FILE_BYTES = 400_000
+
+# How a file that lists every op writes one row, per format; a file with at least
+# MIN_SPEC_ROWS such rows is an op spec. X-macro tables and YAML spec files today.
+OP_ROW_FORMATS: list[tuple[tuple[str, ...], re.Pattern]] = [
+    ((".h", ".hpp", ".def", ".inc"), re.compile(r"^\s*OP\(\s*(?P<name>[a-z_]\w*)\s*,")),
+    (
+        (".yaml", ".yml"),
+        re.compile(
+            r"^\s*(?:-\s+)?(?:name|op|func|signature|schema)\s*:\s*['\"]?(?P<name>[a-z_]\w*)\b"
+        ),
+    ),
+]
+MIN_SPEC_ROWS = 8
+# A comment line with a run of dashes starts a section (a family) of the op spec.
+SECTION_HEADER = re.compile(r"^\s*(?:/\*+|//+|#+)\s*-{3,}\s*(?P<title>.*?)[\s\-*/\\]*$")
+
+# Words too common to identify anything in an intent.
+STOP_WORDS = {
+    "a",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "by",
+    "do",
+    "does",
+    "for",
+    "from",
+    "has",
+    "have",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "make",
+    "must",
+    "no",
+    "not",
+    "of",
+    "on",
+    "or",
+    "so",
+    "that",
+    "the",
+    "their",
+    "them",
+    "then",
+    "these",
+    "this",
+    "to",
+    "use",
+    "using",
+    "with",
+    "without",
+    "x",
+    "y",
+    "z",
+    "none",
+    "true",
+    "false",
+    "null",
+    "self",
+    "tensor",
+    "tensors",
+    "ember",
+    "torch",
+    "nn",
+    "functional",
+    "python",
+    "c",
+    "cpp",
+    "cuda",
+    "cpu",
+    "op",
+    "ops",
+    "new",
+    "file",
+    "files",
+    "function",
+    "module",
+    "code",
+    "test",
+    "tests",
+    "should",
+    "also",
+    "like",
+    "same",
+    "see",
+    "each",
+    "every",
+    "both",
+    "only",
+    "than",
+    "via",
+    "when",
+    "where",
+    "which",
+    "while",
+    "shape",
+    "shapes",
+    "dtype",
+    "dtypes",
+    "float32",
+    "float64",
+    "forward",
+    "backward",
+}
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+DOTTED = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
+PATH_IN_TEXT = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)+[\w.-]+\.[A-Za-z]\w*)")
 
 
-def estimate_tokens(text: str) -> int:
-    return (len(text) + 3) // 4
-
-
-def tracked_files(worktree: Path, under: str = "runtime") -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-z", "--", under], cwd=worktree,
-                         capture_output=True, text=True)
+def tracked_files(worktree: Path, under: str = ".") -> list[str]:
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--", under], cwd=worktree, capture_output=True, text=True
+    )
     return sorted(p for p in out.stdout.split("\0") if p)
 
 
-def symbols_of(path: Path) -> list[str]:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return []
+def symbols_of(path: Path, text: str | None = None) -> list[str]:
+    if text is None:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            return []
     if path.suffix == ".py":
         return PY_SYMBOL.findall(text)
-    if path.suffix in (".h", ".hpp", ".cpp", ".cc", ".cu", ".cuh"):
+    if path.suffix in SOURCE_SUFFIXES:
         names = []
         for cls, fn in CPP_SYMBOL.findall(text):
             name = cls or fn
@@ -46,99 +174,758 @@ def symbols_of(path: Path) -> list[str]:
     return []
 
 
-def repo_map(worktree: Path, max_symbols: int = 12) -> str:
-    lines = []
-    for rel in tracked_files(worktree):
-        syms = symbols_of(Path(worktree) / rel)
-        shown = ", ".join(syms[:max_symbols]) + (f", ... (+{len(syms) - max_symbols})"
-                                                if len(syms) > max_symbols else "")
-        lines.append(f"{rel}: {shown}" if shown else rel)
-    return "\n".join(lines) or "(no tracked files under runtime/)"
+# ---------------------------------------------------------------- what the goal talks about
 
 
-def _fit(text: str, budget_tokens: int, label: str) -> str:
+@dataclass
+class GoalTerms:
+    strong: list[
+        str
+    ]  # identifiers named precisely: `code`, dotted names, calls, numerics callables
+    words: set[str]  # the intent's other words (weak evidence)
+    paths: list[str]  # repository paths written in the intent
+    callables: list[str]  # last components of ember./torch. names and numerics callables
+
+
+def goal_terms(goal: Goal) -> GoalTerms:
+    text = goal.intent
+    strong: list[str] = []
+    callables: list[str] = []
+
+    def add(name: str, into: list[str]):
+        if name and name.lower() not in STOP_WORDS and len(name) > 1 and name not in into:
+            into.append(name)
+
+    sources = [text] + [f"{c.ember} {c.torch}" for c in goal.acceptance.numerics]
+    for chunk in sources:
+        for dotted in DOTTED.findall(chunk):
+            parts = dotted.split(".")
+            if parts[-1] in ("py", "h", "cpp", "cu", "md", "yaml"):
+                continue  # a file name, handled as a path
+            add(parts[-1], strong)
+            if parts[0] in ("ember", "torch", "F", "nn"):
+                add(parts[-1], callables)
+        for call in re.findall(r"\b([A-Za-z_]\w*)\(", chunk):
+            add(call, strong)
+    for quoted in re.findall(r"`([^`]+)`", text):
+        for ident in IDENT.findall(quoted):
+            add(ident, strong)
+    paths = [p.strip(".,;:") for p in PATH_IN_TEXT.findall(text)]
+    words = {w.lower() for w in IDENT.findall(text) if w.lower() not in STOP_WORDS and len(w) > 2}
+    return GoalTerms(strong, words, paths, callables)
+
+
+# ---------------------------------------------------------------- the repository, read once
+
+
+class RepoIndex:
+    """Tracked files of a worktree the model may see, with their text read on demand."""
+
+    def __init__(self, worktree: Path, goal: Goal):
+        self.worktree = Path(worktree)
+        self.goal = goal
+        named = set(goal.context_files) | set(goal.edit_targets)
+        self.files = [
+            p
+            for p in tracked_files(self.worktree)
+            if (not matches_any(p, goal.all_protected) or p in named) and self._is_text(p)
+        ]
+        self._text: dict[str, str] = {}
+
+    def _is_text(self, rel: str) -> bool:
+        path = self.worktree / rel
+        try:
+            return path.is_file() and path.stat().st_size <= MAX_FILE_BYTES
+        except OSError:
+            return False
+
+    def text(self, rel: str) -> str:
+        if rel not in self._text:
+            try:
+                data = (self.worktree / rel).read_bytes()
+            except OSError:
+                data = b""
+            self._text[rel] = "" if b"\0" in data[:4096] else data.decode(errors="replace")
+        return self._text[rel]
+
+    def lines(self, rel: str) -> list[str]:
+        return self.text(rel).splitlines()
+
+    def in_scope(self, rel: str) -> bool:
+        return matches_any(rel, self.goal.scope)
+
+    @cached_property
+    def symbols(self) -> dict[str, list[str]]:
+        return {rel: symbols_of(self.worktree / rel, self.text(rel)) for rel in self.files}
+
+    def files_mentioning(self, word: str) -> list[str]:
+        pattern = re.compile(rf"\b{re.escape(word)}\b")
+        return [
+            rel for rel in self.files if word in self.text(rel) and pattern.search(self.text(rel))
+        ]
+
+
+# ---------------------------------------------------------------- op specs and families
+
+
+@dataclass
+class OpRow:
+    name: str
+    path: str
+    start: int  # 0-based line range [start, end)
+    end: int
+    section: str
+    section_line: int  # where the section's header is (-1: none)
+
+
+@dataclass
+class OpSpec:
+    path: str
+    rows: list[OpRow]
+    header_end: int  # lines [0, header_end) explain the spec (its leading comment)
+
+    def names(self) -> set[str]:
+        return {r.name for r in self.rows}
+
+
+def parse_op_spec(rel: str, lines: list[str]) -> OpSpec | None:
+    pattern = next((p for suffixes, p in OP_ROW_FORMATS if rel.endswith(suffixes)), None)
+    if pattern is None:
+        return None
+    rows: list[OpRow] = []
+    section, section_line, first = "", -1, None
+    for number, line in enumerate(lines):
+        header = SECTION_HEADER.match(line)
+        match = pattern.match(line)
+        if header and not match:
+            section, section_line = header["title"].strip() or section, number
+            if rows:
+                rows[-1].end = min(rows[-1].end, number)
+            first = number if first is None else first
+            continue
+        if not match:
+            continue
+        first = number if first is None else first
+        if rows and rows[-1].name == match["name"] and rows[-1].end == len(lines):
+            continue  # the same entry again (YAML: name and signature lines)
+        if rows and rows[-1].end == len(lines):
+            rows[-1].end = number
+        rows.append(OpRow(match["name"], rel, number, len(lines), section, section_line))
+    if rows and rows[-1].end == len(lines):  # the last row: up to the next blank line
+        blank = next(
+            (n for n in range(rows[-1].start + 1, len(lines)) if not lines[n].strip()), None
+        )
+        rows[-1].end = blank if blank is not None else len(lines)
+    for row in rows:
+        while row.end > row.start + 1 and not lines[row.end - 1].strip():
+            row.end -= 1
+        if row.end - row.start > 40:  # a runaway "row" is a parsing accident: keep its first line
+            row.end = row.start + 1
+    if len({r.name for r in rows}) < MIN_SPEC_ROWS:
+        return None
+    return OpSpec(rel, rows, first or 0)
+
+
+def common_run(a: str, b: str) -> int:
+    """Length of the longest common substring."""
+    best = 0
+    for i in range(len(a)):
+        for j in range(len(b)):
+            k = 0
+            while i + k < len(a) and j + k < len(b) and a[i + k] == b[j + k]:
+                k += 1
+            best = max(best, k)
+    return best
+
+
+def similarity(new: str, existing: str) -> float:
+    run = common_run(new, existing)
+    return run / len(new) if run >= 3 and new else 0.0
+
+
+@dataclass
+class Family:
+    named: list[str]  # ops of the spec the goal names
+    new: list[str]  # ops the goal names that the spec does not have yet
+    siblings: list[str]  # existing ops whose names resemble the new ones
+    sections: list[str]  # spec sections holding them
+
+    @property
+    def exemplars(self) -> list[str]:
+        return self.named + [s for s in self.siblings if s not in self.named]
+
+
+def schema_arity(row_text: str, name: str) -> tuple[int, int] | None:
+    """(tensor parameters, required other parameters) of a torch-style schema in a row."""
+    match = re.search(rf"\b{re.escape(name)}_?(?:\.\w+)?\s*\(([^)]*)\)", row_text)
+    if match is None:
+        return None
+    tensors = required = 0
+    for param in match[1].split(","):
+        param = param.strip()
+        if not param or param == "*":
+            continue
+        if param.startswith(("Tensor", "Operand")):
+            tensors += 1
+        elif "=" not in param:
+            required += 1
+    return tensors, required
+
+
+def find_family(specs: list[OpSpec], terms: GoalTerms, arity: int | None, lines_of) -> Family:
+    """The spec's ops the goal names, and for a new op its closest existing ops: similar
+    names, preferring those whose schema takes the same number of tensors and nothing else."""
+    rows = [r for spec in specs for r in spec.rows]
+    known = {r.name for r in rows}
+    candidates = [t for t in terms.strong if re.fullmatch(r"[a-z_][a-z0-9_]*", t)]
+    named = [t for t in candidates if t in known]
+    new = [t for t in terms.callables if t not in known and re.fullmatch(r"[a-z_][a-z0-9_]*", t)]
+    scored: dict[str, float] = {}
+    for op in new:
+        for row in rows:
+            score = similarity(op, row.name)
+            if score < 0.4 or row.name.endswith("_backward"):
+                continue
+            shape = schema_arity("\n".join(lines_of(row.path)[row.start : row.end]), row.name)
+            if arity is not None and shape == (arity, 0):
+                score += 0.3
+            scored[row.name] = max(scored.get(row.name, 0.0), score)
+    best = max(scored.values(), default=0.0)
+    siblings = sorted(
+        (n for n in scored if scored[n] >= best - 0.2),
+        key=lambda n: (-scored[n], abs(len(n) - len(new[0]))),
+    )[:4]
+    by_name = {r.name: r for r in rows}
+    sections = []
+    for name in named + siblings:
+        if by_name[name].section not in sections:
+            sections.append(by_name[name].section)
+    if not sections and rows:  # no op matched: the section whose title shares the intent's words
+        titles = {r.section for r in rows if r.section}
+        overlap = {
+            t: len({w[:6] for w in IDENT.findall(t.lower())} & {w[:6] for w in terms.words})
+            for t in titles
+        }
+        top = max(overlap, key=lambda t: overlap[t], default=None)
+        if top is not None and overlap[top] > 0:
+            sections.append(top)
+    return Family(named, new, siblings, sections)
+
+
+# ---------------------------------------------------------------- excerpts
+
+
+def _code(line: str) -> str:
+    """A line without string literals and comments, for bracket counting."""
+    return re.sub(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|//.*|#.*", "", line)
+
+
+def _balance(line: str) -> int:
+    code = _code(line)
+    return sum(code.count(c) for c in "({[") - sum(code.count(c) for c in ")}]")
+
+
+def block_end(lines: list[str], start: int, cap: int = 40) -> int:
+    """End (exclusive) of the statement or definition at `start`: brackets for C-like code,
+    indentation for a Python block."""
+    if lines[start].split("#")[0].rstrip().endswith(":"):  # a Python block: by indentation
+        indent = len(lines[start]) - len(lines[start].lstrip())
+        n = start + 1
+        while n < min(len(lines), start + cap):
+            line = lines[n]
+            if line.strip() and len(line) - len(line.lstrip()) <= indent:
+                break
+            n += 1
+        return n
+    depth = 0
+    for n in range(start, min(len(lines), start + cap)):
+        depth += _balance(lines[n])
+        if depth <= 0:
+            return n + 1
+    return min(len(lines), start + 1)
+
+
+def enclosing_block(lines: list[str], at: int, cap: int = 40) -> tuple[int, int] | None:
+    """The innermost bracketed block around line `at` (a short function, switch or table),
+    when it spans at most `cap` lines."""
+    depth, start = 0, None
+    for n in range(at - 1, max(-1, at - cap), -1):
+        depth -= _balance(lines[n])
+        if depth < 0:
+            start = n
+            break
+    if start is None:
+        return None
+    depth = 0
+    for n in range(start, min(len(lines), start + cap)):
+        depth += _balance(lines[n])
+        if depth <= 0:
+            return (start, n + 1) if n >= at else None
+    return None
+
+
+def regions_around(lines: list[str], hits: list[int], before: int = 2, after: int = 2) -> list:
+    """Merged [start, end) windows around hit lines: each hit's definition whole, and the
+    short block around it (a table, a switch) whole too."""
+    spans = []
+    for h in hits:
+        start, end = max(0, h - before), min(len(lines), max(block_end(lines, h), h + 1 + after))
+        block = enclosing_block(lines, h)
+        if block:
+            start, end = min(start, block[0]), max(end, block[1])
+        spans.append((start, end))
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [tuple(m) for m in merged]
+
+
+@dataclass
+class Shown:
+    path: str
+    how: str  # whole | excerpt | truncated | omitted | missing
+    tokens: int
+
+
+@dataclass
+class Section:
+    key: str  # named | op_spec | family | symbols | repo_map
+    title: str
+    body: str = ""
+    shown: list[Shown] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        return estimate_tokens(self.body)
+
+
+def render_whole(rel: str, text: str) -> str:
+    return f"--- {rel} ---\n{text.rstrip()}\n"
+
+
+def render_regions(rel: str, lines: list[str], regions: list, budget: int) -> tuple[str, int]:
+    """Excerpt of `rel` (verbatim lines, so SEARCH blocks can quote them) within `budget`."""
+    head = f"--- {rel} (excerpt: {{n}} region(s) of {len(lines)} lines) ---\n"
+    parts: list[str] = []
+    used = estimate_tokens(head)
+    for start, end in regions:
+        chunk = f"@@ lines {start + 1}-{end} @@\n" + "\n".join(lines[start:end]) + "\n"
+        cost = estimate_tokens(chunk)
+        if used + cost > budget:
+            continue
+        parts.append(chunk)
+        used += cost
+    if not parts:
+        return "", 0
+    return head.format(n=len(parts)) + "".join(parts), len(parts)
+
+
+# ---------------------------------------------------------------- the context
+
+
+class ContextBuilder:
+    """Ranks what the model should see for a goal and packs it into a token budget."""
+
+    def __init__(self, worktree: Path, goal: Goal):
+        self.index = RepoIndex(worktree, goal)
+        self.goal = goal
+        self.terms = goal_terms(goal)
+        self.specs = [
+            spec
+            for rel in self.index.files
+            if rel.endswith(tuple(s for suffixes, _ in OP_ROW_FORMATS for s in suffixes))
+            and (spec := parse_op_spec(rel, self.index.lines(rel))) is not None
+        ]
+        arities = {c.num_inputs for c in goal.acceptance.numerics}
+        arity = arities.pop() if len(arities) == 1 else None
+        self.family = find_family(self.specs, self.terms, arity, self.index.lines)
+        self.file_scores = self._family_file_scores()
+        self.shown: set[str] = set()
+
+    # -- ranking
+    def _family_file_scores(self) -> dict[str, float]:
+        """Files mentioning the family's ops, weighted by how rare each op name is."""
+        scores: dict[str, float] = {}
+        total = max(1, len(self.index.files))
+        spec_paths = {s.path for s in self.specs}
+        for name in self.family.exemplars + self.family.new:
+            files = [f for f in self.index.files_mentioning(name) if f not in spec_paths]
+            if not files:
+                continue
+            weight = math.log(1 + total / len(files)) * (2.0 if name in self.family.new else 1.0)
+            for rel in files:
+                scores[rel] = scores.get(rel, 0.0) + weight
+        for rel in scores:
+            scores[rel] *= self.placement(rel)
+        return scores
+
+    def placement(self, rel: str) -> float:
+        """Weight of a file by where it lives: in scope, next to the scope, or documentation."""
+        if self.index.in_scope(rel):
+            return 2.0
+        parts = rel.split("/")[:-1]
+        for glob in self.goal.scope:
+            fixed = re.split(r"[*?\[]", glob)[0].rstrip("/").split("/")
+            common = next(
+                (i for i, (a, b) in enumerate(zip(parts, fixed, strict=False)) if a != b), None
+            )
+            common = min(len(parts), len(fixed)) if common is None else common
+            if fixed and common / len(fixed) >= 0.75:
+                return 1.5
+        return 1.0 if Path(rel).suffix in SOURCE_SUFFIXES else 0.5
+
+    def family_files(self) -> list[str]:
+        if not self.file_scores:
+            return []
+        top = max(self.file_scores.values())
+        ranked = sorted(self.file_scores, key=lambda r: (-self.file_scores[r], r))
+        return [r for r in ranked if self.file_scores[r] >= 0.25 * top][:10]
+
+    def symbol_files(self) -> dict[str, list[str]]:
+        """Files defining (or named like) a symbol the intent mentions -> those symbols."""
+        wanted = set(self.terms.strong) - set(self.family.exemplars)
+        found: dict[str, list[str]] = {}
+        for rel, symbols in self.index.symbols.items():
+            names = {s.split("::")[-1] for s in symbols} | {Path(rel).stem}
+            hit = sorted(wanted & names)
+            if hit:
+                found[rel] = hit
+        return found
+
+    def relevance(self, rel: str, symbol_hits: dict[str, list[str]]) -> float:
+        score = self.file_scores.get(rel, 0.0) + 2.0 * len(symbol_hits.get(rel, []))
+        parts = {p.lower() for p in re.split(r"[/._-]", rel) if p}
+        score += 0.5 * len(parts & (self.terms.words | {t.lower() for t in self.terms.strong}))
+        if self.index.in_scope(rel):
+            score += 0.5
+        return score
+
+    # -- sections
+    def named_files(self) -> list[str]:
+        ordered: list[str] = []
+        intent_paths = [  # paths the intent writes: existing files, or ones it asks to create
+            p
+            for p in self.terms.paths
+            if (self.index.worktree / p).is_file() or self.index.in_scope(p)
+        ]
+        for rel in self.goal.edit_targets + self.goal.context_files + intent_paths:
+            if rel not in ordered:
+                ordered.append(rel)
+        return ordered
+
+    def section_named(self, budget: int) -> Section:
+        section = Section("named", "Files the goal names (whole)")
+        chunks = []
+        for rel in self.named_files():
+            path = self.index.worktree / rel
+            if not path.is_file():
+                note = f"--- {rel} --- (does not exist yet; create it)\n"
+                chunks.append(note)
+                section.shown.append(Shown(rel, "missing", estimate_tokens(note)))
+                continue
+            text = self.index.text(rel)
+            chunk = render_whole(rel, text)
+            how = "whole"
+            left = budget - sum(s.tokens for s in section.shown)
+            if estimate_tokens(chunk) > left:
+                keep = max(0, left * 4 - 200)
+                chunk = (
+                    render_whole(rel, text[:keep])
+                    + f"... [{rel} cut at {keep} of {len(text)} characters: context budget]\n"
+                )
+                how = "truncated"
+            chunks.append(chunk)
+            section.shown.append(Shown(rel, how, estimate_tokens(chunk)))
+            self.shown.add(rel)
+        section.body = "\n".join(chunks)
+        return section
+
+    def section_op_spec(self, budget: int) -> Section:
+        section = Section("op_spec", "Op spec rows of the op family")
+        family = self.family
+        chunks = []
+        for spec in self.specs:
+            if spec.path in self.shown:
+                continue  # already shown whole
+            lines = self.index.lines(spec.path)
+            rows = [
+                r for r in spec.rows if r.section in family.sections or r.name in family.exemplars
+            ]
+            if not rows:
+                continue
+            regions = [(0, min(spec.header_end, 30))] if spec.header_end else []
+            regions += [(r.start, r.end) for r in rows]
+            firsts: dict[int, int] = {}  # each section's header and legend, up to its first row
+            for r in rows:
+                if r.section_line >= 0:
+                    firsts[r.section_line] = min(firsts.get(r.section_line, r.start), r.start)
+            regions += list(firsts.items())
+            body, count = render_regions(spec.path, lines, _merge(regions, lines), budget)
+            if count:
+                chunks.append(body)
+                section.shown.append(Shown(spec.path, "excerpt", estimate_tokens(body)))
+                budget -= estimate_tokens(body)
+        if chunks:
+            what = []
+            if family.new:
+                what.append(f"new op(s) {', '.join(family.new)}")
+            if family.exemplars:
+                what.append(f"closest existing: {', '.join(family.exemplars)}")
+            section.title += f" ({'; '.join(what)})" if what else ""
+        section.body = "\n".join(chunks)
+        return section
+
+    def _excerpt_section(
+        self, key: str, title: str, files: list[str], words: dict[str, list[str]], budget: int
+    ) -> Section:
+        """Every file (in rank order) as the regions around the lines mentioning `words`, then
+        the most relevant ones upgraded to whole files while the budget lasts."""
+        plans = []  # [rel, excerpt body, whole body]
+        left = budget
+        for rel in files:
+            if rel in self.shown:
+                continue
+            lines = self.index.lines(rel)
+            whole = render_whole(rel, self.index.text(rel))
+            patterns = [re.compile(rf"\b{re.escape(w)}\b") for w in words.get(rel, [])]
+            hits = [i for i, line in enumerate(lines) if any(p.search(line) for p in patterns)]
+            excerpt = ""
+            if hits:
+                excerpt, _ = render_regions(rel, lines, regions_around(lines, hits, 3, 3), left)
+            first = (
+                excerpt if excerpt and estimate_tokens(excerpt) < estimate_tokens(whole) else whole
+            )
+            if estimate_tokens(first) > left:
+                continue
+            plans.append([rel, first, whole])
+            left -= estimate_tokens(first)
+        for plan in plans:  # upgrade in rank order; stop at the first that does not fit
+            extra = estimate_tokens(plan[2]) - estimate_tokens(plan[1])
+            if extra > left:
+                break
+            plan[1] = plan[2]
+            left -= max(0, extra)
+        section = Section(key, title, "\n".join(p[1] for p in plans))
+        for rel, body, whole in plans:
+            section.shown.append(
+                Shown(rel, "whole" if body is whole else "excerpt", estimate_tokens(body))
+            )
+            self.shown.add(rel)
+        return section
+
+    def section_family(self, budget: int) -> Section:
+        names = self.family.exemplars + self.family.new
+        files = self.family_files()
+        return self._excerpt_section(
+            "family",
+            "Files of the op family (where the closest ops live)",
+            files,
+            {rel: names for rel in files},
+            budget,
+        )
+
+    def section_symbols(self, budget: int) -> Section:
+        hits = self.symbol_files()
+        ranked = sorted(hits, key=lambda r: (-self.relevance(r, hits), r))[:8]
+        return self._excerpt_section(
+            "symbols", "Files defining symbols the goal mentions", ranked, hits, budget
+        )
+
+    def section_repo_map(self, budget: int, max_symbols: int = 12) -> Section:
+        hits = self.symbol_files()
+        ranked = sorted(self.index.files, key=lambda r: (-self.relevance(r, hits), r))
+        lines, used = [], 0
+        for n, rel in enumerate(ranked):
+            syms = self.index.symbols.get(rel, [])
+            shown = ", ".join(syms[:max_symbols]) + (
+                f", ... (+{len(syms) - max_symbols})" if len(syms) > max_symbols else ""
+            )
+            line = f"{rel}: {shown}" if shown else rel
+            if used + estimate_tokens(line) + 20 > budget:
+                lines.append(f"... {len(ranked) - n} more files, less relevant to this goal")
+                break
+            lines.append(line)
+            used += estimate_tokens(line) + 1
+        return Section(
+            "repo_map", "Repository map (most relevant first)", "\n".join(lines) or "(no files)"
+        )
+
+    def priority(self):
+        return [self.section_named, self.section_op_spec, self.section_family, self.section_symbols]
+
+    def build(self, budget: int) -> list[Section]:
+        """Sections in priority order; the repo map gets at least a tenth of the budget."""
+        reserve = min(1500, max(200, budget // 10))
+        left = max(0, budget - reserve)
+        sections = []
+        for make in self.priority():
+            section = make(left)
+            left -= section.tokens
+            sections.append(section)
+        sections.append(self.section_repo_map(left + reserve))
+        return sections
+
+
+def _merge(regions: list, lines: list[str]) -> list:
+    merged: list[list[int]] = []
+    for start, end in sorted(regions):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [tuple(m) for m in merged]
+
+
+# ---------------------------------------------------------------- templates
+
+
+class PromptTemplate:
+    """A prompt file whose $placeholders must all be known; `$$` is a literal dollar."""
+
+    def __init__(self, repo: Path, rel: str):
+        path = Path(rel) if Path(rel).is_absolute() else Path(repo) / rel
+        try:
+            self.text = path.read_text()
+        except OSError:
+            raise ConfigError(f"prompt template {path} cannot be read") from None
+        self.path = path
+        self.names: dict[str, int] = {}
+        for match in string.Template.pattern.finditer(self.text):
+            line = self.text.count("\n", 0, match.start()) + 1
+            if match.group("invalid") is not None:
+                raise ConfigError(f"{path}:{line}: a '$' that starts no placeholder (write $$)")
+            name = match.group("named") or match.group("braced")
+            if name:
+                self.names.setdefault(name, line)
+
+    def render(self, values: dict[str, str]) -> str:
+        unknown = [n for n in self.names if n not in values]
+        if unknown:
+            raise ConfigError(
+                [
+                    f"{self.path}:{self.names[n]}: unknown placeholder ${n} "
+                    f"(known: {', '.join(sorted(values))})"
+                    for n in unknown
+                ]
+            )
+        return string.Template(self.text).substitute(values)
+
+
+def load_templates(repo: Path, agent: AgentConfig, required: set[str]) -> tuple:
+    """The agent's system and attempt templates; a required placeholder in neither is an error."""
+    system = PromptTemplate(repo, agent.prompts.system)
+    attempt = PromptTemplate(repo, agent.prompts.attempt)
+    missing = sorted(required - set(system.names) - set(attempt.names))
+    if missing:
+        raise ConfigError(
+            f"prompt templates {agent.prompts.system} and {agent.prompts.attempt} of agent "
+            f"{agent.name!r} lack required placeholder(s): {', '.join('$' + m for m in missing)}"
+        )
+    return system, attempt
+
+
+# ---------------------------------------------------------------- the prompt
+
+
+def fit(text: str, budget_tokens: int, label: str) -> str:
     if estimate_tokens(text) <= budget_tokens:
         return text
     keep = max(0, budget_tokens * 4 - 80)
     return text[:keep] + f"\n... [{label} truncated to fit the context budget]"
 
 
-def files_in_scope(worktree: Path, goal: Goal) -> list[str]:
-    tracked = tracked_files(worktree, ".")
-    wanted = [p for p in tracked if matches_any(p, goal.scope) or p in goal.context_files]
-    return [p for p in wanted if not matches_any(p, goal.all_protected) or p in goal.context_files]
-
-
-def render_files(worktree: Path, paths: list[str], budget_tokens: int) -> str:
-    chunks, used = [], 0
-    for rel in paths:
-        try:
-            body = (Path(worktree) / rel).read_text(errors="replace")
-        except OSError:
-            continue
-        chunk = f"--- {rel} ---\n{body}"
-        cost = estimate_tokens(chunk)
-        if used + cost > budget_tokens:
-            chunks.append(f"--- {rel} --- (omitted: over the context budget; {cost} tokens)")
-            continue
-        chunks.append(chunk)
-        used += cost
-    return "\n".join(chunks) or "(no existing files match the scope yet; create them)"
-
-
-def read_prompt(repo: Path, rel: str) -> string.Template:
-    path = Path(rel) if Path(rel).is_absolute() else Path(repo) / rel
-    try:
-        return string.Template(path.read_text())
-    except OSError:
-        raise ConfigError(f"prompt template {path} cannot be read") from None
-
-
 def acceptance_summary(goal: Goal) -> str:
     acc, lines = goal.acceptance, []
-    lines.append(f"- build: {'yes' if acc['build'] else 'no'}")
-    for sel in acc["cpp_tests"]:
+    lines.append(f"- build: {'yes' if acc.build else 'no'}")
+    for sel in acc.cpp_tests:
         lines.append(f"- C++ tests matching: {sel}")
-    for sel in acc["pytest"]:
+    for sel in acc.pytest:
         lines.append(f"- pytest: {sel}")
-    for num in acc["numerics"]:
-        lines.append(f"- numerics '{num['name']}': {num['ember']} vs torch reference "
-                     f"{num['torch']}, shapes {num['shapes']}, dtypes {num['dtypes']}, "
-                     f"atol {num['atol']} rtol {num['rtol']}"
-                     + (", forward AND backward" if num['backward'] else ", forward only"))
-    if acc["regression_suite"]:
+    for num in acc.numerics:
+        lines.append(
+            f"- numerics '{num.name}': {num.ember} vs torch reference "
+            f"{num.torch}, shapes {num.shapes}, dtypes {num.dtypes}, "
+            f"atol {num.atol} rtol {num.rtol}"
+            + (", forward AND backward" if num.backward else ", forward only")
+        )
+    if acc.regression_suite:
         lines.append("- the full regression suite in regressions/ must still pass")
     return "\n".join(lines)
 
 
-def build_prompt(repo: Path, worktree: Path, goal: Goal, agent: AgentConfig, attempt: int,
-                 feedback_history: list[str]) -> tuple[str, str, dict]:
-    """Return (system, user, sizes) with every section trimmed to the agent's token budget."""
+def feedback_text(history: list[str], budget_tokens: int) -> str:
+    if not history:
+        return "(first attempt: no feedback yet)"
+    parts = [f"### Attempt {n} feedback\n{text}" for n, text in enumerate(history, start=1)]
+    return fit("\n\n".join(parts[-3:]), budget_tokens, "feedback")  # the newest matter most
+
+
+# Placeholders every agent's templates must use somewhere, per mode.
+REQUIRED = {
+    "patch": {"intent", "acceptance", "scope", "feedback", "context", "edit_instructions"},
+    "tools": {"intent", "acceptance", "scope", "feedback"},
+}
+
+
+@dataclass
+class Prompt:
+    system: str
+    user: str
+    sections: list[Section]
+    sizes: dict
+
+
+def build_prompt(
+    repo: Path,
+    worktree: Path,
+    goal: Goal,
+    agent: AgentConfig,
+    attempt: int,
+    feedback_history: list[str],
+) -> Prompt:
+    """The first message of an attempt: goal, feedback and ranked context within the budget."""
+    system_t, attempt_t = load_templates(repo, agent, REQUIRED[agent.mode])
     budget = agent.context_tokens
-    edit_help = read_prompt(repo, f"prompts/edit_{agent.edit_format}.md").template
-    feedback = "(first attempt: no feedback yet)"
-    if feedback_history:
-        parts = [f"### Attempt {n} feedback\n{text}" for n, text in
-                 enumerate(feedback_history, start=1)]
-        feedback = _fit("\n\n".join(parts[-3:]), budget // 4, "feedback")  # newest matter most
-    op_table_path = Path(worktree) / OP_TABLE
-    op_table = op_table_path.read_text(errors="replace") if op_table_path.exists() else "(absent)"
-    files = render_files(worktree, files_in_scope(worktree, goal), budget // 3)
-    used = sum(estimate_tokens(t) for t in (goal.intent, feedback, files, edit_help))
-    remaining = max(500, budget - used - 600)
-    op_table = _fit(op_table, remaining // 3, "op table")
-    rmap = _fit(repo_map(worktree), remaining - estimate_tokens(op_table), "repo map")
+    edit_help = PromptTemplate(repo, f"prompts/edit_{agent.edit_format}.md").render({})
     values = {
-        "goal_id": goal.id, "title": goal.title, "intent": goal.intent.strip(),
+        "goal_id": goal.id,
+        "title": goal.title,
+        "intent": goal.intent.strip(),
         "scope": "\n".join(f"- {g}" for g in goal.scope),
         "protected": "\n".join(f"- {g}" for g in goal.all_protected),
-        "acceptance": acceptance_summary(goal), "edit_instructions": edit_help.strip(),
-        "repo_map": rmap, "files": files, "op_table": op_table, "feedback": feedback,
-        "attempt": str(attempt), "max_attempts": str(goal.budget["attempts"]),
+        "acceptance": acceptance_summary(goal),
+        "edit_instructions": edit_help.strip(),
+        "feedback": feedback_text(feedback_history, budget // 4),
+        "attempt": str(attempt),
+        "max_attempts": str(goal.budget.attempts),
+        "max_steps": str(agent.max_steps),
+        "context": "",
+        "repo_map": "",
+        "repo_map_title": "Repository map (most relevant first)",
     }
-    system = read_prompt(repo, agent.prompts["system"]).safe_substitute(values)
-    user = read_prompt(repo, agent.prompts["attempt"]).safe_substitute(values)
-    sizes = {"system_tokens": estimate_tokens(system), "user_tokens": estimate_tokens(user),
-             "repo_map_tokens": estimate_tokens(rmap), "files_tokens": estimate_tokens(files),
-             "feedback_tokens": estimate_tokens(feedback), "budget_tokens": budget}
-    return system, user, sizes
+    fixed = estimate_tokens(system_t.render(values) + attempt_t.render(values))
+    sections = ContextBuilder(worktree, goal).build(max(500, budget - fixed))
+    values["context"] = (
+        "\n\n".join(f"## {s.title}\n{s.body}" for s in sections if s.key != "repo_map" and s.body)
+        or "(nothing beyond the repository map matched this goal)"
+    )
+    values["repo_map"] = next(s.body for s in sections if s.key == "repo_map")
+    system, user = system_t.render(values), attempt_t.render(values)
+    sizes = {
+        "system_tokens": estimate_tokens(system),
+        "user_tokens": estimate_tokens(user),
+        "feedback_tokens": estimate_tokens(values["feedback"]),
+        "budget_tokens": budget,
+        "sections": [
+            {
+                "section": s.key,
+                "tokens": s.tokens,
+                "files": [{"path": f.path, "how": f.how, "tokens": f.tokens} for f in s.shown],
+            }
+            for s in sections
+        ],
+    }
+    return Prompt(system, user, sections, sizes)

@@ -1,4 +1,5 @@
 """Parsing LLM edits (search/replace blocks, unified diffs) and applying them safely."""
+
 from __future__ import annotations
 
 import difflib
@@ -19,7 +20,7 @@ DIFF_FENCE = re.compile(r"```(?:diff|patch|udiff)[^\n]*\n(.*?)```", re.DOTALL)
 
 @dataclass
 class Edit:
-    kind: str                 # "search_replace" | "diff" | "malformed"
+    kind: str  # "search_replace" | "diff" | "malformed"
     index: int
     path: str = ""
     search: str = ""
@@ -34,8 +35,8 @@ class EditResult:
     index: int
     kind: str
     path: str
-    status: str               # applied | failed | rejected
-    method: str = ""          # exact | whitespace | create | git-apply | git-apply-ws | git-apply-3way
+    status: str  # applied | failed | rejected
+    method: str = ""  # exact | whitespace | create | git-apply | git-apply-ws | git-apply-3way
     message: str = ""
 
 
@@ -53,13 +54,17 @@ class ApplyReport:
 
     def feedback(self) -> str:
         if not self.results:
-            return ("No edits found in your response. Use SEARCH/REPLACE blocks or a ```diff "
-                    "fenced unified diff, exactly as described in the instructions.")
+            return (
+                "No edits found in your response. Use SEARCH/REPLACE blocks or a ```diff "
+                "fenced unified diff, exactly as described in the instructions."
+            )
         lines = []
         for r in self.results:
             if r.status != "applied":
-                lines.append(f"- edit #{r.index + 1} ({r.kind}, {r.path or '?'}): {r.status.upper()}"
-                             f": {r.message}")
+                lines.append(
+                    f"- edit #{r.index + 1} ({r.kind}, {r.path or '?'}): {r.status.upper()}"
+                    f": {r.message}"
+                )
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -67,6 +72,7 @@ class ApplyReport:
 
 
 # ---------------------------------------------------------------- parsing
+
 
 def _clean_filename(line: str) -> str:
     name = line.strip().strip("`*#:").strip()
@@ -77,7 +83,8 @@ def _clean_filename(line: str) -> str:
 
 def parse_search_replace(text: str, start_index: int = 0) -> list[Edit]:
     lines = text.splitlines()
-    edits, i, last_path = [], 0, ""
+    edits: list[Edit] = []
+    i, last_path = 0, ""
     while i < len(lines):
         if not SEARCH_MARK.match(lines[i]):
             i += 1
@@ -85,7 +92,11 @@ def parse_search_replace(text: str, start_index: int = 0) -> list[Edit]:
         path = ""
         for back in range(i - 1, max(-1, i - 4), -1):
             candidate = lines[back]
-            if candidate.strip() and not FENCE.match(candidate) and not REPLACE_MARK.match(candidate):
+            if (
+                candidate.strip()
+                and not FENCE.match(candidate)
+                and not REPLACE_MARK.match(candidate)
+            ):
                 path = _clean_filename(candidate)
                 break
             if FENCE.match(candidate) and re.match(r"^\s*```\s*\S+/", candidate):
@@ -94,30 +105,59 @@ def parse_search_replace(text: str, start_index: int = 0) -> list[Edit]:
         path = path if path and " " not in path else last_path
         index = start_index + len(edits)
         j = i + 1
-        while j < len(lines) and not DIVIDER_MARK.match(lines[j]) and not SEARCH_MARK.match(lines[j]):
+        while (
+            j < len(lines) and not DIVIDER_MARK.match(lines[j]) and not SEARCH_MARK.match(lines[j])
+        ):
             j += 1
         if j >= len(lines) or not DIVIDER_MARK.match(lines[j]):
-            edits.append(Edit("malformed", index, path=path, problem=f"SEARCH marker at response "
-                              f"line {i + 1} has no '=======' divider"))
+            edits.append(
+                Edit(
+                    "malformed",
+                    index,
+                    path=path,
+                    problem=f"SEARCH marker at response line {i + 1} has no '=======' divider",
+                )
+            )
             i = j
             continue
         k = j + 1
-        while k < len(lines) and not REPLACE_MARK.match(lines[k]) and not SEARCH_MARK.match(lines[k]):
+        while (
+            k < len(lines) and not REPLACE_MARK.match(lines[k]) and not SEARCH_MARK.match(lines[k])
+        ):
             k += 1
         if k >= len(lines) or not REPLACE_MARK.match(lines[k]):
-            edits.append(Edit("malformed", index, path=path, problem=f"block starting at response "
-                              f"line {i + 1} has no '>>>>>>> REPLACE' marker"))
+            edits.append(
+                Edit(
+                    "malformed",
+                    index,
+                    path=path,
+                    problem=f"block starting at response "
+                    f"line {i + 1} has no '>>>>>>> REPLACE' marker",
+                )
+            )
             i = k
             continue
         if not path:
-            edits.append(Edit("malformed", index, problem=f"block at response line {i + 1} has no "
-                              "file path on the line before '<<<<<<< SEARCH'"))
+            edits.append(
+                Edit(
+                    "malformed",
+                    index,
+                    problem=f"block at response line {i + 1} has no "
+                    "file path on the line before '<<<<<<< SEARCH'",
+                )
+            )
         else:
-            search = "\n".join(lines[i + 1:j])
-            replace = "\n".join(lines[j + 1:k])
-            edits.append(Edit("search_replace", index, path=path,
-                              search=search + "\n" if search else "",
-                              replace=replace + "\n" if replace else ""))
+            search = "\n".join(lines[i + 1 : j])
+            replace = "\n".join(lines[j + 1 : k])
+            edits.append(
+                Edit(
+                    "search_replace",
+                    index,
+                    path=path,
+                    search=search + "\n" if search else "",
+                    replace=replace + "\n" if replace else "",
+                )
+            )
             last_path = path
         i = k + 1
     return edits
@@ -143,14 +183,16 @@ def diff_paths(diff: str) -> tuple[list, bool]:
 def parse_unified_diffs(text: str, start_index: int = 0) -> list[Edit]:
     blocks = DIFF_FENCE.findall(text)
     if not blocks and re.search(r"^--- .*\n\+\+\+ ", text, re.MULTILINE):
-        blocks = [text[re.search(r"^(diff --git|--- )", text, re.MULTILINE).start():]]
-    edits = []
+        header = re.search(r"^(diff --git|--- )", text, re.MULTILINE)
+        blocks = [text[header.start() :]] if header else []
+    edits: list[Edit] = []
     for block in blocks:
         if not re.search(r"^\+\+\+ ", block, re.MULTILINE):
             continue
         paths, _ = diff_paths(block)
-        edits.append(Edit("diff", start_index + len(edits), path=", ".join(paths), diff=block,
-                          paths=paths))
+        edits.append(
+            Edit("diff", start_index + len(edits), path=", ".join(paths), diff=block, paths=paths)
+        )
     return edits
 
 
@@ -161,6 +203,7 @@ def parse_edits(text: str) -> list[Edit]:
 
 
 # ---------------------------------------------------------------- path policy
+
 
 def glob_to_regex(pattern: str) -> re.Pattern:
     out, i = "", 0
@@ -192,7 +235,9 @@ def check_path(worktree: Path, rel: str, scope: list, protected: list) -> str | 
         return f"path {rel!r} contains '..'; escapes are rejected"
     norm = posixpath.normpath(rel)
     if matches_any(norm, protected):
-        return f"{norm} is a PROTECTED path (harness, grader tests, conftest, goals); never writable"
+        return (
+            f"{norm} is a PROTECTED path (harness, grader tests, conftest, goals); never writable"
+        )
     if not matches_any(norm, scope):
         return f"{norm} is outside the goal's scope; writable globs: {', '.join(scope)}"
     current = Path(worktree)
@@ -208,40 +253,45 @@ def check_path(worktree: Path, rel: str, scope: list, protected: list) -> str | 
 
 # ---------------------------------------------------------------- did-you-mean
 
+
 def did_you_mean(content: str, search: str, context: int = 0) -> str:
     """The closest window of the file to `search`, with line numbers, plus missing lines."""
     file_lines = content.splitlines()
-    want = [l for l in search.splitlines()]
+    want = [ln for ln in search.splitlines()]
     while want and not want[-1].strip():
         want.pop()
     if not file_lines or not want:
         return "the file is empty" if not file_lines else ""
     size = len(want)
-    target = "\n".join(l.strip() for l in want)
+    target = "\n".join(ln.strip() for ln in want)
     best, best_at = 0.0, 0
     for start in range(0, max(1, len(file_lines) - size + 1)):
-        window = "\n".join(l.strip() for l in file_lines[start:start + size])
+        window = "\n".join(ln.strip() for ln in file_lines[start : start + size])
         matcher = difflib.SequenceMatcher(None, window, target, autojunk=False)
         if matcher.real_quick_ratio() <= best or matcher.quick_ratio() <= best:
             continue
         ratio = matcher.ratio()
         if ratio > best:
             best, best_at = ratio, start
-    stripped_file = {l.strip() for l in file_lines}
-    missing = [l for l in want if l.strip() and l.strip() not in stripped_file]
+    stripped_file = {ln.strip() for ln in file_lines}
+    missing = [ln for ln in want if ln.strip() and ln.strip() not in stripped_file]
     parts = []
     if best >= 0.5:
         lo, hi = max(0, best_at - context), min(len(file_lines), best_at + size + context)
         shown = "\n".join(f"    {n + 1:5d} | {file_lines[n]}" for n in range(lo, hi))
-        parts.append(f"did you mean lines {best_at + 1}-{best_at + size} "
-                     f"({best:.0%} similar)?\n{shown}")
+        parts.append(
+            f"did you mean lines {best_at + 1}-{best_at + size} ({best:.0%} similar)?\n{shown}"
+        )
     if missing:
-        parts.append("these SEARCH lines do not occur in the file: "
-                     + "; ".join(repr(l.strip()) for l in missing[:5]))
+        parts.append(
+            "these SEARCH lines do not occur in the file: "
+            + "; ".join(repr(ln.strip()) for ln in missing[:5])
+        )
     return "\n".join(parts) or "no similar region found in the file"
 
 
 # ---------------------------------------------------------------- applying
+
 
 def _reindent(lines: list, delta: str, remove: int) -> list:
     out = []
@@ -256,7 +306,7 @@ def _reindent(lines: list, delta: str, remove: int) -> list:
 
 
 def _leading(line: str) -> str:
-    return line[:len(line) - len(line.lstrip())]
+    return line[: len(line) - len(line.lstrip())]
 
 
 def apply_search_replace(worktree: Path, edit: Edit) -> EditResult:
@@ -264,8 +314,9 @@ def apply_search_replace(worktree: Path, edit: Edit) -> EditResult:
     result = EditResult(edit.index, edit.kind, edit.path, "failed")
     if not target.exists():
         if edit.search.strip():
-            result.message = (f"file {edit.path} does not exist; to create it use an empty "
-                              "SEARCH section")
+            result.message = (
+                f"file {edit.path} does not exist; to create it use an empty SEARCH section"
+            )
             return result
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(edit.replace)
@@ -274,7 +325,9 @@ def apply_search_replace(worktree: Path, edit: Edit) -> EditResult:
     content = target.read_text()
     if not edit.search.strip():
         if content.strip():
-            result.message = "SEARCH is empty but the file exists and is not empty; quote the lines to replace"
+            result.message = (
+                "SEARCH is empty but the file exists and is not empty; quote the lines to replace"
+            )
             return result
         target.write_text(edit.replace)
         result.status, result.method = "applied", "create"
@@ -292,42 +345,50 @@ def apply_search_replace(worktree: Path, edit: Edit) -> EditResult:
     want = edit.search.splitlines()
     while want and not want[-1].strip():
         want.pop()
-    key = [l.strip() for l in want]
-    hits = [s for s in range(len(file_lines) - len(key) + 1)
-            if [l.strip() for l in file_lines[s:s + len(key)]] == key]
+    key = [ln.strip() for ln in want]
+    hits = [
+        s
+        for s in range(len(file_lines) - len(key) + 1)
+        if [ln.strip() for ln in file_lines[s : s + len(key)]] == key
+    ]
     if len(hits) == 1:
         start = hits[0]
-        first = next((n for n, l in enumerate(want) if l.strip()), 0)
+        first = next((n for n, ln in enumerate(want) if ln.strip()), 0)
         have_indent, want_indent = _leading(file_lines[start + first]), _leading(want[first])
         replace_lines = edit.replace.splitlines(keepends=True)
         if have_indent.startswith(want_indent):
-            replace_lines = _reindent(replace_lines, have_indent[len(want_indent):], 0)
+            replace_lines = _reindent(replace_lines, have_indent[len(want_indent) :], 0)
         elif want_indent.startswith(have_indent):
             replace_lines = _reindent(replace_lines, "", len(want_indent) - len(have_indent))
-        new = file_lines[:start] + replace_lines + file_lines[start + len(key):]
+        new = file_lines[:start] + replace_lines + file_lines[start + len(key) :]
         target.write_text("".join(new))
         result.status, result.method = "applied", "whitespace"
         return result
     if len(hits) > 1:
-        result.message = f"SEARCH text matches {len(hits)} places (ignoring whitespace); add context"
+        result.message = (
+            f"SEARCH text matches {len(hits)} places (ignoring whitespace); add context"
+        )
         return result
     result.message = f"SEARCH text not found in {edit.path}.\n" + did_you_mean(content, edit.search)
     return result
 
 
 def _git_apply(worktree: Path, patch: Path, flags: list) -> tuple[bool, str]:
-    base = ["git", "apply", "--recount", "--whitespace=nowarn"] + flags
-    check = subprocess.run(base + ["--check", str(patch)], cwd=worktree, capture_output=True,
-                           text=True)
+    base = ["git", "apply", "--recount", "--whitespace=nowarn", *flags]
+    check = subprocess.run(
+        [*base, "--check", str(patch)], cwd=worktree, capture_output=True, text=True
+    )
     if check.returncode != 0:
         return False, check.stderr.strip()
-    done = subprocess.run(base + [str(patch)], cwd=worktree, capture_output=True, text=True)
+    done = subprocess.run([*base, str(patch)], cwd=worktree, capture_output=True, text=True)
     return done.returncode == 0, done.stderr.strip()
 
 
 def _hunk_hints(worktree: Path, diff: str) -> list[str]:
     """For each hunk whose old lines are not in the file, say where they probably are."""
-    hints, path, old = [], None, []
+    hints: list[str] = []
+    old: list[str] = []
+    path = None
 
     def flush():
         if path and old:
@@ -335,8 +396,11 @@ def _hunk_hints(worktree: Path, diff: str) -> list[str]:
             text = file.read_text() if file.is_file() else ""
             wanted = "\n".join(old) + "\n"
             if text and wanted not in text:
-                hints.append(f"hunk for {path}: its context/removed lines were not found. "
-                             + did_you_mean(text, wanted))
+                hints.append(
+                    f"hunk for {path}: its context/removed lines were not found. "
+                    + did_you_mean(text, wanted)
+                )
+
     for line in diff.splitlines():
         if line.startswith("+++ "):
             flush()
@@ -353,14 +417,19 @@ def _hunk_hints(worktree: Path, diff: str) -> list[str]:
 
 def apply_diff(worktree: Path, edit: Edit) -> EditResult:
     result = EditResult(edit.index, "diff", edit.path, "failed")
-    flags = [] if any(l.startswith(("+++ b/", "--- a/")) for l in edit.diff.splitlines()) else ["-p0"]
+    flags = (
+        [] if any(ln.startswith(("+++ b/", "--- a/")) for ln in edit.diff.splitlines()) else ["-p0"]
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".patch", delete=False) as handle:
         handle.write(edit.diff if edit.diff.endswith("\n") else edit.diff + "\n")
         patch = Path(handle.name)
     try:
         errors = []
-        for method, extra in (("git-apply", []), ("git-apply-ws", ["--ignore-whitespace"]),
-                              ("git-apply-3way", ["--3way"])):
+        for method, extra in (
+            ("git-apply", []),
+            ("git-apply-ws", ["--ignore-whitespace"]),
+            ("git-apply-3way", ["--3way"]),
+        ):
             ok, message = _git_apply(worktree, patch, flags + extra)
             if ok:
                 result.status, result.method = "applied", method
@@ -369,8 +438,12 @@ def apply_diff(worktree: Path, edit: Edit) -> EditResult:
                 return result
             errors.append(f"{method}: {message.splitlines()[0] if message else 'failed'}")
         hints = _hunk_hints(worktree, edit.diff)
-        result.message = "diff did not apply (" + "; ".join(errors) + ")" + \
-            ("\n" + "\n".join(hints) if hints else "")
+        result.message = (
+            "diff did not apply ("
+            + "; ".join(errors)
+            + ")"
+            + ("\n" + "\n".join(hints) if hints else "")
+        )
         return result
     finally:
         patch.unlink(missing_ok=True)
@@ -381,18 +454,39 @@ def apply_edits(worktree: Path, edits: list[Edit], scope: list, protected: list)
     results = []
     for edit in edits:
         if edit.kind == "malformed":
-            results.append(EditResult(edit.index, "malformed", edit.path, "failed",
-                                      message=f"malformed block: {edit.problem}"))
+            results.append(
+                EditResult(
+                    edit.index,
+                    "malformed",
+                    edit.path,
+                    "failed",
+                    message=f"malformed block: {edit.problem}",
+                )
+            )
             continue
         targets = edit.paths if edit.kind == "diff" else [edit.path]
         if edit.kind == "diff" and diff_paths(edit.diff)[1]:
-            results.append(EditResult(edit.index, edit.kind, edit.path, "rejected",
-                                      message="diff creates or changes a symlink; rejected"))
+            results.append(
+                EditResult(
+                    edit.index,
+                    edit.kind,
+                    edit.path,
+                    "rejected",
+                    message="diff creates or changes a symlink; rejected",
+                )
+            )
             continue
         reasons = [r for r in (check_path(worktree, t, scope, protected) for t in targets) if r]
         if reasons:
-            results.append(EditResult(edit.index, edit.kind, edit.path, "rejected",
-                                      message="; ".join(reasons) + " (edit NOT applied)"))
+            results.append(
+                EditResult(
+                    edit.index,
+                    edit.kind,
+                    edit.path,
+                    "rejected",
+                    message="; ".join(reasons) + " (edit NOT applied)",
+                )
+            )
             continue
         if edit.kind == "diff":
             results.append(apply_diff(worktree, edit))

@@ -12,4 +12,8 @@ class ConfigError(Exception):
 
 
 class ProviderError(Exception):
-    """The model provider failed after all retries."""
+    """The model provider failed after all retries; `tries` holds each try's status and error."""
+
+    def __init__(self, message: str, tries: list | None = None):
+        super().__init__(message)
+        self.tries = list(tries or [])

@@ -1,24 +1,24 @@
-"""The agent loop: prompt -> edits -> apply -> grade -> feedback, until accepted or out of budget."""
+"""The agent loop: prompt, edits, apply, grade, feedback; until accepted or out of budget."""
+
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
+from .agent import Agent, AttemptContext, AttemptHistory, make_agent
 from .config import AgentConfig, Goal
-from .context import build_prompt
 from .display import Reporter
-from .edits import apply_edits, parse_edits
 from .errors import ProviderError
 from .grading import Grader, Verdict
-from .providers import make_provider
+from .providers import Completion, Provider, make_provider
 from .records import RunRecord
-from .regressions import candidates_from_stage, write_regression
-from .sandbox import Limits, run_command, secret_values
+from .regressions import candidates_from_stage, case_file, write_regression
+from .sandbox import secret_values
 from .workspace import Workspace, resolve_base
 
-EXIT_ACCEPTED, EXIT_NOT_ACCEPTED, EXIT_USAGE = 0, 1, 2
+EXIT_ACCEPTED, EXIT_NOT_ACCEPTED = 0, 1
 
 
 @dataclass
@@ -30,19 +30,47 @@ class RunSettings:
     run_id: str
     resume: bool = False
     merge: bool = False
+    slot: str | None = None  # worktree/build slot (default: the goal's); bench lanes set it
+
+
+def open_loop(settings: RunSettings, reporter: Reporter | None = None) -> AgentLoop:
+    """Assemble a run's collaborators from its settings (`harness run`, `harness bench`)."""
+    agent = make_agent(settings.repo, settings.agent)  # bad prompt templates: ConfigError now
+    provider = make_provider(settings.agent, settings.repo, settings.goal.id)
+    secrets = secret_values()
+    record = RunRecord(settings.runs_dir, settings.run_id, secrets)
+    workspace = Workspace(settings.repo, settings.goal.id, settings.run_id, slot=settings.slot)
+    return AgentLoop(
+        settings,
+        agent=agent,
+        provider=provider,
+        workspace=workspace,
+        record=record,
+        reporter=reporter or Reporter(),
+        secrets=secrets,
+    )
 
 
 class AgentLoop:
-    def __init__(self, settings: RunSettings, reporter: Reporter | None = None):
+    """Attempts until accepted or out of budget; every collaborator is passed in."""
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        *,
+        agent: Agent,
+        provider: Provider,
+        workspace: Workspace,
+        record: RunRecord,
+        reporter: Reporter,
+        secrets: list[str],
+    ):
         self.s = settings
-        self.goal, self.agent = settings.goal, settings.agent
-        self.reporter = reporter or Reporter()
-        self.secrets = secret_values()
-        self.record = RunRecord(settings.runs_dir, settings.run_id, self.secrets)
+        self.goal, self.agent_config = settings.goal, settings.agent
+        self.agent, self.provider, self.ws = agent, provider, workspace
+        self.record, self.reporter, self.secrets = record, reporter, secrets
         self.state = self.record.state()
-        self.ws = Workspace(settings.repo, self.goal.id, settings.run_id)
         self.session_start = time.monotonic()
-        self.rows: list[dict] = []
 
     # ---------------------------------------------------------------- bookkeeping
     def wall_used(self) -> float:
@@ -50,16 +78,21 @@ class AgentLoop:
 
     def budget_problem(self) -> str | None:
         budget = self.goal.budget
-        if self.state.tokens >= budget["tokens"]:
-            return f"token budget spent ({self.state.tokens} >= {budget['tokens']})"
-        if self.state.dollars >= budget["dollars"]:
-            return f"dollar budget spent (${self.state.dollars:.4f} >= ${budget['dollars']})"
-        if self.wall_used() >= budget["wall_seconds"]:
-            return f"wall-time budget spent ({self.wall_used():.0f}s >= {budget['wall_seconds']}s)"
+        if self.state.tokens >= budget.tokens:
+            return f"token budget spent ({self.state.tokens} >= {budget.tokens})"
+        if self.state.dollars >= budget.dollars:
+            return f"dollar budget spent (${self.state.dollars:.4f} >= ${budget.dollars})"
+        if self.wall_used() >= budget.wall_seconds:
+            return f"wall-time budget spent ({self.wall_used():.0f}s >= {budget.wall_seconds}s)"
         return None
 
+    def spend(self, completion: Completion):
+        self.state.tokens += completion.tokens
+        self.state.dollars += completion.cost_usd
+        self.reporter.usage(self.state.tokens, self.state.dollars)
+
     def stuck(self) -> bool:
-        n = self.goal.budget["stuck_after"]
+        n = self.goal.budget.stuck_after
         done = [self.state.attempts[k] for k in sorted(self.state.attempts)]
         last = [a["signature"] for a in done[-n:]]
         return n > 1 and len(last) == n and len(set(last)) == 1 and not done[-1]["ok"]
@@ -71,78 +104,87 @@ class AgentLoop:
             return base
         base = resolve_base(self.ws.repo, self.goal.base)
         self.record.write("goal.json", self.goal.to_dict())
-        self.record.write("agent.json", self.agent.to_dict())
+        self.record.write("agent.json", self.agent_config.to_dict())
         self.state.started = self.record.event(
-            "run_started", run_id=self.s.run_id, goal=self.goal.id, agent=self.agent.name,
-            provider=self.agent.provider, model=self.agent.model, base=base,
-            repo=str(self.ws.root), worktree=str(self.ws.worktree), harness_python=sys.executable)
+            "run_started",
+            run_id=self.s.run_id,
+            goal=self.goal.id,
+            agent=self.agent_config.name,
+            mode=self.agent_config.mode,
+            provider=self.agent_config.provider,
+            model=self.agent_config.model,
+            base=base,
+            repo=str(self.ws.root),
+            worktree=str(self.ws.worktree),
+            harness_python=sys.executable,
+        )
         return base
 
     # ---------------------------------------------------------------- one attempt
-    def ask_model(self, attempt: int, base: str) -> tuple[str, dict]:
-        if attempt in self.state.responses:  # resumed: never pay for (or change) a response twice
-            saved = self.record.attempt_path(attempt, "response.txt").read_text()
-            return saved, self.state.responses[attempt]
-        system, user, sizes = build_prompt(self.s.repo, self.ws.worktree, self.goal, self.agent,
-                                           attempt, self.state.feedback_history())
-        self.record.write(f"attempts/{attempt:03d}/prompt.md",
-                          f"<!-- system -->\n{system}\n\n<!-- user -->\n{user}\n")
-        self.record.write(f"attempts/{attempt:03d}/prompt_sizes.json", sizes)
-        self.reporter.stage("model", "waiting")
-        completion = self.provider.complete(system, user, attempt)
-        self.record.write(f"attempts/{attempt:03d}/response.txt", completion.text)
-        event = self.record.event(
-            "llm_response", attempt=attempt, provider=completion.provider, model=completion.model,
-            input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
-            cost_usd=completion.cost_usd, usage_source=completion.usage_source,
-            tries=completion.tries)
-        self.state.responses[attempt] = event
-        self.state.tokens += completion.input_tokens + completion.output_tokens
-        self.state.dollars += completion.cost_usd
-        self.reporter.usage(self.state.tokens, self.state.dollars)
-        return completion.text, event
-
     def run_attempt(self, attempt: int, base: str) -> tuple[Verdict, list]:
         started = time.monotonic()
         self.record.event("attempt_started", attempt=attempt)
         self.reporter.attempt(attempt)
         self.ws.prepare(base)
-        if not self.goal.acceptance["build"]:  # python-only goal: reuse the main checkout's build
+        if not self.goal.acceptance.build:  # python-only goal: reuse the main checkout's build
             seeded = self.ws.seed_prebuilt()
             if seeded:
                 self.record.event("prebuilt_seeded", attempt=attempt, files=seeded)
-        text, usage = self.ask_model(attempt, base)
+        grader = Grader(self.ws, self.goal, base, self.secrets, on_stage=self._on_stage(attempt))
+        ctx = AttemptContext(
+            number=attempt,
+            base=base,
+            goal=self.goal,
+            config=self.agent_config,
+            repo=self.s.repo,
+            workspace=self.ws,
+            feedback=self.state.feedback_history(),
+            provider=self.provider,
+            record=self.record,
+            reporter=self.reporter,
+            tool_grader=Grader(self.ws, self.goal, base, self.secrets),
+            history=AttemptHistory.from_events(
+                self.record.load_events(self.record.events_path), attempt
+            ),
+            on_usage=self.spend,
+            budget_problem=self.budget_problem,
+        )
+        submission = self.agent.attempt(ctx)
         received = time.monotonic()
-        edits = parse_edits(text)
-        self.record.write(f"attempts/{attempt:03d}/edits.json", [asdict(e) for e in edits])
-        report = apply_edits(self.ws.worktree, edits, self.goal.scope, self.goal.all_protected)
-        self.record.write(f"attempts/{attempt:03d}/apply.json", report.to_dict())
         self.record.write(f"attempts/{attempt:03d}/diff.patch", self.ws.diff(base))
         changed = self.ws.changed_paths(base)
-        self.record.event("edits_applied", attempt=attempt, ok=report.ok, blocks=len(edits),
-                          changed=changed, results=report.to_dict()["results"])
-        if not report.ok:
-            self.reporter.stage("apply", "failed")
-            verdict = Verdict(False, [], "apply", "[stage apply] edits could not be applied:\n"
-                              + report.feedback())
-        else:
-            self.reporter.stage("apply", f"{len(changed)} file(s) changed")
-            grader = Grader(self.ws, self.goal, base, self.secrets, on_stage=self._on_stage(attempt))
+        if submission.graded:
+            self.reporter.stage("submitted", f"{len(changed)} file(s) changed")
             verdict = grader.grade(self.record.attempt_path(attempt, "stages"))
             self.record.redact_tree(self.record.attempt_path(attempt, "stages"))
+        else:
+            verdict = Verdict(False, [], submission.failed_stage, submission.feedback)
         overhead_s = None
         if verdict.stages:
             stage_time = sum(s.seconds for s in verdict.stages)
             overhead_s = round(time.monotonic() - received - stage_time, 3)
         self.record.write(f"attempts/{attempt:03d}/verdict.json", verdict.to_dict())
+        responses = AttemptHistory.from_events(
+            self.record.load_events(self.record.events_path), attempt
+        ).responses
         finished = self.record.event(
-            "attempt_finished", attempt=attempt, ok=verdict.ok, failed_stage=verdict.failed_stage,
-            feedback=verdict.feedback, signature=verdict.signature,
+            "attempt_finished",
+            attempt=attempt,
+            ok=verdict.ok,
+            failed_stage=verdict.failed_stage,
+            feedback=verdict.feedback,
+            signature=verdict.signature,
             seconds=round(time.monotonic() - started, 3),
-            patch_to_verdict_s=round(time.monotonic() - received, 3), harness_overhead_s=overhead_s,
+            patch_to_verdict_s=round(time.monotonic() - received, 3),
+            harness_overhead_s=overhead_s,
             regression_candidate=self._candidate(verdict, attempt),
-            tokens=usage.get("input_tokens", 0) + usage.get("output_tokens", 0),
-            cost_usd=usage.get("cost_usd", 0.0))
+            tokens=sum(r.get("input_tokens", 0) + r.get("output_tokens", 0) for r in responses),
+            cost_usd=round(sum(r.get("cost_usd", 0.0) for r in responses), 6),
+            model_seconds=round(sum(r.get("seconds", 0.0) for r in responses), 3),
+            steps=submission.steps,
+            edit_blocks=submission.edit_blocks,
+            edit_failures=submission.edit_failures,
+        )
         self.state.attempts[attempt] = finished
         self.state.wall_seconds += finished["seconds"]
         return verdict, changed
@@ -151,8 +193,15 @@ class AgentLoop:
         def hook(name, status, result=None):
             self.reporter.stage(name, status, result)
             if result is not None:
-                self.record.event("stage", attempt=attempt, name=name, ok=result.ok,
-                                  seconds=result.seconds, summary=result.summary)
+                self.record.event(
+                    "stage",
+                    attempt=attempt,
+                    name=name,
+                    ok=result.ok,
+                    seconds=result.seconds,
+                    summary=result.summary,
+                )
+
         return hook
 
     @staticmethod
@@ -161,21 +210,35 @@ class AgentLoop:
             return None
         return candidates_from_stage(verdict.stages[-1].to_dict(), attempt)
 
+    def usage_source(self) -> str:
+        """ "provider" when every response reported its usage, else "estimated"."""
+        events = self.record.load_events(self.record.events_path)
+        sources = {e.get("usage_source") for e in events if e["kind"] == "llm_response"}
+        return "estimated" if "estimated" in sources else "provider"
+
     # ---------------------------------------------------------------- acceptance
     def accept(self, attempt: int, changed: list) -> dict:
         regressions = self.grow_regressions(attempt)
-        usage = self.state.responses.get(attempt, {})
+        usage = self.state.attempts.get(attempt, {})
         branch = f"harness/{self.goal.id}/{self.s.run_id}"
-        message = (f"harness: {self.goal.title}\n\n"
-                   f"Goal: {self.goal.id}\nRun: {self.s.run_id}\nAttempt: {attempt}\n"
-                   f"Model: {self.agent.provider}:{self.agent.model} (agent {self.agent.name})\n"
-                   f"Usage: run_tokens={self.state.tokens} run_cost_usd={self.state.dollars:.4f} "
-                   f"attempt_tokens={usage.get('input_tokens', 0) + usage.get('output_tokens', 0)}"
-                   f" usage_source={usage.get('usage_source', 'unknown')}\n"
-                   + "".join(f"Regression-Test: {p}\n" for p in regressions))
+        message = (
+            f"harness: {self.goal.title}\n\n"
+            f"Goal: {self.goal.id}\nRun: {self.s.run_id}\nAttempt: {attempt}\n"
+            f"Model: {self.agent_config.provider}:{self.agent_config.model} "
+            f"(agent {self.agent_config.name}, {self.agent_config.mode} mode)\n"
+            f"Usage: run_tokens={self.state.tokens} run_cost_usd={self.state.dollars:.4f} "
+            f"attempt_tokens={usage.get('tokens', 0)} usage_source={self.usage_source()}\n"
+            + "".join(f"Regression-Test: {p}\n" for p in regressions)
+        )
         commit = self.ws.commit(changed + regressions, message, branch)
-        event = self.record.event("accepted", attempt=attempt, branch=branch, commit=commit,
-                                  regressions=regressions, changed=changed)
+        event = self.record.event(
+            "accepted",
+            attempt=attempt,
+            branch=branch,
+            commit=commit,
+            regressions=regressions,
+            changed=changed,
+        )
         self.state.accepted = event
         if self.s.merge:
             ok, info = self.ws.merge(branch, f"Merge {branch} (goal {self.goal.id})")
@@ -185,44 +248,54 @@ class AgentLoop:
 
     def grow_regressions(self, accepted_attempt: int) -> list[str]:
         written = []
-        backward = {c["name"]: c["backward"] for c in self.goal.acceptance["numerics"]}
         for number in sorted(self.state.attempts):
             cand = self.state.attempts[number].get("regression_candidate")
             if number >= accepted_attempt or not cand:
                 continue
-            path = write_regression(self.ws.worktree, cand, self.goal.id, self.s.run_id,
-                                    accepted_attempt, f"{self.agent.provider}:{self.agent.model}",
-                                    backward)
+            grown = case_file(
+                cand,
+                self.goal.id,
+                self.s.run_id,
+                accepted_attempt,
+                f"{self.agent_config.provider}:{self.agent_config.model}",
+            )
+            if grown is None:
+                continue
+            path = write_regression(self.ws.worktree, grown, self.goal.id, self.s.run_id)
             rel = str(path.relative_to(self.ws.worktree))
             # A grown test must pass on the accepted change, or it is not a regression test.
             grader = Grader(self.ws, self.goal, "", self.secrets)
-            check = run_command([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                 rel], self.ws.worktree,
-                                self.record.attempt_path(accepted_attempt, f"stages/regrow-{number}.log"),
-                                Limits(wall_s=self.goal.limits["stage_timeout_s"],
-                                       memory_mb=self.goal.limits["memory_mb"]),
-                                grader.env(), self.secrets)
-            if check.ok:
+            try:
+                ok, reason = grader.verify_regression(
+                    grown, self.record.attempt_path(accepted_attempt, f"stages/regrow-{number}")
+                )
+            finally:
+                grader.close()
+            if ok:
                 written.append(rel)
                 self.record.event("regression_written", path=rel, from_attempt=number)
             else:
                 path.unlink()
-                self.record.event("regression_dropped", path=rel, from_attempt=number,
-                                  reason=check.output[-500:])
+                self.record.event(
+                    "regression_dropped", path=rel, from_attempt=number, reason=reason[-500:]
+                )
         return written
 
     # ---------------------------------------------------------------- the loop
     def run(self) -> tuple[int, dict]:
         if self.state.finished:
             return self.state.finished["exit_code"], self.summary(
-                self.state.finished["outcome"], self.state.finished["reason"])
+                self.state.finished["outcome"], self.state.finished["reason"]
+            )
         if self.state.accepted:  # killed after the commit but before the run was closed
-            return self.finish("accepted", "accepted before the interruption", EXIT_ACCEPTED,
-                               self.state.accepted)
+            return self.finish(
+                "accepted", "accepted before the interruption", EXIT_ACCEPTED, self.state.accepted
+            )
         try:
             base = self.start_run()
-            self.provider = make_provider(self.agent, self.s.repo)
-            self.reporter.start(self.s.run_id, self.goal, self.agent, self.goal.budget["attempts"])
+            self.reporter.start(
+                self.s.run_id, self.goal, self.agent_config, self.goal.budget.attempts
+            )
             self.reporter.usage(self.state.tokens, self.state.dollars)
             return self._loop(base)
         finally:
@@ -231,34 +304,45 @@ class AgentLoop:
 
     def _loop(self, base: str) -> tuple[int, dict]:
         attempt = self.state.next_attempt
-        while attempt <= self.goal.budget["attempts"]:
+        while attempt <= self.goal.budget.attempts:
             problem = self.budget_problem()
             if problem:
                 return self.finish("budget", problem, EXIT_NOT_ACCEPTED)
             try:
                 verdict, changed = self.run_attempt(attempt, base)
             except ProviderError as exc:
-                self.record.event("provider_error", attempt=attempt, error=str(exc))
+                self.record.event(
+                    "provider_error", attempt=attempt, error=str(exc), tries=exc.tries
+                )
                 return self.finish("provider_error", str(exc), EXIT_NOT_ACCEPTED)
             if verdict.ok:
                 event = self.accept(attempt, changed)
                 self.reporter.note(f"accepted on attempt {attempt}: {event['branch']}")
-                return self.finish("accepted", f"attempt {attempt} passed every stage",
-                                   EXIT_ACCEPTED, event)
+                return self.finish(
+                    "accepted", f"attempt {attempt} passed every stage", EXIT_ACCEPTED, event
+                )
             self.reporter.note(f"attempt {attempt}: rejected at {verdict.failed_stage}")
+            if verdict.flagged:  # e.g. an implausible speedup: a human decides, not the loop
+                return self.finish(
+                    "flagged", f"attempt {attempt} flagged for human review", EXIT_NOT_ACCEPTED
+                )
             if self.stuck():
-                return self.finish("stuck", f"the same failure repeated "
-                                   f"{self.goal.budget['stuck_after']} times in a row",
-                                   EXIT_NOT_ACCEPTED)
+                return self.finish(
+                    "stuck",
+                    f"the same failure repeated {self.goal.budget.stuck_after} times in a row",
+                    EXIT_NOT_ACCEPTED,
+                )
             attempt += 1
-        return self.finish("budget", f"all {self.goal.budget['attempts']} attempts used",
-                           EXIT_NOT_ACCEPTED)
+        return self.finish(
+            "budget", f"all {self.goal.budget.attempts} attempts used", EXIT_NOT_ACCEPTED
+        )
 
     def finish(self, outcome: str, reason: str, code: int, accepted: dict | None = None):
         summary = self.summary(outcome, reason, accepted)
         self.record.write("summary.json", summary)
-        self.record.event("run_finished", outcome=outcome, reason=reason, exit_code=code,
-                          accepted=accepted)
+        self.record.event(
+            "run_finished", outcome=outcome, reason=reason, exit_code=code, accepted=accepted
+        )
         return code, summary
 
     def summary(self, outcome: str, reason: str, accepted: dict | None = None) -> dict:
@@ -267,15 +351,33 @@ class AgentLoop:
         for number in sorted(self.state.attempts):
             ev = self.state.attempts[number]
             first = (ev.get("feedback") or "").strip().splitlines()
-            rows.append({"attempt": number, "ok": ev["ok"], "failed_stage": ev.get("failed_stage"),
-                         "seconds": ev.get("seconds", 0.0), "tokens": ev.get("tokens", 0),
-                         "cost_usd": ev.get("cost_usd", 0.0),
-                         "note": first[1] if len(first) > 1 else (first[0] if first else ""),
-                         "patch_to_verdict_s": ev.get("patch_to_verdict_s"),
-                         "harness_overhead_s": ev.get("harness_overhead_s")})
-        return {"run_id": self.s.run_id, "goal": self.goal.id, "agent": self.agent.name,
-                "model": f"{self.agent.provider}:{self.agent.model}", "outcome": outcome,
-                "reason": reason, "attempts": rows, "tokens": self.state.tokens,
-                "cost_usd": round(self.state.dollars, 6), "branch": accepted.get("branch"),
-                "commit": accepted.get("commit"), "regressions": accepted.get("regressions", []),
-                "merge": accepted.get("merge"), "record": str(self.record.dir)}
+            rows.append(
+                {
+                    "attempt": number,
+                    "ok": ev["ok"],
+                    "failed_stage": ev.get("failed_stage"),
+                    "seconds": ev.get("seconds", 0.0),
+                    "tokens": ev.get("tokens", 0),
+                    "cost_usd": ev.get("cost_usd", 0.0),
+                    "note": first[1] if len(first) > 1 else (first[0] if first else ""),
+                    "patch_to_verdict_s": ev.get("patch_to_verdict_s"),
+                    "harness_overhead_s": ev.get("harness_overhead_s"),
+                }
+            )
+        return {
+            "run_id": self.s.run_id,
+            "goal": self.goal.id,
+            "agent": self.agent_config.name,
+            "mode": self.agent_config.mode,
+            "model": f"{self.agent_config.provider}:{self.agent_config.model}",
+            "outcome": outcome,
+            "reason": reason,
+            "attempts": rows,
+            "tokens": self.state.tokens,
+            "cost_usd": round(self.state.dollars, 6),
+            "branch": accepted.get("branch"),
+            "commit": accepted.get("commit"),
+            "regressions": accepted.get("regressions", []),
+            "merge": accepted.get("merge"),
+            "record": str(self.record.dir),
+        }

@@ -3,6 +3,7 @@
 Everything written here passes through `redact`, so secrets from the environment never land
 on disk. The event log is the source of truth for --resume.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,10 @@ def new_run_id(goal_id: str) -> str:
 @dataclass
 class ResumeState:
     """What the event log says has happened so far in a run."""
+
     started: dict | None = None
     finished: dict | None = None
-    attempts: dict = field(default_factory=dict)   # attempt -> attempt_finished event
+    attempts: dict = field(default_factory=dict)  # attempt -> attempt_finished event
     responses: dict = field(default_factory=dict)  # attempt -> llm_response event
     accepted: dict | None = None
     tokens: int = 0
@@ -38,8 +40,11 @@ class ResumeState:
         return max(done, default=0) + 1
 
     def feedback_history(self) -> list[str]:
-        return [self.attempts[n]["feedback"] for n in sorted(self.attempts)
-                if not self.attempts[n]["ok"]]
+        return [
+            self.attempts[n]["feedback"]
+            for n in sorted(self.attempts)
+            if not self.attempts[n]["ok"]
+        ]
 
 
 class RunRecord:
@@ -52,7 +57,7 @@ class RunRecord:
         self._seq = sum(1 for _ in self.load_events(self.events_path))
 
     @classmethod
-    def open_existing(cls, runs_dir: Path, run_id: str, secret_values: list[str]) -> "RunRecord":
+    def open_existing(cls, runs_dir: Path, run_id: str, secret_values: list[str]) -> RunRecord:
         if not (Path(runs_dir) / run_id / "events.jsonl").exists():
             raise ConfigError(f"no run {run_id!r} under {runs_dir}")
         return cls(runs_dir, run_id, secret_values)
@@ -96,7 +101,7 @@ class RunRecord:
     # -- reading
     @staticmethod
     def load_events(path: Path) -> list[dict]:
-        events = []
+        events: list[dict] = []
         if not Path(path).exists():
             return events
         for line in Path(path).read_text().splitlines():

@@ -1,4 +1,5 @@
 """Running untrusted build/test commands: scrubbed env, rlimits, process-group kill."""
+
 from __future__ import annotations
 
 import os
@@ -74,6 +75,7 @@ def _limit_child(limits: Limits):
         size = limits.file_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
     return apply
 
 
@@ -97,9 +99,15 @@ def format_command(template: str, values: dict) -> list[str]:
     return argv
 
 
-def run_command(argv: list[str], cwd: Path, log_path: Path, limits: Limits,
-                env_extra: dict | None = None, secrets: list[str] | None = None,
-                pgid_file: Path | None = None) -> CommandResult:
+def run_command(
+    argv: list[str],
+    cwd: Path,
+    log_path: Path,
+    limits: Limits,
+    env_extra: dict | None = None,
+    secrets: list[str] | None = None,
+    pgid_file: Path | None = None,
+) -> CommandResult:
     """Run argv in its own process group; kill the whole group on timeout."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
@@ -108,9 +116,16 @@ def run_command(argv: list[str], cwd: Path, log_path: Path, limits: Limits,
         log.write(("$ " + shlex.join(argv) + "\n").encode())
         log.flush()
         try:
-            proc = subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=scrubbed_env(env_extra),
-                                    start_new_session=True, preexec_fn=_limit_child(limits))
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=scrubbed_env(env_extra),
+                start_new_session=True,
+                preexec_fn=_limit_child(limits),
+            )
         except OSError as exc:
             log.write(f"cannot start: {exc}\n".encode())
             returncode = 127
@@ -141,5 +156,6 @@ def trim(text: str, head: int = 60, tail: int = 120) -> str:
     lines = text.splitlines()
     if len(lines) <= head + tail:
         return text
-    return "\n".join(lines[:head] + [f"... [{len(lines) - head - tail} lines trimmed] ..."]
-                     + lines[-tail:])
+    return "\n".join(
+        [*lines[:head], f"... [{len(lines) - head - tail} lines trimmed] ...", *lines[-tail:]]
+    )

@@ -1,4 +1,5 @@
 """Git worktrees for attempts (gitpython), protected-path hashing, accept and merge."""
+
 from __future__ import annotations
 
 import fcntl
@@ -15,8 +16,14 @@ from .edits import matches_any
 from .errors import ConfigError
 
 HARNESS_DIR = ".harness"
-AUTHOR = ["-c", "user.name=ember-harness", "-c", "user.email=harness@ember.invalid",
-          "-c", "commit.gpgsign=false"]
+AUTHOR = [
+    "-c",
+    "user.name=ember-harness",
+    "-c",
+    "user.email=harness@ember.invalid",
+    "-c",
+    "commit.gpgsign=false",
+]
 
 
 def open_repo(path: Path) -> git.Repo:
@@ -30,8 +37,10 @@ def resolve_base(repo: git.Repo, ref: str) -> str:
     try:
         return repo.commit(ref).hexsha
     except (git.BadName, ValueError, git.GitCommandError):
-        raise ConfigError(f"goal base {ref!r} does not name a commit in {repo.working_tree_dir}"
-                          " (a fresh repository needs at least one commit)") from None
+        raise ConfigError(
+            f"goal base {ref!r} does not name a commit in {repo.working_tree_dir}"
+            " (a fresh repository needs at least one commit)"
+        ) from None
 
 
 def blob_sha(path: Path) -> str:
@@ -46,17 +55,20 @@ class Workspace:
     files an earlier attempt touched, so the next build recompiles exactly those.
     """
 
-    def __init__(self, repo_root: Path, goal_id: str, run_id: str):
+    def __init__(self, repo_root: Path, goal_id: str, run_id: str, slot: str | None = None):
+        """`slot` names the worktree/build dir to reuse (default: the goal's); `harness bench`
+        gives each of its parallel lanes one, so a lane's build stays incremental."""
         self.repo = open_repo(repo_root)
-        self.root = Path(self.repo.working_tree_dir)
+        self.root = Path(str(self.repo.working_tree_dir))
         self.harness_dir = self.root / HARNESS_DIR
         (self.harness_dir / "locks").mkdir(parents=True, exist_ok=True)
-        slot = goal_id
-        self._lock = open(self.harness_dir / "locks" / f"{goal_id}.lock", "w")
+        slot = slot or goal_id
+        # held for the run's lifetime, released in close()
+        self._lock = open(self.harness_dir / "locks" / f"{slot}.lock", "w")  # noqa: SIM115
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # another run of this goal holds the slot: use a private one
-            slot = f"{goal_id}--{run_id}"
+        except BlockingIOError:  # another run holds the slot: use a private one
+            slot = f"{slot}--{run_id}"
         self.worktree = self.harness_dir / "worktrees" / slot
         self.build_dir = self.harness_dir / "build" / slot
         self.pgid_file = self.harness_dir / "running" / f"{slot}.pgid"
@@ -97,8 +109,11 @@ class Workspace:
             for source in self.root.glob(pattern):
                 rel = source.relative_to(self.root)
                 target = self.worktree / rel
-                if not target.exists() or target.stat().st_size != source.stat().st_size \
-                        or target.stat().st_mtime < source.stat().st_mtime:
+                if (
+                    not target.exists()
+                    or target.stat().st_size != source.stat().st_size
+                    or target.stat().st_mtime < source.stat().st_mtime
+                ):
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(source, target)
                     copied.append(str(rel))
@@ -112,8 +127,7 @@ class Workspace:
             pgid = int(self.pgid_file.read_text())
             for proc in psutil.process_iter(["pid"]):
                 try:
-                    if os.getpgid(proc.pid) == pgid and \
-                            str(self.worktree) in (proc.cwd() or ""):
+                    if os.getpgid(proc.pid) == pgid and str(self.worktree) in (proc.cwd() or ""):
                         os.killpg(pgid, signal.SIGKILL)
                         break
                 except (psutil.Error, ProcessLookupError, PermissionError):
@@ -150,10 +164,13 @@ class Workspace:
                 problems.append(f"{path}: removed or replaced")
             elif blob_sha(file) != sha:
                 problems.append(f"{path}: content hash changed")
-        base_paths = {l.split("\t", 1)[1] for l in wt.git.ls_tree("-r", base).splitlines()}
+        base_paths = {ln.split("\t", 1)[1] for ln in wt.git.ls_tree("-r", base).splitlines()}
         for path in wt.git.ls_files("-o").splitlines():
-            if path not in base_paths and matches_any(path, protected) \
-                    and "__pycache__" not in path:
+            if (
+                path not in base_paths
+                and matches_any(path, protected)
+                and "__pycache__" not in path
+            ):
                 problems.append(f"{path}: new file on a protected path")
         return problems
 
@@ -165,17 +182,12 @@ class Workspace:
         self.repo.git.branch("-f", branch, sha)
         return sha
 
-    def branch_commit(self, branch: str) -> str | None:
-        try:
-            return self.repo.commit(branch).hexsha
-        except (git.BadName, ValueError, git.GitCommandError):
-            return None
-
     def merge(self, branch: str, message: str) -> tuple[bool, str]:
         """Integrate the accepted branch into the current branch of the main checkout."""
         try:
-            self.repo.git.execute(["git", *AUTHOR, "merge", "--no-ff", "--no-edit", "-m",
-                                   message, branch])
+            self.repo.git.execute(
+                ["git", *AUTHOR, "merge", "--no-ff", "--no-edit", "-m", message, branch]
+            )
             return True, self.repo.head.commit.hexsha
         except git.GitCommandError as exc:
             try:

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,6 +39,9 @@ def base_parser(workload, defaults: dict) -> argparse.ArgumentParser:
     p.add_argument("--stop-at", type=int, default=None, help="stop (and --save) before this step, keeping the "
                    "--steps schedule, e.g. to test resuming")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--ddp", action="store_true", help="data parallel over the ranks of a launcher (ember: "
+                   "python -m ember.distributed.run, torch: torchrun): each rank takes its shard of every batch, "
+                   "rank 0 alone logs, evaluates and saves")
     workload.add_args(p)
     return p
 
@@ -61,8 +65,39 @@ def make_optimizer(lib, model, args):
     return opt, sched
 
 
-def train_step(lib, workload, model, opt, sched, args, step):
+@dataclass
+class DDPRanks:
+    """This rank's place in a --ddp run."""
+    rank: int
+    world: int
+
+    def shard(self, a):
+        rows = len(a) // self.world
+        return a[self.rank * rows:(self.rank + 1) * rows]
+
+    def mean(self, lib, value):
+        """The ranks' mean of a scalar tensor (for logging the global batch's loss)."""
+        t = value.detach().reshape(1).clone()
+        lib.distributed.all_reduce(t)
+        return t / self.world
+
+
+def setup_ddp(lib, args) -> DDPRanks:
+    dist = lib.distributed
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if args.device == "cuda":
+        lib.cuda.set_device(local_rank)
+    dist.init_process_group("nccl" if args.device == "cuda" else ("mpi" if lib.__name__ == "ember" else "gloo"))
+    dp = DDPRanks(dist.get_rank(), dist.get_world_size())
+    if args.batch_size % dp.world:
+        raise SystemExit(f"--batch-size {args.batch_size} must be divisible by the {dp.world} ranks of --ddp")
+    return dp
+
+
+def train_step(lib, workload, model, opt, sched, args, step, dp: DDPRanks | None = None):
     x_np, y_np = workload.batch(args, step)
+    if dp is not None:
+        x_np, y_np = dp.shard(x_np), dp.shard(y_np)
     x, y = to_tensor(lib, x_np, args.device), to_tensor(lib, y_np, args.device)
     loss, extra = workload.loss(lib, model, x, y, args)
     opt.zero_grad(set_to_none=True)
@@ -72,6 +107,8 @@ def train_step(lib, workload, model, opt, sched, args, step):
         grad_norm = lib.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
     opt.step()
     sched.step()
+    if dp is not None:
+        loss = dp.mean(lib, loss)
     return loss, grad_norm, extra
 
 
@@ -104,30 +141,40 @@ def run(workload, argv=None, defaults: dict | None = None) -> dict:
     args = base_parser(workload, defaults or {}).parse_args(argv)
     lib = load_backend(args.backend)
     set_threads(lib, args.threads)
+    dp = setup_ddp(lib, args) if args.ddp else None
+    if dp is not None and dp.rank != 0:
+        args.quiet = True
     lib.manual_seed(args.seed)
     workload.setup(args)
-    model = workload.build_model(lib, args)
+    model = workload.build_model(lib, args)  # the same weights on every rank (numpy init from --seed)
+    net = model  # the bare module: evaluation, sampling and checkpoints (rank 0 only under --ddp)
+    if dp is not None:
+        model = lib.nn.parallel.DistributedDataParallel(
+            net, device_ids=[lib.cuda.current_device()] if args.device == "cuda" else None)
     opt, sched = make_optimizer(lib, model, args)
     metrics = {"workload": workload.name, "backend": args.backend, "device": args.device,
                "config": {k: v for k, v in vars(args).items()}, "step": [], "loss": [], "lr": [], "eval": []}
     start = 0
     if args.resume:
         ckpt = load(lib, args.resume)
-        model.load_state_dict(ckpt["model"])
+        net.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         start = int(ckpt["step"])
         metrics["resumed_from"] = start
     n_params = sum(p.numel() for p in model.parameters())
+    lead = dp is None or dp.rank == 0
     progress = _Progress(args.steps, f"{workload.name} [{args.backend}]", args.quiet, start)
-    progress.log(f"{workload.name}: backend={args.backend} device={args.device} params={n_params:,} steps={args.steps}")
+    if lead:
+        progress.log(f"{workload.name}: backend={args.backend} device={args.device} params={n_params:,} "
+                     f"steps={args.steps}" + (f" ddp ranks={dp.world}" if dp else ""))
     model.train()
     t0 = time.perf_counter()
     train_time = 0.0
     end = args.steps if args.stop_at is None else min(args.steps, args.stop_at)
     for step in range(start, end):
         ts = time.perf_counter()
-        loss, grad_norm, extra = train_step(lib, workload, model, opt, sched, args, step)
+        loss, grad_norm, extra = train_step(lib, workload, model, opt, sched, args, step, dp)
         loss_value = float(loss.item())
         train_time += time.perf_counter() - ts
         metrics["step"].append(step)
@@ -136,13 +183,15 @@ def run(workload, argv=None, defaults: dict | None = None) -> dict:
         if not np.isfinite(loss_value):
             progress.log(f"step {step}: loss is {loss_value}; stopping")
             break
+        if not lead:
+            continue
         if step % args.log_every == 0 or step == args.steps - 1:
             progress.update(step + 1, f"loss {loss_value:.4f}")
         last = step == end - 1
         if args.eval_every and (step % args.eval_every == 0 or last) and step > start or last:
-            model.eval()
-            ev = workload.evaluate(lib, model, args)
-            model.train()
+            net.eval()
+            ev = workload.evaluate(lib, net, args)
+            net.train()
             ev["step"] = step
             metrics["eval"].append(ev)
             progress.log(f"step {step}: train loss {loss_value:.4f} " + " ".join(
@@ -153,10 +202,15 @@ def run(workload, argv=None, defaults: dict | None = None) -> dict:
     metrics["train_time_s"] = train_time
     metrics[f"{workload.unit}_per_s"] = workload.items_per_step(args) * steps_run / max(train_time, 1e-9)
     metrics["final"] = metrics["eval"][-1] if metrics["eval"] else {}
-    metrics.update(workload.finish(lib, model, args) or {})
+    if dp is not None:
+        metrics["ddp_world_size"] = dp.world
+        if not lead:
+            lib.distributed.destroy_process_group()
+            return metrics
+    metrics.update(workload.finish(lib, net, args) or {})
     if args.save:
         os.makedirs(os.path.dirname(os.path.abspath(args.save)), exist_ok=True)
-        save(lib, {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+        save(lib, {"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                   "step": end}, args.save)
     path = args.metrics or os.path.join("runs", f"{workload.name}_{args.backend}.json")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -164,6 +218,8 @@ def run(workload, argv=None, defaults: dict | None = None) -> dict:
         json.dump(metrics, f, indent=1, default=str)
     progress.log(f"done in {metrics['wall_time_s']:.1f}s ({metrics[f'{workload.unit}_per_s']:.0f} {workload.unit}/s); "
                  f"final {metrics['final']}; metrics -> {path}")
-    metrics["_model"] = model
+    if dp is not None:
+        lib.distributed.destroy_process_group()
+    metrics["_model"] = net
     metrics["_lib"] = lib
     return metrics

@@ -1,4 +1,5 @@
 """Fixtures: a tiny fake-runtime git repo and loopback OpenAI/Anthropic servers."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,6 +20,7 @@ def serve():
         server = ScriptedServer(flavor, script)
         servers.append(server)
         return server
+
     yield start
     for server in servers:
         server.close()

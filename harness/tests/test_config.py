@@ -1,4 +1,5 @@
 """Goal/agent validation: line-numbered errors, exit code 2, no tracebacks."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,11 +34,11 @@ def errors_for(tmp_path, text):
 
 def test_valid_goals_get_defaults(tmp_path):
     (tmp_path / "goals.yaml").write_text(VALID)
-    goal, = load_goals(tmp_path / "goals.yaml")
-    assert goal.budget["attempts"] == 3 and goal.acceptance["build"] is True
-    assert goal.acceptance["numerics"][0]["dtypes"] == ["float32"]
+    (goal,) = load_goals(tmp_path / "goals.yaml")
+    assert goal.budget.attempts == 3 and goal.acceptance.build is True
+    assert goal.acceptance.numerics[0].dtypes == ["float32"]
     assert "harness/**" in goal.all_protected and "**/conftest.py" in goal.all_protected
-    assert goal.commands["build"].startswith("cmake --build")
+    assert goal.commands.build.startswith("cmake --build")
 
 
 def test_unknown_key_reports_its_line(tmp_path):
@@ -48,7 +49,9 @@ def test_unknown_key_reports_its_line(tmp_path):
 def test_wrong_type_reports_its_line(tmp_path):
     text = VALID + "    budget:\n      attempts: three\n"
     messages = errors_for(tmp_path, text)
-    assert messages == ["goals.yaml:14: goals[0].budget.attempts: expected integer, got str 'three'"]
+    assert messages == [
+        "goals.yaml:14: goals[0].budget.attempts: expected integer, got str 'three'"
+    ]
 
 
 def test_nested_numerics_errors(tmp_path):
@@ -60,8 +63,10 @@ def test_nested_numerics_errors(tmp_path):
 def test_duplicate_ids_and_missing_keys(tmp_path):
     text = VALID + "  - id: a\n    title: again\n"
     messages = errors_for(tmp_path, text)
-    assert any("goals.yaml:13: goals[1]: duplicate goal id 'a' (first defined at line 3)" in m
-               for m in messages), messages
+    assert any(
+        "goals.yaml:13: goals[1]: duplicate goal id 'a' (first defined at line 3)" in m
+        for m in messages
+    ), messages
     assert any("missing required key 'intent'" in m for m in messages)
 
 
@@ -74,6 +79,7 @@ def test_duplicate_yaml_key_and_syntax_error(tmp_path):
 
 def test_cli_check_exits_2_without_traceback(tmp_path, capsys):
     import subprocess
+
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / "goals.yaml").write_text(VALID.replace("id: a", "id: [a]"))
     assert main(["--repo", str(tmp_path), "goals", "--check"]) == 2
@@ -97,6 +103,7 @@ def test_agent_validation(tmp_path):
 
 def test_shipped_goals_and_agents_are_valid():
     from harness.tests.support import REAL_REPO
+
     goals = load_goals(REAL_REPO / "goals.yaml")
     assert sum(g.default for g in goals) == 1
     for path in (REAL_REPO / "agents").glob("*.yaml"):

@@ -1,4 +1,5 @@
 """The live display renders goal, attempt n/N, stage, elapsed and tokens; the summary table."""
+
 from __future__ import annotations
 
 import io
@@ -23,8 +24,17 @@ def test_live_display_and_summary():
     for needle in ("g1", "2/3", "numerics: failed", "1,234", "elapsed", "[FAIL] numerics"):
         assert needle in text, needle
     out = io.StringIO()
-    print_summary({"run_id": "r", "outcome": "accepted", "reason": "ok", "record": "runs/r",
-                   "attempts": [{"attempt": 1, "ok": True, "seconds": 2.0}],
-                   "branch": "harness/g/r", "commit": "abc", "regressions": ["regressions/t.py"]},
-                  Console(file=out, width=120))
+    print_summary(
+        {
+            "run_id": "r",
+            "outcome": "accepted",
+            "reason": "ok",
+            "record": "runs/r",
+            "attempts": [{"attempt": 1, "ok": True, "seconds": 2.0}],
+            "branch": "harness/g/r",
+            "commit": "abc",
+            "regressions": ["regressions/t.py"],
+        },
+        Console(file=out, width=120),
+    )
     assert "harness/g/r" in out.getvalue() and "regressions/t.py" in out.getvalue()

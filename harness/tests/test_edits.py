@@ -1,4 +1,5 @@
 """Edit parsing, the apply cascade, did-you-mean feedback and the path policy."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,11 @@ def tree(tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src/mod.py").write_text(ORIGINAL)
     subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "i"],
-                   cwd=tmp_path, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "i"],
+        cwd=tmp_path,
+        check=True,
+    )
     return tmp_path
 
 
@@ -61,20 +65,26 @@ def test_ambiguous_match_and_create(tree):
 
 
 def test_unified_diff_cascade(tree):
-    diff = ("```diff\n--- a/src/mod.py\n+++ b/src/mod.py\n@@ -1,3 +1,3 @@\n def f(x):\n"
-            "-    y = x + 1\n+    y = x - 1\n     return y\n```\n")
+    diff = (
+        "```diff\n--- a/src/mod.py\n+++ b/src/mod.py\n@@ -1,3 +1,3 @@\n def f(x):\n"
+        "-    y = x + 1\n+    y = x - 1\n     return y\n```\n"
+    )
     report = apply(tree, diff)
     assert report.ok and report.results[0].method == "git-apply"
     assert "x - 1" in (tree / "src/mod.py").read_text()
 
 
 def test_unified_diff_whitespace_fallback_and_failure_hint(tree):
-    diff = ("```diff\n--- a/src/mod.py\n+++ b/src/mod.py\n@@ -1,3 +1,3 @@\n def f(x):\n"
-            "-      y = x + 1\n+      y = x - 5\n     return y\n```\n")
+    diff = (
+        "```diff\n--- a/src/mod.py\n+++ b/src/mod.py\n@@ -1,3 +1,3 @@\n def f(x):\n"
+        "-      y = x + 1\n+      y = x - 5\n     return y\n```\n"
+    )
     report = apply(tree, diff)
     assert report.ok and report.results[0].method in ("git-apply-ws", "git-apply-3way")
-    bad = ("```diff\n--- a/src/mod.py\n+++ b/src/mod.py\n@@ -1,3 +1,3 @@\n def f(x):\n"
-           "-    y = x + 100\n+    y = 0\n     return y\n```\n")
+    bad = (
+        "```diff\n--- a/src/mod.py\n+++ b/src/mod.py\n@@ -1,3 +1,3 @@\n def f(x):\n"
+        "-    y = x + 100\n+    y = 0\n     return y\n```\n"
+    )
     report = apply(tree, bad)
     assert not report.ok
     assert "diff did not apply" in report.feedback() and "did you mean" in report.feedback()
@@ -88,8 +98,12 @@ def test_malformed_and_missing_edits(tree):
 
 
 def test_scope_and_protected_rejections(tree):
-    text = (block("docs/readme.md", "", "hi\n") + block("src/conftest.py", "", "x\n")
-            + block("src/../../etc/passwd", "", "x\n") + block("/etc/passwd", "", "x\n"))
+    text = (
+        block("docs/readme.md", "", "hi\n")
+        + block("src/conftest.py", "", "x\n")
+        + block("src/../../etc/passwd", "", "x\n")
+        + block("/etc/passwd", "", "x\n")
+    )
     report = apply(tree, text)
     statuses = [(r.status, r.message.split(" ")[0]) for r in report.results]
     assert all(s == "rejected" for s, _ in statuses)
@@ -104,8 +118,10 @@ def test_symlinks_rejected(tree, tmp_path_factory):
     outside = tmp_path_factory.mktemp("outside")
     os.symlink(outside, tree / "src" / "link")
     assert "symlink" in check_path(tree, "src/link/evil.py", SCOPE, PROTECTED)
-    diff = ("```diff\ndiff --git a/src/l b/src/l\nnew file mode 120000\n--- /dev/null\n"
-            "+++ b/src/l\n@@ -0,0 +1 @@\n+/etc/passwd\n```\n")
+    diff = (
+        "```diff\ndiff --git a/src/l b/src/l\nnew file mode 120000\n--- /dev/null\n"
+        "+++ b/src/l\n@@ -0,0 +1 @@\n+/etc/passwd\n```\n"
+    )
     report = apply(tree, diff)
     assert report.results[0].status == "rejected" and "symlink" in report.results[0].message
     assert list(outside.iterdir()) == []
@@ -113,5 +129,7 @@ def test_symlinks_rejected(tree, tmp_path_factory):
 
 def test_glob_semantics():
     assert matches_any("runtime/csrc/ops/a.cpp", ["runtime/csrc/**"])
-    assert matches_any("a/b/conftest.py", ["**/conftest.py"]) and matches_any("conftest.py", ["**/conftest.py"])
+    assert matches_any("a/b/conftest.py", ["**/conftest.py"]) and matches_any(
+        "conftest.py", ["**/conftest.py"]
+    )
     assert not matches_any("runtime/csrc/ops/a.cpp", ["runtime/*.cpp"])

@@ -1,4 +1,5 @@
 """Resume after SIGKILL, and secrets never reaching run records or child environments."""
+
 from __future__ import annotations
 
 import json
@@ -27,11 +28,16 @@ def test_resume_after_sigkill_neither_loses_nor_duplicates_attempts(fixture_repo
     fixture_repo.write_goals(agent="replay")
     slow = tmp_path / "slow-build"
     slow.write_text("hang")
-    env = dict(os.environ, FIXTURE_SLOW_MARKER=str(slow), FIXTURE_PID_FILE=str(tmp_path / "pid"),
-               PYTHONPATH=str(REAL_REPO))
+    env = dict(
+        os.environ,
+        FIXTURE_SLOW_MARKER=str(slow),
+        FIXTURE_PID_FILE=str(tmp_path / "pid"),
+        PYTHONPATH=str(REAL_REPO),
+    )
     cmd = [sys.executable, "-m", "harness", "--repo", str(fixture_repo.root), "run"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         assert wait_for(lambda: _events_has(fixture_repo, "edits_applied", 2)), proc.stderr.read1()
         time.sleep(1.0)  # now inside the (hanging) build stage of attempt 2

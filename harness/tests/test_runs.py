@@ -1,4 +1,5 @@
 """Full runs against loopback OpenAI / Anthropic servers and the fake runtime fixture."""
+
 from __future__ import annotations
 
 import json
@@ -26,13 +27,26 @@ def test_accept_on_first_try_openai(fixture_repo, serve, capsys):
     assert request["path"] == "/v1/chat/completions"
     assert "Add triple(x)" in request["body"]["messages"][1]["content"]
     run_dir = fixture_repo.run_dir()
-    for rel in ("goal.json", "agent.json", "summary.json", "attempts/001/prompt.md",
-                "attempts/001/response.txt", "attempts/001/edits.json",
-                "attempts/001/diff.patch", "attempts/001/verdict.json"):
+    for rel in (
+        "goal.json",
+        "agent.json",
+        "summary.json",
+        "attempts/001/prompt.md",
+        "attempts/001/response.txt",
+        "attempts/001/edits.json",
+        "attempts/001/diff.patch",
+        "attempts/001/verdict.json",
+    ):
         assert (run_dir / rel).exists(), rel
     verdict = json.loads((run_dir / "attempts/001/verdict.json").read_text())
     assert [s["name"] for s in verdict["stages"]] == [
-        "protected", "build", "pytest", "numerics", "regression", "protected_after"]
+        "protected",
+        "build",
+        "pytest",
+        "numerics",
+        "regression",
+        "protected_after",
+    ]
     capsys.readouterr()
     assert fixture_repo.run("show", run_dir.name, "--json") == 0
     shown = json.loads(capsys.readouterr().out)
@@ -51,27 +65,40 @@ def test_accept_after_retry_anthropic_grows_regression_and_merges(fixture_repo, 
     events = fixture_repo.events()
     finished = [e for e in events if e["kind"] == "attempt_finished"]
     assert [(e["attempt"], e["ok"], e["failed_stage"]) for e in finished] == [
-        (1, False, "numerics"), (2, True, None)]
+        (1, False, "numerics"),
+        (2, True, None),
+    ]
     accepted = next(e for e in events if e["kind"] == "accepted")
     assert len(accepted["regressions"]) == 1
     regression = accepted["regressions"][0]
     # Merged into the current branch: the change and the grown regression test are there.
     assert "def triple" in (fixture_repo.root / "runtime/python/ember/ops.py").read_text()
-    body = (fixture_repo.root / regression).read_text()
-    for needle in ("goal:     triple", "failed:   attempt 1", "accepted: attempt 2",
-                   "model:    anthropic:anthropic-test-model", "'seed':", "'dtype': 'float64'"):
-        assert needle in body
-    # The grown test passes on the accepted code and fails on the wrong patch.
+    grown = json.loads((fixture_repo.root / regression).read_text())
+    assert regression.startswith("regressions/cases/") and regression.endswith(".json")
+    assert grown["provenance"] | {"run": None, "failure": None} == {
+        "goal": "triple",
+        "run": None,
+        "failed_attempt": 1,
+        "accepted_attempt": 2,
+        "model": "anthropic:anthropic-test-model",
+        "failure": None,
+    }
+    case = grown["cases"][0]
+    assert case["dtype"] == "float64" and isinstance(case["seed"], int)
+    assert (case["ember"], case["torch"]) == ("ember.ops.triple", "lambda x: x * 3")
+    assert "out of tolerance" in case["note"]
+    # The grown case passes on the accepted code (make test's in-process collector) and fails on
+    # the wrong patch.
     import subprocess
     import sys
-    ok = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                         regression], cwd=fixture_repo.root, capture_output=True, text=True)
-    assert ok.returncode == 0, ok.stdout
+
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "regressions"]
+    ok = subprocess.run(command, cwd=fixture_repo.root, capture_output=True, text=True)
+    assert ok.returncode == 0 and f"{len(grown['cases'])} passed" in ok.stdout, ok.stdout
     ops = fixture_repo.root / "runtime/python/ember/ops.py"
     ops.write_text(ops.read_text().replace("x * 3\n", "x * 3.01\n"))
-    bad = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          regression], cwd=fixture_repo.root, capture_output=True, text=True)
-    assert bad.returncode == 1
+    bad = subprocess.run(command, cwd=fixture_repo.root, capture_output=True, text=True)
+    assert bad.returncode == 1 and "out of tolerance" in bad.stdout, bad.stdout
 
 
 def test_budget_exhaustion_and_stuck_detection(fixture_repo, serve):
@@ -86,6 +113,7 @@ def test_budget_exhaustion_and_stuck_detection(fixture_repo, serve):
     fixture_repo.write_goals(attempts=5, stuck=2)
     for run in list(fixture_repo.runs.iterdir()):
         import shutil
+
         shutil.rmtree(run)
     assert fixture_repo.run("run") == 1
     summary = json.loads((fixture_repo.run_dir() / "summary.json").read_text())
@@ -103,8 +131,7 @@ def test_token_budget_stops_run(fixture_repo, serve):
 
 
 def test_malformed_edits_give_feedback_then_accept(fixture_repo, serve):
-    malformed = ("runtime/python/ember/ops.py\n<<<<<<< SEARCH\n    return x * 2\n"
-                 ">>>>>>> REPLACE\n")
+    malformed = "runtime/python/ember/ops.py\n<<<<<<< SEARCH\n    return x * 2\n>>>>>>> REPLACE\n"
     not_found = sr("runtime/python/ember/ops.py", "    return x + x\n", "    return 2 * x\n")
     server = serve("openai", [malformed, not_found, GOOD])
     fixture_repo.write_agent("fake-openai", "openai", base_url=server.base_url)
@@ -124,13 +151,15 @@ def test_edit_on_protected_path_is_rejected(fixture_repo, serve):
     fixture_repo.write_agent("fake-openai", "openai", base_url=server.base_url)
     assert fixture_repo.run("run") == 0
     events = fixture_repo.events()
-    applied = [e for e in events if e["kind"] == "edits_applied"][0]
+    applied = next(e for e in events if e["kind"] == "edits_applied")
     statuses = [r["status"] for r in applied["results"]]
     assert statuses == ["rejected", "applied"]
     assert "PROTECTED" in applied["results"][0]["message"]
     assert "runtime/tests/python/test_ops.py" not in applied["changed"]
     accepted = next(e for e in events if e["kind"] == "accepted")
-    test_file = git(fixture_repo.root, "show", f"{accepted['branch']}:runtime/tests/python/test_ops.py")
+    test_file = git(
+        fixture_repo.root, "show", f"{accepted['branch']}:runtime/tests/python/test_ops.py"
+    )
     assert test_file.startswith("import numpy as np")
 
 
@@ -149,12 +178,13 @@ def test_provider_error_after_retries_exits_1(fixture_repo, serve):
     fixture_repo.write_goals(agent="fake-anthropic")
     assert fixture_repo.run("run") == 1
     assert len(server.requests) == 4  # 1 + max_retries
-    assert any(e["kind"] == "provider_error" for e in fixture_repo.events())
+    error = next(e for e in fixture_repo.events() if e["kind"] == "provider_error")
+    assert [t["status"] for t in error["tries"]] == [503] * 4
 
 
-def test_hanging_build_is_killed_with_its_process_group(fixture_repo, serve, tmp_path,
-                                                         monkeypatch):
+def test_hanging_build_is_killed_with_its_process_group(fixture_repo, serve, tmp_path, monkeypatch):
     import psutil
+
     pid_file = tmp_path / "grandchild.pid"
     monkeypatch.setenv("FIXTURE_PID_FILE", str(pid_file))
     hang = sr("runtime/python/ember/HANG_BUILD", "", "hang\n") + GOOD
@@ -166,5 +196,7 @@ def test_hanging_build_is_killed_with_its_process_group(fixture_repo, serve, tmp
     assert finished[0]["failed_stage"] == "build" and "timed out" in finished[0]["feedback"]
     assert finished[0]["seconds"] < 30
     grandchild = int(pid_file.read_text())
-    assert not psutil.pid_exists(grandchild) or \
-        psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE
+    assert (
+        not psutil.pid_exists(grandchild)
+        or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE
+    )

@@ -1,4 +1,5 @@
 """Child processes: scrubbed env, limits, process-group kill; redaction."""
+
 from __future__ import annotations
 
 import sys
@@ -17,7 +18,11 @@ def test_env_scrub_and_redaction(monkeypatch):
 
 def test_timeout_kills_group_quickly(tmp_path):
     start = time.monotonic()
-    argv = [sys.executable, "-c", "import subprocess,time; subprocess.Popen(['sleep','60']); time.sleep(60)"]
+    argv = [
+        sys.executable,
+        "-c",
+        "import subprocess,time; subprocess.Popen(['sleep','60']); time.sleep(60)",
+    ]
     result = run_command(argv, tmp_path, tmp_path / "log", Limits(wall_s=1.5))
     assert result.timed_out and not result.ok and time.monotonic() - start < 10
     assert "killed process group" in result.output
@@ -30,6 +35,8 @@ def test_memory_limit_applies(tmp_path):
 
 
 def test_format_command_placeholders():
-    argv = format_command("{python} -m pytest -q {selector} {ccache_flag}",
-                          {"python": "py", "selector": "tests -k 'a or b'", "ccache_flag": ""})
+    argv = format_command(
+        "{python} -m pytest -q {selector} {ccache_flag}",
+        {"python": "py", "selector": "tests -k 'a or b'", "ccache_flag": ""},
+    )
     assert argv == ["py", "-m", "pytest", "-q", "tests", "-k", "a or b"]

@@ -160,7 +160,13 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
     }
     std::vector<Tensor> outs;
     if (accumulator) {
-      if (accumulate) node->apply(std::move(grads));
+      if (accumulate && grads[0].defined()) {
+        node->apply(std::move(grads));
+        // Copy: a hook may register or remove hooks while they run.
+        auto post_hooks = accumulator->variable.impl()->autograd_meta().post_accumulate_grad_hooks;
+        for (auto& hook : post_hooks)
+          if (hook) hook(accumulator->variable);
+      }
     } else if (needs_run(node)) {
       outs = node->apply(std::move(grads));
       if (!retain_graph) node->release_saved();

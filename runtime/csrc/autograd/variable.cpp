@@ -76,6 +76,20 @@ std::function<void()> Tensor::register_hook(std::function<Tensor(const Tensor&)>
   };
 }
 
+std::function<void()> Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const {
+  EMBER_CHECK(requires_grad(), "[register_post_accumulate_grad_hook] cannot register a hook on a tensor that "
+              "doesn't require gradient (", describe(*this), ")");
+  EMBER_CHECK(is_leaf(), "[register_post_accumulate_grad_hook] post accumulate grad hooks cannot be registered "
+              "on non-leaf tensors (", describe(*this), ")");
+  auto& hooks = impl_->autograd_meta().post_accumulate_grad_hooks;
+  hooks.push_back(std::move(hook));
+  std::weak_ptr<TensorImpl> weak = impl_;
+  return [weak, idx = hooks.size() - 1] {
+    if (auto impl = weak.lock(); impl && impl->autograd && idx < impl->autograd->post_accumulate_grad_hooks.size())
+      impl->autograd->post_accumulate_grad_hooks[idx] = nullptr;
+  };
+}
+
 void Tensor::retain_grad() const {
   EMBER_CHECK(requires_grad(), "[retain_grad] can't retain_grad on Tensor that has requires_grad=False");
   if (is_leaf() || impl_->autograd->retains_grad) return;  // leaves keep .grad anyway

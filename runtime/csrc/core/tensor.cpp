@@ -1,5 +1,6 @@
 #include "tensor.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace ember {
@@ -30,10 +31,29 @@ Tensor Tensor::make(Storage storage, DimVector sizes, DimVector strides, int64_t
   return Tensor(std::move(impl));
 }
 
+namespace {
+
+// Bytes for `elements` elements of `dtype`, where `elements` was computed with overflow checks.
+// Without them the products wrap around (1 << 62 float32s "need" 0 bytes) and a tiny storage would
+// back a huge tensor; torch caps storages at int64 bytes too.
+size_t checked_nbytes(const char* op, IntSpan sizes, int64_t elements, bool overflow, ScalarType dtype) {
+  int64_t nbytes = 0;
+  overflow = overflow || __builtin_mul_overflow(elements, ::ember::element_size(dtype), &nbytes);
+  EMBER_CHECK(!overflow, "[", op, "] a tensor of size ", sizes, " and dtype ", dtype_name(dtype),
+              " needs more than 2^63 - 1 bytes (the element or byte count overflows int64)");
+  return static_cast<size_t>(nbytes);
+}
+
+}  // namespace
+
 Tensor Tensor::empty(IntSpan sizes, ScalarType dtype, Device device) {
   for (int64_t s : sizes) EMBER_CHECK_VALUE(s >= 0, "[empty] negative dimension in size ", sizes);
-  int64_t n = numel_of(sizes);
-  auto storage = make_storage(static_cast<size_t>(n) * ::ember::element_size(dtype), device);
+  const bool has_zero = std::find(sizes.begin(), sizes.end(), 0) != sizes.end();
+  int64_t n = has_zero ? 0 : 1;
+  bool overflow = false;
+  if (!has_zero)
+    for (int64_t s : sizes) overflow = overflow || __builtin_mul_overflow(n, s, &n);
+  auto storage = make_storage(checked_nbytes("empty", sizes, n, overflow, dtype), device);
   return make(std::move(storage), DimVector(sizes), contiguous_strides(sizes), 0, dtype);
 }
 
@@ -41,12 +61,15 @@ Tensor Tensor::empty_strided(IntSpan sizes, IntSpan strides, ScalarType dtype, D
   EMBER_CHECK_VALUE(sizes.size() == strides.size(), "[empty_strided] sizes ", sizes, " and strides ",
                     strides, " differ in length");
   int64_t extent = 1;  // 1 + largest reachable offset
+  bool overflow = false;
   for (size_t i = 0; i < sizes.size(); ++i) {
     EMBER_CHECK_VALUE(sizes[i] >= 0 && strides[i] >= 0, "[empty_strided] negative size or stride");
-    if (sizes[i] == 0) { extent = 0; break; }
-    extent += (sizes[i] - 1) * strides[i];
+    if (sizes[i] == 0) { extent = 0; overflow = false; break; }
+    int64_t span = 0;
+    overflow = overflow || __builtin_mul_overflow(sizes[i] - 1, strides[i], &span) ||
+               __builtin_add_overflow(extent, span, &extent);
   }
-  auto storage = make_storage(static_cast<size_t>(extent) * ::ember::element_size(dtype), device);
+  auto storage = make_storage(checked_nbytes("empty_strided", sizes, extent, overflow, dtype), device);
   return make(std::move(storage), DimVector(sizes), DimVector(strides), 0, dtype);
 }
 

@@ -24,6 +24,8 @@ struct AutogradMeta {
   std::weak_ptr<Node> grad_accumulator;      // leaves: the AccumulateGrad node, made lazily
   uint32_t output_nr = 0;                    // which output of grad_fn this tensor is
   std::vector<std::function<Tensor(const Tensor&)>> hooks;  // tensor.register_hook
+  // register_post_accumulate_grad_hook (leaves): run with the tensor after .grad was accumulated
+  std::vector<std::function<void(const Tensor&)>> post_accumulate_grad_hooks;
 };
 
 struct TensorImpl {
@@ -93,6 +95,8 @@ class Tensor {
   // Runs `hook` on this tensor's gradient (a leaf's before it accumulates, a non-leaf's before its
   // node runs); the returned function disables it.
   std::function<void()> register_hook(std::function<Tensor(const Tensor&)> hook) const;
+  // Runs `hook` with this leaf after its .grad was accumulated (DDP's bucketing); same handle.
+  std::function<void()> register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const;
   // A non-leaf keeps its gradient in .grad too (leaves always do).
   void retain_grad() const;
   bool retains_grad() const { return impl_->autograd && impl_->autograd->retains_grad && !is_leaf(); }

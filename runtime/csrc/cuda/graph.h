@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "core/generator.h"
+
 namespace ember::cuda {
 
 class CUDAGraph {
@@ -38,5 +40,8 @@ class CUDAGraph {
 void rng_capture_begin(int device, uint64_t** slot);
 uint64_t rng_capture_end(int device);
 void rng_replay_prologue(int device, uint64_t* slot, uint64_t increment, cudaStream_t stream);
+// Writes a reservation's Philox seed and offset (int64 each, device memory) on the current stream,
+// for library kernels that read them from the device (graph-safe like the above; random.cu).
+void write_philox_args(int64_t* seed, int64_t* offset, const PhiloxState& state, int device);
 
 }  // namespace ember::cuda

@@ -35,15 +35,19 @@ struct CaptureState {
 std::mutex g_mutex;
 CaptureState g_capture[64];
 
-template <typename A>
-PhiloxCuda philox_of(const A& attrs, int device) {
-  PhiloxCuda p{attrs.seed, attrs.offset, nullptr, 0};
+PhiloxCuda philox_for(uint64_t seed, uint64_t offset, int device) {
+  PhiloxCuda p{seed, offset, nullptr, 0};
   std::lock_guard<std::mutex> lock(g_mutex);
   if (g_capture[device].active) {
     p.slot = g_capture[device].slot;
     p.capture_base = g_capture[device].base;
   }
   return p;
+}
+
+template <typename A>
+PhiloxCuda philox_of(const A& attrs, int device) {
+  return philox_for(attrs.seed, attrs.offset, device);
 }
 
 __global__ void set_u64_kernel(uint64_t* p, uint64_t v) { *p = v; }
@@ -150,6 +154,22 @@ uint64_t rng_capture_end(int device) {
 void rng_replay_prologue(int device, uint64_t* slot, uint64_t increment, cudaStream_t stream) {
   const PhiloxState fresh = default_generator(Device(DeviceType::CUDA, device)).reserve(increment);
   set_u64_kernel<<<1, 1, 0, stream>>>(slot, fresh.offset);
+  EMBER_CUDA_KERNEL_CHECK();
+}
+
+// Note [Philox arguments for library kernels]: cuDNN's fused attention reads its dropout (seed,
+// offset) from device memory, so a captured graph can advance them per replay. The offset it takes
+// counts 32-bit Philox outputs (curand/torch units); ember's counts 128-bit blocks, hence * 4.
+namespace {
+__global__ void philox_args_kernel(int64_t* seed, int64_t* offset, PhiloxCuda ph) {
+  *seed = static_cast<int64_t>(ph.seed);
+  *offset = static_cast<int64_t>(4 * (ph.slot ? *ph.slot + (ph.offset - ph.capture_base) : ph.offset));
+}
+}  // namespace
+
+void write_philox_args(int64_t* seed, int64_t* offset, const PhiloxState& state, int device) {
+  const PhiloxCuda ph = philox_for(state.seed, state.offset, device);
+  philox_args_kernel<<<1, 1, 0, current_stream(device)>>>(seed, offset, ph);
   EMBER_CUDA_KERNEL_CHECK();
 }
 

@@ -145,6 +145,13 @@ void bind_autograd(py::module_& m) {
       .def("register_hook", [](const Tensor& x, py::function fn) {
         return RemovableHandle{x.register_hook(wrap_hook(std::move(fn)))};
       }, py::arg("hook"))
+      .def("register_post_accumulate_grad_hook", [](const Tensor& x, py::function fn) {
+        auto ref = std::make_shared<PyRef>(std::move(fn));
+        return RemovableHandle{x.register_post_accumulate_grad_hook([ref](const Tensor& variable) {
+          py::gil_scoped_acquire gil;
+          ref->get()(variable);
+        })};
+      }, py::arg("hook"))
       .def("retain_grad", &Tensor::retain_grad)
       .def_property_readonly("retains_grad", &Tensor::retains_grad);
 

@@ -15,6 +15,8 @@
 
 namespace ember::python {
 
+void bind_nccl(py::module_& cuda_module);  // bind_nccl.cpp: ember._C._cuda._nccl
+
 #ifdef EMBER_WITH_CUDA
 namespace {
 
@@ -247,6 +249,7 @@ void bind_cuda(py::module_& m) {
   c.def("_is_current_stream_capturing", [] {
     return is_available() && is_capturing(current_stream());
   });
+  bind_nccl(c);
 
   // ---- tensor methods ----
   auto& t = tensor_class();
@@ -267,6 +270,7 @@ void bind_cuda(py::module_& m) {
   c.attr("built") = false;
   c.def("is_available", [] { return false; });
   c.def("device_count", [] { return 0; });
+  bind_nccl(c);
   auto& t = tensor_class();
   t.def("cuda", [](const Tensor&, py::object, bool) -> Tensor {
     fail(ErrorKind::Runtime, "[cuda] ember was built without CUDA support (no CUDA toolkit was found at build time)");

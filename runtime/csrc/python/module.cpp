@@ -208,4 +208,5 @@ PYBIND11_MODULE(_C, m) {
   bind_autograd(m);
   bind_interop(m);
   bind_cuda(m);
+  bind_attention(m);
 }

@@ -30,10 +30,17 @@ def _dtype_from_name(name):
 
 # Python-level layers. Each lives in its own module; keep this file to imports.
 from . import _tensor  # noqa: E402,F401
-from . import autograd, cuda, nn, optim  # noqa: E402,F401
+from . import autograd, cuda, distributed, nn, optim  # noqa: E402,F401
 from .autograd.grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled  # noqa: E402,F401
 from .serialization import load, load_file, save, save_file  # noqa: E402,F401
 from ._tensor import get_printoptions, set_printoptions  # noqa: E402,F401
+# torch-compatibility surface (docs/compat.md): data loading, distributed shell, odds and ends.
+from . import _compat, accelerator, backends, distributed, onnx, utils  # noqa: E402,F401
+from ._compat import (BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor,  # noqa: E402,F401
+                      HalfTensor, IntTensor, LongTensor, Size, allclose, compile, equal, get_default_dtype,
+                      get_float32_matmul_precision, is_tensor, isclose, meshgrid, numel, set_default_dtype,
+                      set_float32_matmul_precision)
+_compat._install_tensor_methods()
 # Mixed precision (ember.amp; torch.cuda.amp / torch.cpu.amp spellings in ember.cuda.amp / ember.cpu).
 from . import amp, cpu  # noqa: E402,F401
 from .cuda import amp as _cuda_amp  # noqa: E402,F401  (makes ember.cuda.amp an attribute)

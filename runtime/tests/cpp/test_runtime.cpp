@@ -68,6 +68,19 @@ TEST(Storage, EmptyRejectsNegativeSizes) {
   EXPECT_NE(msg.find("[empty] negative dimension"), std::string::npos) << msg;
 }
 
+TEST(Storage, EmptyRejectsSizesWhoseByteCountOverflows) {
+  const int64_t big = int64_t{1} << 62;
+  for (auto make : {+[] { Tensor::empty(DimVector{int64_t{1} << 62}, ScalarType::Float32); },
+                    +[] { Tensor::empty(DimVector{int64_t{1} << 31, int64_t{1} << 31, 4}, ScalarType::Int8); },
+                    +[] { Tensor::empty_strided(DimVector{2, 3}, DimVector{int64_t{1} << 62, 1}, ScalarType::Float32); }}) {
+    ErrorKind kind{};
+    std::string msg = error_text(make, &kind);
+    EXPECT_EQ(kind, ErrorKind::Runtime);
+    EXPECT_NE(msg.find("needs more than 2^63 - 1 bytes"), std::string::npos) << msg;
+  }
+  EXPECT_EQ(Tensor::empty(DimVector{0, big}, ScalarType::Float32).numel(), 0);  // no elements, nothing to allocate
+}
+
 TEST(DimVectorTest, InlineAndHeapStorage) {
   DimVector v{1, 2, 3};
   EXPECT_EQ(v.size(), 3u);

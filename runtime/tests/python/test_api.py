@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import ember
+from numcheck.seeds import rng_for_test
 from ember.serialization import load, save
 
 DTYPES = ["float32", "float64", "float16", "bfloat16", "int64", "int32", "int8", "uint8", "bool"]
@@ -111,7 +112,7 @@ def test_as_tensor_shares_numpy_memory_and_passes_tensors_through():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_item_and_tolist_match_torch(dtype):
-    rng = np.random.default_rng()
+    rng = rng_for_test()
     a = rng.uniform(-5, 5, size=(2, 3))
     if dtype in ("uint8", "bool"):
         a = np.abs(a)
@@ -328,7 +329,7 @@ def test_dlpack_rejects_requires_grad():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_save_load_round_trip_all_dtypes(tmp_path, dtype):
-    rng = np.random.default_rng()
+    rng = rng_for_test()
     vals = rng.uniform(0, 5, size=(3, 4)).tolist()
     e = ember.tensor(vals).to(E(dtype))
     path = tmp_path / "x.safetensors"

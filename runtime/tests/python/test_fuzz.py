@@ -113,7 +113,7 @@ def cases(draw):
     return name, fn, draw(args)
 
 
-@settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
+@settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck))
 @given(tensors(), cases())
 def test_random_ops_never_crash_and_agree_with_torch(xt, case):
     (e, t), (name, fn, args) = xt, case

@@ -287,3 +287,4 @@ matmul = _MatmulFlags()
 # ---- graphs ---------------------------------------------------------------------------------------
 
 from .graphs import CUDAGraph, graph, graph_pool_handle, make_graphed_step, is_current_stream_capturing  # noqa: E402,F401
+from . import cudnn  # noqa: E402,F401

@@ -7,6 +7,11 @@ import math
 import ember
 from ember import Tensor
 
+from . import _fused_attention
+from ._losses import (_check_index_range, binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
+                      _broadcast_shape, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+from ._padding import pad  # noqa: F401
+
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     # Flatten leading dims so the product is one GEMM (addmm fuses the bias) whatever the batch shape.
@@ -22,7 +27,24 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    return ember.relu(input)
+    return input.relu_() if inplace else ember.relu(input)
+
+
+def relu_(input: Tensor) -> Tensor:
+    return input.relu_()
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    out = ember.leaky_relu(input, negative_slope)
+    return input.copy_(out) if inplace else out
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return ember.softplus(input, beta, threshold)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    return -ember.softplus(-input, 1, 20)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -32,7 +54,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    return ember.silu(input)
+    return input.silu_() if inplace else ember.silu(input)
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -53,104 +75,6 @@ def log_softmax(input: Tensor, dim: int = -1, dtype=None) -> Tensor:
     if dtype is not None:
         input = input.to(dtype)
     return ember.log_softmax(input, dim)
-
-
-def _check_reduction(op: str, reduction: str) -> None:
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"[{op}] reduction must be 'mean', 'sum' or 'none', got '{reduction}'")
-
-
-def _class_last(input: Tensor) -> Tensor:
-    """(N, C, d1, ...) -> (N, d1, ..., C): the class dim last so per-element losses gather on -1."""
-    if input.dim() <= 2:
-        return input
-    return input.movedim(1, -1)
-
-
-def _check_targets(op: str, input: Tensor, target: Tensor) -> None:
-    if target.dtype not in (ember.int64, ember.int32, ember.int8, ember.uint8):
-        raise TypeError(f"[{op}] expected class-index targets of an integer dtype, got {target.dtype}")
-    expected = tuple(input.shape[:1]) + tuple(input.shape[2:]) if input.dim() >= 2 else ()
-    if tuple(target.shape) != expected:
-        raise ValueError(f"[{op}] expected target of shape {list(expected)} for input of shape "
-                         f"{list(input.shape)}, got {list(target.shape)}")
-
-
-def _check_index_range(op: str, index: Tensor, n: int, message: str) -> None:
-    """Clear IndexError for indices outside [0, n). CPU only: on an accelerator the .item() would
-    force a device sync every step, and the gather/index kernels validate indices themselves."""
-    if index.numel() == 0 or index.device.type != "cpu":
-        return
-    hi, lo = int(index.amax().item()), int(index.amin().item())
-    if hi >= n or lo < 0:
-        raise IndexError(f"[{op}] " + message.format(bad=hi if hi >= n else lo, n=n))
-
-
-def nll_loss(input: Tensor, target: Tensor, weight=None, ignore_index: int = -100,
-             reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of class indices; targets equal to ignore_index contribute nothing
-    and are excluded from the mean's denominator."""
-    _check_reduction("nll_loss", reduction)
-    if weight is not None:
-        raise NotImplementedError("[nll_loss] class weights are not supported yet")
-    _check_targets("nll_loss", input, target)
-    logp = _class_last(input)
-    tgt = target.to(ember.int64)
-    valid = tgt != ignore_index
-    safe = ember.where(valid, tgt, ember.zeros_like(tgt))
-    n_classes = logp.shape[-1]
-    _check_index_range("nll_loss", safe, n_classes, "target {bad} is out of bounds for {n} classes")
-    picked = ember.gather(logp, -1, safe.unsqueeze(-1)).squeeze(-1)
-    losses = -(picked * valid.to(picked.dtype))
-    if reduction == "none":
-        return losses
-    if reduction == "sum":
-        return losses.sum()
-    return losses.sum() / valid.sum().to(losses.dtype)
-
-
-def cross_entropy(input: Tensor, target: Tensor, weight=None, ignore_index: int = -100,
-                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """log_softmax over dim 1 then nll; with label smoothing e the loss is
-    (1 - e) * nll + e * mean_over_classes(-log p), as in torch (ignored targets excluded).
-    Class-index targets without weights run the fused op (Note [Fused cross-entropy],
-    csrc/ops/loss.cpp: one row kernel plus one reduction); other cases use the composite."""
-    _check_reduction("cross_entropy", reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"[cross_entropy] label_smoothing must be in [0, 1], got {label_smoothing}")
-    if target.is_floating_point():
-        raise NotImplementedError("[cross_entropy] class-probability targets are not supported; pass class indices")
-    if weight is None and input.dim() >= 1 and input.is_floating_point():
-        # Same checks and messages as the composite (torch, too, reports target errors from nll_loss).
-        _check_targets("nll_loss", input, target)
-        logits = _class_last(input) if input.dim() >= 2 else input.unsqueeze(0)
-        rows = logits.reshape(target.numel(), logits.shape[-1])  # explicit: reshape(-1, 0) is ambiguous
-        loss = ember._C._cross_entropy_loss(rows, target.reshape(-1).to(ember.int64), int(ignore_index),
-                                            float(label_smoothing), reduction)
-        unflatten = reduction == "none" and tuple(loss.shape) != tuple(target.shape)
-        return loss.reshape(tuple(target.shape)) if unflatten else loss
-    class_dim = 1 if input.dim() >= 2 else 0
-    logp = log_softmax(input, class_dim)
-    nll = nll_loss(logp, target, weight, ignore_index, reduction)
-    if label_smoothing == 0.0:
-        return nll
-    logp_last = _class_last(logp) if logp.dim() >= 2 else logp
-    valid = (target.to(ember.int64) != ignore_index).to(logp.dtype)
-    smooth = -(logp_last.mean(-1) * valid)
-    if reduction == "sum":
-        smooth = smooth.sum()
-    elif reduction == "mean":
-        smooth = smooth.sum() / valid.sum()
-    return nll * (1.0 - label_smoothing) + smooth * label_smoothing
-
-
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    _check_reduction("mse_loss", reduction)
-    diff = input - target
-    sq = diff * diff
-    if reduction == "none":
-        return sq
-    return sq.sum() if reduction == "sum" else sq.mean()
 
 
 def _normalized_dims(op: str, input: Tensor, normalized_shape) -> list:
@@ -185,33 +109,88 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         raise ValueError(f"[dropout] probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    if p == 1.0:
-        return input * 0.0
-    return ember.dropout(input, p, training)
+    out = input * 0.0 if p == 1.0 else ember.dropout(input, p, training)
+    return input.copy_(out) if inplace else out
 
 
-def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, scale_grad_by_freq=False,
-              sparse=False) -> Tensor:
+def _renorm_rows_(weight: Tensor, flat_indices: Tensor, max_norm: float, norm_type: float) -> None:
+    """torch's embedding_renorm_: rows looked up by `flat_indices` whose norm exceeds max_norm are
+    scaled in place (outside autograd) to norm max_norm."""
+    with ember.no_grad():
+        rows = ember.unique(flat_indices) if hasattr(ember, "unique") else flat_indices
+        picked = ember.index_select(weight, 0, rows)
+        norms = picked.norm(norm_type, -1, keepdim=True)
+        scale = ember.where(norms > max_norm, max_norm / (norms + 1e-7), ember.ones_like(norms))
+        weight.index_put_((rows,), picked * scale)
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of `weight` at `input`. max_norm renormalises the looked-up rows of weight in place
+    first; scale_grad_by_freq divides each row's gradient by how often its index occurs in `input`."""
     if input.dtype not in (ember.int64, ember.int32):
         raise TypeError(f"[embedding] expected indices of dtype int64 or int32, got {input.dtype}")
+    if sparse:
+        raise NotImplementedError("[embedding] sparse=True: ember has no sparse gradients; use sparse=False")
     flat = input.reshape(-1)
     n = weight.shape[0]
     _check_index_range("embedding", flat, n, "index out of range: indices must be in [0, {n}), got {bad}")
+    if padding_idx is not None:
+        if not -n <= padding_idx < n:
+            raise ValueError(f"[embedding] padding_idx must be within num_embeddings ({n}), got {padding_idx}")
+        padding_idx = padding_idx + n if padding_idx < 0 else padding_idx
+    if max_norm is not None and flat.numel():
+        _renorm_rows_(weight, flat.to(ember.int64), float(max_norm), float(norm_type))
     rows = ember.index_select(weight, 0, flat)
     if padding_idx is not None and weight.requires_grad:
         # Like torch: the padding row is looked up as-is but receives no gradient.
-        padding_idx = padding_idx + n if padding_idx < 0 else padding_idx
         rows = ember.where((flat == padding_idx).unsqueeze(-1), rows.detach(), rows)
+    if scale_grad_by_freq and rows.requires_grad:
+        counts = ember.zeros((n,), dtype=weight.dtype, device=weight.device).index_add(
+            0, flat, ember.ones((flat.numel(),), dtype=weight.dtype, device=weight.device))
+        inverse = (1.0 / ember.index_select(counts, 0, flat)).unsqueeze(-1)
+        rows.register_hook(lambda g: g * inverse)
     return rows.reshape(*input.shape, weight.shape[1])
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     if tensor.dtype != ember.int64:
         raise TypeError(f"[one_hot] one_hot is only applicable to index tensor of dtype int64, got {tensor.dtype}")
-    if num_classes < 0:
-        num_classes = int(tensor.amax().item()) + 1 if tensor.numel() else 0
+    if tensor.numel():
+        lo, hi = int(tensor.amin().item()), int(tensor.amax().item())
+        if lo < 0:
+            raise RuntimeError(f"[one_hot] Class values must be non-negative, got {lo}")
+        if num_classes < 0:
+            num_classes = hi + 1
+        elif hi >= num_classes:
+            raise RuntimeError(f"[one_hot] Class values must be smaller than num_classes ({num_classes}), got {hi}")
+    elif num_classes < 0:
+        raise RuntimeError("[one_hot] Can not infer total number of classes from empty tensor.")
     classes = ember.arange(num_classes, dtype=ember.int64, device=tensor.device)
     return (tensor.unsqueeze(-1) == classes).to(ember.int64)
+
+
+def _clamp_value_keep_grad(x: Tensor, min_value: float) -> Tensor:
+    """x clamped below at min_value in value, with the gradient of x itself (torch clamps these
+    norms in place under no_grad, so their gradient ignores the clamp)."""
+    return x + (x.detach().clamp_min(min_value) - x.detach())
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:
+    """input / max(||input||_p along dim, eps)."""
+    if out is not None:
+        raise NotImplementedError("[normalize] out= is not supported; use the returned tensor")
+    denom = input.norm(p, dim, keepdim=True).clamp_min(eps)
+    return input / denom
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1/|x1| * x2/|x2|) along dim, each norm floored at eps (torch's stable formulation)."""
+    shape = _broadcast_shape("cosine_similarity", x1.shape, x2.shape)
+    x1, x2 = x1.expand(*shape), x2.expand(*shape)
+    n1 = _clamp_value_keep_grad(x1.norm(2, dim, keepdim=True), eps)
+    n2 = _clamp_value_keep_grad(x2.norm(2, dim, keepdim=True), eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 
 def _batched_matmul(a: Tensor, b: Tensor) -> Tensor:
@@ -226,11 +205,25 @@ def _batched_matmul(a: Tensor, b: Tensor) -> Tensor:
     return ember.bmm(a3, b3).reshape(*lead, a.shape[-2], b.shape[-1])
 
 
+def _repeat_kv_heads(query: Tensor, kv: Tensor) -> Tensor:
+    """kv with each of its heads repeated for its group of query heads (torch's repeat_interleave)."""
+    hq, hk = query.shape[-3], kv.shape[-3]
+    if hk == 0 or hq % hk:
+        raise ValueError(f"[scaled_dot_product_attention] enable_gqa: the number of query heads ({hq}) must be a "
+                         f"multiple of the number of key/value heads ({hk})")
+    lead, (s, d) = tuple(kv.shape[:-3]), tuple(kv.shape[-2:])
+    return kv.unsqueeze(-3).expand(*lead, hk, hq // hk, s, d).reshape(*lead, hq, s, d)
+
+
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask=None, dropout_p: float = 0.0,
                                  is_causal: bool = False, scale: float | None = None,
                                  enable_gqa: bool = False) -> Tensor:
     """softmax(q @ k^T * scale + mask) @ v. A bool attn_mask marks positions that take part (True)
-    like torch; a float mask is added to the scores; is_causal applies a lower-triangular mask."""
+    like torch; a float mask is added to the scores; is_causal applies a lower-triangular mask.
+    enable_gqa lets key/value have fewer heads (dim -3) than query, each serving a group of
+    consecutive query heads (grouped-query attention).
+    float16/bfloat16 CUDA inputs without attn_mask run cuDNN's fused flash attention when cuDNN is
+    available (nn/_fused_attention.py, Note [SDPA dispatch]); everything else the composite path."""
     if query.dim() < 2 or key.dim() != query.dim() or value.dim() != query.dim():
         raise ValueError(f"[scaled_dot_product_attention] query/key/value must have the same rank >= 2, got "
                          f"{list(query.shape)}, {list(key.shape)}, {list(value.shape)}")
@@ -239,7 +232,12 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
                          f"k {list(key.shape)}, v {list(value.shape)}")
     if is_causal and attn_mask is not None:
         raise ValueError("[scaled_dot_product_attention] pass either attn_mask or is_causal, not both")
+    if enable_gqa and query.dim() >= 3 and key.shape[-3] != query.shape[-3]:
+        key, value = _repeat_kv_heads(query, key), _repeat_kv_heads(query, value)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    fused = _fused_attention.fused_attention(query, key, value, attn_mask, dropout_p, is_causal, scale)
+    if fused is not None:  # cuDNN's flash attention on CUDA (Note [SDPA dispatch])
+        return fused
     if attn_mask is None:  # scale, causal mask and softmax in one fused kernel (and one for backward)
         # k made contiguous first: k.T then folds into a bmm operand (a cuBLAS transpose) for free,
         # where reshaping a transposed strided k would copy with uncoalesced reads.

@@ -12,7 +12,7 @@ import math
 
 import ember
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_foreach
 
 _FUSED_DTYPES = (ember.float16, ember.bfloat16, ember.float32, ember.float64)
 
@@ -47,8 +47,9 @@ class Adam(Optimizer):
                  amsgrad: bool = False, *, maximize: bool = False, foreach=None, fused: bool | None = None):
         # fused: None/True use the fused op wherever it applies (not amsgrad); False forces the Python path.
         _check(lr, betas, eps, weight_decay)
+        check_foreach(type(self).__name__, foreach, fused)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize, fused=fused))
+                                      amsgrad=amsgrad, maximize=maximize, foreach=foreach, fused=fused))
 
     def _load_step(self, value, param):
         return _step_tensor(value, param.device)

@@ -17,6 +17,17 @@ class _RequiredParameter:
 required = _RequiredParameter()
 
 
+def check_foreach(name: str, foreach, fused=None) -> None:
+    """torch's foreach=True asks for its multi-tensor (horizontally fused) kernels, which ember does
+    not have: refuse it rather than silently running something else. None/False run ember's
+    per-parameter path (itself a fused op where `fused` allows)."""
+    if foreach and fused:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if foreach:
+        raise NotImplementedError(f"[{name}] foreach=True: ember has no multi-tensor (foreach) optimizer kernels; pass "
+                                  f"foreach=None or False (ember's default path already fuses each parameter's update)")
+
+
 class Optimizer:
     def __init__(self, params, defaults: dict):
         self.defaults = defaults

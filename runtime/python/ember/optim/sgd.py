@@ -1,12 +1,13 @@
 """SGD with momentum, dampening, Nesterov and (coupled) weight decay, as torch.optim.SGD."""
 from __future__ import annotations
 
-from .optimizer import Optimizer, required
+from .optimizer import Optimizer, check_foreach, required
 
 
 class SGD(Optimizer):
     def __init__(self, params, lr=1e-3, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False, *, maximize: bool = False, foreach=None):
+                 nesterov: bool = False, *, maximize: bool = False, foreach=None, differentiable: bool = False,
+                 fused=None):
         if lr is not required and lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if momentum < 0.0:
@@ -15,8 +16,13 @@ class SGD(Optimizer):
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        check_foreach("SGD", foreach, fused)
+        if fused:
+            raise NotImplementedError("[SGD] fused=True: ember has no fused SGD kernel; pass fused=None or False")
+        if differentiable:
+            raise NotImplementedError("[SGD] differentiable=True (autograd through the update) is not supported")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
+                                      nesterov=nesterov, maximize=maximize, foreach=foreach))
 
     def _update_group(self, group, params):
         lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import ember
+from numcheck.seeds import rng_for_test
 
 pytestmark = pytest.mark.skipif(not ember.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -119,7 +120,7 @@ def test_empty_cache_returns_memory():
 
 
 def test_values_survive_reuse():
-    rng = np.random.default_rng()
+    rng = rng_for_test()
     for _ in range(20):
         n = int(rng.integers(1, 1 << 18))
         a = rng.standard_normal(n).astype(np.float32)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import ember
+from numcheck.seeds import rng_for_test
 
 HAS_CUDA = ember.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
@@ -41,7 +42,7 @@ def test_device_queries():
 @needs_cuda
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16", "int64", "int32", "int8", "uint8", "bool"])
 def test_roundtrip_all_dtypes(dtype):
-    rng = np.random.default_rng()
+    rng = rng_for_test()
     a = rng.uniform(-50, 50, size=(3, 5))
     if dtype == "bool":
         a = a > 0
@@ -57,7 +58,7 @@ def test_roundtrip_all_dtypes(dtype):
 
 @needs_cuda
 def test_noncontiguous_and_converting_copies():
-    rng = np.random.default_rng()
+    rng = rng_for_test()
     a = rng.standard_normal((4, 6)).astype(np.float32)
     x = ember.from_numpy(a)
     xt = x.transpose(0, 1)  # non-contiguous source
@@ -75,7 +76,7 @@ def test_noncontiguous_and_converting_copies():
 
 @needs_cuda
 def test_pinned_non_blocking_copies():
-    a = np.random.default_rng().standard_normal(1 << 16).astype(np.float32)
+    a = rng_for_test().standard_normal(1 << 16).astype(np.float32)
     host = ember.from_numpy(a).pin_memory()
     assert host.is_pinned()
     assert not ember.from_numpy(a).is_pinned()
@@ -86,7 +87,7 @@ def test_pinned_non_blocking_copies():
 
 @needs_cuda
 def test_non_blocking_to_and_differentiable_cross_device_copies():
-    a = np.random.default_rng().standard_normal((3, 4)).astype(np.float32)
+    a = rng_for_test().standard_normal((3, 4)).astype(np.float32)
     host = ember.from_numpy(a).pin_memory()
     dev = host.to("cuda", non_blocking=True)
     ember.cuda.synchronize()

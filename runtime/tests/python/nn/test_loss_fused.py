@@ -207,10 +207,10 @@ def test_bad_targets_and_arguments_are_clear():
         EF.cross_entropy(_x(2, 4, 3), _t(0, 1))
     with pytest.raises(TypeError, match=r"\[nll_loss\] expected class-index targets of an integer dtype"):
         EF.cross_entropy(_x(2, 4), _t(0, 1, dtype=np.bool_))
-    with pytest.raises(NotImplementedError, match=r"\[cross_entropy\] class-probability targets"):
-        EF.cross_entropy(_x(2, 4), _x(2, 4))
-    with pytest.raises(NotImplementedError, match=r"class weights"):
-        EF.cross_entropy(_x(2, 4), _t(0, 1), weight=_x(4))
+    with pytest.raises(ValueError, match=r"\[cross_entropy\] class-probability targets must have the input's shape"):
+        EF.cross_entropy(_x(2, 4), _x(2, 3))
+    with pytest.raises(ValueError, match=r"\[cross_entropy\] weight tensor should be defined either for all 4 classes"):
+        EF.cross_entropy(_x(2, 4), _t(0, 1), weight=_x(3))
     with pytest.raises(ValueError, match=r"\[cross_entropy\] label_smoothing must be in \[0, 1\], got 1.5"):
         EF.cross_entropy(_x(2, 4), _t(0, 1), label_smoothing=1.5)
     with pytest.raises(ValueError, match=r"\[cross_entropy\] reduction must be"):

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import ember
-from optest import (ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, OpCase, check_case, devices, finite_difference_check,
-                    gradcheck_params, params)
+from numcheck.seeds import rng_for_test
+from optest import ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, OpCase, devices, op_tests
 
 FLOATS = FLOAT_DTYPES
 NUMERIC = FLOAT_DTYPES + INT_DTYPES
@@ -176,14 +176,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case,shapes,dtype,device,noncontig", params(CASES))
-def test_matches_torch(case, shapes, dtype, device, noncontig):
-    check_case(case, shapes, dtype, device, noncontig)
-
-
-@pytest.mark.parametrize("case,shapes", gradcheck_params(CASES))
-def test_gradcheck(case, shapes):
-    finite_difference_check(case, shapes)
+test_matches_torch, test_gradcheck = op_tests(CASES)
 
 
 # ---- type promotion ---------------------------------------------------------------------------------
@@ -498,7 +491,7 @@ def test_fused_activation_backward_matches_torch(name, dtype, device):
     """Plain backward takes the fused single-pass kernels (Note [Fused activation backward]; CPU and
     CUDA), including non-contiguous grads and NaN/inf/0 inputs. torch runs on the CPU as reference."""
     fn = ACTIVATIONS[name]
-    rng = np.random.default_rng()
+    rng = rng_for_test()
     a = rng.uniform(-6, 6, size=(33, 20))
     a[0, :4] = [np.nan, np.inf, -np.inf, 0.0]
     g = rng.standard_normal((20, 33))  # transposed below: a non-contiguous incoming gradient
@@ -515,7 +508,7 @@ def test_fused_activation_backward_matches_torch(name, dtype, device):
 def test_activation_double_backward_keeps_composite_rule(name):
     """With create_graph the rule stays differentiable: second derivatives match torch."""
     fn = ACTIVATIONS[name]
-    a = np.random.default_rng().uniform(-3, 3, size=(4, 5))
+    a = rng_for_test().uniform(-3, 3, size=(4, 5))
     xe = ember.from_numpy(a).requires_grad_()
     xt = torch.from_numpy(a).requires_grad_()
     (ge,) = ember.autograd.grad(fn(ember, xe).sum(), xe, create_graph=True)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import ember
+from numcheck.seeds import case_seed, replay_hint, rng_for_test
 from optest import assert_close, to_ember, to_torch
 
 # torch warns about numpy's legacy "list of sequences is a tuple" rule, which it (and ember) still follow.
@@ -47,7 +48,7 @@ def _name(spec):
 @pytest.mark.parametrize("spec", INDICES, ids=_name)
 @pytest.mark.parametrize("dtype", ["float32", "int64", "bool"])
 def test_getitem_matches_torch(spec, dtype):
-    rng = np.random.default_rng()
+    rng = rng_for_test()
     a = (rng.standard_normal((4, 5, 6)) * 3)
     a = a > 0 if dtype == "bool" else a.astype(dtype)
     t, e = to_torch(a, dtype), to_ember(a, dtype)
@@ -65,7 +66,7 @@ def test_getitem_matches_torch(spec, dtype):
 
 @pytest.mark.parametrize("spec", INDICES[:20], ids=_name)
 def test_getitem_noncontiguous(spec):
-    rng = np.random.default_rng()
+    rng = rng_for_test()
     a = rng.standard_normal((4, 5, 6)).astype(np.float32)
     t = to_torch(a, "float32")
     e = to_ember(a, "float32", noncontiguous=True)
@@ -78,7 +79,7 @@ SET_INDICES = [s for s in INDICES if not (isinstance(s, (list, tuple)) and "t" =
 @pytest.mark.parametrize("spec", SET_INDICES, ids=_name)
 @pytest.mark.parametrize("value_kind", ["scalar", "tensor", "broadcast"])
 def test_setitem_matches_torch(spec, value_kind):
-    rng = np.random.default_rng()
+    rng = rng_for_test()
     a = rng.standard_normal((4, 5, 6))
     t, e = to_torch(a, "float64"), to_ember(a, "float64")
     shape = tuple(t[_idx(torch, spec)].shape)
@@ -143,7 +144,7 @@ def test_setitem_bool_mask_and_int_dtype():
 
 
 def test_getitem_grad():
-    a = np.random.default_rng().standard_normal((4, 5))
+    a = rng_for_test().standard_normal((4, 5))
     e = ember.from_numpy(a.copy()).requires_grad_()
     t = torch.from_numpy(a.copy()).requires_grad_()
     for lib, x in ((ember, e), (torch, t)):
@@ -206,14 +207,14 @@ def _random_index(rng, shape):
 
 def test_random_index_expressions():
     import random
-    seed = random.randrange(2**31)
+    seed = case_seed("random index expressions")
     rng = random.Random(seed)
     for _ in range(300):
         shape = tuple(rng.randrange(0, 4) for _ in range(rng.randrange(1, 4)))
         spec = _random_index(rng, shape)
         a = np.random.default_rng(rng.randrange(2**31)).standard_normal(shape)
         t, e = torch.from_numpy(a.copy()), ember.from_numpy(a.copy())
-        where = f"seed={seed} shape={shape} index={spec!r}"
+        where = f"seed={seed}{replay_hint()} shape={shape} index={spec!r}"
         try:
             expected = t[_idx(torch, spec)]
         except (IndexError, RuntimeError, ValueError):

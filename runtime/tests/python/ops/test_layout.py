@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import ember
-from optest import OpCase, check_case, finite_difference_check, gradcheck_params, params
+from optest import OpCase, op_tests
 
 ALL = ["float32", "float64", "float16", "bfloat16", "int64", "int32", "int8", "uint8", "bool"]
 F = ["float32", "float64"]
@@ -35,14 +35,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case,shapes,dtype,device,noncontig", params(CASES))
-def test_matches_torch(case, shapes, dtype, device, noncontig):
-    check_case(case, shapes, dtype, device, noncontig)
-
-
-@pytest.mark.parametrize("case,shapes", gradcheck_params(CASES))
-def test_gradcheck(case, shapes):
-    finite_difference_check(case, shapes)
+test_matches_torch, test_gradcheck = op_tests(CASES)
 
 
 def test_cat_all_legacy_empty():

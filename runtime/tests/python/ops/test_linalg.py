@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import ember
-from optest import FLOAT_DTYPES, OpCase, check_case, devices, finite_difference_check, gradcheck_params, params
+from optest import FLOAT_DTYPES, OpCase, op_tests
 
 LOW_TOL = {"float16": (2e-2, 5e-2), "bfloat16": (4e-2, 2e-1), "float32": (1e-4, 1e-4)}
 
@@ -61,14 +61,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case,shapes,dtype,device,noncontig", params(CASES))
-def test_matches_torch(case, shapes, dtype, device, noncontig):
-    check_case(case, shapes, dtype, device, noncontig)
-
-
-@pytest.mark.parametrize("case,shapes", gradcheck_params(CASES))
-def test_gradcheck(case, shapes):
-    finite_difference_check(case, shapes)
+test_matches_torch, test_gradcheck = op_tests(CASES)
 
 
 def test_transposed_operands_are_not_copied_but_correct():

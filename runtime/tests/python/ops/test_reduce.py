@@ -6,8 +6,7 @@ import pytest
 import torch
 
 import ember
-from optest import (ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, OpCase, check_case, finite_difference_check,
-                    gradcheck_params, params, to_ember, to_numpy)
+from optest import ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, OpCase, op_tests, to_numpy
 
 ND = [[(3, 4)], [()], [(0, 4)], [(3, 0)], [(2, 3, 4)]]  # general shapes (dim-free ops)
 MAT = [[(3, 4)], [(0, 4)], [(3, 0)], [(2, 3, 5)]]        # ops taking dim 1 / -1
@@ -155,14 +154,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case,shapes,dtype,device,noncontig", params(CASES))
-def test_matches_torch(case, shapes, dtype, device, noncontig):
-    check_case(case, shapes, dtype, device, noncontig)
-
-
-@pytest.mark.parametrize("case,shapes", gradcheck_params(CASES))
-def test_gradcheck(case, shapes):
-    finite_difference_check(case, shapes)
+test_matches_torch, test_gradcheck = op_tests(CASES)
 
 
 # ---- semantics beyond the differential table -----------------------------------------------------------

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import ember
-from optest import OpCase, check_case, finite_difference_check, gradcheck_params, params
+from numcheck.seeds import rng_for_test
+from optest import OpCase, op_tests
 
 # Views move no data, so they must work for every dtype; gradients are compared for float ones.
 VIEW_DTYPES = ["float32", "float64", "bfloat16", "int8", "bool"]
@@ -71,14 +72,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case,shapes,dtype,device,noncontig", params(CASES))
-def test_matches_torch(case, shapes, dtype, device, noncontig):
-    check_case(case, shapes, dtype, device, noncontig)
-
-
-@pytest.mark.parametrize("case,shapes", gradcheck_params(CASES))
-def test_gradcheck(case, shapes):
-    finite_difference_check(case, shapes)
+test_matches_torch, test_gradcheck = op_tests(CASES)
 
 
 def _base():
@@ -180,7 +174,7 @@ DOUBLE_BACKWARD_VIEWS = {
 @pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True:UserWarning")
 @pytest.mark.parametrize("name", list(DOUBLE_BACKWARD_VIEWS))
 def test_double_backward_through_views(name):
-    a = np.random.default_rng().standard_normal((3, 4, 5))
+    a = rng_for_test().standard_normal((3, 4, 5))
     results = []
     for lib in (ember, torch):
         x = (ember.from_numpy(a.copy()) if lib is ember else torch.from_numpy(a.copy())).requires_grad_()

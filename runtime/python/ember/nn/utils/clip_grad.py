@@ -10,10 +10,17 @@ def _sum(scalars):
     return ember.stack(scalars).sum()
 
 
+def _check_foreach(op: str, foreach) -> None:
+    if foreach:
+        raise NotImplementedError(f"[{op}] foreach=True: ember has no multi-tensor (foreach) kernels; pass foreach=None "
+                                  f"or False")
+
+
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
                     foreach=None):
     """Scales all gradients in place so their joint norm is at most max_norm; returns the norm
     before clipping (a 0-dim tensor), like torch."""
+    _check_foreach("clip_grad_norm_", foreach)
     if isinstance(parameters, ember.Tensor):
         parameters = [parameters]
     grads = [p.grad for p in parameters if p.grad is not None]
@@ -37,6 +44,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
 
 
 def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
+    _check_foreach("clip_grad_value_", foreach)
     if isinstance(parameters, ember.Tensor):
         parameters = [parameters]
     with no_grad():

@@ -1,4 +1,4 @@
-"""ember.save / ember.load in the safetensors format.
+"""The safetensors format of ember.save / ember.load (chosen for paths ending in .safetensors).
 
 Note [Checkpoint layout]: every tensor reachable in `obj` is stored as one safetensors entry named
 by its path ("layer.weight", "state.0.exp_avg"); a flat dict of tensors therefore gives the same
@@ -15,8 +15,8 @@ import struct
 import numpy as np
 import safetensors
 
-from . import _C
-from ._C import Tensor
+from .. import _C
+from .._C import Tensor
 
 __all__ = ["save", "load", "save_file", "load_file"]
 

@@ -1,4 +1,5 @@
-"""MultiheadAttention with torch's parameter layout (in_proj_weight/bias, out_proj)."""
+"""Activations and MultiheadAttention (torch.nn.modules.activation; MHA uses torch's parameter
+layout: in_proj_weight/bias and out_proj)."""
 from __future__ import annotations
 
 import ember
@@ -6,8 +7,104 @@ import ember
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
-from .layers import Linear, _factory_kwargs
+from .linear import NonDynamicallyQuantizableLinear, _factory_kwargs
 from .module import Module
+
+
+class ReLU(Module):
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.relu(input, self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class GELU(Module):
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, input):
+        return F.gelu(input, approximate=self.approximate)
+
+    def extra_repr(self):
+        return f"approximate='{self.approximate}'"
+
+
+class SiLU(Module):
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.silu(input, self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class Tanh(Module):
+    def forward(self, input):
+        return ember.tanh(input)
+
+
+class Sigmoid(Module):
+    def forward(self, input):
+        return ember.sigmoid(input)
+
+
+class Softmax(Module):
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        return F.softmax(input, -1 if self.dim is None else self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        return F.log_softmax(input, -1 if self.dim is None else self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        super().__init__()
+        self.negative_slope = negative_slope
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
+class Softplus(Module):
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta = beta
+        self.threshold = threshold
+
+    def forward(self, input):
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
 
 
 class MultiheadAttention(Module):
@@ -27,7 +124,7 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(ember.empty((3 * embed_dim,), **kw))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
         self._reset_parameters()
 
     def _reset_parameters(self):
@@ -38,7 +135,14 @@ class MultiheadAttention(Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True, attn_mask=None,
                 average_attn_weights: bool = True, is_causal: bool = False):
-        """Masks follow torch's MHA convention: a bool True means "not allowed to attend"."""
+        """Masks follow torch's MHA convention: a bool True means "not allowed to attend". Inputs
+        are (L, E) unbatched, or batched (B, L, E) / (L, B, E) by batch_first."""
+        if query.dim() == 2:  # unbatched: run as a batch of one
+            bdim = 0 if self.batch_first else 1
+            kpm = key_padding_mask.unsqueeze(0) if key_padding_mask is not None else None
+            out, weights = self.forward(query.unsqueeze(bdim), key.unsqueeze(bdim), value.unsqueeze(bdim), kpm,
+                                        need_weights, attn_mask, average_attn_weights, is_causal)
+            return out.squeeze(bdim), (weights.squeeze(0) if weights is not None else None)
         if not self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         B, L, E = query.shape

@@ -1,0 +1,123 @@
+"""Context ranking on the real repository, op-spec detection by content, strict templates."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+
+import pytest
+
+from harness.config import load_agent, load_goals, pick_goal
+from harness.context import PromptTemplate, build_prompt, find_family, goal_terms, parse_op_spec
+from harness.errors import ConfigError
+from harness.tests.support import REAL_REPO
+
+
+def softsign_prompt(**changes):
+    goal = pick_goal(load_goals(REAL_REPO / "goals.yaml"), "op-softsign")
+    goal = dataclasses.replace(goal, **changes)
+    agent = load_agent(REAL_REPO, "openai")
+    return goal, agent, build_prompt(REAL_REPO, REAL_REPO, goal, agent, 1, [])
+
+
+def files_mentioning(word: str, globs: list[str]) -> list[str]:
+    out = subprocess.run(
+        ["git", "grep", "-l", "-w", word, "--", *globs],
+        cwd=REAL_REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()
+
+
+def assert_family_in_prompt(goal, user: str):
+    """softplus is softsign's closest op: every in-scope file that mentions it (its frontend,
+    declaration, backward rule, kernel, binding) is shown, with every line that names it."""
+    needed = files_mentioning("softplus", goal.scope)
+    assert len(needed) >= 4, needed
+    for rel in needed:
+        assert f"--- {rel}" in user, rel
+        text = (REAL_REPO / rel).read_text()
+        for line in text.splitlines():
+            if re.search(r"\bsoftplus\b", line):
+                assert line in user, (rel, line)
+    # The spec rows of the family: the closest op's schema and a neighbour's.
+    lines = user.splitlines()
+    for op in ("softplus", "sigmoid", "sign"):
+        assert any(f"{op}(Tensor self" in ln for ln in lines), op
+
+
+def test_op_softsign_first_prompt_has_the_spec_rows_and_the_family_files():
+    goal, agent, prompt = softsign_prompt()
+    assert_family_in_prompt(goal, prompt.user)
+    assert prompt.sizes["system_tokens"] + prompt.sizes["user_tokens"] <= agent.context_tokens
+    sections = [s["section"] for s in prompt.sizes["sections"]]
+    assert sections == ["named", "op_spec", "family", "symbols", "repo_map"]
+    # The issue's five files (where they still exist) are all there.
+    for rel in (
+        "runtime/csrc/dispatch/op_table.h",
+        "runtime/csrc/ops/ops.h",
+        "runtime/csrc/ops/elementwise_unary.cpp",
+        "runtime/csrc/ops/elementwise_backward.cpp",
+        "runtime/csrc/python/bind_elementwise.cpp",
+    ):
+        if (REAL_REPO / rel).exists():
+            assert f"--- {rel}" in prompt.user, rel
+
+
+def test_the_op_spec_is_found_by_content_when_the_goal_names_no_file():
+    intent = (
+        "Add `ember.softsign(x)` = x / (1 + |x|) as a native op with a CPU kernel, a backward "
+        "rule and a Python binding, matching torch.nn.functional.softsign."
+    )
+    goal, _, prompt = softsign_prompt(intent=intent, context_files=[])
+    spec = next(s for s in prompt.sizes["sections"] if s["section"] == "op_spec")
+    assert spec["files"] and spec["files"][0]["how"] == "excerpt"
+    assert "closest existing: softplus, sign" in prompt.user
+    assert_family_in_prompt(goal, prompt.user)
+    # The repo map is ranked: the family's files first, not the alphabet.
+    repo_map = prompt.user.split("## Repository map (most relevant first)\n", 1)[1].splitlines()
+    assert repo_map[0].split(":")[0] in files_mentioning("softplus", goal.scope)
+
+
+def test_yaml_op_spec_rows_and_sections_are_parsed():
+    spec_text = "# ---- elementwise ----\n" + "".join(
+        f"- name: {op}\n  signature: {op}(Tensor self) -> Tensor\n  cpu: {op}\n\n"
+        for op in ("exp", "log", "tanh", "sigmoid", "softplus", "relu", "gelu", "silu")
+    )
+    spec_text += "# ---- reductions ----\n- name: sum\n  signature: sum(Tensor self, int dim)\n"
+    spec = parse_op_spec("runtime/spec/ops.yaml", spec_text.splitlines())
+    assert spec is not None and [r.name for r in spec.rows][-2:] == ["silu", "sum"]
+    softplus = next(r for r in spec.rows if r.name == "softplus")
+    assert spec_text.splitlines()[softplus.start : softplus.end] == [
+        "- name: softplus",
+        "  signature: softplus(Tensor self) -> Tensor",
+        "  cpu: softplus",
+    ]
+    assert softplus.section == "elementwise" and spec.rows[-1].section == "reductions"
+    goal = pick_goal(load_goals(REAL_REPO / "goals.yaml"), "op-softsign")
+    family = find_family([spec], goal_terms(goal), 1, lambda rel: spec_text.splitlines())
+    assert family.new == ["softsign"] and family.siblings == ["softplus"]
+    assert family.sections == ["elementwise"]
+
+
+def test_templates_fail_on_unknown_and_missing_placeholders(fixture_repo, tmp_path):
+    bad = tmp_path / "bad.md"
+    bad.write_text("Goal $goal_id\n\nsee $no_such_thing here\n")
+    with pytest.raises(ConfigError, match=r"bad.md:3: unknown placeholder \$no_such_thing"):
+        PromptTemplate(tmp_path, "bad.md").render({"goal_id": "g"})
+    bad.write_text("costs $5\n")
+    with pytest.raises(ConfigError, match=r"bad.md:1: a '\$' that starts no placeholder"):
+        PromptTemplate(tmp_path, "bad.md")
+    # An agent whose templates drop $feedback would never show the model its failures.
+    root = fixture_repo.root
+    attempt = (root / "prompts/attempt.md").read_text()
+    (root / "prompts/lossy.md").write_text(attempt.replace("$feedback", "(none)"))
+    fixture_repo.write_agent(
+        "lossy", "openai", base_url="http://127.0.0.1:9", prompts={"attempt": "prompts/lossy.md"}
+    )
+    fixture_repo.write_goals(agent="lossy")
+    assert fixture_repo.run("run") == 2
+    assert not fixture_repo.runs.exists() or not any(fixture_repo.runs.iterdir())
