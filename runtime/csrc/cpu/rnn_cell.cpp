@@ -12,10 +12,14 @@ template <typename T> T* row_ptr(const Tensor& t, int64_t row, int64_t width) {
   return t.defined() && t.numel() ? t.data<T>() + row * width : nullptr;
 }
 
-// The units of one row (a pragma cannot sit inside the dispatch macro's argument).
-template <typename F> inline void unit_loop(int64_t H, const F& unit) {
+// The units of one row, vectorized (outside the dispatch macro: a pragma cannot sit in its argument).
+template <typename C, int64_t M, typename T> void cell_row(const rnn::CellRow<T>& r, int64_t H) {
 #pragma omp simd
-  for (int64_t j = 0; j < H; ++j) unit(j);
+  for (int64_t j = 0; j < H; ++j) rnn::cell_unit<C, M>(r, H, j);
+}
+template <typename C, int64_t M, typename T> void cell_row_backward(const rnn::CellGradRow<T>& r, int64_t H) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) rnn::cell_unit_backward<C, M>(r, H, j);
 }
 
 // Calls body.template operator()<M>() for the runtime mode.
@@ -43,7 +47,7 @@ void rnn_cell(const KernelArgs& a, const RnnCellAttrs& at) {
         for (int64_t b = lo; b < hi; ++b) {
           const rnn::CellRow<T> r{row_ptr<T>(a.in[0], b, G), row_ptr<T>(a.in[1], b, 3 * H), row_ptr<T>(a.out[0], b, H),
                                   row_ptr<T>(a.out[1], b, H), row_ptr<T>(a.out[2], b, H), row_ptr<T>(a.out[3], b, W)};
-          unit_loop(H, [&](int64_t j) { rnn::cell_unit<C, M>(r, H, j); });
+          cell_row<C, M>(r, H);
         }
       });
     });
@@ -65,7 +69,7 @@ void rnn_cell_backward(const KernelArgs& a, const RnnCellAttrs& at) {
                                       row_ptr<T>(a.in[2], b, H), row_ptr<T>(a.out[0], b, H),
                                       row_ptr<T>(a.out[1], b, G), row_ptr<T>(a.out[2], b, 3 * H),
                                       row_ptr<T>(a.out[3], b, H)};
-          unit_loop(H, [&](int64_t j) { rnn::cell_unit_backward<C, M>(r, H, j); });
+          cell_row_backward<C, M>(r, H);
         }
       });
     });
