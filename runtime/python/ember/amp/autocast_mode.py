@@ -165,6 +165,20 @@ def lower_precision_dtype(kind: str, device_type: str):
     return st.dtype[device_type]
 
 
+class op_scope:
+    """Marks one op running, so the ops it calls are not cast (modules that are a single torch op,
+    like the recurrent layers, run their pieces in the dtype they chose)."""
+
+    def __enter__(self):
+        self._prev = _state.inside_op
+        _state.inside_op = True
+        return self
+
+    def __exit__(self, *exc):
+        _state.inside_op = self._prev
+        return False
+
+
 # ---- casting ------------------------------------------------------------------------------------
 
 def _eligible(t, device_type: str) -> bool:

@@ -31,11 +31,12 @@ def _factory_kwargs(device, dtype):
 
 def _run_layer(mode: str, x, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_sizes: list, reverse: bool):
     """One layer in one direction over packed rows x [N, in]: returns (output [N, H], h_n, c_n)."""
-    if mode == "GRU":  # b_hh stays inside the reset gate's product: the op adds it per step
-        x_gates, hidden_bias = F.linear(x, w_ih, b_ih), b_hh
-    else:
-        bias = None if b_ih is None else b_ih + b_hh
-        x_gates, hidden_bias = F.linear(x, w_ih, bias), None
+    with autocast_mode.op_scope():  # one torch op: its projection is not autocast on its own
+        if mode == "GRU":  # b_hh stays inside the reset gate's product: the op adds it per step
+            x_gates, hidden_bias = F.linear(x, w_ih, b_ih), b_hh
+        else:
+            bias = None if b_ih is None else b_ih + b_hh
+            x_gates, hidden_bias = F.linear(x, w_ih, bias), None
     out, h_n, c_n, _ = ember._C._rnn_layer(x_gates, h0, c0 if mode == "LSTM" else None, w_hh, hidden_bias,
                                         batch_sizes, _MODES[mode], reverse)
     return out, h_n, c_n
