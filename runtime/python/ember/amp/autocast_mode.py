@@ -12,7 +12,7 @@ decides" rule for free: an op running under autocast marks the thread, and the o
 The wrappers are installed the first time an autocast region is entered, so programs that never
 use autocast pay nothing; afterwards a call outside any region costs one attribute check.
 Composite modules whose whole computation is one torch op (the recurrent layers) ask
-`lower_precision_dtype` directly.
+`lower_precision_dtype` directly and run their pieces under `op_scope`.
 """
 from __future__ import annotations
 
