@@ -84,6 +84,7 @@ def test_recipe_touches_at_most_five_files():
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("ninja") is None, reason="needs cmake and ninja")
+@pytest.mark.timeout(2400)  # the first run builds a whole runtime copy (-O0): >15 min on 2 busy cores
 def test_recipe_builds_and_its_test_row_passes():
     blocks = recipe_blocks()
     op = re.search(r"- op: (\w+)", "".join(b.body for b in blocks))[1]

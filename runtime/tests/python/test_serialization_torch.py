@@ -7,6 +7,8 @@ import collections
 import io
 import os
 import pickle
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -318,3 +320,19 @@ def test_ember_modules_pickle_with_weights_only_false():
     assert back(x).tolist() == model(x).tolist()
     with pytest.raises(es.UnpicklingError, match="Weights only load failed"):
         ember.load(_ember_save(model))
+
+
+def test_runtime_imports_without_the_safetensors_extra_and_says_what_to_install(tmp_path):
+    # safetensors is an optional extra: `import ember` must not need it; using the format names it.
+    code = (
+        "import sys; sys.modules['safetensors'] = None\n"
+        "import ember\n"
+        "ember.save({'w': ember.ones(2)}, %r)\n"
+        "try:\n"
+        "    ember.save({'w': ember.ones(2)}, %r)\n"
+        "except ImportError as e:\n"
+        "    print(e)\n" % (str(tmp_path / "a.pt"), str(tmp_path / "a.safetensors")))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "pip install 'ember[safetensors]'" in out.stdout
+    assert (tmp_path / "a.pt").exists() and not (tmp_path / "a.safetensors").exists()

@@ -68,10 +68,10 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
     """torch.nn.functional.pad: `pad` lists (left, right) amounts from the last dim backwards."""
     pad = [int(p) for p in pad]
     if len(pad) % 2:
-        raise ValueError(f"[pad] Padding length must be divisible by 2, got {len(pad)}")
+        raise RuntimeError(f"[pad] Padding length must be divisible by 2, got {len(pad)}")
     if len(pad) > 2 * input.dim():
-        raise ValueError(f"[pad] Padding length should be less than or equal to two times the input dimension but "
-                         f"got padding length {len(pad)} and input of dimension {input.dim()}")
+        raise RuntimeError(f"[pad] Padding length should be less than or equal to two times the input dimension but "
+                           f"got padding length {len(pad)} and input of dimension {input.dim()}")
     if mode not in _MODES:
         raise NotImplementedError(f"[pad] unknown padding mode '{mode}'; expected one of {_MODES}")
     amounts = [(input.dim() - 1 - k, (pad[2 * k], pad[2 * k + 1])) for k in range(len(pad) // 2)]

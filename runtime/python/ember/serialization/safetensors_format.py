@@ -13,7 +13,6 @@ import os
 import struct
 
 import numpy as np
-import safetensors
 
 from .. import _C
 from .._C import Tensor
@@ -31,6 +30,16 @@ _SPEC_NAMES = {
 }
 _CODE_TO_DTYPE = {code: name for name, (_, code) in _SPEC_NAMES.items()}
 _BITS_DTYPE = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _safetensors():
+    """The safetensors package, imported on first use: it is an optional extra (`ember[safetensors]`)."""
+    try:
+        import safetensors
+    except ImportError as exc:
+        raise ImportError("[save/load] the safetensors format needs the safetensors package: "
+                          "pip install 'ember[safetensors]'") from exc
+    return safetensors
 
 
 def _dtype_name(dtype):
@@ -114,7 +123,7 @@ def _specs(tensors):
         spec_name = _SPEC_NAMES[_dtype_name(t.dtype)][0]
         a = _host_bits(t)
         keep.append(a)
-        specs[name] = safetensors.TensorSpec(dtype=spec_name, shape=list(t.shape), data_ptr=a.ctypes.data,
+        specs[name] = _safetensors().TensorSpec(dtype=spec_name, shape=list(t.shape), data_ptr=a.ctypes.data,
                                              data_len=a.nbytes)
     return specs, keep
 
@@ -132,9 +141,9 @@ def save(obj, f, metadata=None):
     header[_FORMAT_KEY] = json.dumps({"version": _FORMAT_VERSION, "structure": structure})
     specs, keep = _specs(enc.tensors)
     if hasattr(f, "write"):
-        f.write(bytes(safetensors.serialize(specs, metadata=header)))
+        f.write(bytes(_safetensors().serialize(specs, metadata=header)))
     else:
-        safetensors.serialize_file(specs, os.fspath(f), metadata=header)
+        _safetensors().serialize_file(specs, os.fspath(f), metadata=header)
     del keep  # the buffers must outlive the serialize call
 
 
@@ -186,7 +195,7 @@ def load(f, map_location=None):
     data, where = _read(f)
     header = _parse_header(data, where)
     try:
-        entries = safetensors.deserialize(data)
+        entries = _safetensors().deserialize(data)
     except Exception as e:  # SafetensorError and friends: offsets out of range, bad dtypes, ...
         raise RuntimeError(f"[load] {where} is not a valid safetensors file: {e}") from None
     tensors = {name: _to_tensor(name, entry, where) for name, entry in entries}
