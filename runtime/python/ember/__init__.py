@@ -41,3 +41,8 @@ from ._compat import (BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, Double
                       get_float32_matmul_precision, is_tensor, isclose, meshgrid, numel, set_default_dtype,
                       set_float32_matmul_precision)
 _compat._install_tensor_methods()
+# Mixed precision (ember.amp; torch.cuda.amp / torch.cpu.amp spellings in ember.cuda.amp / ember.cpu).
+from . import amp, cpu  # noqa: E402,F401
+from .cuda import amp as _cuda_amp  # noqa: E402,F401  (makes ember.cuda.amp an attribute)
+from .amp.autocast_mode import (autocast, clear_autocast_cache, get_autocast_dtype,  # noqa: E402,F401
+                                is_autocast_available, is_autocast_enabled, set_autocast_dtype, set_autocast_enabled)

@@ -74,6 +74,14 @@ def get_device_capability(device=None):
     return _cuda.get_device_capability(_index(device))
 
 
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """Whether the current CUDA device computes in bfloat16 natively (compute capability 8.0+, like
+    torch); including_emulation also accepts older devices, which emulate it in float32."""
+    if not is_available():
+        return False
+    return including_emulation or get_device_capability()[0] >= 8
+
+
 def mem_get_info(device=None):
     return _cuda.mem_get_info(_index(device))
 

@@ -1,5 +1,6 @@
 """ember.nn modules, laid out as torch.nn.modules is (linear, sparse, normalization, dropout,
-activation, flatten, container, loss, transformer, conv, pooling, batchnorm), so torch's module paths resolve too."""
+activation, flatten, container, loss, transformer, conv, pooling, batchnorm, rnn), so torch's module
+paths resolve too."""
 from .activation import (GELU, LeakyReLU, LogSoftmax, MultiheadAttention, ReLU, Sigmoid, SiLU, Softmax, Softplus,
                          Tanh)
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
@@ -13,6 +14,7 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDi
 from .module import Module
 from .normalization import GroupNorm, LayerNorm, RMSNorm
 from .pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .sparse import Embedding
 from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
                           TransformerEncoderLayer)
@@ -24,4 +26,5 @@ __all__ = ["Module", "Linear", "Embedding", "LayerNorm", "RMSNorm", "Dropout", "
            "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer", "TransformerDecoderLayer",
            "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d",
            "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
-           "GroupNorm", "Dropout1d", "Dropout2d", "Dropout3d"]
+           "GroupNorm", "Dropout1d", "Dropout2d", "Dropout3d",
+           "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
