@@ -435,6 +435,8 @@ class Grader:
         argv = format_command(template, self.values())
         sandbox = self.ws.sandbox("build", self.allow_unsandboxed)
         env = self.env()
+        # the build's own scripts (runtime/codegen) import their sibling modules
+        env.pop("PYTHONSAFEPATH")
         if untrusted:  # the compiler cache read-only
             sandbox.writable.remove(self.ws.ccache_dir)
             sandbox.readable.append(self.ws.ccache_dir)

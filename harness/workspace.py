@@ -38,7 +38,13 @@ BUILD_OUTPUTS = ["runtime/python/ember/_C*.so", "runtime/python/ember/_C*.pyd"]
 # Build-dir files ctest writes at test time (results, gtest discovery); deleted before attempts.
 VOLATILE_BUILD_FILES = ["Testing/**", "**/*_tests.cmake", "**/*_tests-b*.cmake"]
 # Changes to these make the build stage run the attempt's own code (CMake, generators).
-BUILD_DEFINING = ["**/CMakeLists.txt", "**/*.cmake", "**/*.cmake.in", "runtime/tools/**"]
+BUILD_DEFINING = [
+    "**/CMakeLists.txt",
+    "**/*.cmake",
+    "**/*.cmake.in",
+    "runtime/tools/**",
+    "runtime/codegen/**",
+]
 
 
 class WorkspaceTampered(RuntimeError):
