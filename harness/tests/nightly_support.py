@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from harness.tests.support import GOOD, REAL_REPO, WRONG, FixtureRepo, git, sr
+from harness.tests.support import GOOD, REAL_REPO, WRONG, FixtureRepo, git, sr, unsandboxed_flag
 
 # Sleeps while the worktree has runtime/python/ember/SLOW (the mid-run kill test), then builds.
 SLOW_BUILD = """\
@@ -36,7 +37,7 @@ goals:
     nightly: true
     intent: Add triple(x) returning 3 * x to runtime/python/ember/ops.py.
     scope: ["runtime/python/ember/**"]
-    commands: {{configure: "{{python}} -c pass", build: "{{python}} tools/slow_build.py"}}
+    commands: {{configure: "{{python}} -c pass", build: "{{python}} tools/slow_build.py {{build_dir}}"}}
     acceptance:
       pytest: ["runtime/tests/python/test_ops.py"]
 {numerics}      regression_suite: {regression_suite}
@@ -47,7 +48,7 @@ goals:
     nightly: true
     intent: Add quad(x) returning 4 * x to runtime/python/ember/ops.py.
     scope: ["runtime/python/ember/**"]
-    commands: {{configure: "{{python}} -c pass", build: "{{python}} tools/slow_build.py"}}
+    commands: {{configure: "{{python}} -c pass", build: "{{python}} tools/slow_build.py {{build_dir}}"}}
     acceptance:
       regression_suite: false
     budget: {{attempts: 1, wall_seconds: 300, tokens: 100000, dollars: 1.0}}
@@ -56,7 +57,7 @@ goals:
     nightly: true
     intent: Add runtime/python/ember/negate.py with negate(x) = -x; make double accept lists.
     scope: ["runtime/python/ember/**"]
-    commands: {{configure: "{{python}} -c pass", build: "{{python}} tools/slow_build.py"}}
+    commands: {{configure: "{{python}} -c pass", build: "{{python}} tools/slow_build.py {{build_dir}}"}}
     acceptance:
       regression_suite: false
     budget: {{attempts: 1, wall_seconds: 300, tokens: 100000, dollars: 1.0}}
@@ -123,6 +124,10 @@ def make_night_repo(
     if a model key reached it (verification runs the model's code)."""
     root = repo.root
     (root / "tools/slow_build.py").write_text(SLOW_BUILD)
+    # regressions/conftest.py imports numcheck from the repository root, as in the real repo:
+    # the full suite runs sandboxed and sees nothing of the harness's own checkout
+    ignore = shutil.ignore_patterns("__pycache__", "tests")
+    shutil.copytree(REAL_REPO / "numcheck", root / "numcheck", ignore=ignore)
     (root / "runtime/tests/python/test_double.py").write_text(DOUBLE_TEST)
     (root / "goals.yaml").write_text(
         NIGHT_GOALS.format(
@@ -147,7 +152,7 @@ def make_night_repo(
         "integration": {"mode": mode, "target": "main"},
         "verify": {
             "commands": [
-                f"{{python}} {verify_build}",
+                f"{{python}} {verify_build} {{build_dir}}",
                 KEYS_CHECK,
                 "{python} -m pytest -q -p no:cacheprovider runtime/tests/python regressions",
             ],
@@ -187,7 +192,16 @@ def start_night(repo: FixtureRepo, *args, env: dict | None = None) -> subprocess
     """`harness nightly` as its own process (killed by the tests), output to a log file."""
     log = open(repo.root.parent / "night.log", "ab")  # noqa: SIM115  (closed with the process)
     return subprocess.Popen(
-        [sys.executable, "-m", "harness", "--repo", str(repo.root), "nightly", *args],
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "--repo",
+            str(repo.root),
+            "nightly",
+            *unsandboxed_flag(("nightly",)),
+            *args,
+        ],
         env=dict(os.environ, PYTHONPATH=str(REAL_REPO), **(env or {})),
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -179,7 +179,9 @@ def unsandboxed_flag(args) -> list[str]:
     """Loop tests still run where namespaces are unavailable (the red team and the sandbox
     tests skip there): `--allow-unsandboxed`, which the harness then logs on every command."""
     return (
-        ["--allow-unsandboxed"] if args[:1] in (("run",), ("bench",)) and sandbox_missing() else []
+        ["--allow-unsandboxed"]
+        if args[:1] in (("run",), ("bench",), ("nightly",)) and sandbox_missing()
+        else []
     )
 
 
