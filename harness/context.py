@@ -584,6 +584,9 @@ class ContextBuilder:
         scores: dict[str, float] = {}
         total = max(1, len(self.index.files))
         spec_paths = {s.path for s in self.specs}
+        # siblings count by rank: the closest name carries the family, a farther one (`sign` for
+        # softsign) is often an ordinary word in unrelated files
+        rank = {n: i for i, n in enumerate(self.family.siblings)}
         for name in self.family.exemplars + self.family.new:
             files = [
                 f
@@ -595,6 +598,8 @@ class ContextBuilder:
             if not files:
                 continue
             weight = math.log(1 + total / len(files)) * (2.0 if name in self.family.new else 1.0)
+            if name in rank and name not in self.family.named:
+                weight /= 1 + rank[name]
             for rel in files:
                 scores[rel] = scores.get(rel, 0.0) + weight
         for rel in scores:
@@ -621,7 +626,9 @@ class ContextBuilder:
             return []
         top = max(self.file_scores.values())
         ranked = sorted(self.file_scores, key=lambda r: (-self.file_scores[r], r))
-        return [r for r in ranked if self.file_scores[r] >= 0.25 * top][:10]
+        # files already shown whole (named by the goal) do not use up the family's places
+        fresh = [r for r in ranked if r not in self.shown]
+        return [r for r in fresh if self.file_scores[r] >= 0.25 * top][:10]
 
     def symbol_files(self) -> dict[str, list[str]]:
         """Files defining (or named like) a symbol the intent mentions -> those symbols."""

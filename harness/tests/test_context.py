@@ -21,9 +21,9 @@ def softsign_prompt(**changes):
     return goal, agent, build_prompt(REAL_REPO, REAL_REPO, goal, agent, 1, [])
 
 
-def files_mentioning(word: str, globs: list[str]) -> list[str]:
+def files_mentioning(word: str, globs: list[str], ignore_case: bool = False) -> list[str]:
     out = subprocess.run(
-        ["git", "grep", "-l", "-w", word, "--", *globs],
+        ["git", "grep", "-l", "-w", *(["-i"] if ignore_case else []), word, "--", *globs],
         cwd=REAL_REPO,
         capture_output=True,
         text=True,
@@ -72,9 +72,10 @@ def test_the_op_spec_is_found_by_content_when_the_goal_names_no_file():
     assert spec["files"] and spec["files"][0]["how"] == "excerpt"
     assert "closest existing: softplus, sign" in prompt.user
     assert_family_in_prompt(goal, prompt.user)
-    # The repo map is ranked: the family's files first, not the alphabet.
+    # The repo map is ranked: the family's files first, not the alphabet (the functor of
+    # softplus is spelled `Softplus`).
     repo_map = prompt.user.split("## Repository map (most relevant first)\n", 1)[1].splitlines()
-    assert repo_map[0].split(":")[0] in files_mentioning("softplus", ["."])
+    assert repo_map[0].split(":")[0] in files_mentioning("softplus", ["."], ignore_case=True)
 
 
 def test_yaml_op_spec_rows_and_sections_are_parsed():
