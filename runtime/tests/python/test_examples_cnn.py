@@ -2,24 +2,13 @@
 StepLR, TensorDataset + DataLoader) runs once on PyTorch and once, unchanged, on ember through
 `python -m ember.torchcompat`, from the same initial weights and batches: the losses agree to float32
 noise and both runs learn."""
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(REPO, "runtime", "python"),
-                                                    os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+from compat_helpers import run_example
 
 
 def run(*args, ember_alias):
-    cmd = [sys.executable] + (["-m", "ember.torchcompat"] if ember_alias else []) + \
-        [os.path.join(REPO, "examples", "cnn_mnist_like.py"), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=REPO, timeout=300)
-    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr[-3000:]}"
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    lines = run_example("cnn_mnist_like.py", *args, ember_alias=ember_alias)
     return [r["loss"] for r in lines if "loss" in r], [r["test_accuracy"] for r in lines if "test_accuracy" in r][0]
 
 

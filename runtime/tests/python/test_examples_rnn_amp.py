@@ -4,42 +4,14 @@ once, unchanged, on ember through `python -m ember.torchcompat`, from the same i
 batches. float32 losses agree to float32 noise; under autocast they agree to the autocast dtype's
 precision and GradScaler skips/grows on the same iterations; a checkpoint written by one library
 resumes on the other."""
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-SHAKESPEARE = next((p for p in (os.path.join(REPO, "..", "shared", "data", "tinyshakespeare.txt"),
-                                os.path.join(REPO, "..", "..", "shared", "data", "tinyshakespeare.txt"))
-                    if os.path.exists(p)), None)
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(REPO, "runtime", "python"),
-                                                    os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """tiny Shakespeare when the shared copy exists (as on the dev machines), else a synthetic text."""
-    path = tmp_path_factory.mktemp("data") / "corpus.txt"
-    if SHAKESPEARE:
-        with open(SHAKESPEARE, encoding="utf-8") as f:
-            path.write_text(f.read()[:60_000])
-    else:
-        rng = np.random.default_rng(0)
-        words = ["the", "king", "shall", "speak", "of", "love", "and", "war", "my", "lord", "good", "night"]
-        path.write_text("\n".join(" ".join(rng.choice(words, 8)) for _ in range(3000)))
-    return str(path)
+from compat_helpers import corpus, run_example  # noqa: F401  (corpus: a fixture)
 
 
 def run(script, *args, ember_alias):
-    cmd = [sys.executable] + (["-m", "ember.torchcompat"] if ember_alias else []) + \
-        [os.path.join(REPO, "examples", script), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=REPO, timeout=600)
-    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr[-3000:]}"
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return run_example(script, *args, ember_alias=ember_alias, timeout=600)
 
 
 def losses(records, key="loss"):

@@ -2,40 +2,14 @@
 examples/transformer_lm.py with nn.TransformerEncoder) run once on PyTorch and once, unchanged, on
 ember through `python -m ember.torchcompat`, from the same initial weights (a torch.save checkpoint
 read by ember.load) and the same batches: the loss curves agree to float32 noise."""
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-SHAKESPEARE = os.path.normpath(os.path.join(REPO, "..", "shared", "data", "tinyshakespeare.txt"))
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(REPO, "runtime", "python"),
-                                                    os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """tiny Shakespeare when the shared copy exists (as on the dev machines), else a synthetic text."""
-    path = tmp_path_factory.mktemp("data") / "corpus.txt"
-    if os.path.exists(SHAKESPEARE):
-        with open(SHAKESPEARE, encoding="utf-8") as f:
-            path.write_text(f.read()[:60_000])
-    else:
-        rng = np.random.default_rng(0)
-        words = ["the", "king", "shall", "speak", "of", "love", "and", "war", "my", "lord", "good", "night"]
-        path.write_text("\n".join(" ".join(rng.choice(words, 8)) for _ in range(3000)))
-    return str(path)
+from compat_helpers import corpus, run_example  # noqa: F401  (corpus: a fixture)
 
 
 def run(script, *args, ember_alias):
-    cmd = [sys.executable] + (["-m", "ember.torchcompat"] if ember_alias else []) + \
-        [os.path.join(REPO, "examples", script), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=REPO, timeout=300)
-    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr[-3000:]}"
-    return [json.loads(line)["loss"] for line in proc.stdout.splitlines() if line.startswith("{")]
+    return [r["loss"] for r in run_example(script, *args, ember_alias=ember_alias)]
 
 
 @pytest.mark.parametrize("script,args", [
