@@ -450,6 +450,17 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op: bo
     return _finish(work, async_op)
 
 
+def _check_tensor_list(tensors, n: int, like, op: str, name: str, like_name: str):
+    """One tensor per rank, each shaped, typed and placed like `like`."""
+    if len(tensors) != n:
+        raise ValueError(f"[distributed.{op}] {name} has {len(tensors)} tensors; the group has {n} ranks")
+    for i, t in enumerate(tensors):
+        _check_tensor(t, op, f"{name}[{i}]")
+        if tuple(t.shape) != tuple(like.shape) or t.dtype != like.dtype or t.device != like.device:
+            raise ValueError(f"[distributed.{op}] {name}[{i}] is {tuple(t.shape)} {t.dtype} on {t.device}; "
+                             f"expected {tuple(like.shape)} {like.dtype} on {like.device} like {like_name}")
+
+
 def all_gather(tensor_list, tensor, group=None, async_op: bool = False):
     """tensor_list[i] = rank i's `tensor`."""
     _check_tensor(tensor, "all_gather")
@@ -457,14 +468,7 @@ def all_gather(tensor_list, tensor, group=None, async_op: bool = False):
     if pg is None:
         return None
     n = pg.size()
-    if len(tensor_list) != n:
-        raise ValueError(f"[distributed.all_gather] tensor_list has {len(tensor_list)} tensors; the group has "
-                         f"{n} ranks")
-    for i, t in enumerate(tensor_list):
-        _check_tensor(t, "all_gather", f"tensor_list[{i}]")
-        if tuple(t.shape) != tuple(tensor.shape) or t.dtype != tensor.dtype or t.device != tensor.device:
-            raise ValueError(f"[distributed.all_gather] tensor_list[{i}] is {tuple(t.shape)} {t.dtype} on {t.device}; "
-                             f"expected {tuple(tensor.shape)} {tensor.dtype} on {tensor.device} like the input")
+    _check_tensor_list(tensor_list, n, tensor, "all_gather", "tensor_list", "the input")
     flat = ember.empty((n * tensor.numel(),), dtype=tensor.dtype, device=tensor.device)
     inner = pg.backend_for(tensor, "all_gather").all_gather_into_tensor(flat, tensor.detach().reshape(-1))
     work = ChainedWork(inner, tensor_list)
@@ -502,15 +506,7 @@ def reduce_scatter(output, input_list, op: ReduceOp = ReduceOp.SUM, group=None, 
     if pg is None:
         return None
     n = pg.size()
-    if len(input_list) != n:
-        raise ValueError(f"[distributed.reduce_scatter] input_list has {len(input_list)} tensors; the group has "
-                         f"{n} ranks")
-    for i, t in enumerate(input_list):
-        _check_tensor(t, "reduce_scatter", f"input_list[{i}]")
-        if tuple(t.shape) != tuple(output.shape) or t.dtype != output.dtype or t.device != output.device:
-            raise ValueError(f"[distributed.reduce_scatter] input_list[{i}] is {tuple(t.shape)} {t.dtype} on "
-                             f"{t.device}; expected {tuple(output.shape)} {output.dtype} on {output.device} like "
-                             "output")
+    _check_tensor_list(input_list, n, output, "reduce_scatter", "input_list", "output")
     if n == 0:
         return None
     flat = ember.cat([t.detach().reshape(-1) for t in input_list]) if output.numel() else \
