@@ -67,6 +67,9 @@ class Change:
     branch: str
     commit: str
     regressions: list[str]
+    # A goal whose base is a generated tree (a suite goal: `base_patch`/`base_drop`) measures an
+    # agent; merging its change would also merge the generated base (an op removed, goals dropped).
+    measurement_only: bool = False
 
     @classmethod
     def from_record(cls, run_dir: Path) -> Change | None:
@@ -84,6 +87,7 @@ class Change:
             accepted["branch"],
             accepted["commit"],
             accepted.get("regressions", []),
+            bool(goal.get("base_patch") or goal.get("base_drop")),
         )
 
 
@@ -171,6 +175,14 @@ class Integrator:
         last = self.journal.last(change.run_id)
         if last and last["kind"] in ("integrated", "rejected"):
             return last
+        if change.measurement_only:
+            return self.journal.write(
+                "rejected",
+                change.run_id,
+                stage="measurement",
+                reason=f"goal {change.goal} starts from a generated tree (base_patch/base_drop): "
+                "it measures the agent and is never integrated",
+            )
         if not self.exists(change.commit):
             return self.journal.write(
                 "rejected",

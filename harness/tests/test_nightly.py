@@ -127,6 +127,32 @@ def test_review_mode_leaves_the_target_alone_and_trends_over_nights(fixture_repo
     assert json.loads((second / "summary.json").read_text())["push"] == ["nightly/2031-01-02"]
 
 
+def test_a_suite_goal_is_measured_never_integrated(fixture_repo):
+    """A goal starting from a generated tree (here: a file dropped) is run and graded, but
+    merging its change would merge the generated base too."""
+    repo = make_night_repo(
+        fixture_repo, mode="merge", numerics=False, triple=[GOOD], goals=["triple"]
+    )
+    (repo.root / "NOTES.md").write_text("kept on main\n")
+    goals = (repo.root / "goals.yaml").read_text()
+    goals = goals.replace(
+        "    title: Add ember.ops.triple\n",
+        "    title: Add ember.ops.triple\n    base_drop: [NOTES.md]\n",
+    )
+    (repo.root / "goals.yaml").write_text(goals)
+    repo.commit("triple starts from a generated base")
+    main = git(repo.root, "rev-parse", "main").strip()
+    assert repo.run("nightly", "--date", DATE) == 0
+    night = night_dir(repo)
+    (row,) = results(night)
+    assert row["goal"] == "triple" and row["accepted"]
+    (entry,) = finals(night).values()
+    assert entry["kind"] == "rejected" and entry["stage"] == "measurement"
+    assert "never integrated" in entry["reason"]
+    assert git(repo.root, "rev-parse", "main").strip() == main
+    assert (repo.root / "NOTES.md").read_text() == "kept on main\n"
+
+
 def snapshot(repo) -> dict:
     files = sorted(
         str(p.relative_to(repo.root)) for d in ("runs", ".harness") for p in (repo.root / d).rglob("*")
