@@ -33,10 +33,13 @@ namespace {
 //    its own block. A gang instead spins until its last member gets a core
 //    (`bench/cpu_under_load.py --gemm-modes` times both beside busy loops; docs/performance.md).
 // EMBER_GEMM_THREADS=openblas|blocks forces one of the two (that benchmark uses it).
-extern "C" void run_blas_jobs(int /*sync*/, openblas_dojob_callback dojob, int numjobs, size_t jobdata_elsize,
-                              void* jobdata, int dojob_data) {
+// The job type spelled out: the wheel's cblas.h names it openblas_dojob_callback from 0.3.34 and
+// scipy_openblas_dojob_callback before (pyproject accepts >= 0.3.27).
+using BlasJob = void (*)(int thread_num, void* jobdata, int dojob_data);
+extern "C" void run_blas_jobs(int /*sync*/, BlasJob dojob, int numjobs, size_t jobdata_elsize, void* jobdata,
+                              int dojob_data) {
   struct Jobs {
-    openblas_dojob_callback dojob;
+    BlasJob dojob;
     char* data;
     size_t elsize;
     int arg;
