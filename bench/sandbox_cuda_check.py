@@ -14,6 +14,7 @@ Prints one PASS/FAIL/SKIP line per probe; exits 1 if a sandboxed probe fails.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -49,16 +50,22 @@ print("torch OK on", torch.cuda.get_device_name(0), "free/total bytes", torch.cu
 }
 
 
+# The caller's PYTHONPATH entries too: on the GPU machine OpenBLAS's wheel sits in a private
+# site dir under /tmp, which the sandbox (a fresh /tmp) would otherwise hide.
+EXTRA_PATHS = [p for p in os.environ.get("PYTHONPATH", "").split(":") if p and Path(p).is_dir()]
+
+
 def sandboxed(name: str, code: str, limits: Limits, work: Path) -> tuple[bool, str]:
+    paths = [str(REPO / "runtime" / "python"), *EXTRA_PATHS]
     sandbox = Sandbox(
-        writable=[work], readable=[REPO / "runtime" / "python"], allow_unsandboxed=False
+        writable=[work], readable=[Path(p).resolve() for p in paths], allow_unsandboxed=False
     )
     result = run_command(
         [sys.executable, "-c", code],
         work,
         work / f"{name}.log",
         limits,
-        {"PYTHONPATH": str(REPO / "runtime" / "python")},
+        {"PYTHONPATH": ":".join(paths)},
         sandbox=sandbox,
     )
     return result.ok, result.output.split("\n", 1)[-1].strip()
@@ -74,7 +81,10 @@ def with_rlimit_as(code: str, memory_mb: int) -> tuple[bool, str]:
         capture_output=True,
         text=True,
         preexec_fn=limit,
-        env={"PYTHONPATH": str(REPO / "runtime" / "python"), "PATH": "/usr/bin:/bin"},
+        env={
+            "PYTHONPATH": ":".join([str(REPO / "runtime" / "python"), *EXTRA_PATHS]),
+            "PATH": "/usr/bin:/bin",
+        },
     )
     return done.returncode == 0, (done.stdout + done.stderr).strip()
 
@@ -95,7 +105,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name, code in PROBES.items():
             ok, out = sandboxed(name, code, limits, Path(tmp))
-            skipped = "SKIP" in out
+            skipped = out.splitlines()[-1].startswith("SKIP") if out else False
             failed |= not ok
             verdict = "SKIP" if skipped else ("PASS" if ok else "FAIL")
             print(f"{verdict} sandboxed {name}: {out.splitlines()[-1] if out else ''}")

@@ -110,7 +110,7 @@ cudaDataType data_type(ScalarType t, const char* op) {
     case ScalarType::Float16: return CUDA_R_16F;
     case ScalarType::BFloat16: return CUDA_R_16BF;
     default:
-      fail(ErrorKind::Type, "[", op, "] \"", op, "_cuda\" not implemented for '", dtype_name(t),
+      fail(ErrorKind::NotImplemented, "[", op, "] \"", op, "_cuda\" not implemented for '", dtype_name(t),
            "' (CUDA matrix products support float16, bfloat16, float32 and float64)");
   }
 }
