@@ -6,6 +6,8 @@ adaptive pooling, batch norm, group norm and dropout2d are composites of ember o
 every device come from those ops; max pooling is its own op (it returns the argmax indices)."""
 from __future__ import annotations
 
+import numpy as np
+
 import ember
 from ember import _C
 from ember import Tensor
@@ -14,8 +16,9 @@ from ._padding import pad
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold", "max_pool1d",
            "max_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices", "avg_pool1d", "avg_pool2d",
-           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "batch_norm", "group_norm", "dropout1d", "dropout2d",
-           "dropout3d"]
+           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+           "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices", "batch_norm", "group_norm",
+           "dropout1d", "dropout2d", "dropout3d"]
 
 
 def _tuple(op: str, name: str, value, n: int) -> tuple:
@@ -290,6 +293,92 @@ def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
     _check_dims("adaptive_avg_pool1d", input, (2, 3), "2D (unbatched) or 3D (batched)")
     size = _tuple("adaptive_avg_pool1d", "output_size", output_size, 1)[0]
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
+
+
+def _argmax_last_nan(picked: Tensor, dim: int) -> Tensor:
+    """torch's pooling argmax along dim: the first maximum, or the last NaN if there is one."""
+    dim = dim % picked.dim()
+    first_max = picked.max(dim)[1]
+    nan = picked.isnan()
+    k = picked.shape[dim]
+    order = ember.arange(1, k + 1, device=picked.device).reshape(k, *([1] * (picked.dim() - dim - 1)))
+    last_nan = (nan.to(ember.int64) * order).amax(dim) - 1
+    return ember.where(last_nan >= 0, last_nan, first_max).unsqueeze(dim)
+
+
+def _adaptive_taps(n_in: int, n_out: int) -> np.ndarray:
+    """[n_out, K] positions of torch's adaptive windows [floor(i*n/o), ceil((i+1)*n/o)), each padded to the
+    longest window by repeating its last position (a repeat never wins a first-maximum search)."""
+    i = np.arange(n_out)
+    start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+    k = int((end - start).max()) if n_out else 1
+    return np.minimum(start[:, None] + np.arange(k)[None, :], end[:, None] - 1)
+
+
+def _adaptive_max_pool(op: str, input: Tensor, sizes: list) -> tuple[Tensor, Tensor]:
+    """Max over each output's window of the (H, W) plane: the windows' elements are gathered from the
+    flattened plane ([..., oh, ow, Kh*Kw]) and reduced; indices are flat within the plane, like torch's."""
+    h, w = input.shape[-2:]
+    oh, ow = sizes
+    if oh == 0 or ow == 0:
+        lead = tuple(input.shape[:-2])
+        empty = ember.empty(lead + (oh, ow), dtype=input.dtype, device=input.device)
+        return empty, ember.empty(lead + (oh, ow), dtype=ember.int64, device=input.device)
+    rows, cols = _adaptive_taps(h, oh), _adaptive_taps(w, ow)
+    flat = rows[:, None, :, None] * w + cols[None, :, None, :]        # [oh, ow, Kh, Kw]
+    k = flat.shape[2] * flat.shape[3]
+    table = ember.from_numpy(np.ascontiguousarray(flat.reshape(oh, ow, k))).to(input.device)
+    lead = tuple(input.shape[:-2])
+    picked = input.reshape(*lead, h * w).index_select(-1, table.reshape(-1)).reshape(*lead, oh, ow, k)
+    # torch's kernels keep the first maximum, or the last NaN of a window that has one.
+    arg = _argmax_last_nan(picked.detach(), -1)
+    values = picked.gather(-1, arg).squeeze(-1)
+    indices = table.expand(*lead, oh, ow, k).gather(-1, arg).squeeze(-1)
+    return values, indices
+
+
+def adaptive_max_pool2d_with_indices(input: Tensor, output_size, return_indices: bool = True):
+    op = "adaptive_max_pool2d"
+    _check_dims(op, input, (3, 4), "3D (unbatched) or 4D (batched)")
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    if len(size) != 2:
+        raise ValueError(f"[{op}] output_size must be an int or a pair, got {output_size!r}")
+    sizes = [n if s is None else int(s) for n, s in zip(input.shape[-2:], size)]
+    if min(sizes) < 0:
+        raise ValueError(f"[{op}] output_size must be non-negative, got {output_size!r}")
+    if any(d == 0 for d in input.shape[1:]):
+        raise RuntimeError(f"[{op}] Expected input to have non-zero size for non-batch dimensions, but input has "
+                           f"sizes {list(input.shape)} with dimension {list(input.shape).index(0, 1)} being empty")
+    if not input.is_floating_point():
+        raise NotImplementedError(f"[{op}] not implemented for '{str(input.dtype).replace('ember.', '')}' (input "
+                                  f"{list(input.shape)})")
+    return _adaptive_max_pool(op, input, sizes)
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
+    values, indices = adaptive_max_pool2d_with_indices(input, output_size)
+    return (values, indices) if return_indices else values
+
+
+def adaptive_max_pool1d_with_indices(input: Tensor, output_size, return_indices: bool = True):
+    op = "adaptive_max_pool1d"
+    _check_dims(op, input, (2, 3), "2D (unbatched) or 3D (batched)")
+    size = _tuple(op, "output_size", output_size, 1)[0]
+    if size < 0:
+        raise ValueError(f"[{op}] output_size must be non-negative, got {output_size!r}")
+    if any(d == 0 for d in input.shape[1:]):
+        raise RuntimeError(f"[{op}] Expected input to have non-zero size for non-batch dimensions, but input has "
+                           f"sizes {list(input.shape)}")
+    if not input.is_floating_point():
+        raise NotImplementedError(f"[{op}] not implemented for '{str(input.dtype).replace('ember.', '')}' (input "
+                                  f"{list(input.shape)})")
+    values, indices = _adaptive_max_pool(op, input.unsqueeze(-2), [1, size])
+    return values.squeeze(-2), indices.squeeze(-2)
+
+
+def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
+    values, indices = adaptive_max_pool1d_with_indices(input, output_size)
+    return (values, indices) if return_indices else values
 
 
 # ---- normalization -------------------------------------------------------------------------------
