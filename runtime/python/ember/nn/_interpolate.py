@@ -157,20 +157,19 @@ def _cubic_taps(n_in: int, n_out: int, scale, align_corners: bool, ft):
 
 
 def _apply_taps(x: Tensor, dim: int, idx: np.ndarray, weights: np.ndarray | None) -> Tensor:
-    """out[..., o, ...] = sum_k weights[o, k] * x[..., idx[o, k], ...] along dim."""
+    """out[..., o, ...] = sum_k weights[o, k] * x[..., idx[o, k], ...] along dim, accumulated in place into
+    the first tap's copy: one full-size temporary per tap instead of three (index_select's backward does
+    not read its output and the weights need no gradient, so in place is safe for autograd)."""
     n_out, k = idx.shape
-    index = ember.from_numpy(np.ascontiguousarray(idx.reshape(-1))).to(x.device)
-    picked = x.index_select(dim, index)
+    picks = [ember.from_numpy(np.ascontiguousarray(idx[:, j])).to(x.device) for j in range(k)]
     if weights is None:
-        return picked
-    w = ember.from_numpy(np.ascontiguousarray(weights)).to(x.device).to(x.dtype)
-    trailing = (1,) * (x.dim() - dim - 1)
-    if k == 2:  # a two-tap blend as two products: cheaper than a reduction over a size-2 dim
-        picked = picked.reshape(*x.shape[:dim], n_out, 2, *x.shape[dim + 1:])
-        return (picked.select(dim + 1, 0) * w[:, 0].reshape(n_out, *trailing) +
-                picked.select(dim + 1, 1) * w[:, 1].reshape(n_out, *trailing))
-    picked = picked.reshape(*x.shape[:dim], n_out, k, *x.shape[dim + 1:])
-    return (picked * w.reshape(n_out, k, *trailing)).sum(dim + 1)
+        return x.index_select(dim, picks[0])
+    w = ember.from_numpy(np.ascontiguousarray(weights.T)).to(x.device).to(x.dtype)   # [K, n_out]
+    shape = (n_out,) + (1,) * (x.dim() - dim - 1)
+    out = x.index_select(dim, picks[0]).mul_(w[0].reshape(shape))
+    for j in range(1, k):
+        out = out.add_(x.index_select(dim, picks[j]).mul_(w[j].reshape(shape)))
+    return out
 
 
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
