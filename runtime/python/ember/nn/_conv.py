@@ -254,18 +254,25 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=Fal
                       (0, one("padding", padding)), ceil_mode, count_include_pad).squeeze(-2)
 
 
-def _adaptive_matrix(n_in: int, n_out: int, like: Tensor) -> Tensor:
-    """[n_out, n_in]: row i averages input positions [floor(i*n/o), ceil((i+1)*n/o)), torch's windows."""
-    rows = []
-    for i in range(n_out):
-        start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
-        rows.append([1.0 / (end - start) if start <= j < end else 0.0 for j in range(n_in)])
-    return ember.tensor(rows, dtype=like.dtype, device=like.device)
+def _adaptive_mean(x: Tensor, dim: int, n_out: int) -> Tensor:
+    """Means over torch's adaptive windows [floor(i*n/o), ceil((i+1)*n/o)) along dim. The windows' k-th
+    elements are added tap by tap, only into windows that long, so an inf or NaN stays in its own
+    windows (an averaging matrix would multiply it by the zeros of every other window)."""
+    n_in = x.shape[dim]
+    i = np.arange(n_out)
+    start, length = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out) - (i * n_in) // n_out
+    index = lambda a: ember.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(x.device)  # noqa: E731
+    out = x.index_select(dim, index(start))
+    for k in range(1, int(length.max(initial=1))):
+        rows = np.nonzero(length > k)[0]
+        out = out.index_add(dim, index(rows), x.index_select(dim, index(start[rows] + k)))
+    counts = ember.from_numpy(length.astype(np.float64)).to(x.device).to(x.dtype)
+    return out / counts.reshape(n_out, *([1] * (x.dim() - dim - 1)))
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
-    """Separable: out = A_h @ x @ A_w^T with averaging matrices; global and evenly dividing output sizes
-    are plain means."""
+    """Separable: window means along H, then along W; global and evenly dividing output sizes are plain
+    means."""
     op = "adaptive_avg_pool2d"
     _check_dims(op, input, (3, 4), "3D (unbatched) or 4D (batched)")
     h, w = input.shape[-2:]
@@ -285,8 +292,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     if oh > 0 and ow > 0 and h % oh == 0 and w % ow == 0:
         lead = tuple(input.shape[:-2])
         return input.reshape(*lead, oh, h // oh, ow, w // ow).mean((-3, -1))
-    out = ember.matmul(_adaptive_matrix(h, oh, input), input)
-    return ember.matmul(out, _adaptive_matrix(w, ow, input).t())
+    return _adaptive_mean(_adaptive_mean(input, input.dim() - 2, oh), input.dim() - 1, ow)
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:

@@ -177,7 +177,7 @@ def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=Fal
 
 
 def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
-    """2-d adaptive averages of each depth slice, then torch's adaptive windows over depth (a matrix)."""
+    """2-d adaptive averages of each depth slice, then means over torch's adaptive windows in depth."""
     op = "adaptive_avg_pool3d"
     _check_dims(op, input, (4, 5), "4D (unbatched) or 5D (batched)")
     size = (output_size,) * 3 if isinstance(output_size, int) else tuple(output_size)
@@ -190,6 +190,6 @@ def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
                            f"sizes {list(input.shape)}")
     x, unbatched = _batched(input)
     n, c, depth, h, w = x.shape
-    planes = _conv.adaptive_avg_pool2d(x.reshape(n, c * depth, h, w), (oh, ow)).reshape(n * c, depth, oh * ow)
-    out = ember.matmul(_conv._adaptive_matrix(depth, od, x), planes).reshape(n, c, od, oh, ow)
+    planes = _conv.adaptive_avg_pool2d(x.reshape(n, c * depth, h, w), (oh, ow)).reshape(n, c, depth, oh, ow)
+    out = _conv._adaptive_mean(planes, 2, od)
     return _unbatch(out, unbatched)
