@@ -229,7 +229,8 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=Fal
     planes = 1
     for d in lead:
         planes *= d
-    if p == (0, 0) and k == s and h % k[0] == 0 and w % k[1] == 0:  # tiling windows: a reshape and a mean
+    if p == (0, 0) and k == s and h % k[0] == 0 and w % k[1] == 0 and divisor_override is None:
+        # tiling windows: a reshape and a mean
         x = input.reshape(*lead, out[0], k[0], out[1], k[1])
         return x.mean((-3, -1))
     extra = [max(0, (o - 1) * si + ki - (n + 2 * pi)) for o, si, ki, n, pi in zip(out, s, k, (h, w), p)]

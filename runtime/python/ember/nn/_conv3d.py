@@ -158,6 +158,10 @@ def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=Fal
     if divisor_override is not None and divisor_override == 0:
         raise RuntimeError(f"[{op}] divisor must be not zero")
     k, s, p, _, (od, oh, ow) = _pool_args(op, input, kernel_size, stride, padding, 1, ceil_mode)
+    if any(n < ki for n, ki in zip(input.shape[-3:], k)):  # torch's CPU check ignores the padding here
+        t, h, w = input.shape[-3:]
+        raise RuntimeError(f"[{op}] input image (T: {t} H: {h} W: {w}) smaller than kernel size (kT: {k[0]} kH: {k[1]} "
+                           f"kW: {k[2]})")
     x, unbatched = _batched(input)
     n, c, depth, h, w = x.shape
     # 2-d sums (divisor 1) when the caller fixes the divisor, else 2-d averages with torch's counts.
