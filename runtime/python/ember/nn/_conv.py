@@ -322,7 +322,7 @@ def _adaptive_taps(n_in: int, n_out: int) -> np.ndarray:
     return np.minimum(start[:, None] + np.arange(k)[None, :], end[:, None] - 1)
 
 
-def _adaptive_max_pool(op: str, input: Tensor, sizes: list) -> tuple[Tensor, Tensor]:
+def _adaptive_max_pool(input: Tensor, sizes: list) -> tuple[Tensor, Tensor]:
     """Max over each output's window of the (H, W) plane: the windows' elements are gathered from the
     flattened plane ([..., oh, ow, Kh*Kw]) and reduced; indices are flat within the plane, like torch's."""
     h, w = input.shape[-2:]
@@ -359,7 +359,7 @@ def adaptive_max_pool2d_with_indices(input: Tensor, output_size, return_indices:
     if not input.is_floating_point():
         raise NotImplementedError(f"[{op}] not implemented for '{str(input.dtype).replace('ember.', '')}' (input "
                                   f"{list(input.shape)})")
-    return _adaptive_max_pool(op, input, sizes)
+    return _adaptive_max_pool(input, sizes)
 
 
 def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
@@ -379,7 +379,7 @@ def adaptive_max_pool1d_with_indices(input: Tensor, output_size, return_indices:
     if not input.is_floating_point():
         raise NotImplementedError(f"[{op}] not implemented for '{str(input.dtype).replace('ember.', '')}' (input "
                                   f"{list(input.shape)})")
-    values, indices = _adaptive_max_pool(op, input.unsqueeze(-2), [1, size])
+    values, indices = _adaptive_max_pool(input.unsqueeze(-2), [1, size])
     return values.squeeze(-2), indices.squeeze(-2)
 
 

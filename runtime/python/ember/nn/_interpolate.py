@@ -27,7 +27,7 @@ _SPATIAL_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 _CUBIC_A = -0.75  # torch's bicubic convolution constant (Keys' kernel)
 
 
-def _int_dims_error(input: Tensor, mode: str) -> NotImplementedError:
+def _rank_error(input: Tensor, mode: str) -> NotImplementedError:
     return NotImplementedError(f"[interpolate] Input Error: Only 3D, 4D and 5D input Tensors supported (got "
                                f"{input.dim()}D, input of size {list(input.shape)}) for the modes: nearest | linear | "
                                f"bilinear | bicubic | trilinear | area | nearest-exact (got {mode})")
@@ -111,21 +111,23 @@ def _source_index(ratio, n_out: int, align_corners: bool, cubic: bool, ft):
     return src if cubic else np.maximum(src, ft(0))
 
 
-def _nearest_taps(n_in: int, n_out: int, scale, exact: bool, kernel: str):
-    """Source index per output position. torch has three index rules for the same mode: the separable
-    CPU kernel (1-d/3-d), the 2-d CPU kernel (float32 ratio, exact for x1 and x2) and the CUDA one."""
+def _nearest_taps(n_in: int, n_out: int, scale, exact: bool, kernel: str, ft):
+    """[n_out, 1] source index per output position. torch has three index rules for the same mode: the
+    separable CPU kernel of 1-d/3-d inputs ("cpu", in opmath precision ft), the 2-d CPU kernel ("cpu2d":
+    a float32 ratio, exact copies for x1 and x2) and the CUDA one ("cuda": float32 throughout)."""
     if kernel == "cpu2d" and not exact and n_out in (n_in, 2 * n_in):
         idx = np.arange(n_out) // (n_out // n_in)
     elif kernel in ("cpu2d", "cuda"):
         ratio = _ratio(n_in, n_out, scale, np.float32)
         i = np.arange(n_out, dtype=np.float32)
-        if exact:
-            pos = (i + np.float32(0.5)) * ratio if kernel == "cuda" else ((i + 0.5) * np.float64(ratio)).astype(np.float32)
+        if exact and kernel == "cuda":
+            pos = (i + np.float32(0.5)) * ratio
+        elif exact:  # (i + 0.5) in double times the float ratio, rounded to float
+            pos = ((i + 0.5) * np.float64(ratio)).astype(np.float32)
         else:
             pos = i * ratio
         idx = np.floor(pos)
-    else:  # cpu1d3d: precision of opmath (float64 for float64 input)
-        ft = kernel[1]
+    else:
         ratio = _ratio(n_in, n_out, scale, ft)
         if exact:
             idx = np.floor((_source_index(ratio, n_out, False, False, ft) + ft(0.5)).astype(np.float32))
@@ -195,7 +197,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         raise NotImplementedError("[interpolate] mode 'lanczos' (antialiased Lanczos resampling) is not implemented "
                                   "in ember")
     if mode not in _MODES or input.dim() not in (3, 4, 5):
-        raise _int_dims_error(input, mode)
+        raise _rank_error(input, mode)
     need = _SPATIAL_DIMS.get(mode)
     if need is not None and need != input.dim() - 2:
         raise NotImplementedError(f"[interpolate] Got {input.dim()}D input (size {list(input.shape)}), but {mode} mode "
@@ -204,27 +206,22 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     if mode == "area":
         pool = {3: _conv.adaptive_avg_pool1d, 4: _conv.adaptive_avg_pool2d, 5: adaptive_avg_pool3d}[input.dim()]
         return pool(input, output if input.dim() > 3 else output[0])
-    is_float = input.is_floating_point()
-    if not is_float and not (input.dtype == ember.uint8 and mode.startswith("nearest")):
-        what = "uint8 is supported by the nearest modes only" if input.dtype == ember.uint8 else "expected a float input"
+    if not input.is_floating_point() and not (input.dtype == ember.uint8 and mode.startswith("nearest")):
+        what = "uint8: nearest modes only" if input.dtype == ember.uint8 else "expected a float input"
         raise NotImplementedError(f"[interpolate] mode '{mode}' not implemented for "
                                   f"'{str(input.dtype).replace('ember.', '')}' ({what})")
     scales = scales or [None] * len(output)
     spatial = list(input.shape[2:])
+    ft = np.float64 if input.dtype == ember.float64 else np.float32  # torch's opmath precision
     if mode.startswith("nearest"):
-        if input.device.type == "cuda":
-            kernel = "cuda"
-        elif input.dim() == 4:
-            kernel = "cpu2d"
-        else:
-            kernel = ("cpu", np.float64 if input.dtype == ember.float64 else np.float32)
+        kernel = "cuda" if input.device.type == "cuda" else "cpu2d" if input.dim() == 4 else "cpu"
         out = input
         for d, (n_in, n_out, s) in enumerate(zip(spatial, output, scales)):
             if n_out != n_in or s is not None:
-                out = _apply_taps(out, d + 2, _nearest_taps(n_in, n_out, s, mode == "nearest-exact", kernel), None)
-        return out
+                taps = _nearest_taps(n_in, n_out, s, mode == "nearest-exact", kernel, ft)
+                out = _apply_taps(out, d + 2, taps, None)
+        return out.clone() if out is input else out  # a new tensor even when no dim changes, like torch
     # Linear and cubic: computed in float32 for half types (torch's opmath), weights in that precision.
-    ft = np.float64 if input.dtype == ember.float64 else np.float32
     compute = input if input.dtype in (ember.float32, ember.float64) else input.to(ember.float32)
     taps = _cubic_taps if mode == "bicubic" else _linear_taps
     out = compute

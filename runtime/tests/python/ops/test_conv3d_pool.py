@@ -32,8 +32,10 @@ def case(name, f, shapes, **kw):
 
 CASES = [
     # conv3d: the first shape set is small enough for float64 finite differences.
-    case("conv3d", conv3d(padding=1), [[(1, 1, 2, 3, 2), (2, 1, 2, 2, 2), (2,)], [(2, 3, 5, 6, 4), (4, 3, 3, 3, 2), (4,)],
-                                       [(0, 3, 4, 4, 4), (2, 3, 3, 3, 3), (2,)], [(3, 4, 5, 6), (2, 3, 2, 3, 3), (2,)]]),
+    case("conv3d", conv3d(padding=1), [[(1, 1, 2, 3, 2), (2, 1, 2, 2, 2), (2,)],
+                                       [(2, 3, 5, 6, 4), (4, 3, 3, 3, 2), (4,)],
+                                       [(0, 3, 4, 4, 4), (2, 3, 3, 3, 3), (2,)],
+                                       [(3, 4, 5, 6), (2, 3, 2, 3, 3), (2,)]]),
     case("conv3d_no_bias_stride", conv3d(stride=(2, 1, 2)), [[(1, 1, 3, 2, 3), (1, 1, 2, 2, 2)],
                                                              [(2, 2, 7, 5, 6), (3, 2, 3, 2, 3)]]),
     case("conv3d_dilation_pad", conv3d(dilation=(2, 1, 2), padding=(1, 0, 2)),
@@ -67,7 +69,8 @@ CASES = [
          [[(1, 1, 4, 5)], [(2, 3, 7, 9)], [(0, 2, 5, 5)], [(3, 8, 6)]]),
     case("adaptive_max_pool2d_grow", fn("adaptive_max_pool2d", output_size=(5, 3), return_indices=True),
          [[(1, 1, 3, 2)], [(2, 2, 3, 3)]]),
-    case("adaptive_max_pool2d_none", fn("adaptive_max_pool2d", output_size=(None, 2)), [[(1, 2, 3, 4)], [(2, 3, 6, 7)]]),
+    case("adaptive_max_pool2d_none", fn("adaptive_max_pool2d", output_size=(None, 2)),
+         [[(1, 2, 3, 4)], [(2, 3, 6, 7)]]),
     case("adaptive_max_pool1d", fn("adaptive_max_pool1d", output_size=4, return_indices=True),
          [[(1, 2, 7)], [(3, 5, 11)], [(4, 9)], [(0, 3, 5)]]),
 ]
