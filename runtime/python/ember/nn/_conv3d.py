@@ -127,11 +127,11 @@ def max_pool3d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, 
     planes, plane_idx = _conv.max_pool2d_with_indices(x.reshape(n, c * depth, h, w), k[1:], s[1:], p[1:], d[1:],
                                                       ceil_mode)
     planes, plane_idx = planes.reshape(n, c, depth, oh, ow), plane_idx.reshape(n, c, depth, oh, ow)
-    # One extra depth slot of -inf (index `depth`) stands for the padding.
-    filler = ember.full((n, c, 1, oh, ow), float("-inf"), dtype=planes.dtype, device=planes.device)
-    planes = ember.cat([planes, filler], 2)
-    plane_idx = ember.cat([plane_idx, ember.zeros((n, c, 1, oh, ow), dtype=plane_idx.dtype, device=x.device)], 2)
     taps = _depth_taps(depth, od, k[0], s[0], p[0], d[0])
+    if (taps == depth).any():  # windows reach into the padding: an extra depth slot of -inf stands for it
+        filler = ember.full((n, c, 1, oh, ow), float("-inf"), dtype=planes.dtype, device=planes.device)
+        planes = ember.cat([planes, filler], 2)
+        plane_idx = ember.cat([plane_idx, ember.zeros((n, c, 1, oh, ow), dtype=plane_idx.dtype, device=x.device)], 2)
     index = _index(taps, x.device)
     picked = planes.index_select(2, index).reshape(n, c, od, k[0], oh, ow)
     arg = _argmax_last_nan(picked.detach(), 3)
@@ -164,11 +164,15 @@ def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=Fal
                            f"kW: {k[2]})")
     x, unbatched = _batched(input)
     n, c, depth, h, w = x.shape
+    if p == (0, 0, 0) and k == s and divisor_override is None and all(
+            size % ki == 0 for size, ki in zip((depth, h, w), k)):  # tiling windows: a reshape and a mean
+        return _unbatch(x.reshape(n, c, od, k[0], oh, k[1], ow, k[2]).mean((3, 5, 7)), unbatched)
     # 2-d sums (divisor 1) when the caller fixes the divisor, else 2-d averages with torch's counts.
     planes = _conv.avg_pool2d(x.reshape(n, c * depth, h, w), k[1:], s[1:], p[1:], ceil_mode, count_include_pad,
                               1 if divisor_override is not None else None).reshape(n, c, depth, oh, ow)
-    planes = ember.cat([planes, ember.zeros((n, c, 1, oh, ow), dtype=planes.dtype, device=x.device)], 2)
     taps = _depth_taps(depth, od, k[0], s[0], p[0], 1)
+    if (taps == depth).any():  # windows reach into the padding: an extra depth slot of zeros stands for it
+        planes = ember.cat([planes, ember.zeros((n, c, 1, oh, ow), dtype=planes.dtype, device=x.device)], 2)
     if divisor_override is not None:
         counts = np.full(od, float(divisor_override))
     else:
