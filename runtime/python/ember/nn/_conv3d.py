@@ -165,8 +165,8 @@ def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=Fal
     x, unbatched = _batched(input)
     n, c, depth, h, w = x.shape
     if p == (0, 0, 0) and k == s and divisor_override is None and all(
-            size % ki == 0 for size, ki in zip((depth, h, w), k)):  # tiling windows: a reshape and a mean
-        return _unbatch(x.reshape(n, c, od, k[0], oh, k[1], ow, k[2]).mean((3, 5, 7)), unbatched)
+            size % ki == 0 for size, ki in zip((depth, h, w), k)):  # tiling windows
+        return _unbatch(_conv._tiled_mean(x, k), unbatched)
     # 2-d sums (divisor 1) when the caller fixes the divisor, else 2-d averages with torch's counts.
     planes = _conv.avg_pool2d(x.reshape(n, c * depth, h, w), k[1:], s[1:], p[1:], ceil_mode, count_include_pad,
                               1 if divisor_override is not None else None).reshape(n, c, depth, oh, ow)
