@@ -375,6 +375,9 @@ def adaptive_max_pool2d_with_indices(input: Tensor, output_size, return_indices:
     if not input.is_floating_point():
         raise NotImplementedError(f"[{op}] not implemented for '{str(input.dtype).replace('ember.', '')}' (input "
                                   f"{list(input.shape)})")
+    (h, w), (oh, ow) = input.shape[-2:], sizes
+    if oh > 0 and ow > 0 and h % oh == 0 and w % ow == 0:  # equal tiling windows: the max_pool2d op
+        return max_pool2d_with_indices(input, (h // oh, w // ow))
     return _adaptive_max_pool(input, sizes)
 
 

@@ -67,6 +67,8 @@ CASES = [
          [[(1, 1, 3, 2, 4)], [(2, 3, 7, 5, 9)], [(3, 5, 4, 7)]]),
     case("adaptive_max_pool2d", fn("adaptive_max_pool2d", output_size=(3, 4), return_indices=True),
          [[(1, 1, 4, 5)], [(2, 3, 7, 9)], [(0, 2, 5, 5)], [(3, 8, 6)]]),
+    case("adaptive_max_pool2d_even", fn("adaptive_max_pool2d", output_size=(2, 3), return_indices=True),
+         [[(1, 1, 4, 6)], [(2, 3, 8, 9)], [(3, 4, 6)]]),
     case("adaptive_max_pool2d_grow", fn("adaptive_max_pool2d", output_size=(5, 3), return_indices=True),
          [[(1, 1, 3, 2)], [(2, 2, 3, 3)]]),
     case("adaptive_max_pool2d_none", fn("adaptive_max_pool2d", output_size=(None, 2)),
@@ -136,6 +138,7 @@ def test_max_pooling_nan_and_ties_pick_torchs_index():
         lambda lib, x: F(lib).adaptive_max_pool2d(x[:, :, 1], (3, 4), return_indices=True),
         lambda lib, x: F(lib).adaptive_max_pool2d(x[:, :, 2], (2, 2), return_indices=True),
         lambda lib, x: F(lib).adaptive_max_pool1d(x[:, :, 3, 0], 3, return_indices=True),
+        lambda lib, x: F(lib).adaptive_max_pool2d(x[:, :, 1], (2, 3), return_indices=True),
     ]
     for i, call in enumerate(calls):
         tv, ti = call(torch, torch.from_numpy(a))
