@@ -3,13 +3,15 @@
 Note [Interpolation as per-dimension taps]
 Every mode but 'area' is separable: each output position along one spatial dim reads K input positions
 ("taps") and sums them with weights: nearest K=1 (weight 1), linear K=2, cubic K=4 (indices clamped to
-the edge, as torch's kernels read them). The taps are computed once per call in numpy, following torch's
+the edge, as torch's kernels read them), antialias up to K = 2 * support + 1 (outputs near the edge
+use fewer). The taps are computed once per call in numpy, following torch's
 CPU/CUDA index arithmetic (float32 or float64 like torch's opmath, so nearest picks the same pixels), and
 applied one dim at a time with index_select + a weighted sum over K: autograd and every device come
 from those ops. 'area' is adaptive average pooling, as in torch.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -158,19 +160,52 @@ def _cubic_taps(n_in: int, n_out: int, scale, align_corners: bool, ft):
     return idx, weights
 
 
-def _apply_taps(x: Tensor, dim: int, idx: np.ndarray, weights: np.ndarray | None) -> Tensor:
-    """out[..., o, ...] = sum_k weights[o, k] * x[..., idx[o, k], ...] along dim, accumulated in place into
-    the first tap's copy: one full-size temporary per tap instead of three (index_select's backward does
-    not read its output and the weights need no gradient, so in place is safe for autograd)."""
+def _antialias_taps(n_in: int, n_out: int, scale, align_corners: bool, ft, cubic: bool):
+    """torch's antialiased (PIL-style) weights: a triangle (bilinear) or Keys a=-0.5 (bicubic) filter
+    stretched by the downscale factor, over the input positions in reach, normalised to sum 1.
+    Returns (idx [n_out, K], weights [n_out, K], taps per output <= K)."""
+    ratio = _area_scale(n_in, n_out, align_corners, scale, ft)
+    support = ft((2.0 if cubic else 1.0) * (ratio if ratio >= 1 else 1.0))
+    center = ratio * (np.arange(n_out, dtype=ft) + ft(0.5))
+    invscale = ft(1.0 / ratio) if ratio >= 1 else ft(1.0)
+    lo = np.maximum(np.trunc(center - support + ft(0.5)).astype(np.int64), 0)
+    count = np.minimum(np.trunc(center + support + ft(0.5)).astype(np.int64), n_in) - lo
+    k = int(count.max())
+    idx = lo[:, None] + np.arange(k)[None, :]
+    dist = np.abs((idx - center[:, None] + ft(0.5)) * invscale).astype(ft)
+    if cubic:
+        a = ft(-0.5)
+        w = np.where(dist < 1, ((a + 2) * dist - (a + 3)) * dist * dist + 1,
+                     np.where(dist < 2, ((a * dist - 5 * a) * dist + 8 * a) * dist - 4 * a, ft(0)))
+    else:
+        w = np.maximum(ft(1) - dist, ft(0))
+    w = np.where(np.arange(k)[None, :] < count[:, None], w, ft(0)).astype(ft)
+    total = w.sum(1, keepdims=True)
+    w = np.where(total != 0, w / np.where(total != 0, total, ft(1)), w).astype(ft)
+    return np.minimum(idx, n_in - 1), w, count
+
+
+def _apply_taps(x: Tensor, dim: int, idx: np.ndarray, weights: np.ndarray | None,
+                count: np.ndarray | None = None) -> Tensor:
+    """out[..., o, ...] = sum_k weights[o, k] * x[..., idx[o, k], ...] along dim (only the first count[o]
+    taps when given), accumulated in place into the first tap's copy: one full-size temporary per tap
+    instead of three (index_select's backward does not read its output and the weights need no
+    gradient, so in place is safe for autograd). Outputs with fewer taps never read the others, so an
+    inf there cannot turn into 0 * inf."""
     n_out, k = idx.shape
-    picks = [ember.from_numpy(np.ascontiguousarray(idx[:, j])).to(x.device) for j in range(k)]
+    tensor = lambda a: ember.from_numpy(np.ascontiguousarray(a)).to(x.device)  # noqa: E731
     if weights is None:
-        return x.index_select(dim, picks[0])
-    w = ember.from_numpy(np.ascontiguousarray(weights.T)).to(x.device).to(x.dtype)   # [K, n_out]
+        return x.index_select(dim, tensor(idx[:, 0]))
+    w = tensor(weights.T).to(x.dtype)   # [K, n_out]
     shape = (n_out,) + (1,) * (x.dim() - dim - 1)
-    out = x.index_select(dim, picks[0]).mul_(w[0].reshape(shape))
+    out = x.index_select(dim, tensor(idx[:, 0])).mul_(w[0].reshape(shape))
     for j in range(1, k):
-        out = out.add_(x.index_select(dim, picks[j]).mul_(w[j].reshape(shape)))
+        rows = None if count is None or (count > j).all() else np.nonzero(count > j)[0]
+        if rows is None:
+            out = out.add_(x.index_select(dim, tensor(idx[:, j])).mul_(w[j].reshape(shape)))
+        else:
+            part = x.index_select(dim, tensor(idx[rows, j])) * w[j][tensor(rows)].reshape(len(rows), *shape[1:])
+            out = out.index_add(dim, tensor(rows), part)
     return out
 
 
@@ -187,15 +222,12 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     elif align_corners is None:
         align_corners = False
     output, scales = _output_and_scales(input, size, scale_factor, recompute_scale_factor, mode)
-    if antialias and not (mode in ("bilinear", "bicubic") and input.dim() == 4):
-        raise ValueError("[interpolate] Anti-alias option is restricted to bilinear and bicubic modes and requires a "
-                         f"4-D tensor as input, got mode '{mode}' and input of size {list(input.shape)}")
-    if antialias:
-        raise NotImplementedError(f"[interpolate] antialias=True ({mode}) is not implemented in ember; resize without "
-                                  "antialias or low-pass filter (e.g. avg_pool2d / mode='area') first")
     if mode == "lanczos":
         raise NotImplementedError("[interpolate] mode 'lanczos' (antialiased Lanczos resampling) is not implemented "
                                   "in ember")
+    if antialias and not (mode in ("bilinear", "bicubic") and input.dim() == 4):
+        raise ValueError("[interpolate] Anti-alias option is restricted to bilinear and bicubic modes and requires a "
+                         f"4-D tensor as input, got mode '{mode}' and input of size {list(input.shape)}")
     if mode not in _MODES or input.dim() not in (3, 4, 5):
         raise _rank_error(input, mode)
     need = _SPATIAL_DIMS.get(mode)
@@ -223,7 +255,10 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         return out.clone() if out is input else out  # a new tensor even when no dim changes, like torch
     # Linear and cubic: computed in float32 for half types (torch's opmath), weights in that precision.
     compute = input if input.dtype in (ember.float32, ember.float64) else input.to(ember.float32)
-    taps = _cubic_taps if mode == "bicubic" else _linear_taps
+    if antialias:
+        taps = functools.partial(_antialias_taps, cubic=mode == "bicubic")
+    else:
+        taps = _cubic_taps if mode == "bicubic" else _linear_taps
     out = compute
     for d in reversed(range(len(output))):  # last dim first, like torch's CPU kernels
         out = _apply_taps(out, d + 2, *taps(spatial[d], output[d], scales[d], align_corners, ft))

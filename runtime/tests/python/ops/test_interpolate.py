@@ -54,6 +54,14 @@ CASES = [
     case("bicubic_up", [S4, [(2, 3, 6, 5)], [(0, 1, 4, 4)]], size=(9, 11), mode="bicubic"),
     case("bicubic_up_ac", [S4, [(2, 3, 6, 5)]], scale_factor=1.5, mode="bicubic", align_corners=True),
     case("bicubic_down", [[(1, 1, 5, 4)], [(2, 3, 9, 11)]], scale_factor=0.55, mode="bicubic"),
+    # antialias: torch's PIL-style filters, down and up (torch's own result is wrong for an output width of 1).
+    case("bilinear_aa_down", [[(1, 1, 5, 4)], [(2, 3, 17, 23)]], size=(3, 2), mode="bilinear", antialias=True),
+    case("bilinear_aa_scale_ac", [[(1, 1, 5, 4)], [(2, 3, 17, 23)]], scale_factor=(0.37, 0.6), mode="bilinear",
+         antialias=True, align_corners=True),
+    case("bilinear_aa_up", [S4, [(2, 2, 6, 5)]], size=(7, 9), mode="bilinear", antialias=True),
+    case("bicubic_aa_down", [[(1, 1, 4, 5)], [(2, 3, 17, 23)], [(0, 1, 6, 6)]], scale_factor=0.45, mode="bicubic",
+         antialias=True),
+    case("bicubic_aa_up_ac", [S4, [(2, 2, 6, 5)]], size=(8, 6), mode="bicubic", antialias=True, align_corners=True),
     case("trilinear", [S5, [(2, 2, 4, 3, 5)], [(0, 1, 2, 2, 2)]], size=(5, 7, 3), mode="trilinear"),
     case("trilinear_ac", [S5, [(2, 2, 4, 3, 5)]], scale_factor=(1.5, 0.7, 2.0), mode="trilinear", align_corners=True),
     case("area1d", [S3, [(2, 3, 11)]], size=4, mode="area"),
@@ -61,6 +69,11 @@ CASES = [
     case("area2d_scale", [[(1, 1, 4, 5)], [(2, 3, 9, 7)]], scale_factor=0.5, mode="area"),
     case("area3d", [S5, [(2, 2, 5, 4, 6)]], size=(2, 3, 4), mode="area"),
 ]
+
+
+for c in CASES:  # torch's CPU antialias kernels have no half types
+    if "_aa_" in c.name:
+        c.dtypes = ["float32", "float64"]
 
 
 @pytest.mark.parametrize("case,shapes,dtype,device,noncontig", params(CASES))
@@ -132,10 +145,22 @@ def test_nan_and_inf_propagate_like_torch():
     a = np.arange(20, dtype=np.float64).reshape(1, 1, 4, 5)
     a[0, 0, 1, 2], a[0, 0, 3, 4] = np.nan, np.inf
     for kw in [dict(mode="nearest", size=(7, 3)), dict(mode="bilinear", scale_factor=2),
+               dict(mode="bilinear", size=(2, 3), antialias=True),
                dict(mode="bicubic", size=(5, 9), align_corners=True), dict(mode="area", size=(2, 2))]:
         want = torch.nn.functional.interpolate(torch.from_numpy(a), **kw)
         got = ember.nn.functional.interpolate(ember.from_numpy(a), **kw)
         assert_close(got, want, "float64", str(kw))
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_antialias_output_width_one(mode):
+    """torch's antialias kernels return equal rows when the output width is 1 (its result for an
+    (H, 1) output ignores H); ember's is the transpose of torch's correct (1, H) result."""
+    a = np.random.default_rng(5).uniform(-1, 1, size=(2, 3, 9, 7))
+    got = ember.nn.functional.interpolate(ember.from_numpy(a), size=(4, 1), mode=mode, antialias=True)
+    want = torch.nn.functional.interpolate(torch.from_numpy(a).transpose(-1, -2), size=(1, 4), mode=mode,
+                                           antialias=True).transpose(-1, -2)
+    assert_close(got, want, "float64", f"{mode} antialias (4, 1)")
 
 
 @pytest.mark.parametrize("device", devices())
@@ -204,7 +229,7 @@ BAD = [
     (lambda: F().interpolate(ember.zeros((2, 4)), size=3), NotImplementedError, "got 2D, input of size [2, 4]"),
     (lambda: F().interpolate(X4(), size=3, mode="cubic"), NotImplementedError, "(got cubic)"),
     (lambda: F().interpolate(X4(), size=3, mode="nearest", antialias=True), ValueError, "Anti-alias"),
-    (lambda: F().interpolate(X4(), size=3, mode="bilinear", antialias=True), NotImplementedError, "antialias"),
+    (lambda: F().interpolate(X4(), size=3, mode="lanczos", antialias=True), NotImplementedError, "lanczos"),
     (lambda: F().interpolate(X4(), scale_factor=0.2), RuntimeError, "output (H: 0, W: 0)"),
     (lambda: F().interpolate(ember.zeros((1, 1, 0, 4)), size=(2, 2)), RuntimeError, "input (H: 0, W: 4)"),
     (lambda: F().interpolate(ember.zeros((1, 0, 4, 4)), size=2), RuntimeError, "sizes [1, 0, 4, 4]"),
