@@ -6,6 +6,10 @@ adaptive pooling, batch norm, group norm and dropout2d are composites of ember o
 every device come from those ops; max pooling is its own op (it returns the argmax indices)."""
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 import ember
 from ember import _C
 from ember import Tensor
@@ -14,8 +18,9 @@ from ._padding import pad
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold", "max_pool1d",
            "max_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices", "avg_pool1d", "avg_pool2d",
-           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "batch_norm", "group_norm", "dropout1d", "dropout2d",
-           "dropout3d"]
+           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+           "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices", "batch_norm", "group_norm",
+           "dropout1d", "dropout2d", "dropout3d"]
 
 
 def _tuple(op: str, name: str, value, n: int) -> tuple:
@@ -199,6 +204,23 @@ def _pool_out(op: str, size: int, k: int, p: int, s: int, ceil_mode: bool) -> in
     return o
 
 
+def _tiled_mean(x: Tensor, kernel: tuple) -> Tensor:
+    """Means over non-overlapping windows of the last len(kernel) dims (each divisible by its kernel): the
+    k strided slices of each dim are added, elementwise adds being much faster here than reducing the
+    small window dims of a reshaped view. Half types add in float32, like torch's kernels."""
+    dtype = x.dtype
+    if dtype in (ember.float16, ember.bfloat16):
+        x = x.to(ember.float32)
+    for i, k in enumerate(kernel):
+        dim = x.dim() - len(kernel) + i
+        lead = (slice(None),) * dim
+        out = x[lead + (slice(0, None, k),)]
+        for j in range(1, k):
+            out = out + x[lead + (slice(j, None, k),)]
+        x = out
+    return (x * (1.0 / math.prod(kernel))).to(dtype)
+
+
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None) -> Tensor:
     """Window sums from im2col of the (padded) planes, divided by each window's element count, which is
@@ -226,9 +248,8 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=Fal
     planes = 1
     for d in lead:
         planes *= d
-    if p == (0, 0) and k == s and h % k[0] == 0 and w % k[1] == 0:  # tiling windows: a reshape and a mean
-        x = input.reshape(*lead, out[0], k[0], out[1], k[1])
-        return x.mean((-3, -1))
+    if p == (0, 0) and k == s and h % k[0] == 0 and w % k[1] == 0 and divisor_override is None:
+        return _tiled_mean(input, k)
     extra = [max(0, (o - 1) * si + ki - (n + 2 * pi)) for o, si, ki, n, pi in zip(out, s, k, (h, w), p)]
     x = pad(input.reshape(planes, 1, h, w), [p[1], p[1] + extra[1], p[0], p[0] + extra[0]])
     sums = _C._im2col(x, list(k), [1, 1], [0, 0], list(s)).sum(0).reshape(*lead, out[0], out[1])
@@ -251,18 +272,25 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=Fal
                       (0, one("padding", padding)), ceil_mode, count_include_pad).squeeze(-2)
 
 
-def _adaptive_matrix(n_in: int, n_out: int, like: Tensor) -> Tensor:
-    """[n_out, n_in]: row i averages input positions [floor(i*n/o), ceil((i+1)*n/o)), torch's windows."""
-    rows = []
-    for i in range(n_out):
-        start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
-        rows.append([1.0 / (end - start) if start <= j < end else 0.0 for j in range(n_in)])
-    return ember.tensor(rows, dtype=like.dtype, device=like.device)
+def _adaptive_mean(x: Tensor, dim: int, n_out: int) -> Tensor:
+    """Means over torch's adaptive windows [floor(i*n/o), ceil((i+1)*n/o)) along dim. The windows' k-th
+    elements are added tap by tap, only into windows that long, so an inf or NaN stays in its own
+    windows (an averaging matrix would multiply it by the zeros of every other window)."""
+    n_in = x.shape[dim]
+    i = np.arange(n_out)
+    start, length = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out) - (i * n_in) // n_out
+    index = lambda a: ember.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(x.device)  # noqa: E731
+    out = x.index_select(dim, index(start))
+    for k in range(1, int(length.max(initial=1))):
+        rows = np.nonzero(length > k)[0]
+        out = out.index_add(dim, index(rows), x.index_select(dim, index(start[rows] + k)))
+    counts = ember.from_numpy(length.astype(np.float64)).to(x.device).to(x.dtype)
+    return out / counts.reshape(n_out, *([1] * (x.dim() - dim - 1)))
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
-    """Separable: out = A_h @ x @ A_w^T with averaging matrices; global and evenly dividing output sizes
-    are plain means."""
+    """Separable: window means along H, then along W; global and evenly dividing output sizes are plain
+    means."""
     op = "adaptive_avg_pool2d"
     _check_dims(op, input, (3, 4), "3D (unbatched) or 4D (batched)")
     h, w = input.shape[-2:]
@@ -280,16 +308,103 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     if (oh, ow) == (1, 1):
         return input.mean((-2, -1), keepdim=True)
     if oh > 0 and ow > 0 and h % oh == 0 and w % ow == 0:
-        lead = tuple(input.shape[:-2])
-        return input.reshape(*lead, oh, h // oh, ow, w // ow).mean((-3, -1))
-    out = ember.matmul(_adaptive_matrix(h, oh, input), input)
-    return ember.matmul(out, _adaptive_matrix(w, ow, input).t())
+        return _tiled_mean(input, (h // oh, w // ow))
+    return _adaptive_mean(_adaptive_mean(input, input.dim() - 2, oh), input.dim() - 1, ow)
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
     _check_dims("adaptive_avg_pool1d", input, (2, 3), "2D (unbatched) or 3D (batched)")
     size = _tuple("adaptive_avg_pool1d", "output_size", output_size, 1)[0]
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
+
+
+def _argmax_last_nan(picked: Tensor, dim: int) -> Tensor:
+    """torch's pooling argmax along dim: the first maximum, or the last NaN if there is one."""
+    dim = dim % picked.dim()
+    first_max = picked.max(dim)[1]
+    nan = picked.isnan()
+    k = picked.shape[dim]
+    order = ember.arange(1, k + 1, device=picked.device).reshape(k, *([1] * (picked.dim() - dim - 1)))
+    last_nan = (nan.to(ember.int64) * order).amax(dim) - 1
+    return ember.where(last_nan >= 0, last_nan, first_max).unsqueeze(dim)
+
+
+def _adaptive_taps(n_in: int, n_out: int) -> np.ndarray:
+    """[n_out, K] positions of torch's adaptive windows [floor(i*n/o), ceil((i+1)*n/o)), each padded to the
+    longest window by repeating its last position (a repeat never wins a first-maximum search)."""
+    i = np.arange(n_out)
+    start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+    k = int((end - start).max()) if n_out else 1
+    return np.minimum(start[:, None] + np.arange(k)[None, :], end[:, None] - 1)
+
+
+def _adaptive_max_pool(input: Tensor, sizes: list) -> tuple[Tensor, Tensor]:
+    """Max over each output's window of the (H, W) plane: the windows' elements are gathered from the
+    flattened plane ([..., oh, ow, Kh*Kw]) and reduced; indices are flat within the plane, like torch's."""
+    h, w = input.shape[-2:]
+    oh, ow = sizes
+    if oh == 0 or ow == 0:
+        lead = tuple(input.shape[:-2])
+        empty = ember.empty(lead + (oh, ow), dtype=input.dtype, device=input.device)
+        return empty, ember.empty(lead + (oh, ow), dtype=ember.int64, device=input.device)
+    rows, cols = _adaptive_taps(h, oh), _adaptive_taps(w, ow)
+    flat = rows[:, None, :, None] * w + cols[None, :, None, :]        # [oh, ow, Kh, Kw]
+    k = flat.shape[2] * flat.shape[3]
+    table = ember.from_numpy(np.ascontiguousarray(flat.reshape(oh, ow, k))).to(input.device)
+    lead = tuple(input.shape[:-2])
+    picked = input.reshape(*lead, h * w).index_select(-1, table.reshape(-1)).reshape(*lead, oh, ow, k)
+    # torch's kernels keep the first maximum, or the last NaN of a window that has one.
+    arg = _argmax_last_nan(picked.detach(), -1)
+    values = picked.gather(-1, arg).squeeze(-1)
+    indices = table.expand(*lead, oh, ow, k).gather(-1, arg).squeeze(-1)
+    return values, indices
+
+
+def adaptive_max_pool2d_with_indices(input: Tensor, output_size, return_indices: bool = True):
+    op = "adaptive_max_pool2d"
+    _check_dims(op, input, (3, 4), "3D (unbatched) or 4D (batched)")
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    if len(size) != 2:
+        raise ValueError(f"[{op}] output_size must be an int or a pair, got {output_size!r}")
+    sizes = [n if s is None else int(s) for n, s in zip(input.shape[-2:], size)]
+    if min(sizes) < 0:
+        raise ValueError(f"[{op}] output_size must be non-negative, got {output_size!r}")
+    if any(d == 0 for d in input.shape[1:]):
+        raise RuntimeError(f"[{op}] Expected input to have non-zero size for non-batch dimensions, but input has "
+                           f"sizes {list(input.shape)} with dimension {list(input.shape).index(0, 1)} being empty")
+    if not input.is_floating_point():
+        raise NotImplementedError(f"[{op}] not implemented for '{str(input.dtype).replace('ember.', '')}' (input "
+                                  f"{list(input.shape)})")
+    (h, w), (oh, ow) = input.shape[-2:], sizes
+    if oh > 0 and ow > 0 and h % oh == 0 and w % ow == 0:  # equal tiling windows: the max_pool2d op
+        return max_pool2d_with_indices(input, (h // oh, w // ow))
+    return _adaptive_max_pool(input, sizes)
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
+    values, indices = adaptive_max_pool2d_with_indices(input, output_size)
+    return (values, indices) if return_indices else values
+
+
+def adaptive_max_pool1d_with_indices(input: Tensor, output_size, return_indices: bool = True):
+    op = "adaptive_max_pool1d"
+    _check_dims(op, input, (2, 3), "2D (unbatched) or 3D (batched)")
+    size = _tuple(op, "output_size", output_size, 1)[0]
+    if size < 0:
+        raise ValueError(f"[{op}] output_size must be non-negative, got {output_size!r}")
+    if any(d == 0 for d in input.shape[1:]):
+        raise RuntimeError(f"[{op}] Expected input to have non-zero size for non-batch dimensions, but input has "
+                           f"sizes {list(input.shape)}")
+    if not input.is_floating_point():
+        raise NotImplementedError(f"[{op}] not implemented for '{str(input.dtype).replace('ember.', '')}' (input "
+                                  f"{list(input.shape)})")
+    values, indices = _adaptive_max_pool(input.unsqueeze(-2), [1, size])
+    return values.squeeze(-2), indices.squeeze(-2)
+
+
+def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
+    values, indices = adaptive_max_pool1d_with_indices(input, output_size)
+    return (values, indices) if return_indices else values
 
 
 # ---- normalization -------------------------------------------------------------------------------

@@ -10,9 +10,13 @@ from ember import Tensor
 from . import _fused_attention
 from ._losses import (_check_index_range, binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                       _broadcast_shape, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
-from ._conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d, batch_norm,  # noqa: F401
-                    conv1d, conv2d, conv_transpose1d, conv_transpose2d, dropout1d, dropout2d, dropout3d, fold,
-                    group_norm, max_pool1d, max_pool1d_with_indices, max_pool2d, max_pool2d_with_indices, unfold)
+from ._conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,  # noqa: F401
+                    adaptive_max_pool1d_with_indices, adaptive_max_pool2d, adaptive_max_pool2d_with_indices, avg_pool1d,
+                    avg_pool2d, batch_norm, conv1d, conv2d, conv_transpose1d, conv_transpose2d, dropout1d, dropout2d,
+                    dropout3d, fold, group_norm, max_pool1d, max_pool1d_with_indices, max_pool2d,
+                    max_pool2d_with_indices, unfold)
+from ._conv3d import adaptive_avg_pool3d, avg_pool3d, conv3d, max_pool3d, max_pool3d_with_indices  # noqa: F401
+from ._interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: F401
 from ._padding import pad  # noqa: F401
 
 

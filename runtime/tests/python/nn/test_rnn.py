@@ -45,17 +45,17 @@ def states(kind, out):
 
 
 def check_module(kind, dtype, layers, bidirectional, batch_first, bias, with_h0, T=5, B=3, I=4, H=6, seed=0,
-                 device="cpu"):
+                 device="cpu", **extra):
     torch.manual_seed(seed)
     tm, em = pair(kind, I, H, layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional, dtype=dtype,
-                  device=device)
+                  device=device, **extra)
     td = getattr(torch, dtype)
     shape = (B, T, I) if batch_first else (T, B, I)
     x = torch.randn(shape, dtype=td, requires_grad=True)
     D = 2 if bidirectional else 1
     hx = None
     if with_h0:
-        hx = torch.randn(layers * D, B, H, dtype=td, requires_grad=True)
+        hx = torch.randn(layers * D, B, extra.get("proj_size") or H, dtype=td, requires_grad=True)
         if kind == "LSTM":
             hx = (hx, torch.randn(layers * D, B, H, dtype=td, requires_grad=True))
     ex = E(x)  # CPU leaves; the module sees copies on `device`, gradients flow back through the copy
@@ -165,6 +165,73 @@ def test_packed_sequence(kind, bidirectional, device):
         close(ep_.grad, tp_.grad, err_msg=name)
 
 
+# ---- LSTM(proj_size=P): h is projected by weight_hr_l{k} [P, H] (the per-step composite path) --------
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("layers,bidirectional,batch_first", OPTIONS)
+def test_lstm_projection_matches_torch(layers, bidirectional, batch_first, device):
+    check_module("LSTM", "float32", layers, bidirectional, batch_first, bias=True, with_h0=(layers == 2),
+                 device=device, proj_size=3)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("bias,with_h0", [(False, True), (True, False)])
+def test_lstm_projection_float64(bias, with_h0, device):
+    check_module("LSTM", "float64", 2, True, False, bias=bias, with_h0=with_h0, device=device, proj_size=2)
+    check_module("LSTM", "float64", 1, False, True, bias=bias, with_h0=with_h0, T=1, B=1, I=1, H=2, device=device,
+                 proj_size=1)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_lstm_projection_packed_and_unbatched(bidirectional, device):
+    torch.manual_seed(4)
+    tm, em = pair("LSTM", 3, 5, 2, bidirectional=bidirectional, proj_size=2, device=device)
+    assert [k for k in em.state_dict() if "weight_hr" in k] == [k for k in tm.state_dict() if "weight_hr" in k]
+    assert repr(em) == repr(tm)
+    lengths = [3, 5, 1, 5]
+    x = torch.randn(5, 4, 3, requires_grad=True)
+    ex = E(x)
+    t_out, (t_h, t_c) = tm(torch.nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False))
+    e_out, (e_h, e_c) = em(ernn.pack_padded_sequence(ex.to(device), lengths, enforce_sorted=False))
+    t_pad, _ = torch.nn.utils.rnn.pad_packed_sequence(t_out)
+    e_pad, _ = ernn.pad_packed_sequence(e_out)
+    for a, b in [(e_pad, t_pad), (e_h, t_h), (e_c, t_c)]:
+        assert tuple(a.shape) == tuple(b.shape)
+        close(a, b)
+    g = torch.randn_like(t_pad)
+    ((t_pad * g).sum() + t_h.sum() + t_c.sum()).backward()
+    ((e_pad * E(g).to(device)).sum() + e_h.sum() + e_c.sum()).backward()
+    close(ex.grad, x.grad)
+    for (name, tp_), (_, ep_) in zip(tm.named_parameters(), em.named_parameters()):
+        close(ep_.grad, tp_.grad, err_msg=name)
+    xu = torch.randn(4, 3)  # unbatched: h is [layers * D, P]
+    for a, b in zip(states("LSTM", em(E(xu).to(device))), states("LSTM", tm(xu))):
+        assert tuple(a.shape) == tuple(b.shape)
+        close(a, b)
+
+
+def test_lstm_projection_gradcheck_float64():
+    """Central differences of the projected layer (weights and input) against its analytic gradient."""
+    rng = np.random.default_rng(6)
+    lstm = ember.nn.LSTM(2, 3, proj_size=2, bidirectional=True, dtype=ember.float64)
+    x = rng.uniform(-1, 1, size=(3, 2, 2))
+    w = rng.uniform(-1, 1, size=(3, 2, 4))
+
+    def objective(xa):
+        return float((lstm(ember.from_numpy(xa))[0].detach().numpy() * w).sum())
+
+    ex = ember.from_numpy(x.copy()).requires_grad_(True)
+    (lstm(ex)[0] * ember.from_numpy(w)).sum().backward()
+    numeric = np.zeros_like(x)
+    for j in range(x.size):
+        plus, minus = x.copy(), x.copy()
+        plus.reshape(-1)[j] += 1e-6
+        minus.reshape(-1)[j] -= 1e-6
+        numeric.reshape(-1)[j] = (objective(plus) - objective(minus)) / 2e-6
+    np.testing.assert_allclose(ex.grad.numpy(), numeric, rtol=1e-5, atol=1e-7)
+
+
 def test_pack_helpers_match_torch():
     seqs = [torch.randn(n, 2) for n in (4, 2, 3)]
     e_seqs = [E(s) for s in seqs]
@@ -272,8 +339,16 @@ def test_errors_are_clear():
         lstm(ember.randn(2, 2, 3), ember.zeros(1, 2, 4))
     with pytest.raises(ValueError, match="2D or 3D"):
         lstm(ember.randn(2, 2, 2, 3))
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        ember.nn.LSTM(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size has to be smaller than hidden_size"):
+        ember.nn.LSTM(3, 4, proj_size=4)
+    with pytest.raises(ValueError, match="proj_size should be a positive integer or zero"):
+        ember.nn.LSTM(3, 4, proj_size=-1)
+    with pytest.raises(ValueError, match="only supported for LSTM"):
+        ember.nn.GRU(3, 4, proj_size=2)
+    with pytest.raises(RuntimeError, match=r"Expected hidden size \(1, 2, 2\), got \[1, 2, 4\]"):
+        ember.nn.LSTM(3, 4, proj_size=2)(ember.randn(5, 2, 3), (ember.zeros(1, 2, 4), ember.zeros(1, 2, 4)))
+    with pytest.raises(RuntimeError, match=r"Expected cell size \(1, 2, 4\), got \[1, 2, 2\]"):
+        ember.nn.LSTM(3, 4, proj_size=2)(ember.randn(5, 2, 3), (ember.zeros(1, 2, 2), ember.zeros(1, 2, 2)))
     with pytest.raises(ValueError, match="nonlinearity"):
         ember.nn.RNN(3, 4, nonlinearity="gelu")
     with pytest.raises(ValueError, match="mode"):

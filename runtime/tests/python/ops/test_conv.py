@@ -100,6 +100,7 @@ CASES = [
     conv("avg_pool2d_pad", fn("avg_pool2d", kernel_size=3, stride=2, padding=1), [[(1, 1, 4, 5)], [(2, 3, 9, 8)]]),
     conv("avg_pool2d_exclude_pad_ceil", fn("avg_pool2d", kernel_size=(3, 2), stride=2, padding=1, ceil_mode=True,
                                            count_include_pad=False), [[(1, 1, 4, 5)], [(2, 2, 8, 9)]]),
+    conv("avg_pool2d_tiling_divisor", fn("avg_pool2d", kernel_size=2, divisor_override=3), [[(1, 1, 4, 2)], [(2, 3, 6, 8)]]),
     conv("avg_pool2d_ceil_divisor", fn("avg_pool2d", kernel_size=2, stride=(2, 3), ceil_mode=True, divisor_override=3),
          [[(1, 1, 5, 4)], [(2, 3, 7, 8)]]),
     conv("avg_pool1d", fn("avg_pool1d", kernel_size=3, stride=2, padding=1), [[(1, 2, 7)], [(3, 4, 20)], [(4, 9)]]),

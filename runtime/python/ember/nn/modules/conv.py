@@ -1,4 +1,4 @@
-"""Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d (torch.nn.modules.conv): torch's parameters,
+"""Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d (torch.nn.modules.conv): torch's parameters,
 defaults, initialization, state_dict keys and repr; the math is nn/_conv.py's."""
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 import ember
 
 from .. import _conv as C
+from .. import _conv3d as C3
 from .. import init
 from .._padding import pad
 from ..parameter import Parameter
@@ -124,6 +125,24 @@ class Conv1d(_ConvNd):
             return C.conv1d(pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode), weight, bias,
                             self.stride, 0, self.dilation, self.groups)
         return C.conv1d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def forward(self, input):
+        return self._conv_forward(input, self.weight, self.bias)
+
+
+class Conv3d(_ConvNd):
+    _dims = 3
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device=device, dtype=dtype)
+
+    def _conv_forward(self, input, weight, bias):
+        if self.padding_mode != "zeros":
+            return C3.conv3d(pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode), weight, bias,
+                             self.stride, 0, self.dilation, self.groups)
+        return C3.conv3d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
     def forward(self, input):
         return self._conv_forward(input, self.weight, self.bias)

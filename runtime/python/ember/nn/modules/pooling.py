@@ -1,7 +1,8 @@
-"""Max, average and adaptive average pooling layers (torch.nn.modules.pooling); math in nn/_conv.py."""
+"""Max, average and adaptive pooling layers (torch.nn.modules.pooling); math in nn/_conv.py and nn/_conv3d.py."""
 from __future__ import annotations
 
 from .. import _conv as C
+from .. import _conv3d as C3
 from .module import Module
 
 
@@ -31,6 +32,12 @@ class MaxPool2d(_MaxPoolNd):
     def forward(self, input):
         return C.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                             self.return_indices)
+
+
+class MaxPool3d(_MaxPoolNd):
+    def forward(self, input):
+        return C3.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                             self.return_indices)
 
 
 class AvgPool1d(Module):
@@ -90,3 +97,34 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class AvgPool3d(AvgPool2d):
+    def forward(self, input):
+        return C3.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                             self.count_include_pad, self.divisor_override)
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    def forward(self, input):
+        return C3.adaptive_avg_pool3d(input, self.output_size)
+
+
+class _AdaptiveMaxPoolNd(Module):
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = return_indices
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    def forward(self, input):
+        return C.adaptive_max_pool1d(input, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    def forward(self, input):
+        return C.adaptive_max_pool2d(input, self.output_size, self.return_indices)

@@ -3,9 +3,12 @@ names, shapes, initialisation and input/state conventions, so state_dicts cross 
 
 Each layer and direction is one fused op, ember._rnn_layer (Note [Fused RNN layer] in
 csrc/ops/rnn.cpp): the input projection of every step is one GEMM here, the recurrence runs in C++
-with one GEMM and one fused cell kernel per step, and backward is the same loop in reverse."""
+with one GEMM and one fused cell kernel per step, and backward is the same loop in reverse.
+LSTM(proj_size=P) is the exception: its recurrence reads the projected state, which the fused op's
+square recurrence cannot, so `_run_projected_lstm` runs it per step from ember ops."""
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -42,6 +45,31 @@ def _run_layer(mode: str, x, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_sizes: list, 
     return out, h_n, c_n
 
 
+def _run_projected_lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes: list, reverse: bool):
+    """One LSTM layer with projections over packed rows x [N, in] (torch's proj_size): the cell sees
+    h [B, P], keeps c [B, H] and emits h_t = (o * tanh(c_t)) @ w_hr^T. Rows past a step's batch size keep
+    their state (finished sequences going forward, not yet started ones in reverse).
+    Returns (output [N, P], h_n [B, P], c_n [B, H])."""
+    with autocast_mode.op_scope():  # one torch op: the products inside are not autocast on their own
+        x_gates = F.linear(x, w_ih, None if b_ih is None else b_ih + b_hh)
+        starts = [0]
+        for b in batch_sizes:
+            starts.append(starts[-1] + b)
+        h, c = h0, c0
+        outs = [None] * len(batch_sizes)
+        for t in (reversed(range(len(batch_sizes))) if reverse else range(len(batch_sizes))):
+            b = batch_sizes[t]
+            gates = x_gates[starts[t]:starts[t + 1]] + F.linear(h[:b], w_hh)
+            i, f, g, o = gates.chunk(4, 1)
+            c_t = ember.sigmoid(f) * c[:b] + ember.sigmoid(i) * ember.tanh(g)
+            h_t = F.linear(ember.sigmoid(o) * ember.tanh(c_t), w_hr)
+            outs[t] = h_t
+            h = h_t if b == h.shape[0] else ember.cat([h_t, h[b:]], 0)
+            c = c_t if b == c.shape[0] else ember.cat([c_t, c[b:]], 0)
+        out = ember.cat(outs, 0) if outs else x_gates.new_zeros((0, w_hr.shape[0]))
+    return out, h, c
+
+
 def _autocast_dtype(kind: str, t):
     """The dtype autocast runs this recurrent layer in (None: as given); float64 is never cast."""
     dtype = autocast_mode.lower_precision_dtype(kind, t.device.type)
@@ -73,8 +101,6 @@ class RNNBase(Module):
             raise ValueError(f"[{name}] proj_size should be a positive integer or zero to disable projections")
         if proj_size >= hidden_size:
             raise ValueError(f"[{name}] proj_size has to be smaller than hidden_size")
-        if proj_size:
-            raise NotImplementedError(f"[{name}] proj_size > 0 (LSTM projections) is not implemented in ember")
         if dropout > 0 and num_layers == 1:
             warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
                           f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
@@ -89,17 +115,20 @@ class RNNBase(Module):
         self.bidirectional = bidirectional
         self.proj_size = proj_size
         gate_size = _GATES[mode] * hidden_size
+        real_hidden = proj_size if proj_size > 0 else hidden_size  # the size of h (c stays hidden_size)
         directions = 2 if bidirectional else 1
         kw = _factory_kwargs(device, dtype)
         self._flat_weights_names = []
         self._all_weights = []
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * directions
+            layer_input = input_size if layer == 0 else real_hidden * directions
             for direction in range(directions):
                 suffix = "_reverse" if direction == 1 else ""
-                shapes = [("weight_ih", (gate_size, layer_input)), ("weight_hh", (gate_size, hidden_size))]
+                shapes = [("weight_ih", (gate_size, layer_input)), ("weight_hh", (gate_size, real_hidden))]
                 if bias:
                     shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
+                if proj_size > 0:
+                    shapes.append(("weight_hr", (proj_size, hidden_size)))
                 names = []
                 for kind, shape in shapes:
                     pname = f"{kind}_l{layer}{suffix}"
@@ -128,9 +157,9 @@ class RNNBase(Module):
     def _layer_params(self, layer: int, direction: int):
         suffix = "_reverse" if direction == 1 else ""
         get = lambda kind: getattr(self, f"{kind}_l{layer}{suffix}")  # noqa: E731
-        if self.bias:
-            return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
-        return get("weight_ih"), get("weight_hh"), None, None
+        biases = (get("bias_ih"), get("bias_hh")) if self.bias else (None, None)
+        projection = (get("weight_hr"),) if self.proj_size > 0 else ()
+        return (get("weight_ih"), get("weight_hh")) + biases + projection
 
     def _check_hidden(self, h, expected: tuple, what: str = "hidden") -> None:
         if tuple(h.shape) != expected:
@@ -162,7 +191,8 @@ class RNNBase(Module):
             raise RuntimeError(f"[{name}] input.size(-1) must be equal to input_size. Expected {self.input_size}, "
                                f"got {data.shape[-1]}")
         state_shape = (self.num_layers * directions, batch, self.hidden_size)
-        h0, c0 = self._initial_state(hx, batched, state_shape, data, sorted_indices)
+        h_shape = state_shape[:2] + (self.proj_size or self.hidden_size,)
+        h0, c0 = self._initial_state(hx, batched, h_shape, state_shape, data, sorted_indices)
         amp_dtype = _autocast_dtype(self.mode, data)
         if amp_dtype is not None:
             data, h0, c0 = _cast_all([data, h0, c0], amp_dtype)
@@ -175,8 +205,9 @@ class RNNBase(Module):
                 params = self._layer_params(layer, direction)
                 if amp_dtype is not None:
                     params = _cast_all(params, amp_dtype)
-                out, h, c = _run_layer(self.mode, layer_input, h0[idx], c0[idx] if c0 is not None else None,
-                                       *params, batch_sizes, direction == 1)
+                run = _run_projected_lstm if self.proj_size > 0 else functools.partial(_run_layer, self.mode)
+                out, h, c = run(layer_input, h0[idx], c0[idx] if c0 is not None else None, *params, batch_sizes,
+                                direction == 1)
                 outs.append(out)
                 h_n.append(h)
                 c_n.append(c)
@@ -199,12 +230,13 @@ class RNNBase(Module):
                 output = output.transpose(0, 1)
         return (output, (h_n, c_n)) if self.mode == "LSTM" else (output, h_n)
 
-    def _initial_state(self, hx, batched: bool, shape: tuple, data, sorted_indices):
-        """(h0, c0) as [layers * directions, batch, hidden] in the packed batch order (zeros when hx is None)."""
+    def _initial_state(self, hx, batched: bool, h_shape: tuple, c_shape: tuple, data, sorted_indices):
+        """(h0, c0) as [layers * directions, batch, size] in the packed batch order (zeros when hx is None);
+        h's size is proj_size for a projected LSTM."""
         lstm = self.mode == "LSTM"
         if hx is None:
-            zeros = ember.zeros(shape, dtype=data.dtype, device=data.device)
-            return zeros, (zeros if lstm else None)
+            zeros = lambda shape: ember.zeros(shape, dtype=data.dtype, device=data.device)  # noqa: E731
+            return zeros(h_shape), (zeros(c_shape) if lstm else None)
         name = type(self).__name__
         if lstm and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise TypeError(f"[{name}] expected hx to be a tuple (h_0, c_0), got {type(hx).__name__}")
@@ -219,7 +251,7 @@ class RNNBase(Module):
                                    f"also be {want}-D but got {s.dim()}-D tensor")
             if not batched:
                 s = s.unsqueeze(1)
-            self._check_hidden(s, shape, "hidden" if i == 0 else "cell")
+            self._check_hidden(s, h_shape if i == 0 else c_shape, "hidden" if i == 0 else "cell")
             if s.dtype != data.dtype or s.device != data.device:
                 raise RuntimeError(f"[{name}] Expected hidden state of dtype {data.dtype} on {data.device} (the "
                                    f"input's), got {s.dtype} on {s.device}")
@@ -230,6 +262,8 @@ class RNNBase(Module):
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size != 0:
+            s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if self.bias is not True:
