@@ -30,7 +30,7 @@ namespace ember::cpu {
 namespace {
 
 // 64 x 128 float scores fit L1 beside a 64 x D query block; the gemms stay large enough for BLAS.
-constexpr int64_t kBlockQ = 64, kBlockK = 128;
+constexpr int64_t kBlockQ = 64, kBlockK = 256;
 
 struct Dims {
   int64_t b, h, tq, tk, d, dv;
@@ -143,11 +143,13 @@ void forward_impl(const KernelArgs& args, const AttentionAttrs& attrs) {
             A* row = s.data() + r * bk;
             const int64_t seen = visible_keys(attrs.is_causal, i0 + r, j0, bk);
             A mx = m[r];
+#pragma omp simd reduction(max : mx)
             for (int64_t j = 0; j < seen; ++j) mx = std::max(mx, row[j]);
             std::fill(row + seen, row + bk, A(0));
             if (seen == 0) continue;
             const A corr = m[r] == kNegInf ? A(0) : vm::exp<A>(m[r] - mx);
             A sum = 0;
+#pragma omp simd reduction(+ : sum)
             for (int64_t j = 0; j < seen; ++j) {
               row[j] = vm::exp<A>(row[j] - mx);
               sum += row[j];
