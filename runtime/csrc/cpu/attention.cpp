@@ -30,7 +30,7 @@ namespace ember::cpu {
 namespace {
 
 // 64 x 128 float scores fit L1 beside a 64 x D query block; the gemms stay large enough for BLAS.
-constexpr int64_t kBlockQ = 64, kBlockK = 256;
+constexpr int64_t kBlockQ = 64, kBlockK = 128;
 
 struct Dims {
   int64_t b, h, tq, tk, d, dv;
