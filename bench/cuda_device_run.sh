@@ -8,7 +8,7 @@
 #   gpt      examples/minigpt_shakespeare.py, the GPU config, to the val-loss target
 #   profile  bench/profile_cuda_step.py (top kernels of a step, ember and torch)
 #   sanitize compute-sanitizer memcheck + racecheck on the allocator and graph tests
-#   attention  fused attention tests (cuDNN) + the graph tests (shared Philox code)
+#   attention  fused attention tests (cuDNN; the fused_attention op table) + the graph tests (shared Philox code)
 #   attnbench  bench/attention.py (fused vs torch SDPA vs composite) + the attention kernel lab
 # Usage (device tool, carry .whl): bash bench/cuda_device_run.sh tests optable bench train sanitize
 set -uo pipefail
@@ -83,8 +83,9 @@ except Exception as e: print('OK raised', type(e).__name__, str(e)[:100])" 2>&1 
         echo "racecheck rc=$? $t $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY|hazard" "$OUT/rc_one.log" | tail -1)"
       done 2>&1 | tee -a "$OUT/sanitizer.log" ;;
     attention)
-      timeout 240 $py -X faulthandler -m pytest runtime/tests/python/cuda/test_attention.py \
-        runtime/tests/python/cuda/test_cuda_graphs.py -q -p no:cacheprovider --tb=short -rfs 2>&1 \
+      timeout 300 $py -X faulthandler -m pytest runtime/tests/python/cuda/test_attention.py \
+        runtime/tests/python/ops/test_attention.py runtime/tests/python/cuda/test_cuda_graphs.py -q \
+        -p no:cacheprovider --import-mode=importlib --tb=short -rfs 2>&1 \
         | tee "$OUT/attention_tests.log" | grep -vE "^  File|^$" | tail -40 ;;
     attnbench)
       { timeout 150 $py bench/attention.py --json "$OUT/attention_bench.json"

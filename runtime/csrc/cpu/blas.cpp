@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "cpu/blas.h"
 #include "generated/kernels.h"
 
 namespace ember::cpu {
@@ -282,6 +283,18 @@ void addmm(const KernelArgs& args, const AddmmAttrs& attrs) {
         for (int64_t j = 0; j < n; ++j) c[i * n + j] = bp[i * brs + j * bcs];
     gemm_any<scalar_t>(matrix_of<scalar_t>(a), matrix_of<scalar_t>(b), c, alpha, beta);
   }));
+}
+
+
+void single_thread_blas() { set_blas_threads(1); }
+
+void gemm_on_this_thread(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                         int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  blas_gemm<float>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+void gemm_on_this_thread(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+                         int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  blas_gemm<double>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace ember::cpu

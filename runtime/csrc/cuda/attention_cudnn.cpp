@@ -1,4 +1,6 @@
-// Fused scaled-dot-product attention through cuDNN's flash attention (attention.h).
+// CUDA kernels of fused scaled-dot-product attention (op-table rows fused_attention and
+// fused_attention_backward, spec/attention.yaml; Note [Fused attention op] in ops/attention.cpp):
+// cuDNN's flash attention. attention.h reports whether it can run here.
 //
 // Note [Fused attention through cuDNN]
 // The composite path (bmm + fused softmax + bmm) writes and re-reads the [B, H, Tq, Tk] score
@@ -13,7 +15,8 @@
 // Layouts. cuDNN reads q/k/v/dO with any strides as long as the head dim is unit-stride and the
 // other strides keep 16-byte alignment, so views such as a qkv split + transpose go in as they
 // are; anything else is copied. Like torch, the output takes q's layout (its dims' stride order,
-// made dense) and each gradient its input's: a nanoGPT qkv split + transpose thus gives [B, T, H, D]
+// made dense) and each gradient its input's (the frontends allocate them with
+// attention_strides_like, ops/attention.h): a nanoGPT qkv split + transpose thus gives [B, T, H, D]
 // buffers (the next `y.transpose(1, 2).reshape(B, T, C)` is free), dense [B, H, T, D] inputs give
 // dense outputs and gradients. A first version wrote everything [B, T, H, D]: with dense inputs
 // the causal bf16 8x16x2048x128 forward+backward then took 2.22 ms on an H100 against torch's
@@ -22,15 +25,17 @@
 // Note [Fused attention dropout RNG]
 // Dropout draws from ember's CUDA generator like every other random op, so ember.manual_seed
 // reproduces it and different seeds differ. Each call reserves B*H*Tq*Tk Philox outputs (one per
-// attention weight, as torch does for cuDNN) from the current generator and hands cuDNN the
-// (seed, offset) through device memory (write_philox_args): the backward reads the same pair, so it
-// applies exactly the forward's mask, and a captured CUDA graph advances the offset per replay.
+// attention weight, as torch does for cuDNN) from the current generator, once cuDNN has accepted
+// the configuration, and hands cuDNN the (seed, offset) through device memory, the op's rng_state
+// output (write_philox_args): the backward reads the same pair, so it applies exactly the forward's
+// mask, and a captured CUDA graph advances the offset per replay. The mask is cuDNN's own draw, not
+// the CPU kernel's (Note [Fused attention dropout on CPU]).
 #include "cuda/attention.h"
 
 #include "core/error.h"
+#include "generated/kernels.h"
 
 #ifdef EMBER_WITH_CUDNN
-#include <algorithm>
 #include <array>
 
 #include "core/generator.h"
@@ -38,11 +43,12 @@
 #include "cuda/cudnn_graph.h"
 #include "cuda/graph.h"
 #include "cuda/internal.h"
+#include "ops/attention.h"
 #endif
 
 namespace ember::cuda {
 
-constexpr const char* kOp = "scaled_dot_product_attention";
+constexpr const char* kOp = "fused_attention";
 
 #ifdef EMBER_WITH_CUDNN
 namespace {
@@ -103,33 +109,42 @@ Strides graph_strides(const Tensor& t) {
   return normalized({z[0], z[1], z[2], z[3]}, {st[0], st[1], st[2], st[3]});
 }
 
-// Dense strides for `sizes` with the dims ordered like `like`'s (largest stride outermost, the
-// head dim innermost): torch's rule for cuDNN attention outputs and gradients (see the layouts note).
-Strides layout_like(const std::array<int64_t, 4>& sizes, const Strides& like) {
-  std::array<int, 3> order{0, 1, 2};
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return like[a] > like[b]; });
-  Strides s{0, 0, 0, 1};
-  int64_t step = sizes[3];
-  for (int i = 2; i >= 0; --i) {
-    s[order[i]] = step;
-    step *= sizes[order[i]];
-  }
-  return normalized(sizes, s);
-}
-Strides dense_strides(int64_t h, int64_t t, int64_t d) { return {h * t * d, t * d, d, 1}; }
 
 Tensor empty_with(const std::array<int64_t, 4>& sizes, const Strides& strides, ScalarType dtype, Device device) {
   return Tensor::empty_strided(DimVector{sizes[0], sizes[1], sizes[2], sizes[3]},
                                DimVector{strides[0], strides[1], strides[2], strides[3]}, dtype, device);
 }
 
-// `t` itself when cuDNN can read it in place (16-byte aligned base, unit head-dim stride, the
-// other strides non-zero multiples of 8 elements), else a contiguous copy.
-Tensor readable(const Tensor& t) {
-  const Strides s = graph_strides(t);
-  bool ok = s[3] == 1 && reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0;
+Strides dense_strides(int64_t h, int64_t t, int64_t d) { return {h * t * d, t * d, d, 1}; }
+
+// Whether cuDNN can address a tensor with these strides in place: unit head-dim stride, the
+// other strides non-zero multiples of 8 elements (16 bytes), and a 16-byte aligned base.
+bool strides_ok(const Strides& s) {
+  bool ok = s[3] == 1;
   for (int i = 0; i < 3; ++i) ok = ok && s[i] > 0 && s[i] % 8 == 0;
-  return ok ? t : contiguous_as(t, t.dtype());
+  return ok;
+}
+bool addressable(const Tensor& t) {
+  return strides_ok(graph_strides(t)) && reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0;
+}
+
+// `t` itself when cuDNN can read it in place, else a contiguous copy.
+Tensor readable(const Tensor& t) { return addressable(t) ? t : contiguous_as(t, t.dtype()); }
+
+// An output cuDNN writes: `target` itself when addressable, else a dense buffer copied into it by finish().
+struct Writable {
+  Tensor target, buffer;
+  explicit Writable(const Tensor& t)
+      : target(t), buffer(addressable(t) ? t : Tensor::empty(t.sizes(), t.dtype(), t.device())) {}
+  void finish() {
+    if (buffer.data_ptr() != target.data_ptr()) copy_kernel(target, buffer);
+  }
+};
+
+// The strides Writable gives cuDNN for a fresh (aligned) [B, H, T, D] output allocated with `strides`.
+Strides write_strides(const std::array<int64_t, 4>& sizes, const DimVector& strides) {
+  const Strides s = normalized(sizes, {strides[0], strides[1], strides[2], strides[3]});
+  return strides_ok(s) ? s : normalized(sizes, dense_strides(sizes[1], sizes[2], sizes[3]));
 }
 
 std::vector<int64_t> as_vector(const Strides& s) { return {s.begin(), s.end()}; }
@@ -165,14 +180,14 @@ rng_tensors(fe::graph::Graph& g) {
 cudnn::GraphCache::Key graph_key(GraphKind kind, ScalarType dtype, const Dims& n, const AttentionAttrs& a,
                                  std::initializer_list<Strides> layouts) {
   cudnn::GraphCache::Key key{kind, current_device(), static_cast<int64_t>(dtype), n.b, n.h, n.tq, n.tk, n.d, n.dv,
-                             a.causal, cudnn::float_key(a.scale), cudnn::float_key(a.dropout_p)};
+                             a.is_causal, cudnn::float_key(a.scale), cudnn::float_key(a.dropout_p)};
   for (const Strides& s : layouts) key.insert(key.end(), s.begin(), s.end());
   return key;
 }
 
 [[noreturn]] void unsupported(const Dims& n, ScalarType dtype, const AttentionAttrs& a, const std::string& why) {
   fail(ErrorKind::NotImplemented, "[", kOp, "] cuDNN does not support this configuration (", dtype_name(dtype),
-       ", B=", n.b, " H=", n.h, " Tq=", n.tq, " Tk=", n.tk, " D=", n.d, " Dv=", n.dv, ", causal=", a.causal,
+       ", B=", n.b, " H=", n.h, " Tq=", n.tq, " Tk=", n.tk, " D=", n.d, " Dv=", n.dv, ", causal=", a.is_causal,
        ", dropout_p=", a.dropout_p, "): ", why);
 }
 
@@ -181,14 +196,12 @@ void require_cudnn() {
                    cudnn::unavailable_reason());
 }
 
-Strides out_strides(const Dims& n, const Strides& sq) { return layout_like({n.b, n.h, n.tq, n.dv}, sq); }
-
-// The forward graph for inputs with strides sq/sk/sv (output and stats as forward() allocates them).
+// The forward graph for inputs with strides sq/sk/sv and the output with so (stats dense).
 std::shared_ptr<const cudnn::BuiltGraph> forward_graph(cudnn::Handle handle, ScalarType dtype, const Dims& n,
                                                        const AttentionAttrs& a, const Strides& sq, const Strides& sk,
-                                                       const Strides& sv) {
-  const Strides so = out_strides(n, sq), sstats = dense_strides(n.h, n.tq, 1);
-  return graph_cache().get(graph_key(kForward, dtype, n, a, {sq, sk, sv}), [&] {
+                                                       const Strides& sv, const Strides& so) {
+  const Strides sstats = dense_strides(n.h, n.tq, 1);
+  return graph_cache().get(graph_key(kForward, dtype, n, a, {sq, sk, sv, so}), [&] {
     auto g = new_graph(dtype);
     auto Q = graph_tensor(*g, "Q", kQ, {n.b, n.h, n.tq, n.d}, sq);
     auto K = graph_tensor(*g, "K", kK, {n.b, n.h, n.tk, n.d}, sk);
@@ -196,7 +209,7 @@ std::shared_ptr<const cudnn::BuiltGraph> forward_graph(cudnn::Handle handle, Sca
     auto options = fe::graph::SDPA_attributes()
                        .set_name("ember_sdpa_forward")
                        .set_generate_stats(true)
-                       .set_causal_mask(a.causal)
+                       .set_causal_mask(a.is_causal)
                        .set_attn_scale(static_cast<float>(a.scale));
     if (a.dropout_p > 0.0) {
       auto [seed, offset] = rng_tensors(*g);
@@ -210,12 +223,18 @@ std::shared_ptr<const cudnn::BuiltGraph> forward_graph(cudnn::Handle handle, Sca
   }, handle);
 }
 
-// The backward graph; dO always has the output's layout (backward() copies it there otherwise),
-// each gradient its input's layout (layout_like) and the stats are dense.
+// Strides of the gradients (dq, dk, dv) a backward graph writes.
+struct GradStrides {
+  Strides dq, dk, dv;
+};
+
+// The backward graph; dO always has the output's layout (the backward kernel copies it there
+// otherwise) and the stats are dense.
 std::shared_ptr<const cudnn::BuiltGraph> backward_graph(cudnn::Handle handle, ScalarType dtype, const Dims& n,
                                                         const AttentionAttrs& a, const Strides& sq,
-                                                        const Strides& sk, const Strides& sv, const Strides& so) {
-  return graph_cache().get(graph_key(kBackward, dtype, n, a, {sq, sk, sv, so}), [&] {
+                                                        const Strides& sk, const Strides& sv, const Strides& so,
+                                                        const GradStrides& sg) {
+  return graph_cache().get(graph_key(kBackward, dtype, n, a, {sq, sk, sv, so, sg.dq, sg.dk, sg.dv}), [&] {
     auto g = new_graph(dtype);
     auto Q = graph_tensor(*g, "Q", kQ, {n.b, n.h, n.tq, n.d}, sq);
     auto K = graph_tensor(*g, "K", kK, {n.b, n.h, n.tk, n.d}, sk);
@@ -226,20 +245,19 @@ std::shared_ptr<const cudnn::BuiltGraph> backward_graph(cudnn::Handle handle, Sc
     Stats->set_data_type(fe::DataType_t::FLOAT);
     auto options = fe::graph::SDPA_backward_attributes()
                        .set_name("ember_sdpa_backward")
-                       .set_causal_mask(a.causal)
+                       .set_causal_mask(a.is_causal)
                        .set_attn_scale(static_cast<float>(a.scale));
     if (a.dropout_p > 0.0) {
       auto [seed, offset] = rng_tensors(*g);
       options.set_dropout(static_cast<float>(a.dropout_p), seed, offset);
     }
     auto [dQ, dK, dV] = g->sdpa_backward(Q, K, V, O, dO, Stats, options);
-    const auto grad = [&](auto& t, Uid uid, int64_t len, int64_t d, const Strides& like) {
-      t->set_output(true).set_uid(uid).set_dim({n.b, n.h, len, d}).set_stride(
-          as_vector(layout_like({n.b, n.h, len, d}, like)));
+    const auto grad = [&](auto& t, Uid uid, int64_t len, int64_t d, const Strides& strides) {
+      t->set_output(true).set_uid(uid).set_dim({n.b, n.h, len, d}).set_stride(as_vector(strides));
     };
-    grad(dQ, kDQ, n.tq, n.d, sq);
-    grad(dK, kDK, n.tk, n.d, sk);
-    grad(dV, kDV, n.tk, n.dv, sv);
+    grad(dQ, kDQ, n.tq, n.d, sg.dq);
+    grad(dK, kDK, n.tk, n.d, sg.dk);
+    grad(dV, kDV, n.tk, n.dv, sg.dv);
     return g;
   }, handle);
 }
@@ -254,56 +272,56 @@ std::string flash_attention_unavailable_reason(const std::vector<std::string>& l
   return cudnn::load(library_candidates) ? std::string() : cudnn::unavailable_reason();
 }
 
-AttentionForward flash_attention_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
-                                         const AttentionAttrs& attrs, bool prepare_backward) {
+// in: q, k, v; out: out, stats (logsumexp [B, H, Tq] float32), rng_state (int64 [4] with dropout).
+void fused_attention(const KernelArgs& args, const AttentionAttrs& attrs) {
+  const Tensor &q_in = args.in[0], &k_in = args.in[1], &v_in = args.in[2];
   check_inputs(q_in, k_in, v_in, attrs);
   require_cudnn();
   DeviceGuard guard(q_in.device());
   const Tensor q = readable(q_in), k = readable(k_in), v = readable(v_in);
+  Writable out(args.out[0]);
+  const Tensor &stats = args.out[1], &rng = args.out[2];
   const Dims n = dims_of(q, k, v);
   const ScalarType dtype = q.dtype();
   const Device device = q.device();
-  const Strides sq = graph_strides(q), sk = graph_strides(k), sv = graph_strides(v);
+  const Strides sq = graph_strides(q), sk = graph_strides(k), sv = graph_strides(v), so = graph_strides(out.buffer);
 
   cudnn::HandleLease lease;
-  auto built = forward_graph(lease.get(), dtype, n, attrs, sq, sk, sv);
+  auto built = forward_graph(lease.get(), dtype, n, attrs, sq, sk, sv, so);
   if (!built->graph) unsupported(n, dtype, attrs, built->error);
-  if (prepare_backward) {  // fail over to the composite path now rather than in the backward pass
-    auto backward = backward_graph(lease.get(), dtype, n, attrs, sq, sk, sv, out_strides(n, sq));
+  if (attrs.prepare_backward) {  // fail over to the composite path now rather than in the backward pass
+    // The gradients as fused_attention_backward allocates them (ops/attention.cpp).
+    const auto grad_strides = [](const Tensor& input) {
+      const auto& z = input.sizes();
+      return write_strides({z[0], z[1], z[2], z[3]}, attention_strides_like(z, input));
+    };
+    const GradStrides sg{grad_strides(q_in), grad_strides(k_in), grad_strides(v_in)};
+    auto backward = backward_graph(lease.get(), dtype, n, attrs, sq, sk, sv, so, sg);
     if (!backward->graph) unsupported(n, dtype, attrs, "backward: " + backward->error);
   }
 
-  AttentionForward r;
-  r.out = empty_with({n.b, n.h, n.tq, n.dv}, out_strides(n, sq), dtype, device);
-  r.stats = Tensor::empty(DimVector{n.b, n.h, n.tq, 1}, ScalarType::Float32, device);
   std::unordered_map<int64_t, void*> pack{{kQ, q.data_ptr()}, {kK, k.data_ptr()}, {kV, v.data_ptr()},
-                                          {kO, r.out.data_ptr()}, {kStats, r.stats.data_ptr()}};
+                                          {kO, out.buffer.data_ptr()}, {kStats, stats.data_ptr()}};
   if (attrs.dropout_p > 0.0) {
     // Seed at [0] and offset at [2]: each 16-byte aligned (Note [Fused attention dropout RNG]).
-    r.rng = Tensor::empty(DimVector{4}, ScalarType::Int64, device);
     const uint64_t weights = static_cast<uint64_t>(n.b * n.h) * static_cast<uint64_t>(n.tq * n.tk);
     const PhiloxState st = current_generator(device).reserve((weights + 3) / 4);
-    write_philox_args(r.rng.data<int64_t>(), r.rng.data<int64_t>() + 2, st, device.index);
-    pack[kSeed] = r.rng.data<int64_t>();
-    pack[kOffset] = r.rng.data<int64_t>() + 2;
+    write_philox_args(rng.data<int64_t>(), rng.data<int64_t>() + 2, st, device.index);
+    pack[kSeed] = rng.data<int64_t>();
+    pack[kOffset] = rng.data<int64_t>() + 2;
   }
   cudnn::execute(*built, pack, lease.get(), device, kOp);
-  return r;
+  out.finish();
 }
 
-AttentionGrads flash_attention_backward(const Tensor& grad_out, const Tensor& q_in, const Tensor& k_in,
-                                        const Tensor& v_in, const AttentionForward& fwd,
-                                        const AttentionAttrs& attrs) {
+// in: grad_out, q, k, v, out, stats, rng_state (checked and converted by the frontend); out: dq, dk, dv.
+void fused_attention_backward(const KernelArgs& args, const AttentionAttrs& attrs) {
+  const Tensor &grad_out = args.in[0], &q_in = args.in[1], &k_in = args.in[2], &v_in = args.in[3];
+  const Tensor &stats = args.in[5], &rng = args.in[6];
   check_inputs(q_in, k_in, v_in, attrs);
   require_cudnn();
-  EMBER_CHECK_VALUE(grad_out.sizes() == fwd.out.sizes() && grad_out.dtype() == fwd.out.dtype() &&
-                        grad_out.device() == fwd.out.device() && fwd.stats.defined(),
-                    "[", kOp, "] backward: grad_output ", describe(grad_out), " does not match the output ",
-                    describe(fwd.out));
-  EMBER_CHECK_VALUE(attrs.dropout_p == 0.0 || fwd.rng.defined(), "[", kOp,
-                    "] backward: dropout_p > 0 needs the forward's rng state");
   DeviceGuard guard(q_in.device());
-  const Tensor q = readable(q_in), k = readable(k_in), v = readable(v_in), o = readable(fwd.out);
+  const Tensor q = readable(q_in), k = readable(k_in), v = readable(v_in), o = readable(args.in[4]);
   const Dims n = dims_of(q, k, v);
   const ScalarType dtype = q.dtype();
   const Device device = q.device();
@@ -314,42 +332,40 @@ AttentionGrads flash_attention_backward(const Tensor& grad_out, const Tensor& q_
     dout = Tensor::empty_strided(o.sizes(), o.strides(), dtype, device);
     copy_kernel(dout, grad_out);
   }
-  const Tensor stats = contiguous_as(fwd.stats, ScalarType::Float32);
+  Writable dq(args.out[0]), dk(args.out[1]), dv(args.out[2]);
 
   cudnn::HandleLease lease;
   const Strides sq = graph_strides(q), sk = graph_strides(k), sv = graph_strides(v);
-  auto built = backward_graph(lease.get(), dtype, n, attrs, sq, sk, sv, so);
+  const GradStrides sg{graph_strides(dq.buffer), graph_strides(dk.buffer), graph_strides(dv.buffer)};
+  auto built = backward_graph(lease.get(), dtype, n, attrs, sq, sk, sv, so, sg);
   if (!built->graph) unsupported(n, dtype, attrs, "backward: " + built->error);
 
-  AttentionGrads g;
-  g.dq = empty_with({n.b, n.h, n.tq, n.d}, layout_like({n.b, n.h, n.tq, n.d}, sq), dtype, device);
-  g.dk = empty_with({n.b, n.h, n.tk, n.d}, layout_like({n.b, n.h, n.tk, n.d}, sk), dtype, device);
-  g.dv = empty_with({n.b, n.h, n.tk, n.dv}, layout_like({n.b, n.h, n.tk, n.dv}, sv), dtype, device);
   std::unordered_map<int64_t, void*> pack{
-      {kQ, q.data_ptr()},     {kK, k.data_ptr()},         {kV, v.data_ptr()},     {kO, o.data_ptr()},
-      {kDO, dout.data_ptr()}, {kStats, stats.data_ptr()}, {kDQ, g.dq.data_ptr()}, {kDK, g.dk.data_ptr()},
-      {kDV, g.dv.data_ptr()}};
+      {kQ, q.data_ptr()},     {kK, k.data_ptr()},         {kV, v.data_ptr()},            {kO, o.data_ptr()},
+      {kDO, dout.data_ptr()}, {kStats, stats.data_ptr()}, {kDQ, dq.buffer.data_ptr()}, {kDK, dk.buffer.data_ptr()},
+      {kDV, dv.buffer.data_ptr()}};
   if (attrs.dropout_p > 0.0) {
-    pack[kSeed] = fwd.rng.data<int64_t>();
-    pack[kOffset] = fwd.rng.data<int64_t>() + 2;
+    pack[kSeed] = rng.data<int64_t>();
+    pack[kOffset] = rng.data<int64_t>() + 2;
   }
   cudnn::execute(*built, pack, lease.get(), device, kOp);
-  return g;
+  dq.finish();
+  dk.finish();
+  dv.finish();
 }
 
-#else  // built without cuDNN: the Python side sees the reason and keeps the composite path
+#else  // built without cuDNN: SDPA sees the reason (attention.h) and keeps the composite path
 
 std::string flash_attention_unavailable_reason(const std::vector<std::string>&) {
   return "ember was built without cuDNN (EMBER_CUDNN=OFF, or the cuDNN and cudnn-frontend headers were not found "
          "when it was configured)";
 }
 
-AttentionForward flash_attention_forward(const Tensor&, const Tensor&, const Tensor&, const AttentionAttrs&, bool) {
+void fused_attention(const KernelArgs&, const AttentionAttrs&) {
   fail(ErrorKind::NotImplemented, "[", kOp, "] ", flash_attention_unavailable_reason({}));
 }
 
-AttentionGrads flash_attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                        const AttentionForward&, const AttentionAttrs&) {
+void fused_attention_backward(const KernelArgs&, const AttentionAttrs&) {
   fail(ErrorKind::NotImplemented, "[", kOp, "] ", flash_attention_unavailable_reason({}));
 }
 

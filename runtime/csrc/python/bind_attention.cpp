@@ -1,7 +1,7 @@
-// Private bindings of the fused CUDA attention (cuda/attention.h) and of cuDNN loading
-// (cuda/cudnn_loader.h). ember.nn.functional.scaled_dot_product_attention calls them through an
-// autograd.Function; ember.cuda.cudnn reports availability. They exist in every build: without
-// CUDA or cuDNN they report why the fused path is unavailable and raise NotImplementedError.
+// Private bindings of cuDNN loading (cuda/cudnn_loader.h) and of whether the fused CUDA attention
+// can run (cuda/attention.h); ember.cuda.cudnn reports them. The attention op itself is generated
+// from spec/attention.yaml (ember._C._fused_attention). They exist in every build: without CUDA or
+// cuDNN they report why the fused CUDA path is unavailable.
 #include <string>
 #include <vector>
 
@@ -25,24 +25,6 @@ void bind_attention(py::module_& m) {
   m.def("_cuda_flash_attention_unavailable_reason", [](const std::vector<std::string>& candidates) {
     return flash_attention_unavailable_reason(candidates);
   }, py::arg("candidates") = std::vector<std::string>());
-
-  // -> (out [B, H, Tq, Dv], logsumexp stats [B, H, Tq, 1] float32, rng state or None)
-  m.def("_cuda_flash_attention_fwd", [](const Tensor& q, const Tensor& k, const Tensor& v, double scale,
-                                        bool causal, double dropout_p, bool prepare_backward) {
-    AttentionForward r = flash_attention_forward(q, k, v, AttentionAttrs{scale, causal, dropout_p}, prepare_backward);
-    return py::make_tuple(r.out, r.stats, r.rng.defined() ? py::cast(r.rng) : py::none());
-  }, py::arg("query"), py::arg("key"), py::arg("value"), py::arg("scale"), py::arg("is_causal"),
-     py::arg("dropout_p"), py::arg("prepare_backward") = true);
-
-  // -> (grad_query, grad_key, grad_value)
-  m.def("_cuda_flash_attention_bwd", [](const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
-                                        const Tensor& out, const Tensor& stats, py::object rng, double scale,
-                                        bool causal, double dropout_p) {
-    AttentionForward fwd{out, stats, rng.is_none() ? Tensor() : rng.cast<Tensor>()};
-    AttentionGrads g = flash_attention_backward(grad_out, q, k, v, fwd, AttentionAttrs{scale, causal, dropout_p});
-    return py::make_tuple(g.dq, g.dk, g.dv);
-  }, py::arg("grad_out"), py::arg("query"), py::arg("key"), py::arg("value"), py::arg("out"), py::arg("stats"),
-     py::arg("rng"), py::arg("scale"), py::arg("is_causal"), py::arg("dropout_p"));
 }
 
 #else
@@ -56,11 +38,6 @@ void bind_attention(py::module_& m) {
   m.def("_cuda_flash_attention_unavailable_reason", [=](const std::vector<std::string>&) {
     return std::string(kNoCuda);
   }, py::arg("candidates") = std::vector<std::string>());
-  auto unavailable = [=](py::args, py::kwargs) -> py::object {
-    fail(ErrorKind::NotImplemented, "[scaled_dot_product_attention] fused CUDA attention: ", kNoCuda);
-  };
-  m.def("_cuda_flash_attention_fwd", unavailable);
-  m.def("_cuda_flash_attention_bwd", unavailable);
 }
 
 #endif

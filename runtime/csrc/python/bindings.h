@@ -51,7 +51,7 @@ void bind_random(py::module_& m);        // seeds, RNG state, ember.Generator
 void bind_autograd(py::module_& m);
 void bind_interop(py::module_& m);       // numpy, DLPack, tolist/item
 void bind_cuda(py::module_& m);          // ember._C._cuda (present even without CUDA)
-void bind_attention(py::module_& m);     // fused CUDA attention (cuDNN library calls), cuDNN loading
+void bind_attention(py::module_& m);     // cuDNN loading, whether fused CUDA attention can run
 
 }  // namespace ember::python
 

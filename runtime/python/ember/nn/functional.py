@@ -229,8 +229,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     like torch; a float mask is added to the scores; is_causal applies a lower-triangular mask.
     enable_gqa lets key/value have fewer heads (dim -3) than query, each serving a group of
     consecutive query heads (grouped-query attention).
-    float16/bfloat16 CUDA inputs without attn_mask run cuDNN's fused flash attention when cuDNN is
-    available (nn/_fused_attention.py, Note [SDPA dispatch]); everything else the composite path."""
+    Without attn_mask the fused op runs (ember._C._fused_attention: a FlashAttention-2 kernel on CPU,
+    cuDNN's flash attention for float16/bfloat16 on CUDA; nn/_fused_attention.py, Note [SDPA
+    dispatch]); everything else the composite path."""
     if query.dim() < 2 or key.dim() != query.dim() or value.dim() != query.dim():
         raise ValueError(f"[scaled_dot_product_attention] query/key/value must have the same rank >= 2, got "
                          f"{list(query.shape)}, {list(key.shape)}, {list(value.shape)}")
@@ -243,8 +244,14 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         key, value = _repeat_kv_heads(query, key), _repeat_kv_heads(query, value)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     fused = _fused_attention.fused_attention(query, key, value, attn_mask, dropout_p, is_causal, scale)
-    if fused is not None:  # cuDNN's flash attention on CUDA (Note [SDPA dispatch])
+    if fused is not None:
         return fused
+    return _composite_attention(query, key, value, attn_mask, dropout_p, is_causal, scale)
+
+
+def _composite_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask, dropout_p: float, is_causal: bool,
+                         scale: float) -> Tensor:
+    """scaled_dot_product_attention from bmm + softmax + bmm (masks, broadcast batches, CUDA float32)."""
     if attn_mask is None:  # scale, causal mask and softmax in one fused kernel (and one for backward)
         # k made contiguous first: k.T then folds into a bmm operand (a cuBLAS transpose) for free,
         # where reshaping a transposed strided k would copy with uncoalesced reads.
