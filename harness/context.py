@@ -184,22 +184,44 @@ def symbols_of(path: Path, text: str | None = None) -> list[str]:
 
 @dataclass
 class GoalTerms:
-    strong: list[
-        str
-    ]  # identifiers named precisely: `code`, dotted names, calls, numerics callables
+    strong: list[str]  # identifiers named precisely: `code`, dotted names, calls, numerics callables
     words: set[str]  # the intent's other words (weak evidence)
     paths: list[str]  # repository paths written in the intent
     callables: list[str]  # last components of ember./torch. names and numerics callables
+    # names written as code (a `name` span, a dotted ember./torch. name): the ones the goal is
+    # about, unlike a call in prose (`log(sum(exp(x)))` explains a formula)
+    code: list[str] = field(default_factory=list)
+
+
+STRING_LITERAL = re.compile(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'")
+
+
+def code_span_names(span: str) -> list[tuple[str, bool]]:
+    """(name, whole span) for the identifiers of a code span that name something: not string
+    contents (`reduction='mean'`), keyword arguments (`dim=None`), or the bare parameters of a
+    call (`f(x, dim)`)."""
+    code = STRING_LITERAL.sub(lambda m: " " * len(m[0]), span)
+    names = []
+    for match in IDENT.finditer(code):
+        before, after = code[: match.start()], code[match.end() :]
+        if re.match(r"\s*=(?!=)", after):
+            continue
+        inside = before.count("(") > before.count(")")
+        if inside and not re.match(r"\s*[(.\[]", after) and not before.rstrip().endswith("."):
+            continue  # a parameter (or argument variable) of the call
+        names.append((match[0], span.strip() == match[0]))
+    return names
 
 
 def goal_terms(goal: Goal) -> GoalTerms:
     text = goal.intent
     strong: list[str] = []
     callables: list[str] = []
+    code: list[str] = []
 
-    def add(name: str, into: list[str], code: bool = False):
-        """code: written as code (`any`), so an English stop word still counts."""
-        common = name.lower() in STOP_WORDS and not code
+    def add(name: str, into: list[str], as_code: bool = False):
+        """as_code: written as code (`any`), so an English stop word still counts."""
+        common = name.lower() in STOP_WORDS and not as_code
         if name and not common and len(name) > 1 and name not in into:
             into.append(name)
 
@@ -212,16 +234,16 @@ def goal_terms(goal: Goal) -> GoalTerms:
             add(parts[-1], strong)
             if parts[0] in ("ember", "torch", "F", "nn"):
                 add(parts[-1], callables)
+                add(parts[-1], code)
         for call in re.findall(r"\b([A-Za-z_]\w*)\(", chunk):
             add(call, strong)
     for quoted in re.findall(r"`([^`]+)`", text):
-        for match in IDENT.finditer(quoted):
-            if re.match(r"\s*=(?!=)", quoted[match.end() :]):
-                continue  # a keyword argument (`dim=None`), not a name the goal is about
-            add(match[0], strong, code=quoted.strip() == match[0])
+        for name, whole in code_span_names(quoted):
+            add(name, strong, as_code=whole)
+            add(name, code, as_code=whole)
     paths = [p.strip(".,;:") for p in PATH_IN_TEXT.findall(text)]
     words = {w.lower() for w in IDENT.findall(text) if w.lower() not in STOP_WORDS and len(w) > 2}
-    return GoalTerms(strong, words, paths, callables)
+    return GoalTerms(strong, words, paths, callables, code)
 
 
 # ---------------------------------------------------------------- the repository, read once
@@ -415,6 +437,8 @@ def find_family(specs: list[OpSpec], terms: GoalTerms, arity: int | None, lines_
     known = {r.name for r in rows}
     candidates = [t for t in terms.strong if re.fullmatch(r"[a-z_][a-z0-9_]*", t)]
     named = [t for t in candidates if t in known]
+    if any(t in terms.code for t in named):  # ops written in prose calls only explain a formula
+        named = [t for t in named if t in terms.code]
     new = [t for t in terms.callables if t not in known and re.fullmatch(r"[a-z_][a-z0-9_]*", t)]
     scored: dict[str, float] = {}
     for op in new:
