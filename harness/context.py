@@ -526,23 +526,46 @@ def enclosing_block(lines: list[str], at: int, cap: int = 40) -> tuple[int, int]
     return None
 
 
-def regions_around(lines: list[str], hits: list[int], before: int = 2, after: int = 2) -> list:
-    """Merged [start, end) windows around hit lines: each hit's definition whole, and the
-    short block around it (a table, a switch) whole too."""
-    spans = []
-    for h in hits:
-        start, end = max(0, h - before), min(len(lines), max(block_end(lines, h), h + 1 + after))
-        block = enclosing_block(lines, h)
-        if block:
-            start, end = min(start, block[0]), max(end, block[1])
-        spans.append((start, end))
+def span_around(lines: list[str], hit: int, before: int = 2, after: int = 2) -> tuple[int, int]:
+    """[start, end) window around a hit line: its definition whole, the short block around it
+    (a table, a switch) whole too, and never starting on a blank line (the line before a
+    definition anchors what is inserted in front of it)."""
+    start = max(0, hit - before)
+    end = min(len(lines), max(block_end(lines, hit), hit + 1 + after))
+    block = enclosing_block(lines, hit)
+    if block:
+        start, end = min(start, block[0]), max(end, block[1])
+    while start > 0 and not lines[start].strip():
+        start -= 1
+    return start, end
+
+
+def merge_spans(spans: list, gap: int = 1) -> list[tuple[int, int]]:
     merged: list[list[int]] = []
     for start, end in sorted(spans):
-        if merged and start <= merged[-1][1] + 1:
+        if merged and start <= merged[-1][1] + gap:
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
-    return [tuple(m) for m in merged]
+    return [(a, b) for a, b in merged]
+
+
+def regions_around(lines: list[str], hits: list[int], before: int = 2, after: int = 2) -> list:
+    """Merged windows (span_around) around hit lines."""
+    return merge_spans([span_around(lines, h, before, after) for h in hits])
+
+
+def ranked_regions(ranked: list[tuple[int, int, int]], lines: list[str], budget: int) -> list:
+    """The (rank, start, end) spans that fit `budget`, best rank first, merged in file order."""
+    chosen: list[tuple[int, int]] = []
+    used = 0
+    for _, start, end in sorted(ranked):
+        cost = estimate_tokens("\n".join(lines[start:end])) + 8
+        if used + cost > budget:
+            continue
+        chosen.append((start, end))
+        used += cost
+    return merge_spans(chosen)
 
 
 @dataclass
@@ -772,10 +795,16 @@ class ContextBuilder:
             lines = self.index.lines(rel)
             whole = render_whole(rel, self.index.text(rel))
             patterns = [re.compile(rf"\b{re.escape(w)}\b") for w in words.get(rel, [])]
-            hits = [i for i, line in enumerate(lines) if any(p.search(line) for p in patterns)]
+            spans = [  # a line naming an earlier (closer) word first
+                (rank, *span_around(lines, i, 3, 3))
+                for i, line in enumerate(lines)
+                for rank in [next((r for r, p in enumerate(patterns) if p.search(line)), None)]
+                if rank is not None
+            ]
             excerpt = ""
-            if hits:
-                excerpt, _ = render_regions(rel, lines, regions_around(lines, hits, 3, 3), left)
+            if spans:
+                regions = ranked_regions(spans, lines, left - 30)
+                excerpt, _ = render_regions(rel, lines, regions, left)
             first = (
                 excerpt if excerpt and estimate_tokens(excerpt) < estimate_tokens(whole) else whole
             )
@@ -798,7 +827,7 @@ class ContextBuilder:
         return section
 
     def section_family(self, budget: int) -> Section:
-        names = [s for n in self.family.exemplars + self.family.new for s in spellings(n)]
+        names = [s for n in self.family.new + self.family.exemplars for s in spellings(n)]
         files = self.family_files()
         return self._excerpt_section(
             "family",
