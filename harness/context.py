@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .config import AgentConfig, Goal
+from .context_python import family_regions, find_py_family, module_rank, parse_module
 from .edits import matches_any
 from .errors import ConfigError
 from .gitsafe import git_command, git_env
@@ -647,8 +648,10 @@ class ContextBuilder:
             weight = math.log(1 + total / len(files)) * (2.0 if name in self.family.new else 1.0)
             if name in rank and name not in self.family.named:
                 weight /= 1 + rank[name]
-            for rel in files:
-                scores[rel] = scores.get(rel, 0.0) + weight
+            defining = set(spellings(name))
+            for rel in files:  # a file defining the op (its kernel, its frontend) over a caller
+                defines = any(s.split("::")[-1] in defining for s in self.index.symbols[rel])
+                scores[rel] = scores.get(rel, 0.0) + weight * (2.0 if defines else 1.0)
         for rel in scores:
             scores[rel] *= self.placement(rel)
         return scores
@@ -826,6 +829,49 @@ class ContextBuilder:
             self.shown.add(rel)
         return section
 
+    def section_python(self, budget: int, max_files: int = 6) -> Section:
+        """The in-scope Python modules defining, importing or exporting the family's closest
+        functions and module classes: those statements and definitions, then the lines naming
+        them (context_python.py)."""
+        section = Section("python", "Python definitions and exports of the family")
+        modules = [
+            module
+            for rel in self.index.files
+            if rel.endswith(".py") and self.index.in_scope(rel) and rel not in self.shown
+            if (module := parse_module(rel, self.index.text(rel))) is not None
+        ]
+        near = [s for n in self.terms.code + self.family.exemplars for s in spellings(n)]
+        family = find_py_family(modules, self.terms.callables + self.family.new, near)
+        if not family.siblings:
+            return section
+        chunks = []
+        words = family.new + family.names
+        patterns = [re.compile(rf"\b{re.escape(w)}\b") for w in words]
+        ranked = sorted(modules, key=lambda m: module_rank(m, family))
+        for module in ranked[:max_files]:
+            lines = self.index.lines(module.path)
+            spans = family_regions(module, lines, family)
+            if not spans:
+                continue
+            spans += [  # other lines naming the family, after its definitions and exports
+                (len(words) + rank, *span_around(lines, i, 1, 1))
+                for i, line in enumerate(lines)
+                for rank in [next((r for r, p in enumerate(patterns) if p.search(line)), None)]
+                if rank is not None
+            ]
+            body, count = render_regions(
+                module.path, lines, ranked_regions(spans, lines, budget - 30), budget
+            )
+            if not count:
+                continue
+            chunks.append(body)
+            section.shown.append(Shown(module.path, "excerpt", estimate_tokens(body)))
+            self.shown.add(module.path)
+            budget -= estimate_tokens(body)
+        section.title += f" (closest: {', '.join(family.names)})"
+        section.body = "\n".join(chunks)
+        return section
+
     def section_family(self, budget: int) -> Section:
         names = [s for n in self.family.new + self.family.exemplars for s in spellings(n)]
         files = self.family_files()
@@ -864,7 +910,13 @@ class ContextBuilder:
         )
 
     def priority(self):
-        return [self.section_named, self.section_op_spec, self.section_family, self.section_symbols]
+        return [
+            self.section_named,
+            self.section_op_spec,
+            self.section_python,
+            self.section_family,
+            self.section_symbols,
+        ]
 
     def build(self, budget: int) -> list[Section]:
         """Sections in priority order; the repo map gets at least a tenth of the budget."""
