@@ -408,6 +408,9 @@ class Family:
     new: list[str]  # ops the goal names that the spec does not have yet
     siblings: list[str]  # existing ops whose names resemble the new ones
     sections: list[str]  # spec sections holding them
+    # existing ops a comment names together with a new one (`// masked_select / nonzero`):
+    # where the new op's code went, the least sure evidence
+    companions: list[str] = field(default_factory=list)
 
     @property
     def exemplars(self) -> list[str]:
@@ -623,6 +626,7 @@ class ContextBuilder:
         arities = {c.num_inputs for c in goal.acceptance.numerics}
         arity = arities.pop() if len(arities) == 1 else None
         self.family = find_family(self.specs, self.terms, arity, self.index.lines)
+        self.family.companions = self._companions()
         self.file_scores = self._family_file_scores()
         self.shown: set[str] = set()
 
@@ -655,6 +659,25 @@ class ContextBuilder:
         for rel in scores:
             scores[rel] *= self.placement(rel)
         return scores
+
+    def _companions(self, most: int = 3) -> list[str]:
+        """Spec ops that in-scope comments name on the same line as a new op, most often first."""
+        known = {r.name for spec in self.specs for r in spec.rows}
+        taken = set(self.family.exemplars) | set(self.family.new)
+        counts: dict[str, int] = {}
+        for new in self.family.new:
+            pattern = re.compile(rf"\b{re.escape(new)}\b")
+            for rel in self.index.files_mentioning(new):
+                if not self.index.in_scope(rel):
+                    continue
+                marker = "#" if rel.endswith((".py", ".yaml", ".yml")) else "//"
+                for line in self.index.lines(rel):
+                    comment = line[line.find(marker) :] if marker in line else ""
+                    if pattern.search(comment):
+                        for word in IDENT.findall(comment):
+                            if word in known and word not in taken:
+                                counts[word] = counts.get(word, 0) + 1
+        return sorted(counts, key=lambda w: (-counts[w], w))[:most]
 
     def placement(self, rel: str) -> float:
         """Weight of a file by where it lives: in scope, next to the scope, or documentation."""
@@ -873,7 +896,8 @@ class ContextBuilder:
         return section
 
     def section_family(self, budget: int) -> Section:
-        names = [s for n in self.family.new + self.family.exemplars for s in spellings(n)]
+        family = self.family
+        names = [s for n in family.new + family.exemplars + family.companions for s in spellings(n)]
         files = self.family_files()
         return self._excerpt_section(
             "family",
