@@ -660,16 +660,18 @@ class ContextBuilder:
             scores[rel] *= self.placement(rel)
         return scores
 
-    def _companions(self, most: int = 3) -> list[str]:
-        """Spec ops that in-scope comments name on the same line as a new op, most often first."""
+    def _companions(self, most: int = 3, traces: int = 4) -> list[str]:
+        """Spec ops that in-scope comments name twice or more on the same line as a new op.
+        A missing op leaves a few such traces; a name in more files is no missing op (a dtype)."""
         known = {r.name for spec in self.specs for r in spec.rows}
         taken = set(self.family.exemplars) | set(self.family.new)
         counts: dict[str, int] = {}
         for new in self.family.new:
             pattern = re.compile(rf"\b{re.escape(new)}\b")
-            for rel in self.index.files_mentioning(new):
-                if not self.index.in_scope(rel):
-                    continue
+            files = [rel for rel in self.index.files_mentioning(new) if self.index.in_scope(rel)]
+            if len(files) > traces:
+                continue
+            for rel in files:
                 marker = "#" if rel.endswith((".py", ".yaml", ".yml")) else "//"
                 for line in self.index.lines(rel):
                     comment = line[line.find(marker) :] if marker in line else ""
@@ -677,7 +679,7 @@ class ContextBuilder:
                         for word in IDENT.findall(comment):
                             if word in known and word not in taken:
                                 counts[word] = counts.get(word, 0) + 1
-        return sorted(counts, key=lambda w: (-counts[w], w))[:most]
+        return sorted((w for w in counts if counts[w] >= 2), key=lambda w: (-counts[w], w))[:most]
 
     def placement(self, rel: str) -> float:
         """Weight of a file by where it lives: in scope, next to the scope, or documentation."""
