@@ -185,7 +185,7 @@ def symbols_of(path: Path, text: str | None = None) -> list[str]:
 
 @dataclass
 class GoalTerms:
-    strong: list[str]  # identifiers named precisely: `code`, dotted names, calls, numerics callables
+    strong: list[str]  # names written precisely: `code`, dotted names, calls, numerics callables
     words: set[str]  # the intent's other words (weak evidence)
     paths: list[str]  # repository paths written in the intent
     callables: list[str]  # last components of ember./torch. names and numerics callables
@@ -1095,13 +1095,23 @@ def build_prompt(
         "repo_map_title": "Repository map (most relevant first)",
     }
     fixed = estimate_tokens(system_t.render(values) + attempt_t.render(values))
-    sections = ContextBuilder(worktree, goal).build(max(500, budget - fixed))
-    values["context"] = (
-        "\n\n".join(f"## {s.title}\n{s.body}" for s in sections if s.key != "repo_map" and s.body)
-        or "(nothing beyond the repository map matched this goal)"
-    )
-    values["repo_map"] = next(s.body for s in sections if s.key == "repo_map")
-    system, user = system_t.render(values), attempt_t.render(values)
+    builder = ContextBuilder(worktree, goal)
+    room = max(500, budget - fixed)
+    for _ in range(3):  # the section titles and joins cost a little: pack again without it
+        builder.shown = set()
+        sections = builder.build(room)
+        values["context"] = (
+            "\n\n".join(
+                f"## {s.title}\n{s.body}" for s in sections if s.key != "repo_map" and s.body
+            )
+            or "(nothing beyond the repository map matched this goal)"
+        )
+        values["repo_map"] = next(s.body for s in sections if s.key == "repo_map")
+        system, user = system_t.render(values), attempt_t.render(values)
+        over = estimate_tokens(system) + estimate_tokens(user) - budget
+        if over <= 0 or room <= 500:
+            break
+        room = max(500, room - over - 16)
     sizes = {
         "system_tokens": estimate_tokens(system),
         "user_tokens": estimate_tokens(user),
