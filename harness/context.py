@@ -2,11 +2,15 @@
 
 Sections, in this order, each taking what it needs from what is left of `context_tokens`:
   1. files the goal names (`edit_targets`, `context_files`, paths in the intent), whole
-  2. the op-spec rows of the op family the intent names, then that family's files
-  3. files defining symbols the intent mentions
-  4. a repository map ranked by relevance
+  2. the op-spec rows of the op family the intent names
+  3. the family's Python side: the closest functions' and module classes' definitions, import
+     lists and `__all__` lines (context_python.py)
+  4. the family's files, as excerpts around its ops, closest op first
+  5. files defining symbols the intent mentions
+  6. a repository map ranked by relevance
 Nothing here knows today's file names: op-spec files are found by content (OP_ROW_FORMATS),
-the family by the op names the goal mentions, its files by which of them mention those ops.
+the family by the op names the goal writes as code, its files by which of them define or
+mention those ops.
 """
 
 from __future__ import annotations
