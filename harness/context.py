@@ -845,6 +845,8 @@ class ContextBuilder:
             plans.append([rel, first, whole])
             left -= estimate_tokens(first)
         for plan in plans:  # upgrade in rank order; stop at the first that does not fit
+            if not self.index.in_scope(plan[0]):
+                continue  # a file the goal may not edit is read, not quoted: its excerpt will do
             extra = estimate_tokens(plan[2]) - estimate_tokens(plan[1])
             if extra > left:
                 break
