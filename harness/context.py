@@ -568,6 +568,8 @@ def ranked_regions(ranked: list[tuple[int, int, int]], lines: list[str], budget:
     chosen: list[tuple[int, int]] = []
     used = 0
     for _, start, end in sorted(ranked):
+        while end > start + 1 and not lines[end - 1].strip():
+            end -= 1  # trailing blank lines say nothing
         cost = estimate_tokens("\n".join(lines[start:end])) + 8
         if used + cost > budget:
             continue
