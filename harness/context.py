@@ -24,7 +24,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .config import AgentConfig, Goal
-from .context_python import family_regions, find_py_family, module_rank, parse_module
+from .context_python import PyModule, family_regions, find_py_family, module_rank, parse_module
 from .edits import matches_any
 from .errors import ConfigError
 from .gitsafe import git_command, git_env
@@ -862,17 +862,22 @@ class ContextBuilder:
             self.shown.add(rel)
         return section
 
+    @cached_property
+    def py_modules(self) -> list[PyModule]:
+        """The in-scope Python files that parse."""
+        return [
+            module
+            for rel in self.index.files
+            if rel.endswith(".py") and self.index.in_scope(rel)
+            if (module := parse_module(rel, self.index.text(rel))) is not None
+        ]
+
     def section_python(self, budget: int, max_files: int = 6) -> Section:
         """The in-scope Python modules defining, importing or exporting the family's closest
         functions and module classes: those statements and definitions, then the lines naming
         them (context_python.py)."""
         section = Section("python", "Python definitions and exports of the family")
-        modules = [
-            module
-            for rel in self.index.files
-            if rel.endswith(".py") and self.index.in_scope(rel) and rel not in self.shown
-            if (module := parse_module(rel, self.index.text(rel))) is not None
-        ]
+        modules = [m for m in self.py_modules if m.path not in self.shown]
         near = [s for n in self.terms.code + self.family.exemplars for s in spellings(n)]
         family = find_py_family(modules, self.terms.callables + self.family.new, near)
         if not family.siblings:
