@@ -558,11 +558,6 @@ def merge_spans(spans: list, gap: int = 1) -> list[tuple[int, int]]:
     return [(a, b) for a, b in merged]
 
 
-def regions_around(lines: list[str], hits: list[int], before: int = 2, after: int = 2) -> list:
-    """Merged windows (span_around) around hit lines."""
-    return merge_spans([span_around(lines, h, before, after) for h in hits])
-
-
 def ranked_regions(ranked: list[tuple[int, int, int]], lines: list[str], budget: int) -> list:
     """The (rank, start, end) spans that fit `budget`, best rank first, merged in file order."""
     chosen: list[tuple[int, int]] = []
@@ -1110,7 +1105,7 @@ def build_prompt(
     fixed = estimate_tokens(system_t.render(values) + attempt_t.render(values))
     builder = ContextBuilder(worktree, goal)
     room = max(500, budget - fixed)
-    for _ in range(3):  # the section titles and joins cost a little: pack again without it
+    for _ in range(3):  # section titles and joins cost a little: over budget, pack with less room
         builder.shown = set()
         sections = builder.build(room)
         values["context"] = (
