@@ -2,11 +2,15 @@
 
 Sections, in this order, each taking what it needs from what is left of `context_tokens`:
   1. files the goal names (`edit_targets`, `context_files`, paths in the intent), whole
-  2. the op-spec rows of the op family the intent names, then that family's files
-  3. files defining symbols the intent mentions
-  4. a repository map ranked by relevance
+  2. the op-spec rows of the op family the intent names
+  3. the family's Python side: the closest functions' and module classes' definitions, import
+     lists and `__all__` lines (context_python.py)
+  4. the family's files, as excerpts around its ops, closest op first
+  5. files defining symbols the intent mentions
+  6. a repository map ranked by relevance
 Nothing here knows today's file names: op-spec files are found by content (OP_ROW_FORMATS),
-the family by the op names the goal mentions, its files by which of them mention those ops.
+the family by the op names the goal writes as code, its files by which of them define or
+mention those ops.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .config import AgentConfig, Goal
+from .context_python import PyModule, family_regions, find_py_family, module_rank, parse_module
 from .edits import matches_any
 from .errors import ConfigError
 from .gitsafe import git_command, git_env
@@ -184,22 +189,44 @@ def symbols_of(path: Path, text: str | None = None) -> list[str]:
 
 @dataclass
 class GoalTerms:
-    strong: list[
-        str
-    ]  # identifiers named precisely: `code`, dotted names, calls, numerics callables
+    strong: list[str]  # names written precisely: `code`, dotted names, calls, numerics callables
     words: set[str]  # the intent's other words (weak evidence)
     paths: list[str]  # repository paths written in the intent
     callables: list[str]  # last components of ember./torch. names and numerics callables
+    # names written as code (a `name` span, a dotted ember./torch. name): the ones the goal is
+    # about, unlike a call in prose (`log(sum(exp(x)))` explains a formula)
+    code: list[str] = field(default_factory=list)
+
+
+STRING_LITERAL = re.compile(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'")
+
+
+def code_span_names(span: str) -> list[tuple[str, bool]]:
+    """(name, whole span) for the identifiers of a code span that name something: not string
+    contents (`reduction='mean'`), keyword arguments (`dim=None`), or the bare parameters of a
+    call (`f(x, dim)`)."""
+    code = STRING_LITERAL.sub(lambda m: " " * len(m[0]), span)
+    names = []
+    for match in IDENT.finditer(code):
+        before, after = code[: match.start()], code[match.end() :]
+        if re.match(r"\s*=(?!=)", after):
+            continue
+        inside = before.count("(") > before.count(")")
+        if inside and not re.match(r"\s*[(.\[]", after) and not before.rstrip().endswith("."):
+            continue  # a parameter (or argument variable) of the call
+        names.append((match[0], span.strip() == match[0]))
+    return names
 
 
 def goal_terms(goal: Goal) -> GoalTerms:
     text = goal.intent
     strong: list[str] = []
     callables: list[str] = []
+    code: list[str] = []
 
-    def add(name: str, into: list[str], code: bool = False):
-        """code: written as code (`any`), so an English stop word still counts."""
-        common = name.lower() in STOP_WORDS and not code
+    def add(name: str, into: list[str], as_code: bool = False):
+        """as_code: written as code (`any`), so an English stop word still counts."""
+        common = name.lower() in STOP_WORDS and not as_code
         if name and not common and len(name) > 1 and name not in into:
             into.append(name)
 
@@ -212,16 +239,16 @@ def goal_terms(goal: Goal) -> GoalTerms:
             add(parts[-1], strong)
             if parts[0] in ("ember", "torch", "F", "nn"):
                 add(parts[-1], callables)
+                add(parts[-1], code)
         for call in re.findall(r"\b([A-Za-z_]\w*)\(", chunk):
             add(call, strong)
     for quoted in re.findall(r"`([^`]+)`", text):
-        for match in IDENT.finditer(quoted):
-            if re.match(r"\s*=(?!=)", quoted[match.end() :]):
-                continue  # a keyword argument (`dim=None`), not a name the goal is about
-            add(match[0], strong, code=quoted.strip() == match[0])
+        for name, whole in code_span_names(quoted):
+            add(name, strong, as_code=whole)
+            add(name, code, as_code=whole)
     paths = [p.strip(".,;:") for p in PATH_IN_TEXT.findall(text)]
     words = {w.lower() for w in IDENT.findall(text) if w.lower() not in STOP_WORDS and len(w) > 2}
-    return GoalTerms(strong, words, paths, callables)
+    return GoalTerms(strong, words, paths, callables, code)
 
 
 # ---------------------------------------------------------------- the repository, read once
@@ -385,6 +412,9 @@ class Family:
     new: list[str]  # ops the goal names that the spec does not have yet
     siblings: list[str]  # existing ops whose names resemble the new ones
     sections: list[str]  # spec sections holding them
+    # existing ops a comment names together with a new one (`// masked_select / nonzero`):
+    # where the new op's code went, the least sure evidence
+    companions: list[str] = field(default_factory=list)
 
     @property
     def exemplars(self) -> list[str]:
@@ -415,6 +445,8 @@ def find_family(specs: list[OpSpec], terms: GoalTerms, arity: int | None, lines_
     known = {r.name for r in rows}
     candidates = [t for t in terms.strong if re.fullmatch(r"[a-z_][a-z0-9_]*", t)]
     named = [t for t in candidates if t in known]
+    if any(t in terms.code for t in named):  # ops written in prose calls only explain a formula
+        named = [t for t in named if t in terms.code]
     new = [t for t in terms.callables if t not in known and re.fullmatch(r"[a-z_][a-z0-9_]*", t)]
     scored: dict[str, float] = {}
     for op in new:
@@ -502,23 +534,43 @@ def enclosing_block(lines: list[str], at: int, cap: int = 40) -> tuple[int, int]
     return None
 
 
-def regions_around(lines: list[str], hits: list[int], before: int = 2, after: int = 2) -> list:
-    """Merged [start, end) windows around hit lines: each hit's definition whole, and the
-    short block around it (a table, a switch) whole too."""
-    spans = []
-    for h in hits:
-        start, end = max(0, h - before), min(len(lines), max(block_end(lines, h), h + 1 + after))
-        block = enclosing_block(lines, h)
-        if block:
-            start, end = min(start, block[0]), max(end, block[1])
-        spans.append((start, end))
+def span_around(lines: list[str], hit: int, before: int = 2, after: int = 2) -> tuple[int, int]:
+    """[start, end) window around a hit line: its definition whole, the short block around it
+    (a table, a switch) whole too, and never starting on a blank line (the line before a
+    definition anchors what is inserted in front of it)."""
+    start = max(0, hit - before)
+    end = min(len(lines), max(block_end(lines, hit), hit + 1 + after))
+    block = enclosing_block(lines, hit)
+    if block:
+        start, end = min(start, block[0]), max(end, block[1])
+    while start > 0 and not lines[start].strip():
+        start -= 1
+    return start, end
+
+
+def merge_spans(spans: list, gap: int = 1) -> list[tuple[int, int]]:
     merged: list[list[int]] = []
     for start, end in sorted(spans):
-        if merged and start <= merged[-1][1] + 1:
+        if merged and start <= merged[-1][1] + gap:
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
-    return [tuple(m) for m in merged]
+    return [(a, b) for a, b in merged]
+
+
+def ranked_regions(ranked: list[tuple[int, int, int]], lines: list[str], budget: int) -> list:
+    """The (rank, start, end) spans that fit `budget`, best rank first, merged in file order."""
+    chosen: list[tuple[int, int]] = []
+    used = 0
+    for _, start, end in sorted(ranked):
+        while end > start + 1 and not lines[end - 1].strip():
+            end -= 1  # trailing blank lines say nothing
+        cost = estimate_tokens("\n".join(lines[start:end])) + 8
+        if used + cost > budget:
+            continue
+        chosen.append((start, end))
+        used += cost
+    return merge_spans(chosen)
 
 
 @dataclass
@@ -575,6 +627,7 @@ class ContextBuilder:
         arities = {c.num_inputs for c in goal.acceptance.numerics}
         arity = arities.pop() if len(arities) == 1 else None
         self.family = find_family(self.specs, self.terms, arity, self.index.lines)
+        self.family.companions = self._companions()
         self.file_scores = self._family_file_scores()
         self.shown: set[str] = set()
 
@@ -600,11 +653,34 @@ class ContextBuilder:
             weight = math.log(1 + total / len(files)) * (2.0 if name in self.family.new else 1.0)
             if name in rank and name not in self.family.named:
                 weight /= 1 + rank[name]
-            for rel in files:
-                scores[rel] = scores.get(rel, 0.0) + weight
+            defining = set(spellings(name))
+            for rel in files:  # a file defining the op (its kernel, its frontend) over a caller
+                defines = any(s.split("::")[-1] in defining for s in self.index.symbols[rel])
+                scores[rel] = scores.get(rel, 0.0) + weight * (2.0 if defines else 1.0)
         for rel in scores:
             scores[rel] *= self.placement(rel)
         return scores
+
+    def _companions(self, most: int = 3, traces: int = 4) -> list[str]:
+        """Spec ops that in-scope comments name twice or more on the same line as a new op.
+        A missing op leaves a few such traces; a name in more files is no missing op (a dtype)."""
+        known = {r.name for spec in self.specs for r in spec.rows}
+        taken = set(self.family.exemplars) | set(self.family.new)
+        counts: dict[str, int] = {}
+        for new in self.family.new:
+            pattern = re.compile(rf"\b{re.escape(new)}\b")
+            files = [rel for rel in self.index.files_mentioning(new) if self.index.in_scope(rel)]
+            if len(files) > traces:
+                continue
+            for rel in files:
+                marker = "#" if rel.endswith((".py", ".yaml", ".yml")) else "//"
+                for line in self.index.lines(rel):
+                    comment = line[line.find(marker) :] if marker in line else ""
+                    if pattern.search(comment):
+                        for word in IDENT.findall(comment):
+                            if word in known and word not in taken:
+                                counts[word] = counts.get(word, 0) + 1
+        return sorted((w for w in counts if counts[w] >= 2), key=lambda w: (-counts[w], w))[:most]
 
     def placement(self, rel: str) -> float:
         """Weight of a file by where it lives: in scope, next to the scope, or documentation."""
@@ -748,10 +824,16 @@ class ContextBuilder:
             lines = self.index.lines(rel)
             whole = render_whole(rel, self.index.text(rel))
             patterns = [re.compile(rf"\b{re.escape(w)}\b") for w in words.get(rel, [])]
-            hits = [i for i, line in enumerate(lines) if any(p.search(line) for p in patterns)]
+            spans = [  # a line naming an earlier (closer) word first
+                (rank, *span_around(lines, i, 3, 3))
+                for i, line in enumerate(lines)
+                for rank in [next((r for r, p in enumerate(patterns) if p.search(line)), None)]
+                if rank is not None
+            ]
             excerpt = ""
-            if hits:
-                excerpt, _ = render_regions(rel, lines, regions_around(lines, hits, 3, 3), left)
+            if spans:
+                regions = ranked_regions(spans, lines, left - 30)
+                excerpt, _ = render_regions(rel, lines, regions, left)
             first = (
                 excerpt if excerpt and estimate_tokens(excerpt) < estimate_tokens(whole) else whole
             )
@@ -760,6 +842,8 @@ class ContextBuilder:
             plans.append([rel, first, whole])
             left -= estimate_tokens(first)
         for plan in plans:  # upgrade in rank order; stop at the first that does not fit
+            if not self.index.in_scope(plan[0]):
+                continue  # a file the goal may not edit is read, not quoted: its excerpt will do
             extra = estimate_tokens(plan[2]) - estimate_tokens(plan[1])
             if extra > left:
                 break
@@ -773,8 +857,57 @@ class ContextBuilder:
             self.shown.add(rel)
         return section
 
+    @cached_property
+    def py_modules(self) -> list[PyModule]:
+        """The in-scope Python files that parse."""
+        return [
+            module
+            for rel in self.index.files
+            if rel.endswith(".py") and self.index.in_scope(rel)
+            if (module := parse_module(rel, self.index.text(rel))) is not None
+        ]
+
+    def section_python(self, budget: int, max_files: int = 6) -> Section:
+        """The in-scope Python modules defining, importing or exporting the family's closest
+        functions and module classes: those statements and definitions, then the lines naming
+        them (context_python.py)."""
+        section = Section("python", "Python definitions and exports of the family")
+        modules = [m for m in self.py_modules if m.path not in self.shown]
+        near = [s for n in self.terms.code + self.family.exemplars for s in spellings(n)]
+        family = find_py_family(modules, self.terms.callables + self.family.new, near)
+        if not family.siblings:
+            return section
+        chunks = []
+        words = family.new + family.names
+        patterns = [re.compile(rf"\b{re.escape(w)}\b") for w in words]
+        ranked = sorted(modules, key=lambda m: module_rank(m, family))
+        for module in ranked[:max_files]:
+            lines = self.index.lines(module.path)
+            spans = family_regions(module, lines, family)
+            if not spans:
+                continue
+            spans += [  # other lines naming the family, after its definitions and exports
+                (len(words) + rank, *span_around(lines, i, 1, 1))
+                for i, line in enumerate(lines)
+                for rank in [next((r for r, p in enumerate(patterns) if p.search(line)), None)]
+                if rank is not None
+            ]
+            body, count = render_regions(
+                module.path, lines, ranked_regions(spans, lines, budget - 30), budget
+            )
+            if not count:
+                continue
+            chunks.append(body)
+            section.shown.append(Shown(module.path, "excerpt", estimate_tokens(body)))
+            self.shown.add(module.path)
+            budget -= estimate_tokens(body)
+        section.title += f" (closest: {', '.join(family.names)})"
+        section.body = "\n".join(chunks)
+        return section
+
     def section_family(self, budget: int) -> Section:
-        names = [s for n in self.family.exemplars + self.family.new for s in spellings(n)]
+        family = self.family
+        names = [s for n in family.new + family.exemplars + family.companions for s in spellings(n)]
         files = self.family_files()
         return self._excerpt_section(
             "family",
@@ -811,7 +944,13 @@ class ContextBuilder:
         )
 
     def priority(self):
-        return [self.section_named, self.section_op_spec, self.section_family, self.section_symbols]
+        return [
+            self.section_named,
+            self.section_op_spec,
+            self.section_python,
+            self.section_family,
+            self.section_symbols,
+        ]
 
     def build(self, budget: int) -> list[Section]:
         """Sections in priority order; the repo map gets at least a tenth of the budget."""
@@ -964,13 +1103,23 @@ def build_prompt(
         "repo_map_title": "Repository map (most relevant first)",
     }
     fixed = estimate_tokens(system_t.render(values) + attempt_t.render(values))
-    sections = ContextBuilder(worktree, goal).build(max(500, budget - fixed))
-    values["context"] = (
-        "\n\n".join(f"## {s.title}\n{s.body}" for s in sections if s.key != "repo_map" and s.body)
-        or "(nothing beyond the repository map matched this goal)"
-    )
-    values["repo_map"] = next(s.body for s in sections if s.key == "repo_map")
-    system, user = system_t.render(values), attempt_t.render(values)
+    builder = ContextBuilder(worktree, goal)
+    room = max(500, budget - fixed)
+    for _ in range(3):  # section titles and joins cost a little: over budget, pack with less room
+        builder.shown = set()
+        sections = builder.build(room)
+        values["context"] = (
+            "\n\n".join(
+                f"## {s.title}\n{s.body}" for s in sections if s.key != "repo_map" and s.body
+            )
+            or "(nothing beyond the repository map matched this goal)"
+        )
+        values["repo_map"] = next(s.body for s in sections if s.key == "repo_map")
+        system, user = system_t.render(values), attempt_t.render(values)
+        over = estimate_tokens(system) + estimate_tokens(user) - budget
+        if over <= 0 or room <= 500:
+            break
+        room = max(500, room - over - 16)
     sizes = {
         "system_tokens": estimate_tokens(system),
         "user_tokens": estimate_tokens(user),

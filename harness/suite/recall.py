@@ -188,13 +188,19 @@ def recall_table(results: list[GoalRecall]) -> str:
             f"| {r.goal} | {r.category} | {r.needed} | {r.shown} | {r.recall:.0%} | "
             f"{r.prompt_tokens} |"
         )
-    by_cat: dict[str, list[float]] = {}
+    by_cat: dict[str, list[GoalRecall]] = {}
     for r in results:
-        by_cat.setdefault(r.category, []).append(r.recall)
-    rows += ["", "| category | goals | mean recall | at 100% |", "|---|---|---|---|"]
-    for cat, values in sorted(by_cat.items()):
-        full = sum(v >= 1.0 for v in values)
+        by_cat.setdefault(r.category, []).append(r)
+    rows += [
+        "",
+        "| category | goals | mean recall | at 100% | lines shown |",
+        "|---|---|---|---|---|",
+    ]
+    for cat, goals in sorted(by_cat.items()):
+        mean = sum(g.recall for g in goals) / len(goals)
+        full = sum(g.recall >= 1.0 for g in goals)
+        shown, needed = sum(g.shown for g in goals), sum(g.needed for g in goals)
         rows.append(
-            f"| {cat} | {len(values)} | {sum(values) / len(values):.1%} | {full}/{len(values)} |"
+            f"| {cat} | {len(goals)} | {mean:.1%} | {full}/{len(goals)} | {shown}/{needed} |"
         )
     return "\n".join(rows) + "\n"

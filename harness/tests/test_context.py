@@ -55,7 +55,7 @@ def test_op_softsign_first_prompt_has_the_spec_rows_and_the_family_files():
     assert_family_in_prompt(goal, prompt.user)
     assert prompt.sizes["system_tokens"] + prompt.sizes["user_tokens"] <= agent.context_tokens
     sections = [s["section"] for s in prompt.sizes["sections"]]
-    assert sections == ["named", "op_spec", "family", "symbols", "repo_map"]
+    assert sections == ["named", "op_spec", "python", "family", "symbols", "repo_map"]
     # The files of the recipe (docs/adding_an_op.md) that the goal names are all there.
     for rel in ("runtime/spec/elementwise.yaml", "docs/adding_an_op.md"):
         if (REAL_REPO / rel).exists():

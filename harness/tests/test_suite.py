@@ -11,7 +11,7 @@ import git
 from harness.suite.ablate import Snapshot, ablate
 from harness.suite.build import generate, write
 from harness.suite.catalog import AblationOp, Numerics
-from harness.suite.recall import preimage_lines, shown_lines
+from harness.suite.recall import GoalRecall, preimage_lines, recall_table, shown_lines
 from harness.tests.support import REAL_REPO
 
 SPEC = """\
@@ -198,6 +198,18 @@ def test_recall_counts_edited_preimage_lines_shown_in_the_prompt(tmp_path):
     assert shown_lines(prompt, tmp_path) == {"a.py": {2, 3, 4}}
     whole = "--- a.py ---\n" + "".join(f"line{i}\n" for i in range(1, 11))
     assert shown_lines(whole, tmp_path)["a.py"] == set(range(1, 11))
+
+
+def test_recall_table_sums_lines_per_category():
+    results = [
+        GoalRecall("ablate-a", "ablation-x", 4, 4, 100),
+        GoalRecall("ablate-b", "ablation-x", 2, 1, 100, ["a.py:3"]),
+        GoalRecall("bug-c", "bug-y", 1, 0, 100, ["b.cpp:9"]),
+    ]
+    table = recall_table(results).splitlines()
+    assert "| ablate-b | ablation-x | 2 | 1 | 50% | 100 |" in table
+    assert "| ablation-x | 2 | 75.0% | 1/2 | 5/6 |" in table
+    assert "| bug-y | 1 | 0.0% | 0/1 | 0/1 |" in table
 
 
 DOUBLE = AblationOp(
