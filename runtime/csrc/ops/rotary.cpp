@@ -6,6 +6,9 @@
 #include "ops/rotary.h"
 
 namespace ember {
+namespace {
+bool is_half_type(ScalarType t) { return t == ScalarType::Float16 || t == ScalarType::BFloat16; }
+}  // namespace
 
 // Note [Rotary embedding]
 // x (..., T, D), D even, is rotated pair by pair by angles whose cos/sin broadcast to (..., T, D/2):
@@ -20,7 +23,7 @@ Tensor rotary_embedding(const Tensor& x, const Tensor& cos, const Tensor& sin, b
               "an even D (pairs of features are rotated), got x ", describe(x));
   EMBER_CHECK_KIND(is_floating(x.dtype()), ErrorKind::NotImplemented, "[rotary_embedding] not implemented for '",
                    torch_type_name(x.dtype()), "' (x ", describe(x), ")");
-  const bool half_x = x.dtype() == ScalarType::Float16 || x.dtype() == ScalarType::BFloat16;
+  const bool half_x = is_half_type(x.dtype());
   const bool dtypes_ok = cos.dtype() == sin.dtype() &&
                          (cos.dtype() == x.dtype() || (half_x && cos.dtype() == ScalarType::Float32));
   EMBER_CHECK(dtypes_ok, "[rotary_embedding] expected cos and sin of x's dtype (or float32 for a float16/bfloat16 "
@@ -66,8 +69,9 @@ void rotary_embedding(BackwardCtx& ctx, const RotaryEmbeddingAttrs& attrs) {
     ctx.set_grad(0, ember::rotary_embedding(g, ctx.input(1), ctx.input(2), attrs.interleaved, !attrs.inverse));
   const bool need_cos = ctx.needs_grad(1), need_sin = ctx.needs_grad(2);
   if (!need_cos && !need_sin) return;
-  const ScalarType cs_dtype = ctx.input_meta(1).dtype;
-  const Tensor x = to_dtype(ctx.input(0), cs_dtype), gc = to_dtype(g, cs_dtype);
+  // In float for float16/bfloat16 (like the kernels); OpNode sums and casts to the tables' dtype.
+  const ScalarType acc = is_half_type(ctx.input_meta(1).dtype) ? ScalarType::Float32 : ctx.input_meta(1).dtype;
+  const Tensor x = to_dtype(ctx.input(0), acc), gc = to_dtype(g, acc);
   const int64_t half = x.sizes().back() / 2;
   auto halves = [&](const Tensor& t) -> std::pair<Tensor, Tensor> {
     if (!attrs.interleaved) return {narrow(t, -1, 0, half), narrow(t, -1, half, half)};

@@ -55,9 +55,19 @@ SHAPES = [
 ]
 HALF_TOL = {"float16": (2e-2, 2e-2), "bfloat16": (5e-2, 5e-2)}
 
+
+
+def cases(name, fn, shapes, **kw):
+    """One OpCase, plus a bfloat16 one comparing only x's gradient: the torch composite rounds every
+    product of the tables' gradients to bfloat16 (test_half_types_against_float64 checks ours against
+    a float64 reference instead)."""
+    return [OpCase(name, fn, shapes, ["float32", "float64", "float16"], **kw),
+            OpCase(name + "_bf16", fn, shapes, ["bfloat16"], **{**kw, "grad_inputs": [0], "gradcheck": False})]
+
+
 CASES = [
-    OpCase("rotary_embedding", rope(False), SHAPES, FLOAT_DTYPES, make_inputs=angles, tol=HALF_TOL),
-    OpCase("rotary_embedding_interleaved", rope(True), SHAPES, FLOAT_DTYPES, make_inputs=angles, tol=HALF_TOL),
+    *cases("rotary_embedding", rope(False), SHAPES, make_inputs=angles, tol=HALF_TOL),
+    *cases("rotary_embedding_interleaved", rope(True), SHAPES, make_inputs=angles, tol=HALF_TOL),
     # Gradients of x only (cos/sin constants, as in a model's cached tables).
     OpCase("rotary_embedding_x_grad", rope(False), SHAPES[2:5], ["float32", "float64"], make_inputs=angles,
            grad_inputs=[0]),
@@ -128,21 +138,27 @@ def test_double_backward_matches_torch(device, interleaved):
 
 @pytest.mark.parametrize("device", devices())
 @pytest.mark.parametrize("dtype,tol", [("bfloat16", 1e-2), ("float16", 2e-3)])
+@pytest.mark.parametrize("table_dtype", ["same", "float32"])
 @pytest.mark.parametrize("interleaved", [False, True])
-def test_float32_tables_with_half_x(device, dtype, tol, interleaved):
-    """float32 cos/sin with a float16/bfloat16 x: computed in float32, output in x's dtype, within an
-    output ulp of a float64 reference; the tables' gradients come back float32."""
+def test_half_types_against_float64(device, dtype, tol, table_dtype, interleaved):
+    """float16/bfloat16 x with tables of its dtype or float32: computed in float32, output in x's dtype,
+    within about an output ulp of a float64 reference from the same rounded inputs, gradients too
+    (the tables' in their own dtype)."""
+    table_dtype = dtype if table_dtype == "same" else table_dtype
     rng = np.random.default_rng(6)
     arrays = angles(rng, [(2, 3, 5, 64), (5, 32), (5, 32)], "float32")
     g = rng.uniform(-1, 1, size=(2, 3, 5, 64)).astype(np.float32)
-    x = to_ember(arrays[0], dtype, device).requires_grad_(True)
-    c, s = (to_ember(a, "float32", device).requires_grad_(True) for a in arrays[1:])
+
+    def em(a, d):  # to_ember takes float16 from float16 arrays only
+        return to_ember(a.astype(np.float16) if d == "float16" else a, d, device)
+    x = em(arrays[0], dtype).requires_grad_(True)
+    c, s = (em(a, table_dtype).requires_grad_(True) for a in arrays[1:])
     y = ember.nn.functional.rotary_embedding(x, c, s, interleaved=interleaved)
-    y.backward(to_ember(g, dtype, device))
-    assert y.dtype == x.dtype and x.grad.dtype == x.dtype and c.grad.dtype == ember.float32
+    y.backward(em(g, dtype))
+    assert y.dtype == x.dtype and x.grad.dtype == x.dtype and c.grad.dtype == getattr(ember, table_dtype)
     ref = [torch.from_numpy(to_numpy(t).astype(np.float64)).requires_grad_(True) for t in (x, c, s)]
     want = rope_reference(*ref, interleaved)
-    want.backward(torch.from_numpy(to_numpy(to_ember(g, dtype)).astype(np.float64)))
+    want.backward(torch.from_numpy(to_numpy(em(g, dtype)).astype(np.float64)))
     for got, w, what in [(y, want, "out"), (x.grad, ref[0].grad, "grad x"), (c.grad, ref[1].grad, "grad cos"),
                          (s.grad, ref[2].grad, "grad sin")]:
         got, w = to_numpy(got).astype(np.float64), w.detach().numpy()
