@@ -1,7 +1,8 @@
 // CPU layer_norm / rms_norm and their backward kernels. Inputs are contiguous [rows, N] (the frontend
 // guarantees it); rows run in parallel. rms_norm is layer_norm with the mean fixed at 0 and no bias
-// (kRms below), so both share one forward and one backward. Row math happens in Acc (float for float/half types, double for double):
-// float32/float64 rows are read in place, half types are converted into a per-thread Acc buffer.
+// (kRms below), so both share one forward and one backward. Row math happens in Acc (float for
+// float/half types, double for double): float32/float64 rows are read in place, half types are
+// converted into a per-thread Acc buffer.
 // Reductions over a row use 16 independent lanes so the loops vectorize.
 #include <cmath>
 #include <limits>

@@ -102,7 +102,8 @@ void launch(const T* x, const W* cos_p, const W* sin_p, T* y, int64_t rows, int6
   const int ty = kBlock / tx;
   const dim3 block(tx, ty);
   const int64_t grid = (rows + ty - 1) / ty;
-  rotary_kernel<T, W, P, kInterleaved, kVecX, kVecCs><<<grid, block, 0, stream>>>(x, cos_p, sin_p, y, rows, d, idx, sign);
+  rotary_kernel<T, W, P, kInterleaved, kVecX, kVecCs>
+      <<<grid, block, 0, stream>>>(x, cos_p, sin_p, y, rows, d, idx, sign);
   EMBER_CUDA_KERNEL_CHECK();
 }
 

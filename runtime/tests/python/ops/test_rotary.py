@@ -113,7 +113,8 @@ def test_matches_hf_llama_rotate_half():
     q = torch.randn(b, h, t, d, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     rotate_half = lambda v: torch.cat([-v[..., d // 2:], v[..., : d // 2]], dim=-1)  # noqa: E731
     want = q * emb.cos() + rotate_half(q) * emb.sin()
-    got = ember.nn.functional.rotary_embedding(ember.from_numpy(q.numpy().copy()), ember.from_numpy(freqs.cos().numpy()),
+    got = ember.nn.functional.rotary_embedding(ember.from_numpy(q.numpy().copy()),
+                                               ember.from_numpy(freqs.cos().numpy()),
                                                ember.from_numpy(freqs.sin().numpy()))
     assert_close(got, want, "float64", "HF rotate_half")
 
@@ -125,7 +126,8 @@ def test_double_backward_matches_torch(device, interleaved):
     arrays = angles(rng, [(2, 3, 4, 8), (4, 4), (4, 4)], "float64")
     v = rng.uniform(-1, 1, size=(2, 3, 4, 8))
     results = []
-    for lib, conv in [(torch, lambda a: to_torch(a, "float64", device)), (ember, lambda a: to_ember(a, "float64", device))]:
+    for lib, conv in [(torch, lambda a: to_torch(a, "float64", device)),
+                      (ember, lambda a: to_ember(a, "float64", device))]:
         x, c, s, g = (conv(a).requires_grad_(True) for a in arrays + [v])
         out = rope(interleaved)(lib, x, c, s)
         first = lib.autograd.grad(out, [x, c, s], grad_outputs=g, create_graph=True)
