@@ -10,6 +10,8 @@
 #   sanitize compute-sanitizer memcheck + racecheck on the allocator and graph tests
 #   attention  fused attention tests (cuDNN; the fused_attention op table) + the graph tests (shared Philox code)
 #   attnbench  bench/attention.py (fused vs torch SDPA vs composite) + the attention kernel lab
+#   normrope   fused RMSNorm / rotary embedding: their op tables (and LayerNorm's) on cuda, memcheck and
+#              racecheck on them, the two kernel labs (bench/kernels/rmsnorm, bench/kernels/rope)
 # Usage (device tool, carry .whl): bash bench/cuda_device_run.sh tests optable bench train sanitize
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -91,6 +93,19 @@ except Exception as e: print('OK raised', type(e).__name__, str(e)[:100])" 2>&1 
       { timeout 150 $py bench/attention.py --json "$OUT/attention_bench.json"
         timeout 100 $py bench/kernels/attention/lab.py
       } 2>&1 | tee "$OUT/attention_bench.log" | tail -40 ;;
+    normrope)
+      { tests="runtime/tests/python/ops/test_rms_norm.py runtime/tests/python/ops/test_rotary.py"
+        timeout 240 $py -m pytest $tests runtime/tests/python/ops/test_norm.py -q -p no:cacheprovider -k cuda \
+          --tb=short -o addopts="" | tail -15
+        for tool in memcheck racecheck; do
+          timeout 240 compute-sanitizer --tool $tool --error-exitcode 9 $py -m pytest $tests -q -p no:cacheprovider \
+            -k "cuda and (float32 or bfloat16) and not nc" --tb=short -o addopts="" | tail -4
+          echo "$tool rc=$?"
+        done
+        timeout 100 $py bench/kernels/rmsnorm/lab.py
+        timeout 100 $py bench/kernels/rmsnorm/lab.py --dtype fp32
+        timeout 100 $py bench/kernels/rope/lab.py
+      } 2>&1 | tee "$OUT/normrope.log" | tail -80 ;;
     sanitize)
       for tool in memcheck racecheck; do
         timeout 150 compute-sanitizer --tool $tool --error-exitcode 9 $py -m pytest runtime/tests/python/cuda/test_cuda_allocator.py \

@@ -2,8 +2,9 @@
 
 Reports (each a median over repeats, device time from CUDA events unless noted):
   * launch overhead of a small op (host wall time per call, 1-element add, no sync in the loop)
-  * large elementwise (add, mul by scalar, exp) and reductions (sum, amax, softmax rows) as % of the
-    measured device-to-device copy bandwidth (bytes read + written)
+  * large elementwise (add, mul by scalar, exp), reductions (sum, amax, softmax rows) and the fused
+    rms_norm / rotary embedding (bf16) as % of the measured device-to-device copy bandwidth (bytes
+    read + written)
   * GEMM (fp32 with TF32 off and on, fp16, bf16) in TFLOP/s
 Usage: python bench/cuda_ops.py [--quick] [--json out.json]
 """
@@ -111,6 +112,22 @@ def main():
     row("sum_cols", t_ember(lambda: e2.sum(0)), t_torch(lambda: t2.sum(0)), 4 * n, bw=bw)
     row("amax_all", t_ember(lambda: ember.amax(ea)), t_torch(lambda: torch.amax(ta)), 4 * n, bw=bw)
     row("softmax_rows4096", t_ember(lambda: ember.softmax(e2, -1)), t_torch(lambda: torch.softmax(t2, -1)), 8 * n, bw=bw)
+    # Fused RMSNorm (torch's rms_norm) and rotary embedding (torch has no op: its composite), bf16:
+    # read x, write y (the weight and the (T, D/2) tables are negligible).
+    e2h, t2h = e2.to(ember.bfloat16), t2.to(torch.bfloat16)
+    ewh, twh = ember.ones((4096,), device="cuda").to(ember.bfloat16), torch.ones(4096, device="cuda").to(torch.bfloat16)
+    row("rms_norm_rows4096_bf16", t_ember(lambda: ember.nn.functional.rms_norm(e2h, (4096,), ewh)),
+        t_torch(lambda: torch.nn.functional.rms_norm(t2h, (4096,), twh)), 4 * n, bw=bw)
+    ex4, tx4 = e2h.view(n // (2048 * 128), 2048, 128), t2h.view(n // (2048 * 128), 2048, 128)
+    theta = np.outer(np.arange(2048), 1.0 / 10000 ** (np.arange(0, 128, 2) / 128))
+    ecos, esin = (ember.from_numpy(f(theta).astype(np.float32)).cuda().to(ember.bfloat16) for f in (np.cos, np.sin))
+    tcos, tsin = (torch.from_numpy(f(theta).astype(np.float32)).cuda().to(torch.bfloat16) for f in (np.cos, np.sin))
+
+    def torch_rope(x, cos, sin):
+        xa, xb = x[..., :64], x[..., 64:]
+        return torch.cat([xa * cos - xb * sin, xb * cos + xa * sin], -1)
+    row("rotary_T2048_D128_bf16", t_ember(lambda: ember.nn.functional.rotary_embedding(ex4, ecos, esin)),
+        t_torch(lambda: torch_rope(tx4, tcos, tsin)), 4 * n, bw=bw)
 
     for dtype, tf32 in (("float32", False), ("float32", True), ("float16", False), ("bfloat16", False)):
         m = 4096 if not args.quick else 2048

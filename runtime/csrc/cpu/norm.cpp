@@ -1,6 +1,8 @@
-// CPU layer_norm / layer_norm_backward. Inputs are contiguous [rows, N] (the frontend guarantees it);
-// rows run in parallel. Row math happens in Acc (float for float/half types, double for double):
-// float32/float64 rows are read in place, half types are converted into a per-thread Acc buffer.
+// CPU layer_norm / rms_norm and their backward kernels. Inputs are contiguous [rows, N] (the frontend
+// guarantees it); rows run in parallel. rms_norm is layer_norm with the mean fixed at 0 and no bias
+// (kRms below), so both share one forward and one backward. Row math happens in Acc (float for
+// float/half types, double for double): float32/float64 rows are read in place, half types are
+// converted into a per-thread Acc buffer.
 // Reductions over a row use 16 independent lanes so the loops vectorize.
 #include <cmath>
 #include <limits>
@@ -61,75 +63,83 @@ inline const Acc* row_as_acc(const T* row, int64_t n, std::vector<Acc>& buf) {
   }
 }
 
-}  // namespace
-
-// in: x [rows, N], weight? [N], bias? [N]; out: y [rows, N], mean [rows], rstd [rows].
-void layer_norm(const KernelArgs& a, const LayerNormAttrs& attrs) {
-  const Tensor& x = a.in[0];
-  const Tensor& weight = a.in[1];
-  const Tensor& bias = a.in[2];
-  const int64_t n = attrs.n;
-  const int64_t rows = a.out[1].numel();
+// Forward of one op on [rows, N]: mean (kRms: none, the mean is 0) and rstd per row, then
+// y = (x - mean) * rstd * weight + bias.
+template <bool kRms>
+void norm_forward(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y, Tensor* mean_t,
+                  Tensor& rstd_t, int64_t n, double eps_d) {
+  const int64_t rows = rstd_t.numel();
   const ScalarType pt = weight.defined() ? weight.dtype() : bias.defined() ? bias.dtype() : x.dtype();
-  dispatch_norm_types(x.dtype(), pt, "layer_norm", [&]<typename T, typename W>() {
+  dispatch_norm_types(x.dtype(), pt, op, [&]<typename T, typename W>() {
     using Acc = opmath_t<T>;
-    Acc* mean = a.out[1].data<Acc>();
-    Acc* rstd = a.out[2].data<Acc>();
+    Acc* mean = kRms ? nullptr : mean_t->data<Acc>();
+    Acc* rstd = rstd_t.data<Acc>();
     if (n == 0) {  // torch: mean 0, rstd NaN (1 / sqrt(0 / 0))
-      for (int64_t r = 0; r < rows; ++r) { mean[r] = 0; rstd[r] = std::numeric_limits<Acc>::quiet_NaN(); }
+      for (int64_t r = 0; r < rows; ++r) {
+        if (mean) mean[r] = 0;
+        rstd[r] = std::numeric_limits<Acc>::quiet_NaN();
+      }
       return;
     }
     const std::vector<Acc> w = param_as_acc<Acc, W>(weight, n, Acc(1));
     const std::vector<Acc> b = param_as_acc<Acc, W>(bias, n, Acc(0));
-    const Acc eps = static_cast<Acc>(attrs.eps);
+    const Acc eps = static_cast<Acc>(eps_d);
     const T* xb = x.data<T>();
-    T* yb = a.out[0].data<T>();
+    T* yb = y.data<T>();
     parallel_for(0, rows, std::max<int64_t>(1, kGrainSize / n), [&](int64_t lo, int64_t hi) {
       std::vector<Acc> buf(std::is_same_v<T, Acc> ? 0 : n);
       const Acc* wp = w.data();
       const Acc* bp = b.data();
       for (int64_t r = lo; r < hi; ++r) {
         const Acc* xr = row_as_acc<T, Acc>(xb + r * n, n, buf);
-        // Two passes (mean, then the mean of squared deviations): exact centring, no cancellation.
-        const Acc mu = lane_sum<Acc>(n, [&](int64_t i) { return xr[i]; }) / static_cast<Acc>(n);
-        const Acc var = lane_sum<Acc>(n, [&](int64_t i) { Acc d = xr[i] - mu; return d * d; }) / static_cast<Acc>(n);
-        const Acc rs = Acc(1) / std::sqrt(var + eps);
-        mean[r] = mu;
-        rstd[r] = rs;
         T* yr = yb + r * n;
-        for (int64_t i = 0; i < n; ++i) yr[i] = static_cast<T>((xr[i] - mu) * rs * wp[i] + bp[i]);
+        if constexpr (kRms) {
+          const Acc ms = lane_sum<Acc>(n, [&](int64_t i) { return xr[i] * xr[i]; }) / static_cast<Acc>(n);
+          const Acc rs = Acc(1) / std::sqrt(ms + eps);
+          rstd[r] = rs;
+          for (int64_t i = 0; i < n; ++i) yr[i] = static_cast<T>(xr[i] * rs * wp[i]);
+        } else {
+          // Two passes (mean, then the mean of squared deviations): exact centring, no cancellation.
+          const Acc mu = lane_sum<Acc>(n, [&](int64_t i) { return xr[i]; }) / static_cast<Acc>(n);
+          const Acc var =
+              lane_sum<Acc>(n, [&](int64_t i) { Acc d = xr[i] - mu; return d * d; }) / static_cast<Acc>(n);
+          const Acc rs = Acc(1) / std::sqrt(var + eps);
+          mean[r] = mu;
+          rstd[r] = rs;
+          for (int64_t i = 0; i < n; ++i) yr[i] = static_cast<T>((xr[i] - mu) * rs * wp[i] + bp[i]);
+        }
       }
     });
   });
 }
 
-// in: grad [rows, N], x [rows, N], mean [rows], rstd [rows], weight? [N];
-// out: grad_input [rows, N], grad_weight [N], grad_bias [N], each computed when attrs.need_* says so
-// (Note [layer_norm backward], ops/norm.cpp).
-void layer_norm_backward(const KernelArgs& a, const LayerNormBackwardAttrs& attrs) {
-  const Tensor& grad = a.in[0];
-  const Tensor& x = a.in[1];
-  const Tensor& weight = a.in[4];
-  const int64_t n = attrs.n;
-  const int64_t rows = a.in[2].numel();
-  const bool need_input = attrs.need_input, need_weight = attrs.need_weight, need_bias = attrs.need_bias;
-  const ScalarType pt = weight.defined() ? weight.dtype() : need_weight ? a.out[1].dtype() : a.out[2].dtype();
-  dispatch_norm_types(x.dtype(), pt, "layer_norm_backward", [&]<typename T, typename W>() {
+// Backward of one op: grad [rows, N], x [rows, N], mean (kRms: none) and rstd [rows], weight? [N];
+// writes grad_input / grad_weight / grad_bias where given (Note [layer_norm backward] and
+// Note [rms_norm backward], ops/norm.cpp).
+template <bool kRms>
+void norm_backward(const char* op, const Tensor& grad, const Tensor& x, const Tensor* mean_t, const Tensor& rstd_t,
+                   const Tensor& weight, Tensor* grad_input, Tensor* grad_weight, Tensor* grad_bias, int64_t n) {
+  const int64_t rows = rstd_t.numel();
+  const bool need_input = grad_input != nullptr, need_weight = grad_weight != nullptr, need_bias = grad_bias != nullptr;
+  const ScalarType pt = weight.defined() ? weight.dtype() : need_weight ? grad_weight->dtype()
+                        : need_bias ? grad_bias->dtype() : x.dtype();
+  dispatch_norm_types(x.dtype(), pt, op, [&]<typename T, typename W>() {
     using Acc = opmath_t<T>;
     constexpr bool kNative = std::is_same_v<T, Acc>;
-    const Acc* mean = a.in[2].data<Acc>();
-    const Acc* rstd = a.in[3].data<Acc>();
+    const Acc* mean = kRms ? nullptr : mean_t->data<Acc>();
+    const Acc* rstd = rstd_t.data<Acc>();
     const std::vector<Acc> w = param_as_acc<Acc, W>(weight, n, Acc(1));
     const T* gb = grad.data<T>();
     const T* xb = x.data<T>();
-    T* gxb = need_input ? a.out[0].data<T>() : nullptr;
+    T* gxb = need_input ? grad_input->data<T>() : nullptr;
     const Acc inv_n = n > 0 ? Acc(1) / static_cast<Acc>(n) : Acc(0);
+    auto mean_of = [&](int64_t r) { if constexpr (kRms) return Acc(0); else return mean[r]; };
 
     // grad_input of one row; xr/gr are the row as Acc.
     auto input_row = [&](int64_t r, const Acc* xr, const Acc* gr) {
-      const Acc mu = mean[r], rs = rstd[r];
+      const Acc mu = mean_of(r), rs = rstd[r];
       const Acc* wp = w.data();
-      const Acc s1 = lane_sum<Acc>(n, [&](int64_t i) { return gr[i] * wp[i]; });
+      const Acc s1 = kRms ? Acc(0) : lane_sum<Acc>(n, [&](int64_t i) { return gr[i] * wp[i]; });
       const Acc s2 = lane_sum<Acc>(n, [&](int64_t i) { return gr[i] * wp[i] * ((xr[i] - mu) * rs); });
       const Acc c1 = s1 * inv_n, c2 = s2 * inv_n;
       T* out = gxb + r * n;
@@ -163,7 +173,7 @@ void layer_norm_backward(const KernelArgs& a, const LayerNormBackwardAttrs& attr
         for (int64_t r = blk * rows_per_block; r < r_end; ++r) {
           const Acc* xr = row_as_acc<T, Acc>(xb + r * n, n, xbuf);
           const Acc* gr = row_as_acc<T, Acc>(gb + r * n, n, gbuf);
-          const Acc mu = mean[r], rs = rstd[r];
+          const Acc mu = mean_of(r), rs = rstd[r];
           if (bw)
             for (int64_t i = 0; i < n; ++i) bw[i] += gr[i] * ((xr[i] - mu) * rs);
           if (bb)
@@ -172,8 +182,8 @@ void layer_norm_backward(const KernelArgs& a, const LayerNormBackwardAttrs& attr
         }
       }
     });
-    W* gw = need_weight ? a.out[1].data<W>() : nullptr;
-    W* gbias = need_bias ? a.out[2].data<W>() : nullptr;
+    W* gw = need_weight ? grad_weight->data<W>() : nullptr;
+    W* gbias = need_bias ? grad_bias->data<W>() : nullptr;
     parallel_for(0, n, std::max<int64_t>(1, kGrainSize / nblocks), [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) {
         Acc sw = 0, sb = 0;
@@ -186,6 +196,34 @@ void layer_norm_backward(const KernelArgs& a, const LayerNormBackwardAttrs& attr
       }
     });
   });
+}
+
+}  // namespace
+
+// in: x [rows, N], weight? [N], bias? [N]; out: y [rows, N], mean [rows], rstd [rows].
+void layer_norm(const KernelArgs& a, const LayerNormAttrs& attrs) {
+  norm_forward<false>("layer_norm", a.in[0], a.in[1], a.in[2], a.out[0], &a.out[1], a.out[2], attrs.n, attrs.eps);
+}
+
+// in: grad [rows, N], x [rows, N], mean [rows], rstd [rows], weight? [N];
+// out: grad_input [rows, N], grad_weight [N], grad_bias [N], each computed when attrs.need_* says so.
+void layer_norm_backward(const KernelArgs& a, const LayerNormBackwardAttrs& attrs) {
+  norm_backward<false>("layer_norm_backward", a.in[0], a.in[1], &a.in[2], a.in[3], a.in[4],
+                       attrs.need_input ? &a.out[0] : nullptr, attrs.need_weight ? &a.out[1] : nullptr,
+                       attrs.need_bias ? &a.out[2] : nullptr, attrs.n);
+}
+
+// in: x [rows, N], weight? [N]; out: y [rows, N], rstd [rows].
+void rms_norm(const KernelArgs& a, const RmsNormAttrs& attrs) {
+  norm_forward<true>("rms_norm", a.in[0], a.in[1], Tensor(), a.out[0], nullptr, a.out[1], attrs.n, attrs.eps);
+}
+
+// in: grad [rows, N], x [rows, N], rstd [rows], weight? [N]; out: grad_input [rows, N], grad_weight [N],
+// each computed when attrs.need_* says so.
+void rms_norm_backward(const KernelArgs& a, const RmsNormBackwardAttrs& attrs) {
+  norm_backward<true>("rms_norm_backward", a.in[0], a.in[1], nullptr, a.in[2], a.in[3],
+                      attrs.need_input ? &a.out[0] : nullptr, attrs.need_weight ? &a.out[1] : nullptr, nullptr,
+                      attrs.n);
 }
 
 }  // namespace ember::cpu

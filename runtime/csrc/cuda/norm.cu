@@ -1,4 +1,6 @@
-// layer_norm / layer_norm_backward on CUDA. Inputs are contiguous [rows, N] (frontend, ops/norm.cpp).
+// layer_norm / rms_norm and their backward kernels on CUDA. Inputs are contiguous [rows, N] (frontend,
+// ops/norm.cpp). rms_norm is layer_norm with the mean fixed at 0 and no bias: every kernel takes
+// kRms, which drops the mean pass (forward: one pass over the row for the mean of squares).
 //   forward, N <= 1024: one warp per row; the row is held in registers (32 values per lane) and
 //     loaded with 16-byte vectors when N and the pointers allow; two-pass mean / variance;
 //   forward, N > 1024: one block per row (16-byte vectors when aligned), the row cached in shared
@@ -53,7 +55,7 @@ __device__ __forceinline__ void store_vec(T* p, int64_t i, const A* src) {
 
 // Lane `lane` owns chunks c = lane + 32 k of VEC elements (k < kPerLane / VEC); VEC > 1 requires
 // N % VEC == 0 and 16-byte aligned rows, so a chunk starting below N lies entirely inside the row.
-template <typename T, typename W, int VEC>
+template <typename T, typename W, int VEC, bool kRms>
 __global__ void layer_norm_warp_kernel(const T* x, const W* weight, const W* bias, T* y, acc_t<T>* mean,
                                        acc_t<T>* rstd, int64_t rows, int n, acc_t<T> eps) {
   using A = acc_t<T>;
@@ -73,7 +75,7 @@ __global__ void layer_norm_warp_kernel(const T* x, const W* weight, const W* bia
       for (int e = 0; e < VEC; ++e) s += v[k * VEC + e];
     }
   }
-  const A mu = warp_sum(s) / static_cast<A>(n);
+  const A mu = kRms ? A(0) : warp_sum(s) / static_cast<A>(n);
   A q = 0;
 #pragma unroll
   for (int k = 0; k < K; ++k) {
@@ -84,7 +86,10 @@ __global__ void layer_norm_warp_kernel(const T* x, const W* weight, const W* bia
     }
   }
   const A rs = inv_sqrt(warp_sum(q) / static_cast<A>(n) + eps);
-  if (lane == 0) { mean[row] = mu; rstd[row] = rs; }
+  if (lane == 0) {
+    if constexpr (!kRms) mean[row] = mu;
+    rstd[row] = rs;
+  }
   T* yr = y + row * n;
 #pragma unroll
   for (int k = 0; k < K; ++k) {
@@ -105,7 +110,7 @@ __global__ void layer_norm_warp_kernel(const T* x, const W* weight, const W* bia
 // One block per row (N > kWarpMaxN); thread t owns the VEC-element chunks starting at
 // (t + blockDim.x k) VEC (same alignment rule as the warp kernel). Cached: the row is kept in shared
 // memory as Acc; each thread reads back only the chunks it wrote, so the cache needs no barrier.
-template <typename T, typename W, int VEC, bool Cached>
+template <typename T, typename W, int VEC, bool Cached, bool kRms>
 __global__ void layer_norm_block_kernel(const T* x, const W* weight, const W* bias, T* y, acc_t<T>* mean,
                                         acc_t<T>* rstd, int64_t n, acc_t<T> eps) {
   using A = acc_t<T>;
@@ -123,26 +128,31 @@ __global__ void layer_norm_block_kernel(const T* x, const W* weight, const W* bi
       load_vec<VEC>(xr, c, v);
     }
   };
-  A s = 0;
+  A s = 0, q = 0;  // kRms: the first pass sums squares (q), layer_norm sums values (s)
   for (int64_t c = static_cast<int64_t>(threadIdx.x) * VEC; c < n; c += step) {
     A v[VEC];
     load_vec<VEC>(xr, c, v);
 #pragma unroll
     for (int e = 0; e < VEC; ++e) {
       if constexpr (Cached) cache[c + e] = v[e];
-      s += v[e];
+      if constexpr (kRms) q += v[e] * v[e];
+      else s += v[e];
     }
   }
-  const A mu = block_sum(s, red) / static_cast<A>(n);
-  A q = 0;
-  for (int64_t c = static_cast<int64_t>(threadIdx.x) * VEC; c < n; c += step) {
-    A v[VEC];
-    load(c, v);
+  const A mu = kRms ? A(0) : block_sum(s, red) / static_cast<A>(n);
+  if constexpr (!kRms) {
+    for (int64_t c = static_cast<int64_t>(threadIdx.x) * VEC; c < n; c += step) {
+      A v[VEC];
+      load(c, v);
 #pragma unroll
-    for (int e = 0; e < VEC; ++e) { const A d = v[e] - mu; q += d * d; }
+      for (int e = 0; e < VEC; ++e) { const A d = v[e] - mu; q += d * d; }
+    }
   }
   const A rs = inv_sqrt(block_sum(q, red) / static_cast<A>(n) + eps);
-  if (threadIdx.x == 0) { mean[row] = mu; rstd[row] = rs; }
+  if (threadIdx.x == 0) {
+    if constexpr (!kRms) mean[row] = mu;
+    rstd[row] = rs;
+  }
   T* yr = y + row * n;
   for (int64_t c = static_cast<int64_t>(threadIdx.x) * VEC; c < n; c += step) {
     A v[VEC];
@@ -161,14 +171,18 @@ __global__ void layer_norm_block_kernel(const T* x, const W* weight, const W* bi
 template <typename A>
 __global__ void layer_norm_empty_stats_kernel(A* mean, A* rstd, int64_t rows) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < rows) { mean[i] = A(0); rstd[i] = A(NAN); }
+  if (i < rows) {
+    if (mean) mean[i] = A(0);
+    rstd[i] = A(NAN);
+  }
 }
 
 // ---- backward: grad_input --------------------------------------------------------------------------
 
 // grad_input = rstd * (gy - mean(gy) - xhat * mean(gy * xhat)), gy = grad * weight (Note [layer_norm
-// backward], ops/norm.cpp). Same lane layout as layer_norm_warp_kernel; x-hat and gy stay in registers.
-template <typename T, typename W, int VEC>
+// backward], ops/norm.cpp; kRms: no mean(gy) term, Note [rms_norm backward]). Same lane layout as
+// layer_norm_warp_kernel; x-hat and gy stay in registers.
+template <typename T, typename W, int VEC, bool kRms>
 __global__ void layer_norm_backward_warp_kernel(const T* grad, const T* x, const acc_t<T>* mean,
                                                 const acc_t<T>* rstd, const W* weight, T* grad_input,
                                                 int64_t rows, int n) {
@@ -179,7 +193,7 @@ __global__ void layer_norm_backward_warp_kernel(const T* grad, const T* x, const
   if (row >= rows) return;
   const T* xr = x + row * n;
   const T* gr = grad + row * n;
-  const A mu = mean[row], rs = rstd[row];
+  const A mu = kRms ? A(0) : mean[row], rs = rstd[row];
   A xh[kPerLane], gy[kPerLane];
   A s1 = 0, s2 = 0;
 #pragma unroll
@@ -198,7 +212,7 @@ __global__ void layer_norm_backward_warp_kernel(const T* grad, const T* x, const
       }
     }
   }
-  const A c1 = warp_sum(s1) / static_cast<A>(n), c2 = warp_sum(s2) / static_cast<A>(n);
+  const A c1 = kRms ? A(0) : warp_sum(s1) / static_cast<A>(n), c2 = warp_sum(s2) / static_cast<A>(n);
   T* out = grad_input + row * n;
 #pragma unroll
   for (int k = 0; k < K; ++k) {
@@ -212,7 +226,7 @@ __global__ void layer_norm_backward_warp_kernel(const T* grad, const T* x, const
   }
 }
 
-template <typename T, typename W, int VEC>
+template <typename T, typename W, int VEC, bool kRms>
 __global__ void layer_norm_backward_block_kernel(const T* grad, const T* x, const acc_t<T>* mean,
                                                  const acc_t<T>* rstd, const W* weight, T* grad_input, int64_t n) {
   using A = acc_t<T>;
@@ -221,7 +235,7 @@ __global__ void layer_norm_backward_block_kernel(const T* grad, const T* x, cons
   const int64_t step = static_cast<int64_t>(blockDim.x) * VEC;
   const T* xr = x + row * n;
   const T* gr = grad + row * n;
-  const A mu = mean[row], rs = rstd[row];
+  const A mu = kRms ? A(0) : mean[row], rs = rstd[row];
   // x-hat and gy of the chunk at c (two passes re-read the row; it is usually still in L2).
   auto load = [&](int64_t c, A* xh, A* gy) {
     load_vec<VEC>(xr, c, xh);
@@ -239,7 +253,7 @@ __global__ void layer_norm_backward_block_kernel(const T* grad, const T* x, cons
 #pragma unroll
     for (int e = 0; e < VEC; ++e) { s1 += gy[e]; s2 += gy[e] * xh[e]; }
   }
-  const A c1 = block_sum(s1, red) / static_cast<A>(n);
+  const A c1 = kRms ? A(0) : block_sum(s1, red) / static_cast<A>(n);
   const A c2 = block_sum(s2, red) / static_cast<A>(n);
   T* out = grad_input + row * n;
   for (int64_t c = static_cast<int64_t>(threadIdx.x) * VEC; c < n; c += step) {
@@ -261,7 +275,7 @@ __global__ void layer_norm_backward_block_kernel(const T* grad, const T* x, cons
 // only on the shape and the device's SM count, and is identical run to run.
 constexpr int kColTile = 32, kRowThreads = 8;
 
-template <typename T>
+template <typename T, bool kRms>
 __global__ void layer_norm_param_partial_kernel(const T* grad, const T* x, const acc_t<T>* mean,
                                                 const acc_t<T>* rstd, acc_t<T>* partial_w, acc_t<T>* partial_b,
                                                 int64_t rows, int64_t n, int64_t rows_per_chunk) {
@@ -275,7 +289,8 @@ __global__ void layer_norm_param_partial_kernel(const T* grad, const T* x, const
     for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowThreads) {
       const A g = cvt<A>(grad[r * n + col]);
       acc_b += g;
-      if (partial_w) acc_w += g * ((cvt<A>(x[r * n + col]) - mean[r]) * rstd[r]);
+      const A mu = kRms ? A(0) : mean[r];
+      if (partial_w) acc_w += g * ((cvt<A>(x[r * n + col]) - mu) * rstd[r]);
     }
   }
   sw[threadIdx.y][threadIdx.x] = acc_w;
@@ -333,40 +348,36 @@ int vec_width(int64_t n, std::initializer_list<const void*> ptrs) {
 template <typename T, typename W>
 const W* param_ptr(const Tensor& p) { return p.defined() ? p.data<W>() : nullptr; }
 
-}  // namespace
-
-// in: x [rows, N], weight? [N], bias? [N]; out: y [rows, N], mean [rows], rstd [rows] (acc dtype).
-void layer_norm(const KernelArgs& a, const LayerNormAttrs& attrs) {
-  const Tensor& x = a.in[0];
-  const Tensor& weight = a.in[1];
-  const Tensor& bias = a.in[2];
-  const int64_t n = attrs.n;
-  const int64_t rows = a.out[1].numel();
+// Forward of one op on [rows, N] (kRms: no mean, no bias): mean? and rstd [rows] in the acc dtype.
+template <bool kRms>
+void norm_forward(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
+                  Tensor* mean_t, Tensor& rstd_t, int64_t n, double eps_d) {
+  const int64_t rows = rstd_t.numel();
   if (rows == 0) return;
   DeviceGuard guard(x.device());
   cudaStream_t stream = current_stream();
   const ScalarType pt = weight.defined() ? weight.dtype() : bias.defined() ? bias.dtype() : x.dtype();
-  dispatch_norm_types(x.dtype(), pt, "layer_norm", [&]<typename T, typename W>() {
+  dispatch_norm_types(x.dtype(), pt, op, [&]<typename T, typename W>() {
     using A = acc_t<T>;
-    A* mean = a.out[1].data<A>();
-    A* rstd = a.out[2].data<A>();
+    A* mean = kRms ? nullptr : mean_t->data<A>();
+    A* rstd = rstd_t.data<A>();
     if (n == 0) {
       layer_norm_empty_stats_kernel<A><<<blocks_for(rows), kBlock, 0, stream>>>(mean, rstd, rows);
       EMBER_CUDA_KERNEL_CHECK();
       return;
     }
     const T* xp = x.data<T>();
-    T* yp = a.out[0].data<T>();
+    T* yp = y.data<T>();
     const W* wp = param_ptr<T, W>(weight);
     const W* bp = param_ptr<T, W>(bias);
-    const A eps = static_cast<A>(attrs.eps);
+    const A eps = static_cast<A>(eps_d);
     if (n <= kWarpMaxN) {
       const int64_t grid = blocks_for(rows * 32);
       const int ni = static_cast<int>(n);
       if (vec_width<T>(n, {xp, yp}) > 1) {
-        layer_norm_warp_kernel<T, W, 16 / sizeof(T)><<<grid, kBlock, 0, stream>>>(xp, wp, bp, yp, mean, rstd, rows, ni, eps);
+        layer_norm_warp_kernel<T, W, 16 / sizeof(T), kRms><<<grid, kBlock, 0, stream>>>(xp, wp, bp, yp, mean, rstd, rows, ni, eps);
       } else {
-        layer_norm_warp_kernel<T, W, 1><<<grid, kBlock, 0, stream>>>(xp, wp, bp, yp, mean, rstd, rows, ni, eps);
+        layer_norm_warp_kernel<T, W, 1, kRms><<<grid, kBlock, 0, stream>>>(xp, wp, bp, yp, mean, rstd, rows, ni, eps);
       }
     } else {
       constexpr int kVec = 16 / sizeof(T);
@@ -374,54 +385,53 @@ void layer_norm(const KernelArgs& a, const LayerNormAttrs& attrs) {
       const bool cached = n * static_cast<int64_t>(sizeof(A)) <= kSmemRowBytes;
       const size_t smem = cached ? n * sizeof(A) : 0;
       if (vec && cached) {
-        layer_norm_block_kernel<T, W, kVec, true><<<rows, kRowBlock, smem, stream>>>(xp, wp, bp, yp, mean, rstd, n, eps);
+        layer_norm_block_kernel<T, W, kVec, true, kRms><<<rows, kRowBlock, smem, stream>>>(xp, wp, bp, yp, mean, rstd, n, eps);
       } else if (vec) {
-        layer_norm_block_kernel<T, W, kVec, false><<<rows, kRowBlock, 0, stream>>>(xp, wp, bp, yp, mean, rstd, n, eps);
+        layer_norm_block_kernel<T, W, kVec, false, kRms><<<rows, kRowBlock, 0, stream>>>(xp, wp, bp, yp, mean, rstd, n, eps);
       } else if (cached) {
-        layer_norm_block_kernel<T, W, 1, true><<<rows, kRowBlock, smem, stream>>>(xp, wp, bp, yp, mean, rstd, n, eps);
+        layer_norm_block_kernel<T, W, 1, true, kRms><<<rows, kRowBlock, smem, stream>>>(xp, wp, bp, yp, mean, rstd, n, eps);
       } else {
-        layer_norm_block_kernel<T, W, 1, false><<<rows, kRowBlock, 0, stream>>>(xp, wp, bp, yp, mean, rstd, n, eps);
+        layer_norm_block_kernel<T, W, 1, false, kRms><<<rows, kRowBlock, 0, stream>>>(xp, wp, bp, yp, mean, rstd, n, eps);
       }
     }
     EMBER_CUDA_KERNEL_CHECK();
   });
 }
 
-// in: grad, x [rows, N], mean, rstd [rows], weight? [N]; out: grad_input, grad_weight, grad_bias,
-// each written when attrs.need_* asks for it.
-void layer_norm_backward(const KernelArgs& a, const LayerNormBackwardAttrs& attrs) {
-  const Tensor& grad = a.in[0];
-  const Tensor& x = a.in[1];
-  const Tensor& weight = a.in[4];
-  const int64_t n = attrs.n;
-  const int64_t rows = a.in[2].numel();
-  const bool need_input = attrs.need_input, need_weight = attrs.need_weight, need_bias = attrs.need_bias;
+// Backward of one op: grad, x [rows, N], mean? and rstd [rows], weight? [N]; writes grad_input,
+// grad_weight and grad_bias where given (kRms: no mean, no bias).
+template <bool kRms>
+void norm_backward(const char* op, const Tensor& grad, const Tensor& x, const Tensor* mean_t, const Tensor& rstd_t,
+                   const Tensor& weight, Tensor* grad_input, Tensor* grad_weight, Tensor* grad_bias, int64_t n) {
+  const int64_t rows = rstd_t.numel();
+  const bool need_input = grad_input != nullptr, need_weight = grad_weight != nullptr, need_bias = grad_bias != nullptr;
   if (n == 0) return;  // every output is empty
   DeviceGuard guard(x.device());
   cudaStream_t stream = current_stream();
-  const ScalarType pt = weight.defined() ? weight.dtype() : need_weight ? a.out[1].dtype() : a.out[2].dtype();
-  dispatch_norm_types(x.dtype(), pt, "layer_norm_backward", [&]<typename T, typename W>() {
+  const ScalarType pt = weight.defined() ? weight.dtype() : need_weight ? grad_weight->dtype()
+                        : need_bias ? grad_bias->dtype() : x.dtype();
+  dispatch_norm_types(x.dtype(), pt, op, [&]<typename T, typename W>() {
     using A = acc_t<T>;
     const T* gp = grad.data<T>();
     const T* xp = x.data<T>();
-    const A* mean = a.in[2].data<A>();
-    const A* rstd = a.in[3].data<A>();
+    const A* mean = kRms ? nullptr : mean_t->data<A>();
+    const A* rstd = rstd_t.data<A>();
     const W* wp = param_ptr<T, W>(weight);
     if (need_input && rows > 0) {
-      T* gx = a.out[0].data<T>();
+      T* gx = grad_input->data<T>();
       if (n <= kWarpMaxN) {
         const int64_t grid = blocks_for(rows * 32);
         const int ni = static_cast<int>(n);
         if (vec_width<T>(n, {gp, xp, gx}) > 1) {
-          layer_norm_backward_warp_kernel<T, W, 16 / sizeof(T)><<<grid, kBlock, 0, stream>>>(gp, xp, mean, rstd, wp, gx, rows, ni);
+          layer_norm_backward_warp_kernel<T, W, 16 / sizeof(T), kRms><<<grid, kBlock, 0, stream>>>(gp, xp, mean, rstd, wp, gx, rows, ni);
         } else {
-          layer_norm_backward_warp_kernel<T, W, 1><<<grid, kBlock, 0, stream>>>(gp, xp, mean, rstd, wp, gx, rows, ni);
+          layer_norm_backward_warp_kernel<T, W, 1, kRms><<<grid, kBlock, 0, stream>>>(gp, xp, mean, rstd, wp, gx, rows, ni);
         }
       } else {
         if (vec_width<T>(n, {gp, xp, gx}) > 1) {
-          layer_norm_backward_block_kernel<T, W, 16 / sizeof(T)><<<rows, kRowBlock, 0, stream>>>(gp, xp, mean, rstd, wp, gx, n);
+          layer_norm_backward_block_kernel<T, W, 16 / sizeof(T), kRms><<<rows, kRowBlock, 0, stream>>>(gp, xp, mean, rstd, wp, gx, n);
         } else {
-          layer_norm_backward_block_kernel<T, W, 1><<<rows, kRowBlock, 0, stream>>>(gp, xp, mean, rstd, wp, gx, n);
+          layer_norm_backward_block_kernel<T, W, 1, kRms><<<rows, kRowBlock, 0, stream>>>(gp, xp, mean, rstd, wp, gx, n);
         }
       }
       EMBER_CUDA_KERNEL_CHECK();
@@ -442,14 +452,41 @@ void layer_norm_backward(const KernelArgs& a, const LayerNormBackwardAttrs& attr
     if (chunks > 0) {
       const dim3 grid(static_cast<unsigned>(col_tiles), static_cast<unsigned>(chunks));
       const dim3 block(kColTile, kRowThreads);
-      layer_norm_param_partial_kernel<T><<<grid, block, 0, stream>>>(gp, xp, mean, rstd, pw, pb, rows, n, rows_per_chunk);
+      layer_norm_param_partial_kernel<T, kRms><<<grid, block, 0, stream>>>(gp, xp, mean, rstd, pw, pb, rows, n, rows_per_chunk);
       EMBER_CUDA_KERNEL_CHECK();
     }
-    W* gw = need_weight ? a.out[1].data<W>() : nullptr;
-    W* gb = need_bias ? a.out[2].data<W>() : nullptr;
+    W* gw = need_weight ? grad_weight->data<W>() : nullptr;
+    W* gb = need_bias ? grad_bias->data<W>() : nullptr;
     layer_norm_param_final_kernel<A, W><<<blocks_for(n), kBlock, 0, stream>>>(pw, pb, gw, gb, chunks, n);
     EMBER_CUDA_KERNEL_CHECK();
   });
+}
+
+}  // namespace
+
+// in: x [rows, N], weight? [N], bias? [N]; out: y [rows, N], mean [rows], rstd [rows] (acc dtype).
+void layer_norm(const KernelArgs& a, const LayerNormAttrs& attrs) {
+  norm_forward<false>("layer_norm", a.in[0], a.in[1], a.in[2], a.out[0], &a.out[1], a.out[2], attrs.n, attrs.eps);
+}
+
+// in: grad, x [rows, N], mean, rstd [rows], weight? [N]; out: grad_input, grad_weight, grad_bias,
+// each written when attrs.need_* asks for it.
+void layer_norm_backward(const KernelArgs& a, const LayerNormBackwardAttrs& attrs) {
+  norm_backward<false>("layer_norm_backward", a.in[0], a.in[1], &a.in[2], a.in[3], a.in[4],
+                       attrs.need_input ? &a.out[0] : nullptr, attrs.need_weight ? &a.out[1] : nullptr,
+                       attrs.need_bias ? &a.out[2] : nullptr, attrs.n);
+}
+
+// in: x [rows, N], weight? [N]; out: y [rows, N], rstd [rows] (acc dtype).
+void rms_norm(const KernelArgs& a, const RmsNormAttrs& attrs) {
+  norm_forward<true>("rms_norm", a.in[0], a.in[1], Tensor(), a.out[0], nullptr, a.out[1], attrs.n, attrs.eps);
+}
+
+// in: grad, x [rows, N], rstd [rows], weight? [N]; out: grad_input, grad_weight (attrs.need_*).
+void rms_norm_backward(const KernelArgs& a, const RmsNormBackwardAttrs& attrs) {
+  norm_backward<true>("rms_norm_backward", a.in[0], a.in[1], nullptr, a.in[2], a.in[3],
+                      attrs.need_input ? &a.out[0] : nullptr, attrs.need_weight ? &a.out[1] : nullptr, nullptr,
+                      attrs.n);
 }
 
 }  // namespace ember::cuda

@@ -84,17 +84,6 @@ def log_softmax(input: Tensor, dim: int = -1, dtype=None) -> Tensor:
     return ember.log_softmax(input, dim)
 
 
-def _normalized_dims(op: str, input: Tensor, normalized_shape) -> list:
-    if isinstance(normalized_shape, int):
-        normalized_shape = (normalized_shape,)
-    normalized_shape = tuple(normalized_shape)
-    k = len(normalized_shape)
-    if k == 0 or tuple(input.shape[input.dim() - k:]) != normalized_shape or input.dim() < k:
-        raise ValueError(f"[{op}] normalized_shape {list(normalized_shape)} does not match the trailing "
-                         f"dims of input of shape {list(input.shape)}")
-    return list(range(input.dim() - k, input.dim()))
-
-
 def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     # One fused op forward and backward (csrc/ops/norm.cpp); it checks shapes and dtypes like torch.
     if isinstance(normalized_shape, int):
@@ -103,12 +92,26 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: flo
 
 
 def rms_norm(input: Tensor, normalized_shape, weight=None, eps: float | None = None) -> Tensor:
-    dims = _normalized_dims("rms_norm", input, normalized_shape)
-    if eps is None:
-        eps = {ember.float64: 2.220446049250313e-16, ember.float16: 0.0009765625,
-               ember.bfloat16: 0.0078125}.get(input.dtype, 1.1920928955078125e-07)
-    out = input * ember.rsqrt((input * input).mean(dims, keepdim=True) + eps)
-    return out * weight if weight is not None else out
+    # One fused op forward and backward (csrc/ops/norm.cpp); shapes, dtypes and the default eps (the
+    # epsilon of the accumulation type: float32's for float16/bfloat16) as torch's.
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    return ember.rms_norm(input, tuple(normalized_shape), weight, eps)
+
+
+def rotary_embedding(x: Tensor, cos: Tensor, sin: Tensor, interleaved: bool = False) -> Tensor:
+    """Rotary position embedding (RoPE) of x of shape (..., T, D), D even: feature pairs are rotated by
+    the angles whose cosines and sines are `cos` and `sin`, broadcastable to (..., T, D/2):
+
+        y_a = x_a * cos - x_b * sin,    y_b = x_b * cos + x_a * sin
+
+    With interleaved=False, pair i is (i, i + D/2): GPT-NeoX's and Hugging Face LLaMA's `rotate_half`
+    layout (`x * cat(cos, cos) + rotate_half(x) * cat(sin, sin)`). With interleaved=True, pair i is
+    (2i, 2i + 1): the original LLaMA / GPT-J layout (complex multiplication by exp(i * angle)).
+    One fused op (csrc/ops/rotary.cpp); the output has x's dtype. cos and sin have x's dtype, or float32
+    for a float16/bfloat16 x (computed in float32). Gradients flow to x and, when they require grad, to
+    cos and sin (summed over the broadcast dims)."""
+    return ember.rotary_embedding(x, cos, sin, interleaved)
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
