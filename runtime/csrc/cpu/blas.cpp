@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/parallel.h"
-#include "generated/kernels.h"
+#include "generated/kernels_linalg.h"
 
 namespace ember::cpu {
 namespace {
