@@ -181,7 +181,8 @@ class Workspace:
             shutil.rmtree(self.worktree, ignore_errors=True)
         self.repo.git.worktree("prune")
         self.worktree.parent.mkdir(parents=True, exist_ok=True)
-        self.repo.git.worktree("add", "--detach", "-f", str(self.worktree), base)
+        # -f twice: a harness killed inside `worktree add` leaves the slot registered and locked
+        self.repo.git.worktree("add", "--detach", "-f", "-f", str(self.worktree), base)
         return self.worktree
 
     def _drop_old_layout(self):
