@@ -6,7 +6,7 @@ Two implementations:
 
 - `LocalExecutor` (the default): each run is a child process on this machine
   (`python -m harness.executor run SPEC`) driving the ordinary loop in one of N lanes; a lane
-  keeps its worktree and build dir (`.harness/{worktrees,build}/bench-lane-<i>`) from run to
+  keeps its worktree and build dir (`.harness/slots/bench-lane-<i>/{src,build}`) from run to
   run, so Ninja rebuilds only what an attempt touched, and all lanes share one compiler cache.
 - `RayExecutor` (harness/ray_executor.py): each run is a Ray task on some node of a cluster.
 

@@ -263,10 +263,8 @@ class Grader:
             "PYTHONPATH": f"{wt}/runtime/python",
             "PYTHONSAFEPATH": "1",  # no script dir / cwd on sys.path
             "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",  # no plugins from entry points
-            "CCACHE_DIR": str(self.ws.ccache_dir),
-            "CCACHE_BASEDIR": wt,
-            "CCACHE_NOHASHDIR": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
+            **self.ws.compiler_cache_env(),
         }
 
     def _command(self, argv, log, env, sandbox) -> CommandResult:

@@ -1,7 +1,7 @@
 """Integrating a night's accepted changes: re-verify on the current target, then merge.
 
 For each accepted run, in plan order: merge its branch onto the target's tip in a fresh
-checkout of the verification slot (`.harness/worktrees/nightly-verify`), run the full suite
+checkout of the verification slot (`.harness/slots/nightly-verify/src`), run the full suite
 there (the `make test` equivalent from nightly.yaml, each command through the sandboxed
 command runner), and move the target to the merge commit only if everything passed. A change
 that no longer merges, or fails on the new tip, is rejected with the reason.
@@ -272,9 +272,7 @@ class Integrator:
         }
         env = {
             "PYTHONPATH": f"{worktree}/runtime/python",
-            "CCACHE_DIR": str(ws.ccache_dir),
-            "CCACHE_BASEDIR": worktree,
-            "CCACHE_NOHASHDIR": "1",
+            **ws.compiler_cache_env(),
             "PYTHONDONTWRITEBYTECODE": "1",
             # the suite runs in a sandbox, which cannot nest: the harness's own sandbox and
             # red-team tests skip in it (CI runs them), they must not fail for want of one

@@ -105,8 +105,12 @@ class Workspace:
         except BlockingIOError:  # another run holds the slot: use a private one
             slot = f"{slot}--{run_id}"
         self.slot = slot
-        self.worktree = self.harness_dir / "worktrees" / slot
-        self.build_dir = self.harness_dir / "build" / slot
+        # Note [slot layout]: the checkout and its build dir are siblings in one slot dir, and the
+        # compiler cache's base dir is the slot dir (compiler_cache_env), so every slot compiles
+        # `../src/runtime/...` with `-Igenerated`: a lane hits what any other lane compiled.
+        self.slot_dir = self.harness_dir / "slots" / slot
+        self.worktree = self.slot_dir / "src"
+        self.build_dir = self.slot_dir / "build"
         self.ccache_dir = self.harness_dir / "ccache"
         self.scratch_dir = self.harness_dir / "scratch" / slot
         self.state_file = self.harness_dir / "state" / f"{slot}.json"
@@ -138,6 +142,15 @@ class Workspace:
             allow_unsandboxed=allow_unsandboxed,
         )
 
+    def compiler_cache_env(self) -> dict[str, str]:
+        """ccache's settings for this slot's commands: the shared cache, paths relative to the
+        slot dir (Note [slot layout]) and no working directory in the hash."""
+        return {
+            "CCACHE_DIR": str(self.ccache_dir),
+            "CCACHE_BASEDIR": str(self.slot_dir),
+            "CCACHE_NOHASHDIR": "1",
+        }
+
     def scratch(self, name: str) -> Path:
         """A fresh directory outside the worktree for one command's reports (e.g. JUnit XML)."""
         path = self.scratch_dir / name
@@ -149,6 +162,7 @@ class Workspace:
     def prepare(self, base: str) -> Path:
         """A clean checkout of `base` in the slot, reusing the directory when it exists."""
         self.kill_orphans()
+        self._drop_old_layout()
         self._check_build_dir()
         self.build_dir.mkdir(parents=True, exist_ok=True)
         if (self.worktree / ".git").is_file():
@@ -167,8 +181,20 @@ class Workspace:
             shutil.rmtree(self.worktree, ignore_errors=True)
         self.repo.git.worktree("prune")
         self.worktree.parent.mkdir(parents=True, exist_ok=True)
-        self.repo.git.worktree("add", "--detach", "-f", str(self.worktree), base)
+        # -f twice: a harness killed inside `worktree add` leaves the slot registered and locked
+        self.repo.git.worktree("add", "--detach", "-f", "-f", str(self.worktree), base)
         return self.worktree
+
+    def _drop_old_layout(self):
+        """Delete this slot's checkout and build dir of the older layout
+        (`.harness/worktrees/<slot>`, `.harness/build/<slot>`): their cache entries name it."""
+        old_worktree = self.harness_dir / "worktrees" / self.slot
+        old_build = self.harness_dir / "build" / self.slot
+        if old_worktree.exists() or old_build.exists():
+            shutil.rmtree(old_worktree, ignore_errors=True)
+            shutil.rmtree(old_build, ignore_errors=True)
+            self.state_file.unlink(missing_ok=True)
+            self.repo.git.worktree("prune")
 
     def _drop_untracked_git_metadata(self, base: str):
         """Delete .gitattributes, .gitmodules and nested .git an attempt left, before git runs."""

@@ -74,7 +74,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
     if args.goal_ids:
         wanted = set(args.goal_ids.split(","))
         goals = [g for g in goals if g.id in wanted]
-    results = suite_recall(root, goals, agent, root / ".harness" / "worktrees" / "suite-recall")
+    results = suite_recall(root, goals, agent, root / ".harness" / "slots" / "suite-recall" / "src")
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     else:

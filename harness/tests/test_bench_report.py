@@ -43,7 +43,7 @@ def test_bench_two_at_a_time_resumes_and_reports(fixture_repo, capsys):
     ]
     assert {r["lane"] for r in results} == {0, 1}  # two lanes, each with its own worktree
     assert results[0]["run_id"].startswith("t--triple--")  # branch names stay unique per bench
-    slots = sorted(p.name for p in (fixture_repo.root / ".harness/worktrees").iterdir())
+    slots = sorted(p.name for p in (fixture_repo.root / ".harness/slots").iterdir())
     assert slots == ["bench-lane-0", "bench-lane-1"]
     good = next(r for r in results if r["agent"] == "good")
     assert good["outcome"] == "accepted" and good["tests_s"] > 0 and good["build_s"] > 0

@@ -248,7 +248,7 @@ def recorded(night, kind: str) -> bool:
 
 def verify_processes(repo) -> list[psutil.Process]:
     """Processes running in the verification slot's checkout."""
-    slot = str(repo.root / ".harness/worktrees/nightly-verify")
+    slot = str(repo.root / ".harness/slots/nightly-verify/src")
     found = []
     for proc in psutil.process_iter(["pid"]):
         try:

@@ -42,7 +42,7 @@ def test_raising_attempt_then_accepted_grows_a_regression(fixture_repo):
     assert "ember raised RuntimeError: not yet in call" in finished[0]["feedback"]
     (written,) = [e for e in events if e["kind"] == "regression_written"]
     grown = json.loads(
-        (fixture_repo.root / ".harness/worktrees/triple" / written["path"]).read_text()
+        (fixture_repo.root / ".harness/slots/triple/src" / written["path"]).read_text()
     )
     assert grown["provenance"]["failed_attempt"] == 1 and len(grown["cases"]) == 2
     assert "not yet" in grown["cases"][0]["note"]

@@ -26,7 +26,7 @@ def wait_for(predicate, timeout=60.0):
 def test_resume_after_sigkill_neither_loses_nor_duplicates_attempts(fixture_repo, tmp_path):
     fixture_repo.write_agent("replay", "replay", trajectory=[MALFORMED, GOOD])
     fixture_repo.write_goals(agent="replay")
-    slow = fixture_repo.root / ".harness" / "build" / "triple" / "SLOW_BUILD"
+    slow = fixture_repo.root / ".harness" / "slots" / "triple" / "build" / "SLOW_BUILD"
     slow.parent.mkdir(parents=True)
     slow.write_text("hang")
     env = dict(os.environ, PYTHONPATH=str(REAL_REPO))

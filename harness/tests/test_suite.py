@@ -245,7 +245,7 @@ def test_ablation_goal_oracle_accepted_null_rejected(fixture_repo):
         )
         == 0
     )
-    worktree = root / ".harness/worktrees/ablate-double"
+    worktree = root / ".harness/slots/ablate-double/src"
     assert not (
         worktree / "goals/suite"
     ).exists()  # solutions and hidden tests never reach the agent

@@ -31,8 +31,11 @@ def outputs(spec: spec_mod.Spec) -> dict[str, str]:
         "pointwise_cuda.cu": emit_cpp.pointwise_cuda_cu(spec),
         "python_bindings.h": emit_python.bindings_h(spec),
     }
+    files[f"op_attrs_{spec_mod.BUILTIN}.h"] = emit_cpp.op_attrs_family_h(spec, spec_mod.BUILTIN)
     for family in spec.families:
         files[f"python_{family}.cpp"] = emit_python.family_cpp(spec, family)
+        files[f"op_attrs_{family}.h"] = emit_cpp.op_attrs_family_h(spec, family)
+        files[f"kernels_{family}.h"] = emit_cpp.kernels_family_h(spec, family)
     return files
 
 

@@ -53,12 +53,24 @@ class Field:
         return self.default if self.default is not None else ATTR_TYPES[self.type][1]
 
 
+BUILTIN = "builtin"  # where of the entries the loader adds itself (NoAttrs): generated/op_attrs_builtin.h
+
+
+def family_of(where: str) -> str:
+    """The family (spec file stem) of an entry at `spec/<family>.yaml:<line>`; BUILTIN for the loader's own."""
+    return BUILTIN if where == BUILTIN else os.path.basename(where.split(":")[0])[:-len(".yaml")]
+
+
 @dataclasses.dataclass
 class Attrs:
     name: str                 # C++ struct name, e.g. LayerNormAttrs
     fields: list[Field]
     doc: str = ""
     where: str = ""
+
+    @property
+    def family(self) -> str:
+        return family_of(self.where)
 
 
 @dataclasses.dataclass
@@ -101,6 +113,15 @@ class Op:
     doc: str
     where: str
     index: int = 0
+
+    @property
+    def family(self) -> str:
+        return family_of(self.where)
+
+    @property
+    def declared(self) -> bool:
+        """Declared in generated/kernels_<family>.h: has a kernel or a backward rule."""
+        return not self.view or self.backward is not None
 
     @property
     def cuda_generated(self) -> bool:
@@ -225,7 +246,7 @@ def load(spec_dir: str) -> Spec:
             families[family].append(fn)
             if "op" in e:
                 pending.append((e, where, fn))
-    attrs.setdefault("NoAttrs", Attrs("NoAttrs", [], "ops without attributes", "builtin"))
+    attrs.setdefault("NoAttrs", Attrs("NoAttrs", [], "ops without attributes", BUILTIN))
     for e, where, fn in pending:
         ops.append(_make_op(e, where, fn, attrs))
     _check_unique(ops, funcs)
@@ -300,6 +321,18 @@ def _check_unique(ops: list[Op], funcs: list[Func]) -> None:
 
 # ---- checks against the sources (run by the generator and by tests/python/test_op_spec.py) ----------
 
+def kernel_files(spec: Spec) -> dict[str, dict[str, list[str]]]:
+    """csrc file -> family -> the ops whose kernels or backward rule the file defines (spec order)."""
+    files: dict[str, dict[str, list[str]]] = {}
+    for op in spec.ops:
+        for rel in (op.cpu, op.cuda, op.backward if isinstance(op.backward, str) else None):
+            if rel is not None:
+                names = files.setdefault(rel, {}).setdefault(op.family, [])
+                if op.name not in names:
+                    names.append(op.name)
+    return files
+
+
 def _definition(kind: str, name: str, attrs: str) -> re.Pattern:
     """A kernel or backward rule definition: `void [cpu::]name(const KernelArgs& a, const XAttrs& b)`."""
     first = r"const\s+KernelArgs\s*&" if kind != "backward" else r"BackwardCtx\s*&"
@@ -338,6 +371,16 @@ def check_sources(spec: Spec, csrc: str, root: str) -> list[str]:
             elif not _definition("backward", op.name, at).search(src):
                 problems.append(f"{op.where}: {op.name}: csrc/{op.backward} defines no `void {op.name}(BackwardCtx&, "
                                 f"const {at}&)`")
+    # Note [Per-family kernel headers]: a kernel file includes the declarations of its own families only,
+    # so removing or changing an op recompiles that family's kernels, not every CPU and CUDA kernel.
+    for rel, families in kernel_files(spec).items():
+        src = text(rel)
+        for family, names in families.items():
+            header = f"generated/kernels_{family}.h"
+            if src is not None and f'#include "{header}"' not in src:
+                ops = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+                problems.append(f"spec/{family}.yaml: csrc/{rel} defines kernels or backward rules of {ops} "
+                                f"but does not include \"{header}\" (their declarations)")
     for fn in spec.funcs:
         if fn.frontend:
             src = text(fn.frontend)

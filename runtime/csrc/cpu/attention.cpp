@@ -24,7 +24,7 @@
 #include "core/parallel.h"
 #include "cpu/blas.h"
 #include "cpu/elementwise_math.h"
-#include "generated/kernels.h"
+#include "generated/kernels_attention.h"
 
 namespace ember::cpu {
 namespace {

@@ -17,7 +17,7 @@
 
 #include "core/parallel.h"
 #include "cpu/blas.h"
-#include "generated/kernels.h"
+#include "generated/kernels_linalg.h"
 
 namespace ember::cpu {
 namespace {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/parallel.h"
-#include "generated/kernels.h"
+#include "generated/kernels_conv.h"
 
 namespace ember::cpu {
 namespace {

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "cpu/pointwise.h"
-#include "generated/kernels.h"
+#include "generated/kernels_elementwise.h"
 
 namespace ember::cpu {
 namespace {

@@ -9,7 +9,7 @@
 #endif
 
 #include "cpu/loops.h"
-#include "generated/kernels.h"
+#include "generated/kernels_elementwise.h"
 
 namespace ember::cpu {
 namespace {

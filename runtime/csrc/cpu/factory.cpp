@@ -1,6 +1,6 @@
 // CPU kernels of arange, linspace and eye. Outputs are freshly allocated and contiguous.
 #include "core/parallel.h"
-#include "generated/kernels.h"
+#include "generated/kernels_factory.h"
 
 namespace ember::cpu {
 

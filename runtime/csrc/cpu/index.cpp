@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "cpu/index_loops.h"
-#include "generated/kernels.h"
+#include "generated/kernels_index.h"
 
 namespace ember::cpu {
 namespace {

@@ -1,7 +1,7 @@
 // CPU kernels of the layout ops (frontends: ops/layout.cpp). All are data movement, so they
 // dispatch on element size and reduce to strided copies (cpu/index_loops.h).
 #include "cpu/index_loops.h"
-#include "generated/kernels.h"
+#include "generated/kernels_index.h"
 
 namespace ember::cpu {
 

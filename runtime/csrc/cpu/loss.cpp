@@ -8,7 +8,7 @@
 
 #include "cpu/reduce_engine.h"
 #include "cpu/vec_math.h"
-#include "generated/kernels.h"
+#include "generated/kernels_nn.h"
 #include "ops/loss.h"
 
 namespace ember::cpu {

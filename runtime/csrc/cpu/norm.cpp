@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/parallel.h"
-#include "generated/kernels.h"
+#include "generated/kernels_nn.h"
 
 namespace ember::cpu {
 namespace {

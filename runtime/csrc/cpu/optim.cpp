@@ -2,7 +2,7 @@
 // grad, exp_avg and exp_avg_sq (any strides; dense rows take a `omp simd` loop). Half types compute
 // in float and round once per stored value; float64 computes in double.
 #include "cpu/loops.h"
-#include "generated/kernels.h"
+#include "generated/kernels_nn.h"
 #include "ops/optim.h"
 
 namespace ember::cpu {

@@ -8,7 +8,7 @@
 #include "core/generator.h"
 #include "core/parallel.h"
 #include "cpu/elementwise_math.h"
-#include "generated/kernels.h"
+#include "generated/kernels_random.h"
 
 namespace ember::cpu {
 namespace {

@@ -2,7 +2,7 @@
 // parallel, units of a row in a vectorizable loop over the shared formulas (pointwise/rnn_cell.h).
 // Every operand is a contiguous [rows, width] block (ops/rnn.cpp guarantees it).
 #include "core/parallel.h"
-#include "generated/kernels.h"
+#include "generated/kernels_rnn.h"
 #include "pointwise/rnn_cell.h"
 
 namespace ember::cpu {

@@ -1,7 +1,7 @@
 // CPU rotary_embedding (Note [Rotary embedding], ops/rotary.cpp): x contiguous [rows, D], cos/sin
 // [*lead, D/2] views read through RotaryRows; rows run in parallel, math in float (double for double).
 #include "core/parallel.h"
-#include "generated/kernels.h"
+#include "generated/kernels_nn.h"
 #include "ops/rotary.h"
 
 namespace ember::cpu {

@@ -8,7 +8,7 @@
 #include "cpu/dim_lines.h"
 #include "cpu/reduce_engine.h"
 #include "cpu/vec_math.h"
-#include "generated/kernels.h"
+#include "generated/kernels_reduce.h"
 
 namespace ember::cpu {
 namespace {

@@ -33,7 +33,7 @@
 #include "cuda/attention.h"
 
 #include "core/error.h"
-#include "generated/kernels.h"
+#include "generated/kernels_attention.h"
 
 #ifdef EMBER_WITH_CUDNN
 #include <array>

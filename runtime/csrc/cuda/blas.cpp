@@ -12,7 +12,7 @@
 #include "cuda/cublas_shim.h"
 #include "cuda/cuda_common.h"
 #include "cuda/internal.h"
-#include "generated/kernels.h"
+#include "generated/kernels_linalg.h"
 
 namespace ember::cuda {
 namespace cublas {

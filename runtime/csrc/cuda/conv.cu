@@ -7,7 +7,7 @@
 
 #include "cuda/block_reduce.cuh"
 #include "cuda/loops.cuh"
-#include "generated/kernels.h"
+#include "generated/kernels_conv.h"
 
 namespace ember::cuda {
 namespace {

@@ -9,7 +9,7 @@
 #include "cuda/cuda_common.h"
 #include "cuda/internal.h"
 #include "cuda/loops.cuh"
-#include "generated/kernels.h"
+#include "generated/kernels_elementwise.h"
 #include "ops/ops.h"
 
 namespace ember::cpu {

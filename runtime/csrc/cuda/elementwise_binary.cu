@@ -2,7 +2,7 @@
 // functors, pointwise/functors.h). Inputs are converted to attrs.dtype as the kernel loads them
 // (cuda/loops.cuh); the bool condition loads as the compute type (0 or 1).
 #include "cuda/loops.cuh"
-#include "generated/kernels.h"
+#include "generated/kernels_elementwise.h"
 
 namespace ember::cuda {
 namespace {

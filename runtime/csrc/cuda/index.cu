@@ -7,7 +7,8 @@
 // Accumulating kernels (scatter_add, index_add) use atomics: duplicate targets sum in an
 // unspecified order, as in torch's CUDA kernels.
 #include "cuda/index_common.cuh"
-#include "generated/kernels.h"
+#include "generated/kernels_factory.h"
+#include "generated/kernels_index.h"
 
 namespace ember::cuda {
 namespace {

@@ -10,7 +10,7 @@
 #include <limits>
 
 #include "cuda/index_common.cuh"
-#include "generated/kernels.h"
+#include "generated/kernels_index.h"
 
 namespace ember::cuda {
 namespace {

@@ -4,7 +4,8 @@
 // (output position -> input offset); nothing synchronizes, so all are graph-capturable.
 #include "cpu/index_loops.h"
 #include "cuda/index_common.cuh"
-#include "generated/kernels.h"
+#include "generated/kernels_factory.h"
+#include "generated/kernels_index.h"
 
 namespace ember::cuda {
 namespace {

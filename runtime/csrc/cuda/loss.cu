@@ -13,7 +13,7 @@
 
 #include "cuda/block_reduce.cuh"
 #include "cuda/loops.cuh"
-#include "generated/kernels.h"
+#include "generated/kernels_nn.h"
 #include "ops/loss.h"
 
 namespace ember::cuda {

@@ -12,7 +12,7 @@
 
 #include "cuda/block_reduce.cuh"
 #include "cuda/loops.cuh"
-#include "generated/kernels.h"
+#include "generated/kernels_nn.h"
 
 namespace ember::cuda {
 namespace {

@@ -2,7 +2,7 @@
 // grad, exp_avg and exp_avg_sq; 16-byte vectors when all four are contiguous and aligned, else the
 // strided geometry of cuda/loops.cuh. Half types compute in float, float64 in double.
 #include "cuda/loops.cuh"
-#include "generated/kernels.h"
+#include "generated/kernels_nn.h"
 #include "ops/optim.h"
 
 namespace ember::cuda {

@@ -11,7 +11,7 @@
 #include "cuda/graph.h"
 #include "cuda/loops.cuh"
 #include "cuda/internal.h"
-#include "generated/kernels.h"
+#include "generated/kernels_random.h"
 
 namespace ember::cuda {
 namespace {

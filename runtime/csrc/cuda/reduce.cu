@@ -14,7 +14,7 @@
 #include <cmath>
 
 #include "cuda/loops.cuh"
-#include "generated/kernels.h"
+#include "generated/kernels_reduce.h"
 
 namespace ember::cuda {
 namespace {

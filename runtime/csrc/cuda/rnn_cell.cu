@@ -2,7 +2,7 @@
 // shared formulas (pointwise/rnn_cell.h); every operand is a contiguous [rows, width] block.
 // Half types compute in float. The step's GEMM is cuBLAS (the loop in ops/rnn.cpp).
 #include "cuda/loops.cuh"
-#include "generated/kernels.h"
+#include "generated/kernels_rnn.h"
 #include "pointwise/rnn_cell.h"
 
 namespace ember::cuda {

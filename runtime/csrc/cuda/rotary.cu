@@ -5,7 +5,7 @@
 // per thread with scalar loads. cos/sin rows come from RotaryRows (once per thread and row).
 #include "cuda/block_reduce.cuh"
 #include "cuda/loops.cuh"
-#include "generated/kernels.h"
+#include "generated/kernels_nn.h"
 #include "ops/rotary.h"
 
 namespace ember::cuda {

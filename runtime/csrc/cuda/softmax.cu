@@ -8,7 +8,7 @@
 
 #include "cuda/block_reduce.cuh"
 #include "cuda/loops.cuh"
-#include "generated/kernels.h"
+#include "generated/kernels_reduce.h"
 
 namespace ember::cuda {
 namespace {

@@ -15,7 +15,7 @@
 #include <cub/device/device_radix_sort.cuh>
 
 #include "cuda/index_common.cuh"
-#include "generated/kernels.h"
+#include "generated/kernels_reduce.h"
 
 namespace ember::cuda {
 namespace {

@@ -12,7 +12,7 @@ enum class OpId : uint16_t;
 
 // A kernel computes `out` from `in`; the frontend has already checked arguments, promoted dtypes
 // and allocated outputs on the right device. Kernels must not throw inside a parallel region.
-// Each kernel also receives its op's typed attrs (generated/kernels.h declares the signatures).
+// Each kernel also receives its op's typed attrs (generated/kernels_<family>.h declares the signatures).
 struct KernelArgs {
   OpId op;
   std::span<const Tensor> in;

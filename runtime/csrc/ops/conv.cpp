@@ -14,7 +14,7 @@
 
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
-#include "generated/kernels.h"
+#include "generated/kernels_conv.h"
 #include "ops/ops.h"
 
 namespace ember {

@@ -3,7 +3,7 @@
 // run on any device and are themselves differentiable. OpNode::apply sums broadcast gradients back
 // to each input's shape and casts them to its dtype, so rules return full-shape gradients.
 #include "autograd/node.h"
-#include "generated/kernels.h"
+#include "generated/kernels_elementwise.h"
 #include "ops/elementwise.h"
 #include "ops/formula.h"
 

@@ -6,7 +6,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
-#include "generated/kernels.h"
+#include "generated/kernels_index.h"
 #include "ops/ops.h"
 
 namespace ember {

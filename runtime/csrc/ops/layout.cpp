@@ -4,7 +4,7 @@
 
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
-#include "generated/kernels.h"
+#include "generated/kernels_index.h"
 #include "ops/ops.h"
 
 namespace ember {

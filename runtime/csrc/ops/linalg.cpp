@@ -2,7 +2,7 @@
 // them (matmul with torch's 1-D/2-D/batched broadcasting rules, linear, dot, outer).
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
-#include "generated/kernels.h"
+#include "generated/kernels_linalg.h"
 #include "ops/ops.h"
 #include "ops/reduce_util.h"
 

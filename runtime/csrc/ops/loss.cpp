@@ -16,7 +16,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
-#include "generated/kernels.h"
+#include "generated/kernels_nn.h"
 #include "ops/loss.h"
 #include "ops/ops.h"
 

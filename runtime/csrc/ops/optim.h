@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "core/half.h"
-#include "generated/op_attrs.h"
+#include "generated/op_attrs_nn.h"
 
 namespace ember::optim {
 

@@ -7,7 +7,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
-#include "generated/kernels.h"
+#include "generated/kernels_reduce.h"
 #include "ops/ops.h"
 #include "ops/reduce_util.h"
 

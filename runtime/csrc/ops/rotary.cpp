@@ -1,7 +1,7 @@
 // Frontend and backward rule of rotary_embedding. Kernels: cpu/rotary.cpp, cuda/rotary.cu.
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
-#include "generated/kernels.h"
+#include "generated/kernels_nn.h"
 #include "ops/ops.h"
 #include "ops/rotary.h"
 

@@ -2,7 +2,7 @@
 // cuda/sort.cu).
 #include "autograd/node.h"
 #include "dispatch/dispatcher.h"
-#include "generated/kernels.h"
+#include "generated/kernels_reduce.h"
 #include "ops/ops.h"
 #include "ops/reduce_util.h"
 

@@ -9,7 +9,7 @@
 #include <type_traits>
 
 #include "core/dtype.h"
-#include "generated/op_attrs.h"
+#include "generated/op_attrs_elementwise.h"
 #include "pointwise/math.h"
 
 namespace ember::pw {

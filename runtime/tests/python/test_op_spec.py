@@ -13,6 +13,7 @@ import ember
 
 RUNTIME = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(RUNTIME / "codegen"))
+import generate  # noqa: E402
 import spec as spec_mod  # noqa: E402
 
 SPEC = spec_mod.load(str(RUNTIME / "spec"))
@@ -60,9 +61,10 @@ def test_missing_cuda_kernel_is_reported(tmp_path):
     entry = ("- op: toy\n  func: toy(Tensor self) -> Tensor\n  frontend: ops/toy.cpp\n  cpu: cpu/toy.cpp\n"
              "  cuda: cuda/toy.cu\n  python: internal\n")
     csrc = tmp_path / "csrc"
+    include = '#include "generated/kernels_toy.h"\n'
     for rel, text in [("ops/toy.cpp", "Tensor toy(const Tensor& self) { return self; }\n"),
-                      ("cpu/toy.cpp", "void toy(const KernelArgs& args, const NoAttrs& attrs) {}\n"),
-                      ("cuda/toy.cu", "void other(const KernelArgs& args, const NoAttrs& attrs) {}\n")]:
+                      ("cpu/toy.cpp", include + "void toy(const KernelArgs& args, const NoAttrs& attrs) {}\n"),
+                      ("cuda/toy.cu", include + "void other(const KernelArgs& args, const NoAttrs& attrs) {}\n")]:
         (csrc / rel).parent.mkdir(parents=True, exist_ok=True)
         (csrc / rel).write_text(text)
     shutil.copytree(RUNTIME / "csrc" / "pointwise", csrc / "pointwise")
@@ -70,3 +72,35 @@ def test_missing_cuda_kernel_is_reported(tmp_path):
     problems = spec_mod.check_sources(spec, str(csrc), str(tmp_path))
     assert problems == [f"spec/toy.yaml:1: toy: csrc/cuda/toy.cu defines no `void toy(const KernelArgs&, "
                         "const NoAttrs&)` (cuda kernel named in the spec)"]
+
+
+def test_kernel_file_without_its_family_header_is_reported(tmp_path):
+    entry = ("- op: toy\n  func: toy(Tensor self) -> Tensor\n  frontend: ops/toy.cpp\n  cpu: cpu/toy.cpp\n"
+             "  cuda: none\n  python: internal\n")
+    csrc = tmp_path / "csrc"
+    for rel, text in [("ops/toy.cpp", "Tensor toy(const Tensor& self) { return self; }\n"),
+                      ("cpu/toy.cpp", '#include "generated/kernels.h"\n'
+                                      "void toy(const KernelArgs& args, const NoAttrs& attrs) {}\n")]:
+        (csrc / rel).parent.mkdir(parents=True, exist_ok=True)
+        (csrc / rel).write_text(text)
+    shutil.copytree(RUNTIME / "csrc" / "pointwise", csrc / "pointwise")
+    spec = spec_mod.load(str(_spec_dir(tmp_path, entry)))
+    problems = spec_mod.check_sources(spec, str(csrc), str(tmp_path))
+    assert problems == ['spec/toy.yaml: csrc/cpu/toy.cpp defines kernels or backward rules of toy but does not '
+                        'include "generated/kernels_toy.h" (their declarations)']
+
+
+@pytest.mark.parametrize("removed", ["exp2", "prod", "roll"])
+def test_removing_an_op_leaves_other_families_kernel_headers_alone(removed):
+    # Note [Per-family kernel headers]: what a suite goal's base tree (one op removed) rebuilds.
+    before = generate.outputs(SPEC)
+    spec = spec_mod.load(str(RUNTIME / "spec"))
+    (op,) = [o for o in spec.ops if o.name == removed]
+    spec.ops.remove(op)
+    after = generate.outputs(spec)
+    changed = {name for name in before if before[name] != after[name] and name.startswith(("kernels_", "op_attrs_"))}
+    assert changed <= {f"kernels_{op.family}.h", f"op_attrs_{op.family}.h"}
+    assert f"kernels_{op.family}.h" in changed
+    kernel_tus = {"pointwise_cpu.cpp", "pointwise_cuda.cu"}
+    if op.family != "elementwise":  # the generated pointwise kernels include only what they define
+        assert all(before[name] == after[name] for name in kernel_tus)
