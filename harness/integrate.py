@@ -271,7 +271,8 @@ class Integrator:
             "ccache_flag": CCACHE_FLAGS if _has_ccache() else "",
         }
         env = {
-            "PYTHONPATH": f"{worktree}/runtime/python",
+            # the checkout's own numcheck (test helpers import it), not the clone's
+            "PYTHONPATH": f"{worktree}/runtime/python:{worktree}",
             **ws.compiler_cache_env(),
             "PYTHONDONTWRITEBYTECODE": "1",
             # the suite runs in a sandbox, which cannot nest: the harness's own sandbox and

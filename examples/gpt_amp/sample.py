@@ -36,6 +36,9 @@ def main():
     model.eval().to(args.device)
     vocab = checkpoint["vocab"]
     stoi = {c: i for i, c in enumerate(vocab)}
+    unknown = sorted(set(args.start) - set(stoi))
+    if unknown:
+        raise SystemExit(f"sample.py: --start has characters the model never saw: {unknown}")
     x = torch.tensor([[stoi[c] for c in args.start]], dtype=torch.long, device=args.device)
     with torch.no_grad(), ctx:
         for _ in range(args.num_samples):
