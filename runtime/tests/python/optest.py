@@ -79,6 +79,16 @@ def to_ember(a: np.ndarray, dtype: str, device="cpu", noncontiguous=False):
     return t
 
 
+def random_pair(rng, shape, dtype="float64", device="cpu", grad=True, bound=2.0):
+    """The same uniform(-bound, bound) values as a torch and an ember tensor (leaves needing grad)."""
+    a = rng.uniform(-bound, bound, size=shape).astype(np.float32 if dtype == "bfloat16" else dtype)
+    t, e = to_torch(a, dtype, device), to_ember(a, dtype, device)
+    if grad:
+        t.requires_grad_(True)
+        e.requires_grad_(True)
+    return t, e
+
+
 def to_numpy(t) -> np.ndarray:
     return _lib_to_numpy(torch if isinstance(t, torch.Tensor) else ember, t)
 

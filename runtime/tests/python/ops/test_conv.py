@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ember
-from optest import (FLOAT_DTYPES, OpCase, assert_close, check_case, devices, finite_difference_check,
+from optest import (random_pair, FLOAT_DTYPES, OpCase, assert_close, check_case, devices, finite_difference_check,
                     gradcheck_params, params, to_ember, to_torch)
 
 # Sums of up to ~100 products: half types round the output once, but torch and ember may accumulate
@@ -135,21 +135,12 @@ def test_gradcheck(case, shapes):
 
 # ---- beyond the differential table -----------------------------------------------------------------
 
-def pair(rng, shape, dtype="float64", device="cpu", grad=True):
-    a = rng.uniform(-1, 1, size=shape).astype(np.float32 if dtype == "bfloat16" else dtype)
-    t, e = to_torch(a, dtype, device), to_ember(a, dtype, device)
-    if grad:
-        t.requires_grad_(True)
-        e.requires_grad_(True)
-    return t, e
-
-
 @pytest.mark.parametrize("device", devices())
 def test_conv2d_double_backward_matches_torch(device):
     """Composed from im2col/col2im and bmm, conv2d has second derivatives (a WGAN-GP style penalty)."""
     rng = np.random.default_rng(5)
-    xt, xe = pair(rng, (2, 3, 6, 5), device=device)
-    wt, we = pair(rng, (4, 3, 3, 3), device=device)
+    xt, xe = random_pair(rng, (2, 3, 6, 5), device=device, bound=1.0)
+    wt, we = random_pair(rng, (4, 3, 3, 3), device=device, bound=1.0)
     results = []
     for lib, x, w in [(torch, xt, wt), (ember, xe, we)]:
         out = lib.nn.functional.conv2d(x, w, stride=2, padding=1)
@@ -224,7 +215,7 @@ def test_modules_match_torch_with_copied_weights(device):
             assert tuple(dict(em.named_parameters())[name].shape) == tuple(p.shape), (cls, name)
         em.load_state_dict({k: ember.from_numpy(v.detach().cpu().numpy()) for k, v in tm.state_dict().items()})
         shape = (2, 3, 7, 8) if "2d" in cls or cls in ("GroupNorm", "Flatten") else (2, 3, 9)
-        xt, xe = pair(rng, shape, device=device)
+        xt, xe = random_pair(rng, shape, device=device, bound=1.0)
         ot, oe = tm(xt), em(xe)
         assert_close(oe, ot, "float64", f"{cls} output")
         ot.sum().backward()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import ember
-from optest import (FLOAT_DTYPES, OpCase, assert_close, check_case, devices, finite_difference_check,
+from optest import (random_pair, FLOAT_DTYPES, OpCase, assert_close, check_case, devices, finite_difference_check,
                     gradcheck_params, params, to_ember, to_torch)
 
 TOL = {"float32": (1e-4, 1e-4), "float16": (2e-2, 2e-2), "bfloat16": (5e-2, 5e-2)}
@@ -103,20 +103,11 @@ def test_avg_pool3d_half_types(device, dtype):
     np.testing.assert_allclose(got.float().cpu().numpy(), want.numpy(), rtol=3e-2, atol=3e-2)
 
 
-def pair(rng, shape, device="cpu", grad=True):
-    a = rng.uniform(-1, 1, size=shape)
-    t, e = to_torch(a, "float64", device), to_ember(a, "float64", device)
-    if grad:
-        t.requires_grad_(True)
-        e.requires_grad_(True)
-    return t, e
-
-
 @pytest.mark.parametrize("device", devices())
 def test_conv3d_double_backward_matches_torch(device):
     rng = np.random.default_rng(5)
-    xt, xe = pair(rng, (2, 2, 4, 5, 4), device)
-    wt, we = pair(rng, (3, 2, 2, 3, 2), device)
+    xt, xe = random_pair(rng, (2, 2, 4, 5, 4), device=device, bound=1.0)
+    wt, we = random_pair(rng, (3, 2, 2, 3, 2), device=device, bound=1.0)
     results = []
     for lib, x, w in [(torch, xt, wt), (ember, xe, we)]:
         out = lib.nn.functional.conv3d(x, w, stride=(1, 2, 1), padding=1)
@@ -170,7 +161,7 @@ def test_modules_match_torch_with_copied_weights(device):
             for p in tm.parameters():
                 p.copy_(torch.from_numpy(rng.uniform(-1, 1, size=tuple(p.shape))))
         em.load_state_dict({k: ember.from_numpy(v.detach().cpu().numpy()) for k, v in tm.state_dict().items()})
-        xt, xe = pair(rng, shape, device)
+        xt, xe = random_pair(rng, shape, device=device, bound=1.0)
         ot, oe = tm(xt), em(xe)
         assert_close(oe, ot, "float64", f"{cls} output")
         ot.sum().backward()
@@ -179,7 +170,7 @@ def test_modules_match_torch_with_copied_weights(device):
         for name, p in tm.named_parameters():
             assert_close(dict(em.named_parameters())[name].grad, p.grad, "float64", f"{cls} {name} grad")
     tm, em = torch.nn.AdaptiveMaxPool2d(3, return_indices=True), ember.nn.AdaptiveMaxPool2d(3, return_indices=True)
-    xt, xe = pair(rng, (2, 2, 7, 5), device, grad=False)
+    xt, xe = random_pair(rng, (2, 2, 7, 5), device=device, grad=False, bound=1.0)
     for e, t in zip(em(xe), tm(xt)):
         assert_close(e, t, str(t.dtype).replace("torch.", ""), "AdaptiveMaxPool2d(return_indices=True)")
 

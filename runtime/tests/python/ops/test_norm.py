@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import ember
-from optest import (FLOAT_DTYPES, OpCase, assert_close, check_case, devices, finite_difference_check,
+from optest import (random_pair, FLOAT_DTYPES, OpCase, assert_close, check_case, devices, finite_difference_check,
                     gradcheck_params, params, to_ember, to_numpy, to_torch)
 
 
@@ -99,15 +99,6 @@ def test_gradcheck(case, shapes):
 
 # ---- beyond the differential table -----------------------------------------------------------------
 
-def pair(rng, shape, dtype="float64", device="cpu", grad=True):
-    a = rng.uniform(-2, 2, size=shape).astype(np.float32 if dtype == "bfloat16" else dtype)
-    t, e = to_torch(a, dtype, device), to_ember(a, dtype, device)
-    if grad:
-        t.requires_grad_(True)
-        e.requires_grad_(True)
-    return t, e
-
-
 @pytest.mark.parametrize("device", devices())
 @pytest.mark.parametrize("shape,k", [((4, 3, 8), 1), ((2, 3, 5), 2), ((3, 1100), 1)])
 @pytest.mark.parametrize("affine", [True, False])
@@ -116,10 +107,10 @@ def test_double_backward_matches_torch(device, shape, k, affine):
     the upstream gradient itself match torch."""
     rng = np.random.default_rng(11)
     ns = shape[len(shape) - k:]
-    xt, xe = pair(rng, shape, device=device)
-    vt, ve = pair(rng, shape, device=device)
-    wt, we = pair(rng, ns, device=device) if affine else (None, None)
-    bt, be = pair(rng, ns, device=device) if affine else (None, None)
+    xt, xe = random_pair(rng, shape, device=device)
+    vt, ve = random_pair(rng, shape, device=device)
+    wt, we = random_pair(rng, ns, device=device) if affine else (None, None)
+    bt, be = random_pair(rng, ns, device=device) if affine else (None, None)
     results = []
     for lib, x, v, w, b in [(torch, xt, vt, wt, bt), (ember, xe, ve, we, be)]:
         out = lib.nn.functional.layer_norm(x, ns, w, b, 1e-5)
@@ -140,9 +131,9 @@ def test_double_backward_matches_torch(device, shape, k, affine):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_native_layer_norm_matches_torch(device, dtype):
     rng = np.random.default_rng(3)
-    xt, xe = pair(rng, (2, 3, 4, 5), dtype, device)
-    wt, we = pair(rng, (4, 5), dtype, device)
-    bt, be = pair(rng, (4, 5), dtype, device)
+    xt, xe = random_pair(rng, (2, 3, 4, 5), dtype, device)
+    wt, we = random_pair(rng, (4, 5), dtype, device)
+    bt, be = random_pair(rng, (4, 5), dtype, device)
     want = torch.native_layer_norm(xt, (4, 5), wt, bt, 1e-5)
     got = ember.native_layer_norm(xe, (4, 5), we, be, 1e-5)
     for g, w, what in zip(got, want, ["out", "mean", "rstd"]):
@@ -232,7 +223,7 @@ def test_frozen_parameters_and_input_only_grads():
     """Only the inputs that require grad get one (the fused op's output mask)."""
     rng = np.random.default_rng(8)
     for needs in [(True, False, False), (False, True, False), (False, False, True), (False, True, True)]:
-        tt = [pair(rng, s, grad=r)[0] for s, r in zip([(5, 6), (6,), (6,)], needs)]
+        tt = [random_pair(rng, s, grad=r)[0] for s, r in zip([(5, 6), (6,), (6,)], needs)]
         et = [to_ember(to_numpy(t), "float64").requires_grad_(r) for t, r in zip(tt, needs)]
         torch.nn.functional.layer_norm(tt[0], (6,), tt[1], tt[2]).pow(2).sum().backward()
         ember.nn.functional.layer_norm(et[0], (6,), et[1], et[2]).pow(2).sum().backward()

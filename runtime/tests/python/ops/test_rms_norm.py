@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import ember
-from optest import (FLOAT_DTYPES, OpCase, assert_close, check_case, devices, finite_difference_check,
+from optest import (random_pair, FLOAT_DTYPES, OpCase, assert_close, check_case, devices, finite_difference_check,
                     gradcheck_params, params, to_ember, to_numpy, to_torch)
 
 
@@ -88,15 +88,6 @@ def test_gradcheck(case, shapes):
 
 # ---- beyond the differential table -----------------------------------------------------------------
 
-def pair(rng, shape, dtype="float64", device="cpu", grad=True):
-    a = rng.uniform(-2, 2, size=shape).astype(np.float32 if dtype == "bfloat16" else dtype)
-    t, e = to_torch(a, dtype, device), to_ember(a, dtype, device)
-    if grad:
-        t.requires_grad_(True)
-        e.requires_grad_(True)
-    return t, e
-
-
 @pytest.mark.parametrize("device", devices())
 @pytest.mark.parametrize("shape,k", [((4, 3, 8), 1), ((2, 3, 5), 2), ((3, 1100), 1)])
 @pytest.mark.parametrize("weighted", [True, False])
@@ -105,9 +96,9 @@ def test_double_backward_matches_torch(device, shape, k, weighted):
     the upstream gradient match torch."""
     rng = np.random.default_rng(11)
     ns = shape[len(shape) - k:]
-    xt, xe = pair(rng, shape, device=device)
-    vt, ve = pair(rng, shape, device=device)
-    wt, we = pair(rng, ns, device=device) if weighted else (None, None)
+    xt, xe = random_pair(rng, shape, device=device)
+    vt, ve = random_pair(rng, shape, device=device)
+    wt, we = random_pair(rng, ns, device=device) if weighted else (None, None)
     results = []
     for lib, x, v, w in [(torch, xt, vt, wt), (ember, xe, ve, we)]:
         out = lib.nn.functional.rms_norm(x, ns, w, 1e-5)
@@ -126,8 +117,8 @@ def test_double_backward_matches_torch(device, shape, k, weighted):
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 def test_fused_rms_norm_returns_rstd_like_torch(device, dtype):
     rng = np.random.default_rng(3)
-    xt, xe = pair(rng, (2, 3, 4, 5), dtype, device, grad=False)
-    wt, we = pair(rng, (4, 5), dtype, device, grad=False)
+    xt, xe = random_pair(rng, (2, 3, 4, 5), dtype, device, grad=False)
+    wt, we = random_pair(rng, (4, 5), dtype, device, grad=False)
     want = torch._fused_rms_norm(xt, [4, 5], wt, None)
     got = ember._C._fused_rms_norm(xe, [4, 5], we, None)
     assert tuple(got[1].shape) == (2, 3, 1, 1) and got[1].dtype == (ember.float64 if dtype == "float64"
@@ -201,7 +192,7 @@ def test_module_matches_torch_and_uses_fused_op(eps):
         tm.weight.uniform_(-2, 2)
     em.load_state_dict({"weight": ember.from_numpy(tm.weight.detach().numpy().copy())})
     rng = np.random.default_rng(2)
-    xt, xe = pair(rng, (2, 3, 4), "float32")
+    xt, xe = random_pair(rng, (2, 3, 4), "float32")
     yt, ye = tm(xt), em(xe)
     assert "rms_norm" in ye.grad_fn.name().lower()
     yt.pow(2).sum().backward()
@@ -215,7 +206,7 @@ def test_frozen_weight_and_input_only_grads():
     """Only the inputs that require grad get one (the fused backward's output mask)."""
     rng = np.random.default_rng(8)
     for needs in [(True, False), (False, True), (True, True)]:
-        tt = [pair(rng, s, grad=r)[0] for s, r in zip([(5, 6), (6,)], needs)]
+        tt = [random_pair(rng, s, grad=r)[0] for s, r in zip([(5, 6), (6,)], needs)]
         et = [to_ember(to_numpy(t), "float64").requires_grad_(r) for t, r in zip(tt, needs)]
         torch.nn.functional.rms_norm(tt[0], (6,), tt[1]).pow(2).sum().backward()
         ember.nn.functional.rms_norm(et[0], (6,), et[1]).pow(2).sum().backward()
