@@ -25,6 +25,7 @@ import ember.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from attention import attention_flops, time_ms  # noqa: E402  (bench/attention.py)
+from kernels.lab_common import rel_err  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -59,11 +60,6 @@ VARIANTS = {  # name -> (library, function)
     "torch_cudnn": ("torch", torch_variant(SDPBackend.CUDNN_ATTENTION)),
     "torch_efficient": ("torch", torch_variant(SDPBackend.EFFICIENT_ATTENTION)),
 }
-
-
-def rel_err(x, ref):
-    x, ref = x.double(), ref.double()
-    return float("nan") if not torch.isfinite(x).all() else ((x - ref).norm() / ref.norm()).item()
 
 
 def main():

@@ -22,6 +22,7 @@ import ember
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from attention import time_ms  # noqa: E402  (bench/attention.py)
+from kernels.lab_common import copy_bandwidth, rel_err  # noqa: E402
 
 
 def fused(lib, x, w, eps):
@@ -39,19 +40,6 @@ VARIANTS = {  # name -> (library, function)
     "ember_composite": ("ember", composite),
     "torch_composite": ("torch", composite),
 }
-
-
-def rel_err(x, ref):
-    x, ref = x.double(), ref.double()
-    return float("nan") if not torch.isfinite(x).all() else ((x - ref).norm() / ref.norm()).item()
-
-
-def copy_bandwidth(nbytes, reps):
-    """torch's device-to-device copy of nbytes, in GB/s (bytes read + written)."""
-    a = torch.empty(nbytes // 2, dtype=torch.uint8, device="cuda")
-    b = torch.empty_like(a)
-    ms = time_ms(lambda: b.copy_(a), torch.cuda.synchronize, torch.cuda.Event, reps)
-    return 2 * a.numel() / ms / 1e6
 
 
 def main():
