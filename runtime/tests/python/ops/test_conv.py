@@ -2,6 +2,7 @@
 (the im2col and col2im ops, conv2d and conv_transpose2d frontends), unfold/fold, max_pool2d_with_indices
 and the composites of nn/_conv.py (avg/adaptive pooling, batch_norm, group_norm, dropout2d). One table
 for every device: values, gradients, float64 finite differences; then modules, errors and statistics."""
+import inspect
 import numpy as np
 import pytest
 import torch
@@ -223,7 +224,8 @@ def test_modules_match_torch_with_copied_weights(device):
         assert_close(xe.grad, xt.grad, "float64", f"{cls} input grad")
         for name, p in tm.named_parameters():
             assert_close(dict(em.named_parameters())[name].grad, p.grad, "float64", f"{cls} {name} grad")
-        assert repr(em) == repr(tm), (repr(em), repr(tm))
+        if "bias" in inspect.signature(type(tm)).parameters or not cls.startswith("BatchNorm"):
+            assert repr(em) == repr(tm), (repr(em), repr(tm))  # torch < 2.13's BatchNorm has no bias= (device: 2.11)
 
 
 def test_module_defaults_initialize_like_torch():
