@@ -1,5 +1,6 @@
 """ember: a PyTorch-style eager deep-learning runtime (C++ core, CPU and CUDA backends)."""
 import ctypes as _ctypes
+import sys as _sys
 
 def _preload_openblas():
     # _C links against the OpenBLAS shipped in the scipy-openblas32 wheel; load it by path first so
@@ -41,6 +42,8 @@ from ._compat import (BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, Double
                       get_float32_matmul_precision, is_tensor, isclose, meshgrid, numel, set_default_dtype,
                       set_float32_matmul_precision)
 _compat._install_tensor_methods()
+from . import _memory_format  # noqa: E402  (memory_format=: channels_last and friends)
+_memory_format._install(_sys.modules[__name__])
 # Mixed precision (ember.amp; torch.cuda.amp / torch.cpu.amp spellings in ember.cuda.amp / ember.cpu).
 from . import amp, cpu  # noqa: E402,F401
 from .cuda import amp as _cuda_amp  # noqa: E402,F401  (makes ember.cuda.amp an attribute)

@@ -245,6 +245,8 @@ class Module:
     def to(self, *args, **kwargs):
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
+        non_blocking = kwargs.pop("non_blocking", False)
+        memory_format = kwargs.pop("memory_format", None)  # applies to 4-d and 5-d tensors, as in torch
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
@@ -261,9 +263,11 @@ class Module:
 
         def convert(t):
             if device is not None:
-                t = t.to(device)
+                t = t.to(device, non_blocking=non_blocking)
             if dtype is not None and t.is_floating_point():
                 t = t.to(dtype)
+            if memory_format is not None and t.dim() in (4, 5):
+                t = t.contiguous(memory_format=memory_format)
             return t
 
         return self._apply_to_tensors(convert)
