@@ -192,9 +192,9 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
                 " and stride ", win.stride);
     out_hw[i] = (in_hw[i] - 1) * win.stride[i] - 2 * win.padding[i] + win.dilation[i] * (k2[i] - 1) +
                 output_padding[i] + 1;
-    EMBER_CHECK(out_hw[i] > 0, "[conv_transpose2d] Given input size per channel: ", pair_str(in_hw),
-                ". Calculated output size per channel: ", pair_str(out_hw), ". Output size is too small");
   }
+  EMBER_CHECK(out_hw[0] > 0 && out_hw[1] > 0, "[conv_transpose2d] Given input size per channel: ", pair_str(in_hw),
+              ". Calculated output size per channel: ", pair_str(out_hw), ". Output size is too small");
   static constexpr int64_t kSwap[4] = {1, 0, 2, 3};
   const int64_t cg = cin / groups, kg = weight.sizes()[1] * kh * kw;
   const Tensor xcols = reshape(permute(x, kSwap), DimVector{groups, cg, n * h * w});

@@ -20,7 +20,7 @@ from . import _conv
 from ._conv import _argmax_last_nan, _check_dims, _tuple
 from ._padding import pad
 
-__all__ = ["conv3d", "max_pool3d", "max_pool3d_with_indices", "avg_pool3d", "adaptive_avg_pool3d"]
+__all__ = ["conv3d", "conv_transpose3d", "max_pool3d", "max_pool3d_with_indices", "avg_pool3d", "adaptive_avg_pool3d"]
 
 
 def _batched(input: Tensor) -> tuple[Tensor, bool]:
@@ -69,6 +69,60 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     w2 = weight.permute(0, 2, 1, 3, 4).reshape(o, kd * cg, weight.shape[3], weight.shape[4])
     out = _conv.conv2d(cols, w2, bias, stride[1:], padding[1:], dilation[1:], groups)   # [N*OD, O, OH, OW]
     out = out.reshape(n, od, o, out.shape[2], out.shape[3]).permute(0, 2, 1, 3, 4).contiguous()
+    return _unbatch(out, unbatched)
+
+
+def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """The adjoint of conv3d: one conv_transpose2d over the (N*D)-image batch computes every (depth
+    tap, output plane) pair; input depth d then lands on full-output depth d*stride + k*dilation."""
+    op = "conv_transpose3d"
+    _check_dims(op, input, (4, 5), "4D (unbatched) or 5D (batched)")
+    if not isinstance(weight, Tensor) or weight.dim() != 5:
+        raise RuntimeError(f"[{op}] Expected 5-dimensional weight, but got weight of size "
+                           f"{list(getattr(weight, 'shape', []))}")
+    stride, dilation = _tuple(op, "stride", stride, 3), _tuple(op, "dilation", dilation, 3)
+    padding, output_padding = _tuple(op, "padding", padding, 3), _tuple(op, "output_padding", output_padding, 3)
+    if groups < 1:
+        raise RuntimeError(f"[{op}] non-positive groups is not supported, got groups={groups}")
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0 or min(output_padding) < 0:
+        raise RuntimeError(f"[{op}] stride and dilation must be positive, padding and output_padding non-negative, "
+                           f"got stride={stride}, padding={padding}, output_padding={output_padding}, "
+                           f"dilation={dilation}")
+    if any(p >= max(s, d) for p, s, d in zip(output_padding, stride, dilation)):
+        raise RuntimeError(f"[{op}] output padding must be smaller than either stride or dilation, but got "
+                           f"output_padding={output_padding}, stride={stride}, dilation={dilation}")
+    x, unbatched = _batched(input)
+    n, c, depth = x.shape[0], x.shape[1], x.shape[2]
+    cg, kd = weight.shape[1], weight.shape[2]
+    if c != weight.shape[0] or c % groups:
+        raise RuntimeError(f"[{op}] Given transposed=1, weight of size {list(weight.shape)}, expected input"
+                           f"{list(input.shape)} to have {weight.shape[0]} channels, but got {c} channels instead")
+    sizes = [(i - 1) * s - 2 * p + d * (k - 1) + q + 1 for i, s, p, d, k, q in
+             zip(x.shape[2:], stride, padding, dilation, weight.shape[2:], output_padding)]
+    if min(sizes) < 1:
+        raise RuntimeError(f"[{op}] Given input size per channel: ({' x '.join(map(str, x.shape[2:]))}). Calculated "
+                           f"output size per channel: ({' x '.join(map(str, sizes))}). Output size is too small")
+    o = cg * groups
+    # Every depth tap's weights side by side in each group's output channels: [C, KD*O/g, KH, KW].
+    w2 = weight.permute(0, 2, 1, 3, 4).reshape(c, kd * cg, weight.shape[3], weight.shape[4])
+    planes = x.permute(0, 2, 1, 3, 4).reshape(n * depth, c, x.shape[3], x.shape[4])
+    y = _conv.conv_transpose2d(planes, w2, None, stride[1:], padding[1:], output_padding[1:], groups, dilation[1:])
+    oh, ow = y.shape[2], y.shape[3]
+    y = y.reshape(n, depth, groups, kd, cg, oh, ow).permute(3, 0, 2, 4, 1, 5, 6).reshape(kd, n, o, depth, oh, ow)
+    sd, dd = stride[0], dilation[0]
+    full = (depth - 1) * sd + dd * (kd - 1) + 1
+    if sd > 1 and depth > 0:  # zeros between input depths: depth d sits at d*stride
+        gaps = ember.zeros((kd, n, o, depth, sd - 1, oh, ow), dtype=y.dtype, device=y.device)
+        y = ember.cat([y.unsqueeze(4), gaps], 4).reshape(kd, n, o, depth * sd, oh, ow)[:, :, :, :(depth - 1) * sd + 1]
+    spread = (depth - 1) * sd + 1 if depth > 0 else 0
+    out = None
+    for k in range(kd):
+        tap = pad(y[k], [0, 0, 0, 0, k * dd, full - spread - k * dd + output_padding[0]])
+        out = tap if out is None else out + tap
+    out = out[:, :, padding[0]:out.shape[2] - padding[0]]
+    if bias is not None:
+        out = out + bias.reshape(1, o, 1, 1, 1)
     return _unbatch(out, unbatched)
 
 

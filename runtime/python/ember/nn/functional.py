@@ -15,7 +15,8 @@ from ._conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1
                     avg_pool2d, batch_norm, conv1d, conv2d, conv_transpose1d, conv_transpose2d, dropout1d, dropout2d,
                     dropout3d, fold, group_norm, max_pool1d, max_pool1d_with_indices, max_pool2d,
                     max_pool2d_with_indices, unfold)
-from ._conv3d import adaptive_avg_pool3d, avg_pool3d, conv3d, max_pool3d, max_pool3d_with_indices  # noqa: F401
+from ._conv3d import (adaptive_avg_pool3d, avg_pool3d, conv3d, conv_transpose3d, max_pool3d,  # noqa: F401
+                      max_pool3d_with_indices)
 from ._interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: F401
 from ._padding import pad  # noqa: F401
 

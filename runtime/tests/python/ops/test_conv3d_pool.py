@@ -1,5 +1,5 @@
 """3-d convolution and pooling and adaptive max pooling against torch (nn/_conv3d.py, nn/_conv.py):
-conv3d (stride, padding incl. 'same', dilation, groups, bias), max/avg/adaptive-avg pool3d,
+conv3d (stride, padding incl. 'same', dilation, groups, bias), conv_transpose3d, max/avg/adaptive-avg pool3d,
 adaptive_max_pool1d/2d with torch's indices. One table for every device (values, gradients, dtypes,
 non-contiguous inputs, 0-size batches), float64 finite differences, then NaN/tie rules, modules,
 errors and a small U-Net block end to end."""
@@ -20,6 +20,10 @@ def F(lib):
 
 def conv3d(**kw):
     return lambda lib, x, w, *b: F(lib).conv3d(x, w, b[0] if b else None, **kw)
+
+
+def convt3d(**kw):
+    return lambda lib, x, w, *b: F(lib).conv_transpose3d(x, w, b[0] if b else None, **kw)
 
 
 def fn(name, **kw):
@@ -48,6 +52,15 @@ CASES = [
          [[(1, 1, 3, 3, 2), (1, 1, 2, 2, 2), (1,)], [(2, 2, 5, 6, 5), (3, 2, 2, 3, 4), (3,)]]),
     case("conv3d_valid_1x1", conv3d(padding="valid"), [[(1, 2, 2, 2, 3), (3, 2, 1, 1, 1), (3,)],
                                                        [(2, 4, 3, 5, 4), (5, 4, 1, 1, 1), (5,)]]),
+    # conv_transpose3d: weights [C_in, C_out/groups, kD, kH, kW]
+    case("conv_transpose3d", convt3d(), [[(1, 1, 2, 2, 2), (1, 2, 2, 2, 1), (2,)],
+                                         [(2, 3, 3, 4, 5), (3, 2, 2, 3, 2), (2,)],
+                                         [(0, 3, 2, 2, 2), (3, 2, 2, 2, 2), (2,)],
+                                         [(3, 2, 3, 4), (3, 2, 2, 2, 3), (2,)]]),
+    case("conv_transpose3d_stride_pad", convt3d(stride=(2, 1, 2), padding=(1, 0, 1), output_padding=(1, 0, 1)),
+         [[(1, 1, 2, 2, 2), (1, 1, 3, 2, 3)], [(2, 2, 3, 4, 3), (2, 3, 3, 2, 3)]]),
+    case("conv_transpose3d_groups_dilation", convt3d(groups=2, dilation=(2, 1, 1), stride=(3, 2, 1)),
+         [[(1, 2, 2, 2, 2), (2, 1, 2, 1, 2), (2,)], [(2, 4, 3, 3, 4), (4, 3, 2, 2, 2), (6,)]]),
     # pooling
     case("max_pool3d", fn("max_pool3d", kernel_size=2), [[(1, 1, 2, 4, 2)], [(2, 3, 6, 7, 8)], [(0, 2, 4, 4, 4)],
                                                           [(3, 4, 5, 6)]]),
@@ -146,6 +159,8 @@ def test_modules_match_torch_with_copied_weights(device):
         ("Conv3d", (4, 6, (2, 3, 1)), dict(padding="same", groups=2, padding_mode="replicate"), (2, 4, 5, 6, 4)),
         ("Conv3d", (3, 2, 2), dict(padding=1, padding_mode="circular", dilation=(1, 2, 1)), (1, 3, 4, 5, 4)),
         ("Conv3d", (3, 2, 2), dict(padding=(1, 0, 1), padding_mode="reflect"), (1, 3, 4, 5, 4)),
+        ("ConvTranspose3d", (4, 6, (2, 3, 2)), dict(stride=2, padding=1, groups=2), (2, 4, 3, 4, 3)),
+        ("ConvTranspose3d", (3, 2, 2), dict(stride=(2, 1, 1), output_padding=(1, 0, 0), bias=False), (1, 3, 2, 3, 2)),
         ("MaxPool3d", (3,), dict(stride=2, padding=1), (2, 3, 5, 6, 7)),
         ("AvgPool3d", (2,), dict(stride=1, padding=1, count_include_pad=False), (2, 3, 4, 5, 3)),
         ("AdaptiveAvgPool3d", ((2, 3, None),), {}, (2, 3, 5, 6, 4)),
@@ -238,6 +253,15 @@ BAD = [
                                        padding="same"), "same"),
     ("conv3d", lambda: F(ember).conv3d(ember.zeros((1, 2, 4, 4, 4)), ember.zeros((3, 2, 2, 2, 2)), stride=(1, 2)),
      "stride"),
+    ("conv_transpose3d", lambda: F(ember).conv_transpose3d(ember.zeros((1, 2, 2, 2, 2)), ember.zeros((3, 2, 2, 2, 2))),
+     "3 channels"),
+    ("conv_transpose3d", lambda: F(ember).conv_transpose3d(ember.zeros((1, 4, 2, 2, 2)), ember.zeros((4, 3, 2, 2, 2)),
+                                                           padding=3), "(-3 x -3 x -3)"),
+    ("conv_transpose3d", lambda: F(ember).conv_transpose3d(ember.zeros((1, 4, 2, 2, 2)), ember.zeros((4, 3, 2, 2, 2)),
+                                                           stride=2, output_padding=2), "output padding"),
+    ("conv_transpose3d", lambda: F(ember).conv_transpose3d(ember.zeros((2, 2)), ember.zeros((2, 3, 2, 2, 2))), "[2, 2]"),
+    ("conv_transpose2d", lambda: F(ember).conv_transpose2d(ember.zeros((1, 4, 2, 2)), ember.zeros((4, 3, 2, 2)),
+                                                           padding=(3, 0)), "(-3 x 3)"),
     ("max_pool3d", lambda: F(ember).max_pool3d(ember.zeros((1, 1, 2, 2, 2)), 3), "too small"),
     ("max_pool3d", lambda: F(ember).max_pool3d(ember.zeros((1, 1, 4, 4, 4)), 2, padding=2), "pad"),
     ("max_pool3d", lambda: F(ember).max_pool3d(ember.zeros((4, 4, 4)), 2), "[4, 4, 4]"),

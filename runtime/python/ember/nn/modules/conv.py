@@ -188,3 +188,12 @@ class ConvTranspose1d(_ConvTransposeNd):
         op = self._output_padding(input, output_size)
         return C.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, op, self.groups,
                                   self.dilation)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    _dims = 3
+
+    def forward(self, input, output_size=None):
+        op = self._output_padding(input, output_size)
+        return C3.conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding, op, self.groups,
+                                   self.dilation)
