@@ -3,6 +3,7 @@ Some are single fused ops with CPU and CUDA kernels (layer_norm, cross_entropy, 
 from __future__ import annotations
 
 import math
+import warnings
 
 import ember
 from ember import Tensor
@@ -18,6 +19,9 @@ from ._conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1
 from ._conv3d import adaptive_avg_pool3d, avg_pool3d, conv3d, max_pool3d, max_pool3d_with_indices  # noqa: F401
 from ._interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: F401
 from ._padding import pad  # noqa: F401
+from ._activations import (celu, celu_, elu, elu_, glu, hardshrink, hardsigmoid, hardswish, hardtanh,  # noqa: F401
+                           hardtanh_, leaky_relu_, logsigmoid, mish, prelu, relu6, rrelu, rrelu_, selu, selu_,
+                           softmin, softshrink, softsign, tanhshrink, threshold, threshold_)
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -42,16 +46,11 @@ def relu_(input: Tensor) -> Tensor:
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    out = ember.leaky_relu(input, negative_slope)
-    return input.copy_(out) if inplace else out
+    return leaky_relu_(input, negative_slope) if inplace else ember.leaky_relu(input, negative_slope)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return ember.softplus(input, beta, threshold)
-
-
-def logsigmoid(input: Tensor) -> Tensor:
-    return -ember.softplus(-input, 1, 20)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -72,13 +71,24 @@ def tanh(input: Tensor) -> Tensor:
     return ember.tanh(input)
 
 
-def softmax(input: Tensor, dim: int = -1, dtype=None) -> Tensor:
+def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
+    """torch's implicit softmax dim (deprecated there too): 0 for 0-, 1- and 3-d inputs, else 1."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                  "as an argument.", stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    if dim is None:
+        dim = _softmax_dim("softmax", input.dim(), _stacklevel)
     if dtype is not None:
         input = input.to(dtype)
     return ember.softmax(input, dim)
 
 
-def log_softmax(input: Tensor, dim: int = -1, dtype=None) -> Tensor:
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    if dim is None:
+        dim = _softmax_dim("log_softmax", input.dim(), _stacklevel)
     if dtype is not None:
         input = input.to(dtype)
     return ember.log_softmax(input, dim)
