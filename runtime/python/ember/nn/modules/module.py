@@ -8,6 +8,7 @@ from typing import Callable, Iterator
 import ember
 from ember import Tensor
 
+from ...utils.hooks import RemovableHandle
 from ..parameter import Buffer, Parameter
 from .._grad import no_grad, zero_grads
 
@@ -27,6 +28,9 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        for hooks in ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
+                      "_forward_hooks_with_kwargs", "_forward_hooks_always_called"):
+            object.__setattr__(self, hooks, OrderedDict())
 
     # ---- registration --------------------------------------------------------------------------
     def _check_init(self):
@@ -212,7 +216,71 @@ class Module:
         return self
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if not (self._forward_pre_hooks or self._forward_hooks):
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
+
+    # ---- forward hooks (torch's semantics: pre-hooks may replace the inputs, hooks the output) -------
+    def _add_hook(self, hooks: OrderedDict, hook, prepend: bool, flags: dict) -> RemovableHandle:
+        extras = [getattr(self, name) for name in flags]
+        handle = RemovableHandle(hooks, extra_dict=extras)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        for name, on in flags.items():
+            if on:
+                getattr(self, name)[handle.id] = True
+        return handle
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
+        """hook(module, args) -> None or new args (with_kwargs: hook(module, args, kwargs) -> None or
+        (args, kwargs)), run before each forward."""
+        return self._add_hook(self._forward_pre_hooks, hook, prepend,
+                              {"_forward_pre_hooks_with_kwargs": with_kwargs})
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """hook(module, args, output) -> None or a new output (with_kwargs: hook(module, args, kwargs,
+        output)), run after each forward; always_call hooks run even when forward raised."""
+        return self._add_hook(self._forward_hooks, hook, prepend, {"_forward_hooks_with_kwargs": with_kwargs,
+                                                                     "_forward_hooks_always_called": always_call})
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict):
+        for hook_id, hook in list(self._forward_pre_hooks.items()):
+            if hook_id in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {result}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        called = set()
+        try:
+            output = self.forward(*args, **kwargs)
+            for hook_id, hook in list(self._forward_hooks.items()):
+                called.add(hook_id)
+                if hook_id in self._forward_hooks_with_kwargs:
+                    result = hook(self, args, kwargs, output)
+                else:
+                    result = hook(self, args, output)
+                if result is not None:
+                    output = result
+        except Exception:
+            for hook_id, hook in list(self._forward_hooks.items()):
+                if hook_id in self._forward_hooks_always_called and hook_id not in called:
+                    try:
+                        if hook_id in self._forward_hooks_with_kwargs:
+                            hook(self, args, kwargs, None)
+                        else:
+                            hook(self, args, None)
+                    except Exception:  # noqa: S110 - the forward's own error is the one to report
+                        pass
+            raise
+        return output
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
