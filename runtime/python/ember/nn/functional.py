@@ -19,6 +19,9 @@ from ._conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1
 from ._conv3d import adaptive_avg_pool3d, avg_pool3d, conv3d, max_pool3d, max_pool3d_with_indices  # noqa: F401
 from ._interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: F401
 from ._padding import pad  # noqa: F401
+from ._distance import pairwise_distance, pdist  # noqa: F401
+from ._normalization import instance_norm, local_response_norm  # noqa: F401
+from ._shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: F401
 from ._activations import (celu, celu_, elu, elu_, glu, hardshrink, hardsigmoid, hardswish, hardtanh,  # noqa: F401
                            hardtanh_, leaky_relu_, logsigmoid, mish, prelu, relu6, rrelu, rrelu_, selu, selu_,
                            softmin, softshrink, softsign, tanhshrink, threshold, threshold_)
