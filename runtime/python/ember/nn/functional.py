@@ -10,7 +10,11 @@ from ember import Tensor
 
 from . import _fused_attention
 from ._losses import (_check_index_range, binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
-                      _broadcast_shape, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+                      _broadcast_shape, cross_entropy, gaussian_nll_loss, huber_loss, kl_div, l1_loss, mse_loss,
+                      nll_loss, poisson_nll_loss, smooth_l1_loss)
+from ._margin_losses import (cosine_embedding_loss, hinge_embedding_loss, margin_ranking_loss,  # noqa: F401
+                             multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss, soft_margin_loss,
+                             triplet_margin_loss, triplet_margin_with_distance_loss)
 from ._conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,  # noqa: F401
                     adaptive_max_pool1d_with_indices, adaptive_max_pool2d, adaptive_max_pool2d_with_indices, avg_pool1d,
                     avg_pool2d, batch_norm, conv1d, conv2d, conv_transpose1d, conv_transpose2d, dropout1d, dropout2d,
