@@ -26,6 +26,7 @@ from ._padding import pad  # noqa: F401
 from ._distance import pairwise_distance, pdist  # noqa: F401
 from ._embedding_bag import embedding_bag  # noqa: F401
 from ._grid_sample import affine_grid, grid_sample  # noqa: F401
+from ._multihead import multi_head_attention_forward  # noqa: F401
 from ._pooling import (adaptive_max_pool3d, adaptive_max_pool3d_with_indices, lp_pool1d, lp_pool2d,  # noqa: F401
                        lp_pool3d, max_unpool1d, max_unpool2d, max_unpool3d)
 from ._normalization import instance_norm, local_response_norm  # noqa: F401
