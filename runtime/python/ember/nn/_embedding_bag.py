@@ -22,7 +22,7 @@ def _bag_ids(op: str, n_indices: int, offsets: list, include_last_offset: bool) 
     if offsets and offsets[-1] > n_indices:
         raise RuntimeError(f"[{op}] offsets[-1] can not be greater than input's length ({n_indices}), but got "
                            f"offsets[-1] of {offsets[-1]}")
-    if any(a > b for a, b in zip(offsets, offsets[1:])):
+    if any(a > b for a, b in zip(offsets, offsets[1:], strict=False)):
         raise RuntimeError(f"[{op}] offsets must be non-decreasing, got {offsets}")
     bags = len(offsets) - 1 if include_last_offset else len(offsets)
     ends = offsets[1:] if include_last_offset else offsets[1:] + [n_indices]
@@ -51,8 +51,8 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
             raise ValueError(f"[{op}] if input is 2D, then offsets has to be None, as input is treated is a mini-batch "
                              f"of fixed length sequences. However, found offsets of type {type(offsets)}")
         if input.shape[1] == 0:  # torch's arange(0, numel, 0) fails the same way
-            raise RuntimeError(f"[{op}] a 2D input needs non-empty bags (rows), got input of shape {list(input.shape)}: "
-                               f"step must be nonzero")
+            raise RuntimeError(f"[{op}] a 2D input needs non-empty bags (rows), got input of shape "
+                               f"{list(input.shape)}: step must be nonzero")
         offset_list = list(range(0, input.numel(), input.shape[1]))
         include_last_offset = False
         input = input.reshape(-1)

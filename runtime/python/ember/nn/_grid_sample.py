@@ -122,7 +122,7 @@ class _Taps:
         """(N, C, L_out): the input at the given (detached, integral) positions, 0 outside the image."""
         valid = None
         linear = None
-        for pos, size in zip(positions, self.sizes):
+        for pos, size in zip(positions, self.sizes, strict=True):
             ok = (pos >= 0).logical_and(pos <= size - 1)
             valid = ok if valid is None else valid.logical_and(ok)
             index = pos.clamp(0, size - 1).to(ember.int64)
@@ -193,20 +193,20 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
     if mode == "bicubic":
         out = _bicubic(taps, coords, padding_mode, align_corners)
     else:
-        coords = [_move_inside(x, size, padding_mode, align_corners) for x, size in zip(coords, taps.sizes)]
+        coords = [_move_inside(x, n, padding_mode, align_corners) for x, n in zip(coords, taps.sizes, strict=True)]
         if mode == "nearest":
             # the grid's gradient is zero, as torch's (not absent)
             out = taps.read([ember.round(x.detach()) for x in coords]) + (flat_grid.sum(-1) * 0).unsqueeze(1)
         else:
             low = [ember.floor(x.detach()) for x in coords]
-            frac = [x - lo for x, lo in zip(coords, low)]
+            frac = [x - lo for x, lo in zip(coords, low, strict=True)]
             out = None
             for corner in itertools.product((0, 1), repeat=d):
                 weight = None
-                for bit, f in zip(corner, frac):
+                for bit, f in zip(corner, frac, strict=True):
                     w = f if bit else 1 - f
                     weight = w if weight is None else weight * w
-                term = taps.read([lo + bit for lo, bit in zip(low, corner)]) * weight.unsqueeze(1)
+                term = taps.read([lo + bit for lo, bit in zip(low, corner, strict=True)]) * weight.unsqueeze(1)
                 out = term if out is None else out + term
     return out.reshape(n, c, *out_sizes)
 

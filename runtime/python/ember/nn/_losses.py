@@ -281,7 +281,7 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False, ep
         if tuple(input.shape[:-1]) == tuple(var.shape):
             var = var.unsqueeze(-1)
         elif not (input.dim() == var.dim()
-                  and sum(v for i, v in zip(input.shape, var.shape) if i != v) == 1):
+                  and sum(v for i, v in zip(input.shape, var.shape, strict=True) if i != v) == 1):
             raise ValueError(f"[{op}] var is of incorrect size (var {list(var.shape)} for input {list(input.shape)})")
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"[{op}] {reduction} is not valid")

@@ -18,15 +18,15 @@ def _mha_shape_check(query: Tensor, key: Tensor, value: Tensor, key_padding_mask
     """Whether the call is batched; torch's AssertionErrors for inconsistent ranks."""
     if query.dim() == 3:
         if key.dim() != 3 or value.dim() != 3:
-            raise AssertionError(f"[multi_head_attention_forward] For batched (3-D) `query`, expected `key` and `value` "
-                                 f"to be 3-D but found {key.dim()}-D and {value.dim()}-D tensors respectively")
+            raise AssertionError(f"[multi_head_attention_forward] For batched (3-D) `query`, expected `key` and "
+                                 f"`value` to be 3-D but found {key.dim()}-D and {value.dim()}-D tensors respectively")
         if key_padding_mask is not None and key_padding_mask.dim() != 2:
             raise AssertionError(f"[multi_head_attention_forward] For batched (3-D) `query`, expected "
                                  f"`key_padding_mask` to be `None` or 2-D but found {key_padding_mask.dim()}-D tensor "
                                  f"instead")
         if attn_mask is not None and attn_mask.dim() not in (2, 3):
-            raise AssertionError(f"[multi_head_attention_forward] For batched (3-D) `query`, expected `attn_mask` to be "
-                                 f"`None`, 2-D or 3-D but found {attn_mask.dim()}-D tensor instead")
+            raise AssertionError(f"[multi_head_attention_forward] For batched (3-D) `query`, expected `attn_mask` "
+                                 f"to be `None`, 2-D or 3-D but found {attn_mask.dim()}-D tensor instead")
         return True
     if query.dim() == 2:
         if key.dim() != 2 or value.dim() != 2:
@@ -39,7 +39,8 @@ def _mha_shape_check(query: Tensor, key: Tensor, value: Tensor, key_padding_mask
         if attn_mask is not None:
             if attn_mask.dim() not in (2, 3):
                 raise AssertionError(f"[multi_head_attention_forward] For unbatched (2-D) `query`, expected "
-                                     f"`attn_mask` to be `None`, 2-D or 3-D but found {attn_mask.dim()}-D tensor instead")
+                                     f"`attn_mask` to be `None`, 2-D or 3-D but found {attn_mask.dim()}-D tensor "
+                                     f"instead")
             expected = (num_heads, query.shape[0], key.shape[0])
             if attn_mask.dim() == 3 and tuple(attn_mask.shape) != expected:
                 raise AssertionError(f"[multi_head_attention_forward] Expected `attn_mask` shape to be {expected} but "

@@ -23,7 +23,7 @@ def adaptive_max_pool3d_with_indices(input: Tensor, output_size, return_indices:
     if len(size) != 3:
         raise ValueError(f"[{op}] output_size must be an int or a triple, got {output_size!r}")
     spatial = [int(n) for n in input.shape[-3:]]
-    sizes = [n if s is None else int(s) for n, s in zip(spatial, size)]
+    sizes = [n if s is None else int(s) for n, s in zip(spatial, size, strict=True)]
     if min(sizes) < 0:
         raise ValueError(f"[{op}] output_size must be non-negative, got {output_size!r}")
     if any(d == 0 for d in input.shape[1:]):
@@ -37,7 +37,7 @@ def adaptive_max_pool3d_with_indices(input: Tensor, output_size, return_indices:
         empty = ember.empty(lead + tuple(sizes), dtype=input.dtype, device=input.device)
         return empty, ember.empty(lead + tuple(sizes), dtype=ember.int64, device=input.device)
     (d, h, w), (od, oh, ow) = spatial, sizes
-    taps_d, taps_h, taps_w = (_adaptive_taps(n, o) for n, o in zip(spatial, sizes))
+    taps_d, taps_h, taps_w = (_adaptive_taps(n, o) for n, o in zip(spatial, sizes, strict=True))
     flat = (taps_d[:, None, None, :, None, None] * (h * w) + taps_h[None, :, None, None, :, None] * w
             + taps_w[None, None, :, None, None, :])  # [od, oh, ow, Kd, Kh, Kw]
     k = flat.shape[3] * flat.shape[4] * flat.shape[5]

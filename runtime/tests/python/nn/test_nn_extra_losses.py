@@ -76,7 +76,8 @@ def F_(name):
 CASES = []
 for r in REDUCTIONS:
     CASES += [
-        OpCase(f"margin_ranking-{r}", lambda lib, a, b, t, r=r: F_("margin_ranking_loss")(lib)(a, b, t, 0.3, reduction=r),
+        OpCase(f"margin_ranking-{r}",
+               lambda lib, a, b, t, r=r: F_("margin_ranking_loss")(lib)(a, b, t, 0.3, reduction=r),
                shapes=[[(5,)] * 3, [(3, 4)] * 3, [()] * 3, [(0,)] * 3, [(3, 4), (3, 4), (1, 4)]], dtypes=F32_64,
                make_inputs=values_and_signs(2), grad_inputs=[0, 1]),
         OpCase(f"hinge_embedding-{r}", lambda lib, x, t, r=r: F_("hinge_embedding_loss")(lib)(x, t, 0.7, reduction=r),
@@ -92,13 +93,15 @@ for r in REDUCTIONS:
         OpCase(f"triplet-with-distance-{r}", lambda lib, a, b, c, r=r: F_("triplet_margin_with_distance_loss")(lib)(
             a, b, c, distance_function=lambda x, y: 1.0 - lib.nn.functional.cosine_similarity(x, y), margin=0.5,
             swap=True, reduction=r), shapes=[[(4, 5)] * 3], dtypes=F32_64),
-        OpCase(f"triplet-with-default-distance-{r}", lambda lib, a, b, c, r=r: F_("triplet_margin_with_distance_loss")(lib)(
-            a, b, c, reduction=r), shapes=[[(4, 5)] * 3, [(5,)] * 3], dtypes=F32_64),
+        OpCase(f"triplet-with-default-distance-{r}",
+               lambda lib, a, b, c, r=r: F_("triplet_margin_with_distance_loss")(lib)(a, b, c, reduction=r),
+               shapes=[[(4, 5)] * 3, [(5,)] * 3], dtypes=F32_64),
         OpCase(f"soft_margin-{r}", lambda lib, x, t, r=r: F_("soft_margin_loss")(lib)(x, t, reduction=r),
                shapes=[[(5,)] * 2, [(3, 4)] * 2, [()] * 2, [(0,)] * 2], dtypes=F32_64, make_inputs=values_and_signs(1),
                grad_inputs=[0]),
         OpCase(f"multilabel_soft_margin-{r}", lambda lib, x, t, r=r: F_("multilabel_soft_margin_loss")(lib)(
-            x, t, reduction=r), shapes=[[(3, 4), (3, 4)], [(5,), (5,)], [(0, 3), (0, 3)]], dtypes=F32_64, low=0, high=1),
+            x, t, reduction=r), shapes=[[(3, 4), (3, 4)], [(5,), (5,)], [(0, 3), (0, 3)]], dtypes=F32_64, low=0,
+            high=1),
         OpCase(f"multilabel_soft_margin-weighted-{r}", lambda lib, x, t, w, r=r: F_("multilabel_soft_margin_loss")(lib)(
             x, t, weight=w, reduction=r), shapes=[[(3, 4), (3, 4), (4,)], [(2, 3), (2, 3), (2, 3)]], dtypes=F32_64,
             low=0, high=1),
@@ -164,7 +167,8 @@ def test_errors_match_torch(op, call):
         call(torch.nn.functional, torch)
     with pytest.raises(Exception) as got:
         call(ember.nn.functional, ember)
-    assert isinstance(got.value, want.type), f"ember raised {got.type.__name__}: {got.value}; torch {want.type.__name__}"
+    assert isinstance(got.value, want.type), \
+        f"ember raised {got.type.__name__}: {got.value}; torch {want.type.__name__}"
     assert op in str(got.value) or op.replace("Loss", "") in str(got.value) or "only p == 1" in str(got.value), \
         str(got.value)
 

@@ -106,7 +106,8 @@ def test_max_unpool_matches_torch(d, kw, shape, output_size):
     np.testing.assert_array_equal(pe.grad.numpy(), pt.grad.numpy())
     tm, em = getattr(torch.nn, f"MaxUnpool{d}d")(**kw), getattr(ember.nn, f"MaxUnpool{d}d")(**kw)
     assert repr(em) == repr(tm)
-    np.testing.assert_array_equal(em(pe, ie, output_size).detach().numpy(), tm(pt, indices, output_size).detach().numpy())
+    np.testing.assert_array_equal(em(pe, ie, output_size).detach().numpy(),
+                                  tm(pt, indices, output_size).detach().numpy())
 
 
 # ---- embedding_bag ---------------------------------------------------------------------------------
@@ -189,7 +190,8 @@ def test_embedding_bag_scale_grad_by_freq_divides_by_each_index_count():
     np.testing.assert_allclose(w.grad.numpy()[:, 0], [1, 1, 0, 0, 1, 0, 0, 1, 1, 0])
     w.grad = None
     ember.nn.functional.embedding_bag(idx, w, offsets, mode="mean", scale_grad_by_freq=True).sum().backward()
-    np.testing.assert_allclose(w.grad.numpy()[:, 0], [1 / 2, 1 / 2, 0, 0, (1 / 2 + 1 / 3 + 1 / 2) / 3, 0, 0, 1 / 3, 1 / 3, 0], rtol=1e-6)
+    np.testing.assert_allclose(w.grad.numpy()[:, 0], [1 / 2, 1 / 2, 0, 0, (1 / 2 + 1 / 3 + 1 / 2) / 3, 0, 0, 1 / 3,
+                                                      1 / 3, 0], rtol=1e-6)
 
 
 EB_ERRORS = [
@@ -200,7 +202,8 @@ EB_ERRORS = [
     lambda F, lib: F.embedding_bag(lib.tensor([0, 1]), lib.zeros(3, 2), lib.tensor([0]), mode="median"),
     lambda F, lib: F.embedding_bag(lib.tensor([0, 1]), lib.zeros(3, 2), lib.tensor([0]), mode="mean",
                                    per_sample_weights=lib.ones(2)),
-    lambda F, lib: F.embedding_bag(lib.tensor([0, 1]), lib.zeros(3, 2), lib.tensor([0]), per_sample_weights=lib.ones(3)),
+    lambda F, lib: F.embedding_bag(lib.tensor([0, 1]), lib.zeros(3, 2), lib.tensor([0]),
+                                   per_sample_weights=lib.ones(3)),
     lambda F, lib: F.embedding_bag(lib.tensor([0, 1]), lib.zeros(3), lib.tensor([0])),
     lambda F, lib: F.embedding_bag(lib.tensor([0, 5]), lib.zeros(3, 2), lib.tensor([0])),
 ]

@@ -40,7 +40,7 @@ def test_parameter_list_matches_torch():
     np.testing.assert_array_equal(e[1].detach().numpy(), t[1].detach().numpy())
     with pytest.raises(IndexError, match="out of range"):
         e[6]
-    with pytest.raises(TypeError, match="ParameterList.extend should be called with an iterable"):
+    with pytest.raises(TypeError, match=r"ParameterList\.extend should be called with an iterable"):
         e.extend(ember.zeros(3))
     with pytest.raises(RuntimeError, match="ParameterList should not be called"):
         e()
@@ -115,7 +115,7 @@ def test_always_called_forward_hook_runs_when_forward_raises():
     seen = []
     m = ember.nn.Linear(3, 2)
     m.register_forward_hook(lambda mod, args, out: seen.append(out), always_call=True)
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         m(ember.ones(1, 4))
     assert seen == [None]
 
@@ -136,7 +136,7 @@ def test_parameters_to_vector_and_back():
     ember.nn.utils.vector_to_parameters(ember.from_numpy(new), em.parameters())
     for (k, a), b in zip(em.state_dict().items(), tm.state_dict().values(), strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
-    with pytest.raises(TypeError, match="expected ember.Tensor"):
+    with pytest.raises(TypeError, match=r"expected ember\.Tensor"):
         ember.nn.utils.vector_to_parameters(new, em.parameters())
 
 
@@ -206,7 +206,8 @@ def test_removing_reparametrizations_restores_plain_parameters():
         pairs = [(torch.nn.utils.weight_norm(torch.nn.Linear(4, 3)), ember.nn.utils.weight_norm(ember.nn.Linear(4, 3)),
                   lambda lib, m: lib.nn.utils.remove_weight_norm(m)),
                  (torch.nn.utils.spectral_norm(torch.nn.Linear(4, 3)),
-                  ember.nn.utils.spectral_norm(ember.nn.Linear(4, 3)), lambda lib, m: lib.nn.utils.remove_spectral_norm(m)),
+                  ember.nn.utils.spectral_norm(ember.nn.Linear(4, 3)),
+                  lambda lib, m: lib.nn.utils.remove_spectral_norm(m)),
                  (torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(4, 3)),
                   ember.nn.utils.parametrizations.weight_norm(ember.nn.Linear(4, 3)),
                   lambda lib, m: lib.nn.utils.parametrize.remove_parametrizations(m, "weight"))]

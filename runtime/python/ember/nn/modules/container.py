@@ -260,7 +260,7 @@ class ParameterDict(Module):
         return key, self.pop(key)
 
     def get(self, key, default=None):
-        return self[key] if key in self else default
+        return self[key] if key in self else default  # noqa: SIM401 (self.get is this method)
 
     def fromkeys(self, keys, default=None):
         return ParameterDict((k, default) for k in keys)

@@ -277,7 +277,7 @@ class Module:
                             hook(self, args, kwargs, None)
                         else:
                             hook(self, args, None)
-                    except Exception:  # noqa: S110 - the forward's own error is the one to report
+                    except Exception:  # the forward's own error is the one to report
                         pass
             raise
         return output

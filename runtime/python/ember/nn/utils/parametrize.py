@@ -103,11 +103,12 @@ class ParametrizationList(ModuleList):
             if not isinstance(z, Tensor):
                 raise ValueError(f"A parametrization must return a tensor. Got {type(z).__name__}.")
             if z.dtype != dtype:
-                raise ValueError("Registering a parametrization may not change the dtype of the tensor, unless `unsafe` "
-                                 f"flag is enabled.\nunparametrized dtype: {dtype}\nparametrized dtype: {z.dtype}")
+                raise ValueError("Registering a parametrization may not change the dtype of the tensor, unless "
+                                 f"`unsafe` flag is enabled.\nunparametrized dtype: {dtype}\nparametrized dtype: "
+                                 f"{z.dtype}")
             if tuple(z.shape) != shape:
-                raise ValueError("Registering a parametrization may not change the shape of the tensor, unless `unsafe` "
-                                 f"flag is enabled.\nunparametrized shape: {list(shape)}\nparametrized shape: "
+                raise ValueError("Registering a parametrization may not change the shape of the tensor, unless "
+                                 f"`unsafe` flag is enabled.\nunparametrized shape: {list(shape)}\nparametrized shape: "
                                  f"{list(z.shape)}")
 
     def right_inverse(self, value: Tensor) -> None:
@@ -178,9 +179,10 @@ def register_parametrization(module: Module, tensor_name: str, parametrization: 
             if not isinstance(x, Tensor):
                 raise ValueError(f"A parametrization must return a tensor. Got {type(x).__name__}.")
             if x.dtype != y.dtype or tuple(x.shape) != tuple(y.shape):
-                raise ValueError("Registering a parametrization may not change the dtype or shape of the tensor, unless "
-                                 f"the `unsafe` flag is enabled.\nmodule.{tensor_name}: {y.dtype}{list(y.shape)}\n"
-                                 f"parametrization(module.{tensor_name}): {x.dtype}{list(x.shape)}")
+                raise ValueError("Registering a parametrization may not change the dtype or shape of the tensor, "
+                                 f"unless the `unsafe` flag is enabled.\nmodule.{tensor_name}: "
+                                 f"{y.dtype}{list(y.shape)}\nparametrization(module.{tensor_name}): "
+                                 f"{x.dtype}{list(x.shape)}")
         module.parametrizations[tensor_name].append(parametrization)
         module.parametrizations[tensor_name].unsafe |= unsafe
     elif tensor_name in module._buffers or tensor_name in module._parameters:

@@ -24,7 +24,7 @@ class Tower(nn.Module):
 
     def forward(self, tokens, offsets):
         h = self.bag(tokens, offsets)
-        for layer, gain in zip(self.layers, self.gains):
+        for layer, gain in zip(self.layers, self.gains, strict=True):
             h = h + self.act(F.glu(layer(h), dim=-1)) * gain
         return F.normalize(self.norm(h), dim=-1) * self.scales["out"]
 
@@ -63,7 +63,7 @@ def main():
         labels, tokens, offsets = sample(rng, 24)
         emb = model(tokens, offsets)
         a, p, n = emb[0::3], emb[1::3], emb[2::3]
-        la, lp, ln = labels[0::3], labels[1::3], labels[2::3]
+        la, lp = labels[0::3], labels[1::3]
         same = torch.from_numpy(np.where(la == lp, 1.0, -1.0).astype(np.float32))
         d_ap, d_an = F.pairwise_distance(a, p), F.pairwise_distance(a, n)
         loss = triplet(a, p, n) + 0.5 * cosine(a, p, same) + 0.1 * ranking(d_an, d_ap, same)
