@@ -23,6 +23,7 @@ from ._conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1
 from ._conv3d import adaptive_avg_pool3d, avg_pool3d, conv3d, max_pool3d, max_pool3d_with_indices  # noqa: F401
 from ._interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: F401
 from ._padding import pad  # noqa: F401
+from ._ctc import ctc_loss  # noqa: F401
 from ._distance import pairwise_distance, pdist  # noqa: F401
 from ._embedding_bag import embedding_bag  # noqa: F401
 from ._grid_sample import affine_grid, grid_sample  # noqa: F401

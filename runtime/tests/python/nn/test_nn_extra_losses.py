@@ -258,3 +258,90 @@ def test_margin_losses_of_an_empty_batch():
 def test_loss_reprs_show_no_arguments_like_torch():
     for name in ("MSELoss", "CrossEntropyLoss", "NLLLoss", "KLDivLoss"):
         assert repr(getattr(ember.nn, name)(reduction="sum")) == repr(getattr(torch.nn, name)(reduction="sum"))
+
+
+# ---- CTC ------------------------------------------------------------------------------------------
+def _ctc_case(rng, layout, blank=0, T=12, C=6):
+    target_lengths = [3, 0, 5, 7]  # sample 3 cannot be aligned in its 6 frames: an infinite loss
+    input_lengths = [12, 9, 12, 6]
+    labels = [c for c in range(C) if c != blank]
+    padded = rng.choice(labels, size=(4, 7))
+    padded[0, :3] = [labels[1], labels[1], labels[2]]  # a repeated label needs a blank between
+    targets = padded if layout == "padded" else np.concatenate([padded[n, :k] for n, k in enumerate(target_lengths)])
+    return rng.standard_normal((T, 4, C)), targets, input_lengths, target_lengths
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("zero_infinity", [False, True])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("layout,blank", [("padded", 0), ("concat", 0), ("padded", 5)])
+def test_ctc_loss_matches_torch(layout, blank, reduction, zero_infinity, dtype):
+    """Loss and the gradient to the logits under log_softmax, and to log_probs themselves (torch's
+    gradient, Note [CTC gradient]); NaN where torch's is NaN (an impossible alignment)."""
+    rng = np.random.default_rng(7)
+    x, targets, il, tl = _ctc_case(rng, layout, blank)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+    xt = torch.tensor(x, dtype=getattr(torch, dtype), requires_grad=True)
+    xe = ember.from_numpy(x.astype(dtype)).requires_grad_(True)
+    lpt, lpe = xt.log_softmax(2), xe.log_softmax(2)
+    lpt.retain_grad()
+    lpe.retain_grad()
+    lt = torch.nn.functional.ctc_loss(lpt, torch.from_numpy(targets), torch.tensor(il), torch.tensor(tl), blank,
+                                      reduction, zero_infinity)
+    le = ember.nn.functional.ctc_loss(lpe, ember.from_numpy(targets.copy()), ember.tensor(il), tl, blank, reduction,
+                                      zero_infinity)
+    np.testing.assert_allclose(le.detach().numpy(), lt.detach().numpy(), **tol)
+    g = rng.standard_normal(tuple(lt.shape))
+    lt.backward(torch.from_numpy(g).to(lt.dtype))
+    le.backward(ember.from_numpy(g.astype(dtype)))
+    for a, b in ((lpe.grad, lpt.grad), (xe.grad, xt.grad)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), equal_nan=True, **tol)
+
+
+def test_ctc_loss_gradient_matches_finite_differences():
+    """Through log_softmax (where torch's gradient convention is the true derivative)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((7, 2, 4))
+    args = (ember.tensor([[1, 2, 2], [3, 1, 0]]), [7, 5], [3, 2])
+
+    def loss(arr):
+        return ember.nn.functional.ctc_loss(ember.from_numpy(arr).log_softmax(2), *args, reduction="sum")
+
+    xe = ember.from_numpy(x.copy()).requires_grad_(True)
+    ember.nn.functional.ctc_loss(xe.log_softmax(2), *args, reduction="sum").backward()
+    numeric = np.zeros_like(x)
+    for i in range(x.size):
+        d = np.zeros(x.size)
+        d[i] = 1e-6
+        numeric.reshape(-1)[i] = (loss(x + d.reshape(x.shape)).item() - loss(x - d.reshape(x.shape)).item()) / 2e-6
+    np.testing.assert_allclose(xe.grad.numpy(), numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_ctc_loss_unbatched_and_module():
+    rng = np.random.default_rng(1)
+    lp = rng.standard_normal((8, 5))
+    lp = lp - np.log(np.exp(lp).sum(-1, keepdims=True))
+    for reduction in REDUCTIONS:
+        tm, em = torch.nn.CTCLoss(blank=4, reduction=reduction), ember.nn.CTCLoss(blank=4, reduction=reduction)
+        assert repr(em) == repr(tm)
+        want = tm(torch.from_numpy(lp), torch.tensor([0, 1, 1]), torch.tensor(8), torch.tensor(3))
+        got = em(ember.from_numpy(lp.copy()), ember.tensor([0, 1, 1]), ember.tensor(8), ember.tensor(3))
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10)
+
+
+CTC_ERRORS = [
+    lambda F, lib: F.ctc_loss(lib.zeros(5, 2, 4), lib.tensor([[1, 2], [1, 1]]), [5, 5], [2, 2], blank=4),
+    lambda F, lib: F.ctc_loss(lib.zeros(5, 2, 4), lib.tensor([[1, 2], [1, 1]]), [6, 5], [2, 2]),
+    lambda F, lib: F.ctc_loss(lib.zeros(5, 2, 4), lib.tensor([[1, 2], [1, 1]]), [5, 5, 5], [2, 2]),
+    lambda F, lib: F.ctc_loss(lib.zeros(5, 2, 4), lib.tensor([[1, 2], [1, 1]]), [5, 5], [2, 3]),
+]
+
+
+@pytest.mark.parametrize("call", CTC_ERRORS, ids=[str(i) for i in range(len(CTC_ERRORS))])
+def test_ctc_loss_errors_match_torch(call):
+    with pytest.raises(Exception) as want:
+        call(torch.nn.functional, torch)
+    with pytest.raises(Exception) as got:
+        call(ember.nn.functional, ember)
+    assert isinstance(got.value, want.type), f"ember {got.type.__name__}: {got.value}; torch {want.type.__name__}"
+    assert "[ctc_loss]" in str(got.value)
