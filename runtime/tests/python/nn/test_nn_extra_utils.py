@@ -262,3 +262,59 @@ def test_custom_parametrization_with_right_inverse_and_cache():
     assert list(m.state_dict()) == list(tm.state_dict())
     with pytest.raises(ValueError, match="does not have a parameter, a buffer, or a parametrized element"):
         P.register_parametrization(m, "nothing", _ESymmetric())
+
+
+# ---- nn.init additions -----------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(4, 6), (6, 4), (5, 3, 2, 2), (3, 3)])
+def test_orthogonal_init_is_orthogonal_with_gain(shape):
+    ember.manual_seed(0)
+    w = ember.empty(*shape)
+    ember.nn.init.orthogonal_(w, gain=1.5)
+    flat = w.numpy().reshape(shape[0], -1).astype(np.float64)
+    small = min(flat.shape)
+    gram = flat @ flat.T if flat.shape[0] == small else flat.T @ flat
+    np.testing.assert_allclose(gram, 2.25 * np.eye(small), atol=1e-5)
+    g = ember.Generator().manual_seed(3)
+    a, b = ember.empty(*shape), ember.empty(*shape)
+    ember.nn.init.orthogonal_(a, generator=g)
+    ember.nn.init.orthogonal_(b, generator=ember.Generator().manual_seed(3))
+    np.testing.assert_array_equal(a.numpy(), b.numpy())  # reproducible from a generator
+
+
+@pytest.mark.parametrize("name,shape,kwargs", [("eye_", (3, 5), {}), ("eye_", (4, 2), {}),
+                                               ("dirac_", (4, 2, 3, 3), {"groups": 2}), ("dirac_", (3, 5, 3), {}),
+                                               ("dirac_", (2, 2, 3, 2, 3), {})])
+def test_deterministic_inits_match_torch(name, shape, kwargs):
+    t, e = torch.empty(*shape), ember.empty(*shape)
+    getattr(torch.nn.init, name)(t, **kwargs)
+    getattr(ember.nn.init, name)(e, **kwargs)
+    np.testing.assert_array_equal(e.numpy(), t.numpy())
+
+
+def test_dirac_weights_make_an_identity_convolution():
+    conv = ember.nn.Conv2d(3, 3, 3, padding=1, bias=False)
+    ember.nn.init.dirac_(conv.weight)
+    x = ember.randn(2, 3, 5, 5)
+    np.testing.assert_allclose(conv(x).detach().numpy(), x.numpy(), rtol=1e-6)
+
+
+def test_sparse_init_zeros_a_share_of_each_column():
+    ember.manual_seed(0)
+    w = ember.empty(10, 6)
+    ember.nn.init.sparse_(w, 0.3, std=0.02)
+    zeros = (w.numpy() == 0).sum(0)
+    np.testing.assert_array_equal(zeros, 3)
+    assert 0.005 < w.numpy()[w.numpy() != 0].std() < 0.05
+
+
+@pytest.mark.parametrize("call", [lambda lib: lib.nn.init.orthogonal_(lib.empty(3)),
+                                  lambda lib: lib.nn.init.eye_(lib.empty(2, 2, 2)),
+                                  lambda lib: lib.nn.init.dirac_(lib.empty(2, 2)),
+                                  lambda lib: lib.nn.init.dirac_(lib.empty(3, 2, 3), groups=2),
+                                  lambda lib: lib.nn.init.sparse_(lib.empty(3), 0.5)])
+def test_init_errors_match_torch(call):
+    with pytest.raises(ValueError) as want:
+        call(torch)
+    with pytest.raises(ValueError) as got:
+        call(ember)
+    assert str(got.value) == str(want.value)
