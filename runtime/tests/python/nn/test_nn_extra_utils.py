@@ -318,3 +318,50 @@ def test_init_errors_match_torch(call):
     with pytest.raises(ValueError) as got:
         call(ember)
     assert str(got.value) == str(want.value)
+
+
+# ---- backward hooks --------------------------------------------------------------------------------
+def _hooked_mlp(lib, log):
+    lib.manual_seed(0)
+    m = lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.ReLU(), lib.nn.Linear(4, 2))
+    with lib.no_grad():
+        for p in m.parameters():
+            p.copy_(lib.arange(p.numel(), dtype=lib.float64).reshape(p.shape) * 0.1 - 0.3)
+    shapes = lambda gs: [None if g is None else tuple(g.shape) for g in gs]  # noqa: E731
+    m[0].register_full_backward_hook(lambda mod, gi, go: log.append(("hook0", shapes(gi), shapes(go))))
+    m[2].register_full_backward_hook(lambda mod, gi, go: (log.append(("hook2", shapes(gi))), (gi[0] * 2,))[1])
+    h = m[2].register_full_backward_pre_hook(lambda mod, go: (log.append(("pre2", shapes(go))), (go[0] * 0.5,))[1])
+    return m.double(), h
+
+
+def test_full_backward_hooks_follow_torch():
+    """Order, arguments, and replacement of grad_output (pre-hook) and grad_input (hook), as torch."""
+    results = {}
+    for lib in (torch, ember):
+        log = []
+        m, pre = _hooked_mlp(lib, log)
+        x = lib.ones(5, 3, dtype=lib.float64, requires_grad=True)
+        m(x).sum().backward()
+        first = (x.grad.numpy().copy(), m[0].weight.grad.numpy().copy())
+        pre.remove()
+        x.grad = None
+        m(x).sum().backward()
+        results[lib.__name__] = (log, first, x.grad.numpy().copy())
+    (log_t, first_t, second_t), (log_e, first_e, second_e) = results["torch"], results["ember"]
+    assert log_e == log_t
+    for a, b in zip(first_e, first_t, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    np.testing.assert_allclose(second_e, second_t, rtol=1e-12)
+
+
+def test_backward_hook_of_a_module_whose_inputs_need_no_gradient():
+    calls = {}
+    for lib in (torch, ember):
+        seen = []
+        m = lib.nn.Linear(3, 2)
+        m.register_full_backward_hook(lambda mod, gi, go, seen=seen: seen.append((gi, tuple(go[0].shape))))
+        with pytest.warns(UserWarning, match="Full backward hook is firing when gradients are computed with respect "
+                                             "to module outputs"):
+            m(lib.ones(4, 3)).sum().backward()
+        calls[lib.__name__] = seen
+    assert calls["ember"] == calls["torch"] == [((None,), (4, 2))]

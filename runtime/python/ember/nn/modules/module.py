@@ -2,6 +2,7 @@
 state_dict round trips, train/eval, device/dtype moves), following torch.nn.Module."""
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from typing import Callable, Iterator
 
@@ -29,7 +30,8 @@ class Module:
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
         for hooks in ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
-                      "_forward_hooks_with_kwargs", "_forward_hooks_always_called"):
+                      "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_backward_hooks",
+                      "_backward_pre_hooks"):
             object.__setattr__(self, hooks, OrderedDict())
 
     # ---- registration --------------------------------------------------------------------------
@@ -216,7 +218,7 @@ class Module:
         return self
 
     def __call__(self, *args, **kwargs):
-        if not (self._forward_pre_hooks or self._forward_hooks):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks):
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
 
@@ -245,6 +247,16 @@ class Module:
         return self._add_hook(self._forward_hooks, hook, prepend, {"_forward_hooks_with_kwargs": with_kwargs,
                                                                      "_forward_hooks_always_called": always_call})
 
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """hook(module, grad_input, grad_output) -> None or new grad_input, run when the gradients of the
+        module's tensor inputs are computed (Note [Module backward hooks])."""
+        return self._add_hook(self._backward_hooks, hook, prepend, {})
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """hook(module, grad_output) -> None or new grad_output, run when the gradients of the module's
+        outputs arrive, before they flow into the module."""
+        return self._add_hook(self._backward_pre_hooks, hook, prepend, {})
+
     def _call_with_hooks(self, args: tuple, kwargs: dict):
         for hook_id, hook in list(self._forward_pre_hooks.items()):
             if hook_id in self._forward_pre_hooks_with_kwargs:
@@ -258,9 +270,15 @@ class Module:
                 result = hook(self, args)
                 if result is not None:
                     args = result if isinstance(result, tuple) else (result,)
+        backward = (self._backward_hooks or self._backward_pre_hooks) and ember.is_grad_enabled()
+        if backward:
+            state = _BackwardHookState(self, len(args))
+            args = _wrap_tensors(_InputGradHook, state, args, record=True)
         called = set()
         try:
             output = self.forward(*args, **kwargs)
+            if backward:
+                output = _wrap_output(state, output)
             for hook_id, hook in list(self._forward_hooks.items()):
                 called.add(hook_id)
                 if hook_id in self._forward_hooks_with_kwargs:
@@ -432,6 +450,99 @@ class Module:
             else:
                 main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
+
+
+# Note [Module backward hooks]
+# As torch's BackwardHook: the tensors going into forward pass through one identity autograd node and
+# the tensors coming out through another. The output node's backward sees grad_output (backward
+# pre-hooks may replace it); the input node's backward sees grad_input, where the full backward
+# hooks run (and may replace it). A module none of whose inputs needs a gradient gets its hooks
+# called from the output node with grad_input all None.
+
+class _BackwardHookState:
+    def __init__(self, module: "Module", n_args: int):
+        self.module, self.n_args = module, n_args
+        self.grad_output = None
+        self.input_positions: list = []
+
+
+def _wrap_tensors(fn, state: _BackwardHookState, values: tuple, record: bool = False) -> tuple:
+    positions = [i for i, v in enumerate(values) if isinstance(v, Tensor) and v.requires_grad]
+    if record:
+        state.input_positions = positions
+    if not positions:
+        return values
+    wrapped = fn.apply(state, *[values[i] for i in positions])
+    out = list(values)
+    for i, w in zip(positions, wrapped, strict=True):
+        out[i] = w
+    return tuple(out)
+
+
+def _wrap_output(state: _BackwardHookState, output):
+    if isinstance(output, Tensor):
+        return _wrap_tensors(_OutputGradHook, state, (output,))[0]
+    if isinstance(output, tuple) and any(isinstance(o, Tensor) for o in output):
+        return type(output)(_wrap_tensors(_OutputGradHook, state, output)) if type(output) is tuple else \
+            type(output)(*_wrap_tensors(_OutputGradHook, state, tuple(output)))
+    return output
+
+
+class _OutputGradHook(ember.autograd.Function):
+    @staticmethod
+    def forward(ctx, state, *tensors):
+        ctx.state = state
+        ctx.set_materialize_grads(False)
+        return tuple(t.view_as(t) for t in tensors)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        state = ctx.state
+        module = state.module
+        for hook in list(module._backward_pre_hooks.values()):
+            result = hook(module, grads)
+            if result is not None:
+                result = result if isinstance(result, tuple) else (result,)
+                if len(result) != len(grads):
+                    raise RuntimeError(f"Backward pre hook returned an invalid number of grad_output, got "
+                                       f"{len(result)}, but expected {len(grads)}")
+                grads = result
+        state.grad_output = grads
+        if not state.input_positions and module._backward_hooks:
+            warnings.warn("Full backward hook is firing when gradients are computed with respect to module outputs "
+                          "since no inputs require gradients.", stacklevel=2)
+            for hook in list(module._backward_hooks.values()):
+                result = hook(module, (None,) * state.n_args, grads)
+                if result is not None and not (isinstance(result, tuple) and all(r is None for r in result)):
+                    raise RuntimeError("Backward hook for Modules where no input requires gradient should always "
+                                       "return None or None for all gradients.")
+        return (None, *grads)
+
+
+class _InputGradHook(ember.autograd.Function):
+    @staticmethod
+    def forward(ctx, state, *tensors):
+        ctx.state = state
+        ctx.set_materialize_grads(False)
+        return tuple(t.view_as(t) for t in tensors)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        state = ctx.state
+        module = state.module
+        full = [None] * state.n_args
+        for i, g in zip(state.input_positions, grads, strict=True):
+            full[i] = g
+        full = tuple(full)
+        for hook in list(module._backward_hooks.values()):
+            result = hook(module, full, state.grad_output)
+            if result is not None:
+                result = result if isinstance(result, tuple) else (result,)
+                if len(result) != len(full):
+                    raise RuntimeError(f"Backward hook returned an invalid number of grad_input, got {len(result)}, "
+                                       f"but expected {len(full)}")
+                full = result
+        return (None, *[full[i] for i in state.input_positions])
 
 
 class _IncompatibleKeys(tuple):
