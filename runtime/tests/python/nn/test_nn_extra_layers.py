@@ -182,3 +182,24 @@ def test_instance_norm_warns_on_channel_mismatch_without_affine():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ember.nn.InstanceNorm1d(3)(ember.zeros(2, 3, 5) + ember.arange(5.0))
+
+
+def test_sync_batchnorm_converts_and_runs_as_batchnorm_in_one_process():
+    results = {}
+    for lib in (torch, ember):
+        lib.manual_seed(0)
+        net = lib.nn.Sequential(lib.nn.Conv2d(2, 3, 3), lib.nn.BatchNorm2d(3),
+                                lib.nn.Sequential(lib.nn.BatchNorm2d(3, affine=False, momentum=None)))
+        net = lib.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        results[lib.__name__] = net
+    tm, em = results["torch"], results["ember"]
+    assert repr(em) == repr(tm) and list(em.state_dict()) == list(tm.state_dict())
+    em.load_state_dict({k: E(v) for k, v in tm.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((4, 2, 5, 5)).astype(np.float32)
+    for _ in range(2):
+        yt, ye = tm(torch.from_numpy(x)), em(ember.from_numpy(x.copy()))
+        np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+    for (k, a), b in zip(em.state_dict().items(), tm.state_dict().values(), strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+    with pytest.raises(ValueError, match=r"\[SyncBatchNorm\] expected at least 2D input"):
+        ember.nn.SyncBatchNorm(3)(ember.zeros(3))
