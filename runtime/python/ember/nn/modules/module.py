@@ -18,6 +18,10 @@ def _shape(t) -> list:
     return list(t.shape)
 
 
+_HOOK_DICTS = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks", "_forward_hooks_with_kwargs",
+               "_forward_hooks_always_called", "_backward_hooks", "_backward_pre_hooks")
+
+
 class Module:
     training: bool
 
@@ -29,10 +33,14 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
-        for hooks in ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
-                      "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_backward_hooks",
-                      "_backward_pre_hooks"):
+        for hooks in _HOOK_DICTS:
             object.__setattr__(self, hooks, OrderedDict())
+
+    def __setstate__(self, state):
+        # modules pickled before the hook registries existed get empty ones
+        self.__dict__.update(state)
+        for hooks in _HOOK_DICTS:
+            self.__dict__.setdefault(hooks, OrderedDict())
 
     # ---- registration --------------------------------------------------------------------------
     def _check_init(self):
