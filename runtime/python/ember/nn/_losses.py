@@ -9,13 +9,14 @@ size. The legacy size_average/reduce arguments map to a reduction as torch's
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import ember
 from ember import Tensor
 
 __all__ = ["nll_loss", "cross_entropy", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "kl_div"]
+           "binary_cross_entropy_with_logits", "kl_div", "poisson_nll_loss", "gaussian_nll_loss"]
 
 _INDEX_DTYPES = (ember.int64, ember.int32, ember.int8, ember.uint8)
 
@@ -245,6 +246,50 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     ad = d.abs()
     losses = ember.where(ad < delta, (d * d) * 0.5, (ad - 0.5 * delta) * delta)
     return _weighted_reduce("huber_loss", losses, weight, input, reduction, mean_over_weights=False)
+
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False, size_average=None,
+                     eps: float = 1e-8, reduce=None, reduction: str = "mean") -> Tensor:
+    """exp(x) - t x (log_input) or x - t log(x + eps); full adds Stirling's t log t - t + log(2 pi t) / 2
+    where t > 1."""
+    reduction = _reduction("poisson_nll_loss", reduction, size_average, reduce)
+    if log_input:
+        loss = ember.exp(input) - target * input
+    else:
+        loss = input - target * ember.log(input + eps)
+    if full:
+        big = target > 1
+        safe = ember.where(big, target, ember.full_like(target, 2.0))  # no log(0) in the unused branch's gradient
+        stirling = safe * ember.log(safe) - safe + 0.5 * ember.log(2 * math.pi * safe)
+        loss = loss + ember.where(big, stirling, ember.zeros_like(stirling))
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False, eps: float = 1e-6,
+                      reduction: str = "mean") -> Tensor:
+    """(log(max(var, eps)) + (input - target)^2 / max(var, eps)) / 2 (+ log(2 pi) / 2 when full). var
+    matches input's shape, or lacks its last dim, or differs in one dim of size 1 (homoscedastic); the
+    clamp does not reach the gradient, as in torch."""
+    op = "gaussian_nll_loss"
+    if isinstance(var, (int, float)):
+        if var < 0:
+            raise ValueError(f"[{op}] var has negative entry/entries (got var={var})")
+        var = ember.full_like(input, float(var))
+    elif input.device.type == "cpu" and var.numel() and bool((var < 0).any().item()):
+        raise ValueError(f"[{op}] var has negative entry/entries")
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (input.dim() == var.dim()
+                  and sum(v for i, v in zip(input.shape, var.shape, strict=True) if i != v) == 1):
+            raise ValueError(f"[{op}] var is of incorrect size (var {list(var.shape)} for input {list(input.shape)})")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"[{op}] {reduction} is not valid")
+    var = var + (var.detach().clamp_min(eps) - var.detach())
+    loss = 0.5 * (ember.log(var) + (input - target) ** 2 / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
 
 
 # ---- binary cross-entropy ------------------------------------------------------------------------

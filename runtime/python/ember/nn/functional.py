@@ -3,13 +3,18 @@ Some are single fused ops with CPU and CUDA kernels (layer_norm, cross_entropy, 
 from __future__ import annotations
 
 import math
+import warnings
 
 import ember
 from ember import Tensor
 
 from . import _fused_attention
 from ._losses import (_check_index_range, binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
-                      _broadcast_shape, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+                      _broadcast_shape, cross_entropy, gaussian_nll_loss, huber_loss, kl_div, l1_loss, mse_loss,
+                      nll_loss, poisson_nll_loss, smooth_l1_loss)
+from ._margin_losses import (cosine_embedding_loss, hinge_embedding_loss, margin_ranking_loss,  # noqa: F401
+                             multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss, soft_margin_loss,
+                             triplet_margin_loss, triplet_margin_with_distance_loss)
 from ._conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,  # noqa: F401
                     adaptive_max_pool1d_with_indices, adaptive_max_pool2d, adaptive_max_pool2d_with_indices, avg_pool1d,
                     avg_pool2d, batch_norm, conv1d, conv2d, conv_transpose1d, conv_transpose2d, dropout1d, dropout2d,
@@ -19,6 +24,18 @@ from ._conv3d import (adaptive_avg_pool3d, avg_pool3d, conv3d, conv_transpose3d,
                       max_pool3d_with_indices)
 from ._interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: F401
 from ._padding import pad  # noqa: F401
+from ._ctc import ctc_loss  # noqa: F401
+from ._distance import pairwise_distance, pdist  # noqa: F401
+from ._embedding_bag import embedding_bag  # noqa: F401
+from ._grid_sample import affine_grid, grid_sample  # noqa: F401
+from ._multihead import multi_head_attention_forward  # noqa: F401
+from ._pooling import (adaptive_max_pool3d, adaptive_max_pool3d_with_indices, lp_pool1d, lp_pool2d,  # noqa: F401
+                       lp_pool3d, max_unpool1d, max_unpool2d, max_unpool3d)
+from ._normalization import instance_norm, local_response_norm  # noqa: F401
+from ._shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: F401
+from ._activations import (celu, celu_, elu, elu_, glu, hardshrink, hardsigmoid, hardswish, hardtanh,  # noqa: F401
+                           hardtanh_, leaky_relu_, logsigmoid, mish, prelu, relu6, rrelu, rrelu_, selu, selu_,
+                           softmin, softshrink, softsign, tanhshrink, threshold, threshold_)
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -34,6 +51,37 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return out.reshape(*lead, weight.shape[0])
 
 
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y_o = x1^T W_o x2 + b_o over the last dims (leading dims are batch dims): one GEMM of x1 with W
+    laid out (in1, out * in2), then a product with x2 summed over in2."""
+    op = "bilinear"
+    if input1.dim() != input2.dim():
+        raise RuntimeError(f"[{op}] bilinear(): input dimensions do not match: got {input1.dim()} and {input2.dim()}")
+    for i in range(input1.dim() - 1):
+        if input1.shape[i] != input2.shape[i]:
+            raise RuntimeError(f"[{op}] bilinear(): input batch dimensions do not match: got {input1.shape[i]} and "
+                               f"{input2.shape[i]}")
+    if weight.dim() != 3:
+        raise RuntimeError(f"[{op}] bilinear(): weight must be 3-dimensional (out, in1, in2), got {list(weight.shape)}")
+    out, in1, in2 = weight.shape
+    if input1.shape[-1] != in1:
+        raise RuntimeError(f"[{op}] bilinear(): input1 size does not match weight size: got {input1.shape[-1]} but "
+                           f"expected {in1}")
+    if input2.shape[-1] != in2:
+        raise RuntimeError(f"[{op}] bilinear(): input2 size does not match weight size: got {input2.shape[-1]} but "
+                           f"expected {in2}")
+    if bias is not None and bias.shape[0] != out:
+        raise RuntimeError(f"[{op}] bilinear(): bias size does not match weight size: got {bias.shape[0]} but "
+                           f"expected {out}")
+    lead = tuple(input1.shape[:-1])
+    x1, x2 = input1.reshape(-1, in1), input2.reshape(-1, in2)
+    left = ember.mm(x1, weight.permute(1, 0, 2).reshape(in1, out * in2)).reshape(x1.shape[0], out, in2)
+    y = (left * x2.unsqueeze(1)).sum(-1)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(*lead, out)
+
+
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     return input.relu_() if inplace else ember.relu(input)
 
@@ -43,16 +91,11 @@ def relu_(input: Tensor) -> Tensor:
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    out = ember.leaky_relu(input, negative_slope)
-    return input.copy_(out) if inplace else out
+    return leaky_relu_(input, negative_slope) if inplace else ember.leaky_relu(input, negative_slope)
 
 
-def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: F811 (torch's name)
     return ember.softplus(input, beta, threshold)
-
-
-def logsigmoid(input: Tensor) -> Tensor:
-    return -ember.softplus(-input, 1, 20)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -73,16 +116,42 @@ def tanh(input: Tensor) -> Tensor:
     return ember.tanh(input)
 
 
-def softmax(input: Tensor, dim: int = -1, dtype=None) -> Tensor:
+def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
+    """torch's implicit softmax dim (deprecated there too): 0 for 0-, 1- and 3-d inputs, else 1."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                  "as an argument.", stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    if dim is None:
+        dim = _softmax_dim("softmax", input.dim(), _stacklevel)
     if dtype is not None:
         input = input.to(dtype)
     return ember.softmax(input, dim)
 
 
-def log_softmax(input: Tensor, dim: int = -1, dtype=None) -> Tensor:
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    if dim is None:
+        dim = _softmax_dim("log_softmax", input.dim(), _stacklevel)
     if dtype is not None:
         input = input.to(dtype)
     return ember.log_softmax(input, dim)
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
+    """softmax((logits + g) / tau) with g ~ Gumbel(0, 1) drawn from ember's generator; hard=True returns the
+    one-hot of the argmax whose gradient is the soft sample's (straight-through)."""
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    with ember.no_grad():
+        gumbels = -ember.log(-ember.log(ember.rand_like(logits)))
+    y_soft = ember.softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return y_soft
+    index = y_soft.detach().argmax(dim, keepdim=True)
+    y_hard = ember.zeros_like(logits).scatter(dim, index, ember.ones_like(index, dtype=logits.dtype))
+    return y_hard - y_soft.detach() + y_soft
 
 
 def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
@@ -122,6 +191,42 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         return input
     out = input * 0.0 if p == 1.0 else ember.dropout(input, p, training)
     return input.copy_(out) if inplace else out
+
+
+_SELU_ALPHA_PRIME = 1.7580993408473766  # -scale * alpha of SELU: the value a dropped unit takes
+
+
+def _alpha_dropout(op: str, input: Tensor, p: float, training: bool, inplace: bool, feature: bool) -> Tensor:
+    """Dropout that keeps SELU's self-normalisation: dropped units take SELU's negative saturation
+    value, and an affine map a * x + b restores zero mean and unit variance (torch's formula)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"[{op}] dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0 or input.numel() == 0:
+        return input
+    if feature and input.dim() < 2:
+        raise RuntimeError(f"[{op}] Feature dropout requires at least 2 dimensions in the input (got "
+                           f"{list(input.shape)})")
+    if p == 1.0:
+        out = input * 0.0
+    else:
+        noise_shape = tuple(input.shape[:2]) + (1,) * (input.dim() - 2) if feature else tuple(input.shape)
+        keep = (ember.rand(noise_shape, device=input.device) < 1 - p).to(input.dtype)
+        a = 1.0 / math.sqrt((_SELU_ALPHA_PRIME ** 2 * p + 1) * (1 - p))
+        b = (keep - 1) * (_SELU_ALPHA_PRIME * a) + _SELU_ALPHA_PRIME * a * p
+        out = input * (keep * a) + b
+    if inplace:
+        input.copy_(out)
+        return input
+    return out
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    return _alpha_dropout("alpha_dropout", input, p, training, inplace, feature=False)
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """alpha_dropout of whole channels (dim 1) of an (N, C, *) input."""
+    return _alpha_dropout("feature_alpha_dropout", input, p, training, inplace, feature=True)
 
 
 def _renorm_rows_(weight: Tensor, flat_indices: Tensor, max_norm: float, norm_type: float) -> None:

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import ember
 
 from ._grad import no_grad
 
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
-    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "sigmoid"):
+    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                        "conv_transpose3d", "sigmoid"):
         return 1.0
     if nonlinearity == "tanh":
         return 5.0 / 3
@@ -103,3 +106,67 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
             fresh = ember.empty_like(tensor).normal_(mean, std, generator=generator)
             tensor.copy_(ember.where(outside, fresh, tensor))
         return tensor.clamp_(a, b)
+
+
+def eye_(tensor):
+    """The identity matrix (ones on the diagonal) in a 2-D tensor."""
+    if tensor.dim() != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    with no_grad():
+        return tensor.copy_(ember.eye(tensor.shape[0], tensor.shape[1], dtype=tensor.dtype, device=tensor.device))
+
+
+def dirac_(tensor, groups: int = 1):
+    """Convolution weights {3, 4, 5}-d that pass each input channel to its output channel unchanged (per group)."""
+    if tensor.dim() not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    out_channels = tensor.shape[0]
+    if out_channels % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    per_group = out_channels // groups
+    kept = min(per_group, tensor.shape[1])
+    weight = np.zeros(tuple(tensor.shape), dtype=np.float64)
+    center = tuple(k // 2 for k in tensor.shape[2:])
+    for g in range(groups):
+        for d in range(kept):
+            weight[(g * per_group + d, d) + center] = 1.0
+    with no_grad():
+        return tensor.copy_(ember.from_numpy(weight).to(tensor.dtype).to(tensor.device))
+
+
+def orthogonal_(tensor, gain: float = 1.0, generator=None):
+    """A (semi-)orthogonal matrix (of the tensor flattened to rows x cols) times gain: the Q of a QR
+    factorisation of a standard normal draw (from ember's generator), signs fixed by R's diagonal as
+    torch does. The factorisation runs in float64 on the host (an init-time, one-off cost)."""
+    if tensor.dim() < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    with no_grad():
+        draw = ember.empty((rows, cols), dtype=ember.float64).normal_(0.0, 1.0, generator=generator).numpy()
+        flat = draw.T if rows < cols else draw
+        q, r = np.linalg.qr(flat)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        q = ember.from_numpy(np.ascontiguousarray(q * gain)).to(tensor.dtype).to(tensor.device)
+        return tensor.copy_(q.reshape(tuple(tensor.shape)))
+
+
+def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
+    """A 2-D N(0, std) matrix with ceil(sparsity * rows) zeros in each column (rows drawn at random)."""
+    if tensor.dim() != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    zeros = int(math.ceil(sparsity * rows))
+    with no_grad():
+        tensor.normal_(0.0, std, generator=generator)
+        mask = np.ones((rows, cols), dtype=bool)
+        for col in range(cols):
+            order = ember.randperm(rows, generator=generator).numpy() if generator is not None else \
+                ember.randperm(rows).numpy()
+            mask[order[:zeros], col] = False
+        keep = ember.from_numpy(mask).to(tensor.device)
+        return tensor.copy_(ember.where(keep, tensor, ember.zeros_like(tensor)))

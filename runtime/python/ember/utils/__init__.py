@@ -1,4 +1,4 @@
-"""ember.utils: data loading (torch.utils.data's API)."""
-from . import data  # noqa: F401
+"""ember.utils: data loading (torch.utils.data's API) and hook handles (torch.utils.hooks')."""
+from . import data, hooks
 
-__all__ = ["data"]
+__all__ = ["data", "hooks"]

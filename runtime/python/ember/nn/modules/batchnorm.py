@@ -1,5 +1,6 @@
-"""BatchNorm1d/2d/3d (torch.nn.modules.batchnorm): running statistics in buffers, train/eval,
-momentum=None for a cumulative average; torch's state_dict keys. Math: nn/_conv.py batch_norm."""
+"""BatchNorm1d/2d/3d and SyncBatchNorm (one process only) (torch.nn.modules.batchnorm): running
+statistics in buffers, train/eval, momentum=None for a cumulative average; torch's state_dict keys.
+Math: nn/_conv.py batch_norm."""
 from __future__ import annotations
 
 import ember
@@ -53,10 +54,13 @@ class _BatchNorm(Module):
         if self.bias is not None:
             init.zeros_(self.bias)
 
-    def forward(self, input):
+    def _check_input_dim(self, input) -> None:
         if input.dim() not in self._expected_dims:
             want = " or ".join(f"{d}D" for d in self._expected_dims)
             raise ValueError(f"[{type(self).__name__}] expected {want} input (got {input.dim()}D input)")
+
+    def forward(self, input):
+        self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)
@@ -82,3 +86,45 @@ class BatchNorm2d(_BatchNorm):
 
 class BatchNorm3d(_BatchNorm):
     _expected_dims = (5,)
+
+
+class SyncBatchNorm(_BatchNorm):
+    """BatchNorm over N and any spatial dims whose statistics would be synchronised across processes.
+    A single process (no process group, or a world of one) computes exactly BatchNorm; training with
+    several processes raises NotImplementedError (ember has no cross-process batch statistics yet)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, process_group=None, device=None, dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+        self.process_group = process_group
+
+    def _check_input_dim(self, input) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"[SyncBatchNorm] expected at least 2D input (got {input.dim()}D input)")
+        if input.shape[1] == 0:
+            raise ValueError("[SyncBatchNorm] SyncBatchNorm number of input channels should be non-zero")
+
+    def forward(self, input):
+        from ... import distributed
+        if self.training and distributed.is_available() and distributed.is_initialized() and \
+                distributed.get_world_size(self.process_group) > 1:
+            raise NotImplementedError("[SyncBatchNorm] training with batch statistics synchronised across "
+                                      f"{distributed.get_world_size(self.process_group)} processes is not supported "
+                                      "yet; use BatchNorm (per-process statistics) instead")
+        return super().forward(input)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module, process_group=None):
+        """module with every BatchNorm*d replaced by a SyncBatchNorm sharing its parameters and buffers."""
+        out = module
+        if isinstance(module, _BatchNorm) and not isinstance(module, cls):
+            out = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
+                      process_group)
+            if module.affine:
+                out.weight, out.bias = module.weight, module.bias
+            out.running_mean, out.running_var = module.running_mean, module.running_var
+            out.num_batches_tracked = module.num_batches_tracked
+            out.training = module.training
+        for name, child in module.named_children():
+            out.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return out

@@ -1,4 +1,5 @@
-"""Dropout and channel-wise Dropout1d/2d/3d (torch.nn.modules.dropout)."""
+"""Dropout, channel-wise Dropout1d/2d/3d and the SELU-preserving AlphaDropout/FeatureAlphaDropout
+(torch.nn.modules.dropout)."""
 from __future__ import annotations
 
 from .. import functional as F
@@ -37,3 +38,13 @@ class Dropout2d(_ChannelDropout):
 
 class Dropout3d(_ChannelDropout):
     _functional = staticmethod(F.dropout3d)
+
+
+class AlphaDropout(Dropout):
+    def forward(self, input):
+        return F.alpha_dropout(input, self.p, self.training)
+
+
+class FeatureAlphaDropout(Dropout):
+    def forward(self, input):
+        return F.feature_alpha_dropout(input, self.p, self.training)

@@ -2,18 +2,24 @@
 state_dict round trips, train/eval, device/dtype moves), following torch.nn.Module."""
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from typing import Callable, Iterator
 
 import ember
 from ember import Tensor
 
+from ...utils.hooks import RemovableHandle
 from ..parameter import Buffer, Parameter
 from .._grad import no_grad, zero_grads
 
 
 def _shape(t) -> list:
     return list(t.shape)
+
+
+_HOOK_DICTS = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks", "_forward_hooks_with_kwargs",
+               "_forward_hooks_always_called", "_backward_hooks", "_backward_pre_hooks")
 
 
 class Module:
@@ -27,6 +33,14 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        for hooks in _HOOK_DICTS:
+            object.__setattr__(self, hooks, OrderedDict())
+
+    def __setstate__(self, state):
+        # modules pickled before the hook registries existed get empty ones
+        self.__dict__.update(state)
+        for hooks in _HOOK_DICTS:
+            self.__dict__.setdefault(hooks, OrderedDict())
 
     # ---- registration --------------------------------------------------------------------------
     def _check_init(self):
@@ -212,7 +226,87 @@ class Module:
         return self
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks):
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
+
+    # ---- forward hooks (torch's semantics: pre-hooks may replace the inputs, hooks the output) -------
+    def _add_hook(self, hooks: OrderedDict, hook, prepend: bool, flags: dict) -> RemovableHandle:
+        extras = [getattr(self, name) for name in flags]
+        handle = RemovableHandle(hooks, extra_dict=extras)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        for name, on in flags.items():
+            if on:
+                getattr(self, name)[handle.id] = True
+        return handle
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
+        """hook(module, args) -> None or new args (with_kwargs: hook(module, args, kwargs) -> None or
+        (args, kwargs)), run before each forward."""
+        return self._add_hook(self._forward_pre_hooks, hook, prepend,
+                              {"_forward_pre_hooks_with_kwargs": with_kwargs})
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """hook(module, args, output) -> None or a new output (with_kwargs: hook(module, args, kwargs,
+        output)), run after each forward; always_call hooks run even when forward raised."""
+        return self._add_hook(self._forward_hooks, hook, prepend, {"_forward_hooks_with_kwargs": with_kwargs,
+                                                                     "_forward_hooks_always_called": always_call})
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """hook(module, grad_input, grad_output) -> None or new grad_input, run when the gradients of the
+        module's tensor inputs are computed (Note [Module backward hooks])."""
+        return self._add_hook(self._backward_hooks, hook, prepend, {})
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """hook(module, grad_output) -> None or new grad_output, run when the gradients of the module's
+        outputs arrive, before they flow into the module."""
+        return self._add_hook(self._backward_pre_hooks, hook, prepend, {})
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict):
+        for hook_id, hook in list(self._forward_pre_hooks.items()):
+            if hook_id in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {result}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        backward = (self._backward_hooks or self._backward_pre_hooks) and ember.is_grad_enabled()
+        if backward:
+            state = _BackwardHookState(self, len(args))
+            args = _wrap_tensors(_InputGradHook, state, args, record=True)
+        called = set()
+        try:
+            output = self.forward(*args, **kwargs)
+            if backward:
+                output = _wrap_output(state, output)
+            for hook_id, hook in list(self._forward_hooks.items()):
+                called.add(hook_id)
+                if hook_id in self._forward_hooks_with_kwargs:
+                    result = hook(self, args, kwargs, output)
+                else:
+                    result = hook(self, args, output)
+                if result is not None:
+                    output = result
+        except Exception:
+            for hook_id, hook in list(self._forward_hooks.items()):
+                if hook_id in self._forward_hooks_always_called and hook_id not in called:
+                    try:
+                        if hook_id in self._forward_hooks_with_kwargs:
+                            hook(self, args, kwargs, None)
+                        else:
+                            hook(self, args, None)
+                    except Exception:  # the forward's own error is the one to report
+                        pass
+            raise
+        return output
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
@@ -368,6 +462,99 @@ class Module:
             else:
                 main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
+
+
+# Note [Module backward hooks]
+# As torch's BackwardHook: the tensors going into forward pass through one identity autograd node and
+# the tensors coming out through another. The output node's backward sees grad_output (backward
+# pre-hooks may replace it); the input node's backward sees grad_input, where the full backward
+# hooks run (and may replace it). A module none of whose inputs needs a gradient gets its hooks
+# called from the output node with grad_input all None.
+
+class _BackwardHookState:
+    def __init__(self, module: "Module", n_args: int):
+        self.module, self.n_args = module, n_args
+        self.grad_output = None
+        self.input_positions: list = []
+
+
+def _wrap_tensors(fn, state: _BackwardHookState, values: tuple, record: bool = False) -> tuple:
+    positions = [i for i, v in enumerate(values) if isinstance(v, Tensor) and v.requires_grad]
+    if record:
+        state.input_positions = positions
+    if not positions:
+        return values
+    wrapped = fn.apply(state, *[values[i] for i in positions])
+    out = list(values)
+    for i, w in zip(positions, wrapped, strict=True):
+        out[i] = w
+    return tuple(out)
+
+
+def _wrap_output(state: _BackwardHookState, output):
+    if isinstance(output, Tensor):
+        return _wrap_tensors(_OutputGradHook, state, (output,))[0]
+    if isinstance(output, tuple) and any(isinstance(o, Tensor) for o in output):
+        return type(output)(_wrap_tensors(_OutputGradHook, state, output)) if type(output) is tuple else \
+            type(output)(*_wrap_tensors(_OutputGradHook, state, tuple(output)))
+    return output
+
+
+class _OutputGradHook(ember.autograd.Function):
+    @staticmethod
+    def forward(ctx, state, *tensors):
+        ctx.state = state
+        ctx.set_materialize_grads(False)
+        return tuple(t.view_as(t) for t in tensors)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        state = ctx.state
+        module = state.module
+        for hook in list(module._backward_pre_hooks.values()):
+            result = hook(module, grads)
+            if result is not None:
+                result = result if isinstance(result, tuple) else (result,)
+                if len(result) != len(grads):
+                    raise RuntimeError(f"Backward pre hook returned an invalid number of grad_output, got "
+                                       f"{len(result)}, but expected {len(grads)}")
+                grads = result
+        state.grad_output = grads
+        if not state.input_positions and module._backward_hooks:
+            warnings.warn("Full backward hook is firing when gradients are computed with respect to module outputs "
+                          "since no inputs require gradients.", stacklevel=2)
+            for hook in list(module._backward_hooks.values()):
+                result = hook(module, (None,) * state.n_args, grads)
+                if result is not None and not (isinstance(result, tuple) and all(r is None for r in result)):
+                    raise RuntimeError("Backward hook for Modules where no input requires gradient should always "
+                                       "return None or None for all gradients.")
+        return (None, *grads)
+
+
+class _InputGradHook(ember.autograd.Function):
+    @staticmethod
+    def forward(ctx, state, *tensors):
+        ctx.state = state
+        ctx.set_materialize_grads(False)
+        return tuple(t.view_as(t) for t in tensors)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        state = ctx.state
+        module = state.module
+        full = [None] * state.n_args
+        for i, g in zip(state.input_positions, grads, strict=True):
+            full[i] = g
+        full = tuple(full)
+        for hook in list(module._backward_hooks.values()):
+            result = hook(module, full, state.grad_output)
+            if result is not None:
+                result = result if isinstance(result, tuple) else (result,)
+                if len(result) != len(full):
+                    raise RuntimeError(f"Backward hook returned an invalid number of grad_input, got {len(result)}, "
+                                       f"but expected {len(full)}")
+                full = result
+        return (None, *[full[i] for i in state.input_positions])
 
 
 class _IncompatibleKeys(tuple):
