@@ -45,7 +45,8 @@ class Linear(Module):
 
     def forward(self, input):
         if input.dim() == 0 or input.shape[-1] != self.in_features:
-            raise ValueError(f"[Linear] expected input with last dim {self.in_features}, got shape {list(input.shape)}")
+            raise RuntimeError(f"[Linear] mat1 and mat2 shapes cannot be multiplied: expected input with last dim "
+                               f"{self.in_features}, got shape {list(input.shape)}")  # torch's class and words
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
