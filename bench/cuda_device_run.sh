@@ -8,6 +8,9 @@
 #   gpt      examples/minigpt_shakespeare.py, the GPU config, to the val-loss target
 #   profile  bench/profile_cuda_step.py (top kernels of a step, ember and torch)
 #   sanitize compute-sanitizer memcheck + racecheck on the allocator and graph tests
+#   optim    the optimizer tests on cuda (multi-tensor Adam/AdamW/SGD, capturable, graphed steps) + bench/optim_step.py
+#   sandbox  bench/sandbox_cuda_check.py: a CUDA stage inside the harness sandbox (needs .devtools' bwrap)
+#   compat   the nn/memory-format/conv3d tables on cuda (composites over the native ops)
 #   attention  fused attention tests (cuDNN; the fused_attention op table) + the graph tests (shared Philox code)
 #   attnbench  bench/attention.py (fused vs torch SDPA vs composite) + the attention kernel lab
 #   normrope   fused RMSNorm / rotary embedding: their op tables (and LayerNorm's) on cuda, memcheck and
@@ -108,6 +111,18 @@ except Exception as e: print('OK raised', type(e).__name__, str(e)[:100])" 2>&1 
         timeout 100 $py bench/kernels/rmsnorm/lab.py --dtype fp32
         timeout 100 $py bench/kernels/rope/lab.py
       } 2>&1 | tee "$OUT/normrope.log" | tail -80 ;;
+    optim)
+      { timeout ${OPTIM_TIMEOUT:-150} $py -m pytest runtime/tests/python/nn/test_optim_fused.py \
+          runtime/tests/python/nn/test_optim_impls.py -q -p no:cacheprovider -k cuda --tb=short -o addopts="" | tail -15
+        timeout 90 $py bench/optim_step.py --device cuda
+      } 2>&1 | tee "$OUT/optim.log" | tail -40 ;;
+    sandbox)
+      PATH=$PWD/.devtools:$PATH PYTHONPATH=$PWD:$PYTHONPATH timeout 90 $py bench/sandbox_cuda_check.py --with-rlimit-as 2>&1 \
+        | tee "$OUT/sandbox_probe.log" | tail -8 ;;
+    compat)
+      timeout ${COMPAT_TIMEOUT:-150} $py -m pytest runtime/tests/python/nn/test_nn_extra_*.py runtime/tests/python/test_memory_format.py \
+        runtime/tests/python/ops/test_conv3d_pool.py -q -p no:cacheprovider -k cuda --tb=line -o addopts="" 2>&1 \
+        | tee "$OUT/compat_cuda.log" | grep -E "passed|failed|^/|Error" | sort | uniq -c | sort -rn | head -30 ;;
     sanitize)
       for tool in memcheck racecheck; do
         timeout 150 compute-sanitizer --tool $tool --error-exitcode 9 $py -m pytest runtime/tests/python/cuda/test_cuda_allocator.py \
