@@ -1,5 +1,6 @@
 // Multi-tensor optimizer steps (spec: runtime/spec/nn.yaml): adam_multi_step_ and sgd_multi_step_
 // update every parameter of a list (one dtype, one device) and its state in place.
+#include <algorithm>
 #include <vector>
 
 #include "autograd/grad_mode.h"
@@ -17,12 +18,14 @@ namespace ember {
 //     kernels increment them and read them back on the device, so nothing waits on the host and a
 //     captured CUDA graph computes each replay's bias corrections from that replay's counts.
 //   * lr: a number (frozen into the call's attrs, and so into a captured graph) or a one-element
-//     float32/float64 tensor on the params' device that the kernels read when they run, so a graph
-//     replay uses whatever an LR scheduler last wrote into it (torch's capturable semantics).
-//   * Layouts: contiguous lists go straight to the kernels; any other tensor is updated through a
+//     tensor that the kernels read when they run, so a graph replay uses whatever an LR scheduler
+//     last wrote into it (torch's capturable semantics). A tensor on another device or of another
+//     floating dtype is first copied to a float32 one on the params' device (not capturable).
+//   * Lists may mix devices and dtypes: the op runs once per (device, dtype) group of params, in order
+//     (Python calls it once per param group, torch's optimizers once per device and dtype).
+//   * Layouts: contiguous tensors go straight to the kernels; any other is updated through a
 //     contiguous copy that is written back after the step (rare for parameters and their state).
-// Python groups parameters by (device, dtype) and calls once per group (ember/optim/). The ops are
-// not differentiable.
+// The ops are not differentiable.
 
 namespace {
 
@@ -59,20 +62,16 @@ struct NamedList {
   bool written;
 };
 
-// Argument checks shared by both ops: every list has `n` entries of param i's shape, dtype and device;
-// params are floating and share params[0]'s dtype and device; written tensors can be updated in place.
+// Argument checks shared by both ops: entry i of every list has param i's shape, dtype and device;
+// params are floating; written tensors can be updated in place.
 void check_lists(const char* op, std::span<const NamedList> lists) {
   const TensorList& params = *lists[0].tensors;
-  const Tensor& first = params[0];
-  EMBER_CHECK_TYPE(is_floating(first.dtype()), "[", op, "] expected floating point params, got params[0] = ",
-                   describe(first));
   const bool grad_mode = GradMode::is_enabled();
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
-    EMBER_CHECK_TYPE(p.dtype() == first.dtype(), "[", op, "] expected every param of params[0]'s dtype (",
-                     describe(first), "), got params[", i, "] = ", describe(p));
-    EMBER_CHECK(p.device() == first.device(), "[", op, "] expected every param on params[0]'s device (",
-                describe(first), "), got params[", i, "] = ", describe(p));
+    EMBER_CHECK(p.defined(), "[", op, "] params[", i, "] is undefined");
+    EMBER_CHECK_TYPE(is_floating(p.dtype()), "[", op, "] expected floating point params, got params[", i, "] = ",
+                     describe(p));
     for (const NamedList& l : lists.subspan(1)) {
       const Tensor& t = (*l.tensors)[i];
       EMBER_CHECK(t.defined(), "[", op, "] ", l.name, "[", i, "] is undefined");
@@ -104,21 +103,49 @@ void check_lengths(const char* op, const TensorList& params, std::span<const Nam
                       " (one per param), got ", l.tensors->size());
 }
 
-// A number lr is checked here; a tensor lr must be a one-element float32/float64 tensor on the
-// params' device (its value is read by the kernel, never by the host).
-bool check_lr(const char* op, const Operand& lr, const Tensor& param) {
+// A number lr must not be negative; a tensor lr must be one floating element (its value is read by
+// the kernel, never by the host).
+void check_lr(const char* op, const Operand& lr) {
   if (lr.is_number()) {
     const double v = lr.scalar.to_double();
     EMBER_CHECK_VALUE(v >= 0.0, "[", op, "] invalid learning rate: ", v);
-    return false;
+    return;
   }
-  const Tensor& t = lr.tensor;
-  EMBER_CHECK_VALUE(t.numel() == 1, "[", op, "] expected a one-element lr tensor, got ", describe(t));
-  EMBER_CHECK_TYPE(t.dtype() == ScalarType::Float32 || t.dtype() == ScalarType::Float64, "[", op,
-                   "] expected a float32 or float64 lr tensor, got ", describe(t));
-  EMBER_CHECK(t.device() == param.device(), "[", op, "] expected the lr tensor on the params' device (",
-              describe(param), "), got ", describe(t));
-  return true;
+  EMBER_CHECK_VALUE(lr.tensor.numel() == 1, "[", op, "] expected a one-element lr tensor, got ", describe(lr.tensor));
+  EMBER_CHECK_TYPE(is_floating(lr.tensor.dtype()), "[", op, "] expected a floating point lr tensor, got ",
+                   describe(lr.tensor));
+}
+
+// The lr tensor as the kernels on `device` read it: float32 or float64, on `device` (copied if need be).
+Tensor lr_tensor_on(const Tensor& lr, Device device) {
+  const bool readable = lr.dtype() == ScalarType::Float32 || lr.dtype() == ScalarType::Float64;
+  const Tensor t = readable ? lr : to_dtype(lr, ScalarType::Float32);
+  return t.device() == device ? t : to_device(t, device);
+}
+
+// Indices of params grouped by (device, dtype), groups in order of first appearance: one dispatch each.
+std::vector<std::vector<size_t>> device_dtype_groups(const TensorList& params) {
+  std::vector<std::vector<size_t>> groups;
+  std::vector<std::pair<Device, ScalarType>> keys;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::pair<Device, ScalarType> key{params[i].device(), params[i].dtype()};
+    const auto it = std::find(keys.begin(), keys.end(), key);
+    if (it == keys.end()) {
+      keys.push_back(key);
+      groups.push_back({i});
+    } else {
+      groups[it - keys.begin()].push_back(i);
+    }
+  }
+  return groups;
+}
+
+TensorList pick(const TensorList& l, const std::vector<size_t>& idx) {
+  if (l.empty()) return {};
+  TensorList out;
+  out.reserve(idx.size());
+  for (size_t i : idx) out.push_back(l[i]);
+  return out;
 }
 
 // Stands in contiguous copies for non-contiguous tensors (kernels need dense memory) and writes
@@ -164,39 +191,40 @@ void adam_multi_step_(const TensorList& params, const TensorList& grads, const T
   EMBER_CHECK_VALUE(max_exp_avg_sqs.size() == (amsgrad ? params.size() : 0), "[", op, "] expected ",
                     amsgrad ? params.size() : 0, " max_exp_avg_sqs (", amsgrad ? "one per param with amsgrad" :
                     "none without amsgrad", "), got ", max_exp_avg_sqs.size());
+  check_lr(op, lr);
   EMBER_CHECK_VALUE(eps >= 0.0, "[", op, "] invalid epsilon value: ", eps);
   EMBER_CHECK_VALUE(beta1 >= 0.0 && beta1 < 1.0 && beta2 >= 0.0 && beta2 < 1.0, "[", op,
                     "] invalid beta parameters: (", beta1, ", ", beta2, ")");
   EMBER_CHECK_VALUE(weight_decay >= 0.0, "[", op, "] invalid weight_decay value: ", weight_decay);
-  if (params.empty()) return;
-  const bool lr_tensor = check_lr(op, lr, params[0]);
-  for (size_t i = 0; i < steps.size(); ++i) {
-    EMBER_CHECK(steps[i].defined() && steps[i].dim() == 0 && steps[i].dtype() == ScalarType::Float32, "[", op,
-                "] expected steps[", i, "] to be a 0-dim float32 tensor, got ", describe(steps[i]));
-    EMBER_CHECK(steps[i].device() == params[i].device(), "[", op, "] expected steps[", i,
-                "] on the param's device (", describe(params[i]), "), got ", describe(steps[i]));
-  }
   std::vector<NamedList> checked = {{&params, "params", true}, {&grads, "grads", false},
                                     {&exp_avgs, "exp_avgs", true}, {&exp_avg_sqs, "exp_avg_sqs", true}};
   if (amsgrad) checked.push_back({&max_exp_avg_sqs, "max_exp_avg_sqs", true});
   check_lists(op, checked);
-  for (size_t i = 0; i < steps.size(); ++i)  // steps are scalars of their own: no shape or dtype to match
+  for (size_t i = 0; i < steps.size(); ++i) {  // scalars of their own: no shape or dtype to match
+    EMBER_CHECK(steps[i].defined() && steps[i].dim() == 0 && steps[i].dtype() == ScalarType::Float32, "[", op,
+                "] expected steps[", i, "] to be a 0-dim float32 tensor, got ", describe(steps[i]));
+    EMBER_CHECK(steps[i].device() == params[i].device(), "[", op, "] expected steps[", i,
+                "] on the param's device (", describe(params[i]), "), got ", describe(steps[i]));
     for (const NamedList& l : checked)
       EMBER_CHECK(!(l.written && memory_overlaps(steps[i], (*l.tensors)[i])), "[", op, "] steps[", i, "] and ",
                   l.name, "[", i, "] share memory; each must be its own tensor");
+  }
 
-  ContiguousLists dense;
-  const TensorList p = dense.take(params, true), g = dense.take(grads, false), m = dense.take(exp_avgs, true),
-                   v = dense.take(exp_avg_sqs, true), vmax = dense.take(max_exp_avg_sqs, true);
-  std::vector<Tensor> in, out;
-  for (const TensorList* l : {&p, &g, &m, &v, &vmax, &steps}) append(in, *l);
-  if (lr_tensor) in.push_back(lr.tensor);
-  for (const TensorList* l : {&p, &m, &v, &vmax, &steps}) append(out, *l);
-  const double lr_value = lr_tensor ? 0.0 : lr.scalar.to_double();
-  dispatch<OpId::adam_multi_step>(in, out, {lr_value, lr_tensor, beta1, beta2, eps, weight_decay, amsgrad, decoupled,
-                                            maximize});
-  bump_versions(out);
-  dense.write_back();
+  const double lr_value = lr.is_number() ? lr.scalar.to_double() : 0.0;
+  for (const std::vector<size_t>& idx : device_dtype_groups(params)) {
+    ContiguousLists dense;
+    const TensorList p = dense.take(pick(params, idx), true), g = dense.take(pick(grads, idx), false),
+                     m = dense.take(pick(exp_avgs, idx), true), v = dense.take(pick(exp_avg_sqs, idx), true),
+                     vmax = dense.take(pick(max_exp_avg_sqs, idx), true), s = pick(steps, idx);
+    std::vector<Tensor> in, out;
+    for (const TensorList* l : {&p, &g, &m, &v, &vmax, &s}) append(in, *l);
+    if (!lr.is_number()) in.push_back(lr_tensor_on(lr.tensor, p[0].device()));
+    for (const TensorList* l : {&p, &m, &v, &vmax, &s}) append(out, *l);
+    dispatch<OpId::adam_multi_step>(in, out, {lr_value, !lr.is_number(), beta1, beta2, eps, weight_decay, amsgrad,
+                                              decoupled, maximize});
+    bump_versions(out);
+    dense.write_back();
+  }
 }
 
 void sgd_multi_step_(const TensorList& params, const TensorList& grads, const TensorList& momentum_buffers,
@@ -208,28 +236,29 @@ void sgd_multi_step_(const TensorList& params, const TensorList& grads, const Te
   EMBER_CHECK_VALUE(momentum_buffers.size() == (momentum != 0.0 ? params.size() : 0), "[", op, "] expected ",
                     momentum != 0.0 ? params.size() : 0, " momentum_buffers (", momentum != 0.0 ?
                     "one per param with momentum" : "none without momentum", "), got ", momentum_buffers.size());
+  check_lr(op, lr);
   EMBER_CHECK_VALUE(momentum >= 0.0, "[", op, "] invalid momentum value: ", momentum);
   EMBER_CHECK_VALUE(weight_decay >= 0.0, "[", op, "] invalid weight_decay value: ", weight_decay);
   EMBER_CHECK_VALUE(!nesterov || (momentum > 0.0 && dampening == 0.0), "[", op,
                     "] Nesterov momentum requires a momentum and zero dampening");
-  if (params.empty()) return;
-  const bool lr_tensor = check_lr(op, lr, params[0]);
   std::vector<NamedList> checked = {{&params, "params", true}, {&grads, "grads", false}};
   if (momentum != 0.0) checked.push_back({&momentum_buffers, "momentum_buffers", true});
   check_lists(op, checked);
 
-  ContiguousLists dense;
-  const TensorList p = dense.take(params, true), g = dense.take(grads, false),
-                   buf = dense.take(momentum_buffers, true);
-  std::vector<Tensor> in, out;
-  for (const TensorList* l : {&p, &g, &buf}) append(in, *l);
-  if (lr_tensor) in.push_back(lr.tensor);
-  for (const TensorList* l : {&p, &buf}) append(out, *l);
-  const double lr_value = lr_tensor ? 0.0 : lr.scalar.to_double();
-  dispatch<OpId::sgd_multi_step>(in, out, {lr_value, lr_tensor, momentum, dampening, weight_decay, nesterov, maximize,
-                                           first_step});
-  bump_versions(out);
-  dense.write_back();
+  const double lr_value = lr.is_number() ? lr.scalar.to_double() : 0.0;
+  for (const std::vector<size_t>& idx : device_dtype_groups(params)) {
+    ContiguousLists dense;
+    const TensorList p = dense.take(pick(params, idx), true), g = dense.take(pick(grads, idx), false),
+                     buf = dense.take(pick(momentum_buffers, idx), true);
+    std::vector<Tensor> in, out;
+    for (const TensorList* l : {&p, &g, &buf}) append(in, *l);
+    if (!lr.is_number()) in.push_back(lr_tensor_on(lr.tensor, p[0].device()));
+    for (const TensorList* l : {&p, &buf}) append(out, *l);
+    dispatch<OpId::sgd_multi_step>(in, out, {lr_value, !lr.is_number(), momentum, dampening, weight_decay, nesterov,
+                                             maximize, first_step});
+    bump_versions(out);
+    dense.write_back();
+  }
 }
 
 }  // namespace ember

@@ -2,9 +2,8 @@
 included.
 
 Every path runs ember's multi-tensor op `_C._adam_multi_step_` (Note [Multi-tensor optimizer steps] in
-runtime/csrc/ops/optim.cpp; Note [Optimizer implementations] in optimizer.py): one call per (device,
-dtype) of a param group by default, with foreach=True or fused=True; once per parameter with
-foreach=False. state["step"] is a 0-dim float32 tensor on the parameter's device that the op
+runtime/csrc/ops/optim.cpp; Note [Optimizer implementations] in optimizer.py): one call per param
+group by default, with foreach=True or fused=True; once per parameter with foreach=False. state["step"] is a 0-dim float32 tensor on the parameter's device that the op
 increments and reads itself, and a tensor lr is read by the op on the device, so no step waits on the
 host and a step captured in a CUDA graph (ember.cuda.make_graphed_step) computes fresh bias
 corrections on every replay and follows an LR scheduler that writes a tensor lr.
@@ -13,8 +12,7 @@ from __future__ import annotations
 
 import ember
 
-from .optimizer import (Optimizer, bucket_by_device_and_dtype, check_flags, check_fused_param, check_tensor_lr,
-                        lr_on, use_multi_tensor)
+from .optimizer import Optimizer, check_flags, check_fused_param, check_tensor_lr, use_multi_tensor
 
 
 def _check(name, lr, betas, eps, weight_decay):
@@ -90,13 +88,10 @@ class Adam(Optimizer):
         hyper = dict(beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"], amsgrad=amsgrad,
                      decoupled=group["decoupled_weight_decay"], maximize=group["maximize"])
         states = [self._init_state(group, p) for p in params]
-        multi = use_multi_tensor(group)
-        for (device, _), idx in bucket_by_device_and_dtype(params).items():
-            lr = lr_on(group["lr"], device)
-            chunks = [idx] if multi else [[i] for i in idx]
-            for chunk in chunks:
-                st = [states[i] for i in chunk]
-                ember._C._adam_multi_step_(
-                    [params[i] for i in chunk], [params[i].grad for i in chunk], [s["exp_avg"] for s in st],
-                    [s["exp_avg_sq"] for s in st], [s["max_exp_avg_sq"] for s in st] if amsgrad else [],
-                    [s["step"] for s in st], lr=lr, **hyper)
+        chunks = [range(len(params))] if use_multi_tensor(group) else [[i] for i in range(len(params))]
+        for chunk in chunks:
+            st = [states[i] for i in chunk]
+            ember._C._adam_multi_step_(
+                [params[i] for i in chunk], [params[i].grad for i in chunk], [s["exp_avg"] for s in st],
+                [s["exp_avg_sq"] for s in st], [s["max_exp_avg_sq"] for s in st] if amsgrad else [],
+                [s["step"] for s in st], lr=group["lr"], **hyper)

@@ -35,16 +35,6 @@ def check_tensor_lr(name: str, lr, foreach, capturable: bool) -> None:
         raise ValueError(f"[{name}] Tensor lr must be 1-element, got shape {tuple(lr.shape)}")
 
 
-def lr_on(lr, device):
-    """The learning rate as the multi-tensor ops take it: a number, or a one-element float32/float64
-    tensor on `device` (a tensor elsewhere is copied over, like torch's fused path does)."""
-    if not isinstance(lr, ember.Tensor):
-        return lr
-    if lr.dtype not in (ember.float32, ember.float64):
-        lr = lr.to(ember.float32)
-    return lr if lr.device == device else lr.to(device)
-
-
 def check_fused_param(name: str, p) -> None:
     """torch's check for fused=True: floating point params only (ember's devices all have the kernels)."""
     if not p.is_floating_point():
@@ -55,9 +45,10 @@ def check_fused_param(name: str, p) -> None:
 # Note [Optimizer implementations]
 # torch's optimizers pick an implementation with `foreach` and `fused`; ember's map them onto its
 # multi-tensor ops (_C._adam_multi_step_, _C._sgd_multi_step_, Note [Multi-tensor optimizer steps]):
-#   * fused=True, foreach=True, or both None (the default): one op call per (device, dtype) of a
-#     param group (on CUDA a few kernel launches for all its params). torch's foreach and fused paths
-#     compute the same update (as a chain of _foreach_ ops and as one kernel); ember has one kernel.
+#   * fused=True, foreach=True, or both None (the default): one op call per param group, which runs
+#     once per (device, dtype) of its params (on CUDA a few kernel launches for all of them). torch's
+#     foreach and fused paths compute the same update (as a chain of _foreach_ ops and as one kernel);
+#     ember has one kernel for both.
 #   * foreach=False (fused not True): the per-parameter path, the same op called once per param.
 # Both paths read the step count and a tensor lr on the device, so neither synchronizes with the
 # host. A step captured in a CUDA graph therefore uses fresh step counts on every replay; a float
@@ -65,14 +56,6 @@ def check_fused_param(name: str, p) -> None:
 # follows an LR scheduler, which writes tensor lrs in place.
 def use_multi_tensor(group: dict) -> bool:
     return bool(group.get("fused")) or group.get("foreach") is not False
-
-
-def bucket_by_device_and_dtype(params: list) -> dict:
-    """Indices of `params` grouped by (device, dtype), in order: one multi-tensor call each."""
-    buckets: dict = {}
-    for i, p in enumerate(params):
-        buckets.setdefault((p.device, p.dtype), []).append(i)
-    return buckets
 
 
 class Optimizer:

@@ -1,15 +1,14 @@
 """SGD with momentum, dampening, Nesterov and (coupled) weight decay, as torch.optim.SGD.
 
 Every path runs ember's multi-tensor op `_C._sgd_multi_step_` (Note [Optimizer implementations] in
-optimizer.py): one call per (device, dtype) of a param group by default, with foreach=True or
-fused=True; once per parameter with foreach=False. A tensor lr is read by the op on the device.
+optimizer.py): one call per param group by default, with foreach=True or fused=True; once per
+parameter with foreach=False. A tensor lr is read by the op on the device.
 """
 from __future__ import annotations
 
 import ember
 
-from .optimizer import (Optimizer, bucket_by_device_and_dtype, check_flags, check_fused_param, lr_on, required,
-                        use_multi_tensor)
+from .optimizer import Optimizer, check_flags, check_fused_param, required, use_multi_tensor
 
 
 class SGD(Optimizer):
@@ -38,23 +37,22 @@ class SGD(Optimizer):
         if group["fused"]:
             for p in params:
                 check_fused_param("SGD", p)
+        runs = [(params, False)]
+        if momentum != 0:
+            # A param without a buffer starts it from its gradient (torch's first step: buf = grad), in a
+            # call of its own.
+            states = [self._param_state(p) for p in params]
+            fresh = [st.get("momentum_buffer") is None for st in states]
+            for p, st, new in zip(params, states, fresh):
+                if new:
+                    st["momentum_buffer"] = ember.empty_like(p)
+            runs = [([p for p, new in zip(params, fresh) if not new], False),
+                    ([p for p, new in zip(params, fresh) if new], True)]
         multi = use_multi_tensor(group)
-        for (device, _), idx in bucket_by_device_and_dtype(params).items():
-            lr = lr_on(group["lr"], device)
-            runs = [(idx, False)]
-            if momentum != 0:
-                # A param without a buffer starts it from its gradient (torch's first step: buf = grad),
-                # in a call of its own.
-                states = [self._param_state(params[i]) for i in idx]
-                fresh = {i for i, st in zip(idx, states) if st.get("momentum_buffer") is None}
-                for i, st in zip(idx, states):
-                    if i in fresh:
-                        st["momentum_buffer"] = ember.empty_like(params[i])
-                runs = [([i for i in idx if i not in fresh], False), ([i for i in idx if i in fresh], True)]
-            for run, first in runs:
-                for chunk in ([run] if multi else [[i] for i in run]):
-                    if not chunk:
-                        continue
-                    bufs = [self._param_state(params[i])["momentum_buffer"] for i in chunk] if momentum != 0 else []
-                    ember._C._sgd_multi_step_([params[i] for i in chunk], [params[i].grad for i in chunk], bufs,
-                                              lr=lr, first_step=first, **hyper)
+        for run, first in runs:
+            for chunk in ([run] if multi else [[p] for p in run]):
+                if not chunk:
+                    continue
+                bufs = [self._param_state(p)["momentum_buffer"] for p in chunk] if momentum != 0 else []
+                ember._C._sgd_multi_step_(chunk, [p.grad for p in chunk], bufs, lr=group["lr"], first_step=first,
+                                          **hyper)

@@ -268,8 +268,8 @@ ADAM_ERRORS = {
                    r"expected grads\[1\] of the param's shape"),
     "state-dtype": (_replace("exp_avgs", 0, lambda a: a["exp_avgs"][0].double()), {}, TypeError,
                     r"expected exp_avgs\[0\] of the param's dtype"),
-    "mixed-param-dtypes": (_replace("params", 1, lambda a: a["params"][1].double()), {}, TypeError,
-                           r"expected every param of params\[0\]'s dtype"),
+    "param-grad-dtypes": (_replace("params", 1, lambda a: a["params"][1].double()), {}, TypeError,
+                          r"expected grads\[1\] of the param's dtype"),
     "int-params": (lambda a: a.update({k: [t.long() for t in a[k]] for k in ("params", "grads", "exp_avgs",
                                                                              "exp_avg_sqs")}),
                    {}, TypeError, "expected floating point params"),
@@ -288,7 +288,7 @@ ADAM_ERRORS = {
     "lr-negative": (lambda a: None, {"lr": -1.0}, ValueError, "invalid learning rate"),
     "lr-tensor-shape": (lambda a: None, {"lr": ember.tensor([0.1, 0.2])}, ValueError, "expected a one-element lr"),
     "lr-tensor-dtype": (lambda a: None, {"lr": ember.tensor(1, dtype=ember.int64)}, TypeError,
-                        "expected a float32 or float64 lr tensor"),
+                        "expected a floating point lr tensor"),
     "eps": (lambda a: None, {"eps": -1e-8}, ValueError, "invalid epsilon"),
     "beta": (lambda a: None, {"beta2": 1.0}, ValueError, "invalid beta parameters"),
     "weight-decay": (lambda a: None, {"weight_decay": -0.1}, ValueError, "invalid weight_decay"),
@@ -349,8 +349,42 @@ def test_device_mismatch_is_clear():
     args["grads"][0] = ember.randn(4, 3)
     with pytest.raises(RuntimeError, match=r"\[adam_multi_step\] expected grads\[0\] on the param's device"):
         ember._C._adam_multi_step_(**args, **ADAM_HYPER)
-    with pytest.raises(RuntimeError, match=r"\[adam_multi_step\] expected the lr tensor on the params' device"):
-        ember._C._adam_multi_step_(**_adam_args(device="cuda"), **{**ADAM_HYPER, "lr": ember.tensor(0.1)})
+
+
+@pytest.mark.parametrize("op", ["adam", "sgd"])
+def test_mixed_devices_and_dtypes_in_one_call_match_separate_calls(op):
+    """The op runs once per (device, dtype) group of its lists, in order; an lr tensor of another dtype
+    or device is read through a float32 copy on each group's device."""
+    rng = np.random.default_rng(17)
+    kinds = [("float32", "cpu"), ("float64", "cpu"), ("bfloat16", "cpu"), ("float32", "cpu")]
+    kinds += [("float32", "cuda"), ("float16", "cuda")] if CUDA else []
+    values = [[rng.standard_normal(5 + i) for i in range(len(kinds))] for _ in range(4)]
+    lr = ember.tensor(0.05, dtype=ember.float64)
+
+    def lists():
+        out = [[_to_ember(vs[i], dt, dev) for i, (dt, dev) in enumerate(kinds)] for vs in values]
+        out[3] = [t.abs() for t in out[3]]  # exp_avg_sq >= 0
+        return out
+
+    def step(p, g, m, v, steps):
+        if op == "adam":
+            ember._C._adam_multi_step_(p, g, m, v, [], steps, lr=lr, beta1=0.9, beta2=0.99, eps=1e-8,
+                                       weight_decay=0.1, amsgrad=False, decoupled=True, maximize=False)
+        else:
+            ember._C._sgd_multi_step_(p, g, m, lr=lr, momentum=0.9, dampening=0.0, weight_decay=0.1, nesterov=True,
+                                      maximize=False, first_step=False)
+
+    together = lists()
+    steps_together = [ember.zeros((), device=dev) for _, dev in kinds]
+    step(*together, steps_together)
+    alone = lists()
+    for i in range(len(kinds)):
+        step(*[[t[i]] for t in alone], [ember.zeros((), device=kinds[i][1])])
+    for k in (0, 2):
+        for i, (dt, dev) in enumerate(kinds):
+            assert together[k][i].device == ember.device(dev) and together[k][i].dtype == getattr(ember, dt)
+            np.testing.assert_array_equal(_np(together[k][i]), _np(alone[k][i]))
+    np.testing.assert_array_equal(_np(alone[0][0]) == _np(lists()[0][0]), False)  # the step did move the params
 
 
 def _train(opt, params, grads):
