@@ -1,5 +1,5 @@
 // Multi-tensor optimizer steps (spec: runtime/spec/nn.yaml): adam_multi_step_ and sgd_multi_step_
-// update every parameter of a list (one dtype, one device) and its state in place.
+// update every parameter of a list and its state in place.
 #include <algorithm>
 #include <vector>
 
@@ -22,7 +22,7 @@ namespace ember {
 //     last wrote into it (torch's capturable semantics). A tensor on another device or of another
 //     floating dtype is first copied to a float32 one on the params' device (not capturable).
 //   * Lists may mix devices and dtypes: the op runs once per (device, dtype) group of params, in order
-//     (Python calls it once per param group, torch's optimizers once per device and dtype).
+//     (ember/optim calls it once per param group).
 //   * Layouts: contiguous tensors go straight to the kernels; any other is updated through a
 //     contiguous copy that is written back after the step (rare for parameters and their state).
 // The ops are not differentiable.
