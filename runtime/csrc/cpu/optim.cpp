@@ -1,6 +1,12 @@
-// CPU kernel of adam_step (Note [Fused Adam step], ops/optim.cpp): one parallel pass over param,
-// grad, exp_avg and exp_avg_sq (any strides; dense rows take a `omp simd` loop). Half types compute
-// in float and round once per stored value; float64 computes in double.
+// CPU kernels of adam_multi_step and sgd_multi_step (Note [Multi-tensor optimizer steps],
+// ops/optim.cpp). The elements of all the (contiguous) parameters form one index space that a single
+// parallel_for cuts into chunks, so many small parameters share threads as well as one large one;
+// each chunk runs an `omp simd` loop per parameter it overlaps. Half types compute in float, float64
+// in double.
+#include <algorithm>
+#include <vector>
+
+#include "core/parallel.h"
 #include "cpu/loops.h"
 #include "generated/kernels_nn.h"
 #include "ops/optim.h"
@@ -8,36 +14,85 @@
 namespace ember::cpu {
 namespace {
 
-template <typename T>
-void adam_step_typed(const KernelArgs& args, const AdamStepAttrs& h, float new_step) {
-  using O = opmath_t<T>;
-  const optim::AdamCoefs<O> c = optim::adam_coefs<O>(h, static_cast<double>(new_step));
-  auto g = make_geometry<4>(args.out[0], {&args.in[1], &args.out[1], &args.out[2]});
-  for_each_row(g, [&](char** ptr, const int64_t* s, int64_t n) EMBER_LOOP_FLATTEN {
-    if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T) && s[3] == sizeof(T)) {
-      T* p = reinterpret_cast<T*>(ptr[0]);
-      const T* gr = reinterpret_cast<const T*>(ptr[1]);
-      T* m = reinterpret_cast<T*>(ptr[2]);
-      T* v = reinterpret_cast<T*>(ptr[3]);
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) optim::adam_element<T>(p[i], gr[i], m[i], v[i], c);
-      return;
+// Offsets of each tensor's first element in the concatenation of `tensors` (size n + 1).
+std::vector<int64_t> element_offsets(std::span<const Tensor> tensors) {
+  std::vector<int64_t> offsets(tensors.size() + 1, 0);
+  for (size_t i = 0; i < tensors.size(); ++i) offsets[i + 1] = offsets[i] + tensors[i].numel();
+  return offsets;
+}
+
+// Calls f(i, lo, hi) for the element ranges [lo, hi) of tensor i, over threads.
+template <typename F>
+void for_each_range(const std::vector<int64_t>& offsets, const F& f) {
+  parallel_for(0, offsets.back(), kGrainSize, [&](int64_t lo, int64_t hi) {
+    // The last tensor starting at or before lo (empty tensors share offsets; this skips them).
+    size_t i = std::upper_bound(offsets.begin(), offsets.end(), lo) - offsets.begin() - 1;
+    for (; lo < hi; ++i) {
+      const int64_t end = std::min(hi, offsets[i + 1]);
+      if (end > lo) f(i, lo - offsets[i], end - offsets[i]);
+      lo = std::max(lo, end);
     }
-    for (int64_t i = 0; i < n; ++i)
-      optim::adam_element<T>(*reinterpret_cast<T*>(ptr[0] + i * s[0]), *reinterpret_cast<const T*>(ptr[1] + i * s[1]),
-                      *reinterpret_cast<T*>(ptr[2] + i * s[2]), *reinterpret_cast<T*>(ptr[3] + i * s[3]), c);
+  });
+}
+
+double read_lr(const Tensor* lr, double attr) {
+  if (lr == nullptr) return attr;
+  return lr->dtype() == ScalarType::Float64 ? *lr->data<double>() : *lr->data<float>();
+}
+
+template <typename T, bool kAmsgrad>
+void adam_typed(const optim::AdamLists& l, const AdamMultiStepAttrs& h, double lr) {
+  using O = opmath_t<T>;
+  std::vector<optim::AdamCoefs<O>> coefs(l.params.size());
+  for (size_t i = 0; i < coefs.size(); ++i) coefs[i] = optim::adam_coefs<O>(h, lr, *l.steps[i].data<float>());
+  for_each_range(element_offsets(l.params), [&](size_t i, int64_t lo, int64_t hi) EMBER_LOOP_FLATTEN {
+    T* p = l.params[i].data<T>();
+    const T* g = l.grads[i].data<T>();
+    T* m = l.exp_avgs[i].data<T>();
+    T* v = l.exp_avg_sqs[i].data<T>();
+    const optim::AdamCoefs<O> c = coefs[i];
+    if constexpr (kAmsgrad) {
+      T* vmax = l.max_exp_avg_sqs[i].data<T>();
+#pragma omp simd
+      for (int64_t k = lo; k < hi; ++k) optim::adam_element<T, true>(p[k], g[k], m[k], v[k], vmax[k], c);
+    } else {
+#pragma omp simd
+      for (int64_t k = lo; k < hi; ++k) optim::adam_element<T, false>(p[k], g[k], m[k], v[k], v[k], c);
+    }
+  });
+}
+
+template <typename T, bool kMomentum>
+void sgd_typed(const optim::SgdLists& l, const SgdMultiStepAttrs& h, double lr) {
+  const auto c = optim::sgd_coefs<opmath_t<T>>(h, lr);
+  for_each_range(element_offsets(l.params), [&](size_t i, int64_t lo, int64_t hi) EMBER_LOOP_FLATTEN {
+    T* p = l.params[i].data<T>();
+    const T* g = l.grads[i].data<T>();
+    T* buf = kMomentum ? l.momentum_buffers[i].data<T>() : p;  // p: a stand-in never touched without momentum
+#pragma omp simd
+    for (int64_t k = lo; k < hi; ++k) optim::sgd_element<T, kMomentum>(p[k], g[k], buf[k], c);
   });
 }
 
 }  // namespace
 
-// in: param, grad, exp_avg, exp_avg_sq, step; out: param, exp_avg, exp_avg_sq, step (same tensors).
-void adam_step(const KernelArgs& args, const AdamStepAttrs& h) {
-  float* step = static_cast<float*>(args.out[3].data_ptr());
-  const float new_step = *step + 1.0f;  // float32 arithmetic, like torch's `state_steps += 1`
-  EMBER_DISPATCH_FLOAT(args.out[0].dtype(), "adam_step",
-                       [&]<typename T>() { adam_step_typed<T>(args, h, new_step); });
-  *step = new_step;
+void adam_multi_step(const KernelArgs& args, const AdamMultiStepAttrs& h) {
+  const optim::AdamLists l = optim::adam_lists(args, h);
+  for (Tensor& s : l.steps) *s.data<float>() += 1.0f;  // float32 arithmetic, like torch's `state_steps += 1`
+  const double lr = read_lr(l.lr, h.lr);
+  EMBER_DISPATCH_FLOAT(l.params[0].dtype(), "adam_multi_step", ([&]<typename T>() {
+    if (h.amsgrad) adam_typed<T, true>(l, h, lr);
+    else adam_typed<T, false>(l, h, lr);
+  }));
+}
+
+void sgd_multi_step(const KernelArgs& args, const SgdMultiStepAttrs& h) {
+  const optim::SgdLists l = optim::sgd_lists(args, h);
+  const double lr = read_lr(l.lr, h.lr);
+  EMBER_DISPATCH_FLOAT(l.params[0].dtype(), "sgd_multi_step", ([&]<typename T>() {
+    if (h.momentum != 0.0) sgd_typed<T, true>(l, h, lr);
+    else sgd_typed<T, false>(l, h, lr);
+  }));
 }
 
 }  // namespace ember::cpu

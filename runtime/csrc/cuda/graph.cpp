@@ -7,6 +7,8 @@
 // the graph read their Philox offset from a device slot that replay() advances first.
 #include "cuda/graph.h"
 
+#include <vector>
+
 #include "cuda/allocator.h"
 #include "cuda/cuda_common.h"
 
@@ -57,6 +59,21 @@ void CUDAGraph::replay() {
   cudaStream_t stream = current_stream(device_);
   if (rng_offset_increment_ > 0) rng_replay_prologue(device_, rng_offset_slot_, rng_offset_increment_, stream);
   EMBER_CUDA_CHECK(cudaGraphLaunch(exec_, stream));
+}
+
+int64_t CUDAGraph::num_kernel_nodes() const {
+  EMBER_CHECK(graph_ != nullptr, "[cuda.CUDAGraph] num_kernel_nodes() before a successful capture");
+  size_t n = 0;
+  EMBER_CUDA_CHECK(cudaGraphGetNodes(graph_, nullptr, &n));
+  std::vector<cudaGraphNode_t> nodes(n);
+  EMBER_CUDA_CHECK(cudaGraphGetNodes(graph_, nodes.data(), &n));
+  int64_t kernels = 0;
+  for (cudaGraphNode_t node : nodes) {
+    cudaGraphNodeType type;
+    EMBER_CUDA_CHECK(cudaGraphNodeGetType(node, &type));
+    kernels += type == cudaGraphNodeTypeKernel;
+  }
+  return kernels;
 }
 
 void CUDAGraph::reset() {

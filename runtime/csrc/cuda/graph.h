@@ -23,6 +23,8 @@ class CUDAGraph {
   void reset();
   int64_t pool() const { return pool_; }
   bool has_graph() const { return exec_ != nullptr; }
+  // Kernel launches the captured graph holds (tests bound the launches of multi-tensor ops with it).
+  int64_t num_kernel_nodes() const;
 
  private:
   cudaGraph_t graph_ = nullptr;

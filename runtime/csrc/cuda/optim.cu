@@ -1,109 +1,208 @@
-// CUDA kernel of adam_step (Note [Fused Adam step], ops/optim.cpp): one grid-stride pass over param,
-// grad, exp_avg and exp_avg_sq; 16-byte vectors when all four are contiguous and aligned, else the
-// strided geometry of cuda/loops.cuh. Half types compute in float, float64 in double.
+// CUDA kernels of adam_multi_step and sgd_multi_step (Note [Multi-tensor optimizer steps],
+// ops/optim.cpp): the multi-tensor apply of cuda/multi_tensor.cuh, one block per 64K-element chunk,
+// 16-byte vectors where a tensor's pointers are aligned. Half types compute in float, float64 in
+// double. Adam takes one launch for the step counts and one per batch of tensors (one for a
+// nanoGPT-sized model); SGD takes one per batch.
+#include <algorithm>
+#include <vector>
+
 #include "cuda/loops.cuh"
+#include "cuda/multi_tensor.cuh"
 #include "generated/kernels_nn.h"
 #include "ops/optim.h"
 
 namespace ember::cuda {
 namespace {
 
-// Note [adam_step on CUDA: the step count]
-// The step count lives in device memory and is read by the kernel, never by the host: a captured
-// CUDA graph then computes each replay's bias corrections from that replay's count (a host number
-// would be frozen into the graph at capture time). Every thread reads `step` at kernel start and
-// computes with step + 1; nobody may write step + 1 while a thread that has not read yet could
-// still start, so:
-//   * a one-block grid writes it itself, after a __syncthreads() that follows every thread's read;
-//   * a larger grid leaves it alone and a 1-thread kernel on the same stream writes it next (stream
-//     order: it starts after every block of the update has finished).
-// Both are plain kernel launches, so the increment is captured into graphs as well.
-template <typename O>
-__device__ __forceinline__ optim::AdamCoefs<O> read_step(float* step, const AdamStepAttrs& h, bool write_step) {
-  const float new_step = *step + 1.0f;  // float32 arithmetic, like torch's `state_steps += 1`
-  if (write_step) {                     // uniform over the grid, which is then a single block
+// Note [Optimizer step counts on CUDA]
+// Adam's step counts live in device memory and are read by the kernels, never by the host: a captured
+// CUDA graph then computes each replay's bias corrections from that replay's counts (a host number
+// would be frozen into the graph at capture time). One small kernel increments every count first;
+// the update kernels, later on the same stream, read the new counts (as torch's fused Adam does
+// after `_foreach_add_(state_steps, 1)`). The lr tensor, when there is one, is read the same way.
+constexpr int kMaxStepsPerLaunch = 1024;
+
+struct StepBatch {
+  float* step[kMaxStepsPerLaunch];
+  int n;
+};
+
+__global__ void increment_steps_kernel(const __grid_constant__ StepBatch b) {
+  for (int i = threadIdx.x; i < b.n; i += blockDim.x) *b.step[i] += 1.0f;  // float32, like torch's
+}
+
+void increment_steps(std::span<Tensor> steps, cudaStream_t stream) {
+  StepBatch b;
+  for (size_t first = 0; first < steps.size(); first += kMaxStepsPerLaunch) {
+    b.n = static_cast<int>(std::min<size_t>(kMaxStepsPerLaunch, steps.size() - first));
+    for (int i = 0; i < b.n; ++i) b.step[i] = steps[first + i].data<float>();
+    increment_steps_kernel<<<1, 256, 0, stream>>>(b);
+    EMBER_CUDA_KERNEL_CHECK();
+  }
+}
+
+// The learning rate of this step: the lr tensor's value when there is one, else the attrs' number.
+struct LrSource {
+  const void* ptr;  // null: `value`
+  bool is_double;
+  double value;
+
+  __device__ double read() const {
+    if (ptr == nullptr) return value;
+    return is_double ? *static_cast<const double*>(ptr) : static_cast<double>(*static_cast<const float*>(ptr));
+  }
+};
+
+LrSource lr_source(const Tensor* lr, double value) {
+  if (lr == nullptr) return {nullptr, false, value};
+  return {lr->data_ptr(), lr->dtype() == ScalarType::Float64, 0.0};
+}
+
+// Batch lists: 0 param, 1 grad, 2 exp_avg, 3 exp_avg_sq, [4 max_exp_avg_sq], last: the step count
+// (a float*, one number per tensor).
+template <typename T, bool kAmsgrad>
+struct AdamChunk {
+  static constexpr int kDepth = kAmsgrad ? 6 : 5;
+  AdamMultiStepAttrs h;
+  LrSource lr;
+
+  __device__ void operator()(const MultiTensorBatch<kDepth>& b, int slot, int64_t begin, int64_t len) const {
+    using O = opmath_t<T>;
+    __shared__ optim::AdamCoefs<O> shared;  // pow() in double once per block, not per thread
+    if (threadIdx.x == 0)
+      shared = optim::adam_coefs<O>(h, lr.read(), *static_cast<const float*>(b.ptr[kDepth - 1][slot]));
     __syncthreads();
-    if (threadIdx.x == 0) *step = new_step;
-  }
-  return optim::adam_coefs<O>(h, static_cast<double>(new_step));
-}
-
-__global__ void adam_increment_step_kernel(float* step) { *step += 1.0f; }
-
-template <typename T, int V>
-__global__ void adam_vec_kernel(T* p, const T* g, T* m, T* v, int64_t n, float* step, AdamStepAttrs h,
-                                bool write_step) {
-  const auto c = read_step<cuda_opmath_t<T>>(step, h, write_step);
-  using Vec = VecT<T, V>;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t nvec = n / V;
-  for (int64_t i = tid; i < nvec; i += stride) {
-    Vec pv = reinterpret_cast<const Vec*>(p)[i];
-    const Vec gv = reinterpret_cast<const Vec*>(g)[i];
-    Vec mv = reinterpret_cast<const Vec*>(m)[i];
-    Vec vv = reinterpret_cast<const Vec*>(v)[i];
+    const optim::AdamCoefs<O> c = shared;
+    T* p = static_cast<T*>(b.ptr[0][slot]) + begin;
+    const T* g = static_cast<const T*>(b.ptr[1][slot]) + begin;
+    T* m = static_cast<T*>(b.ptr[2][slot]) + begin;
+    T* v = static_cast<T*>(b.ptr[3][slot]) + begin;
+    T* vmax = kAmsgrad ? static_cast<T*>(b.ptr[4][slot]) + begin : v;  // v: a stand-in never touched
+    int64_t done = 0;
+    if (b.aligned[slot]) {  // chunks start at multiples of 64K elements: aligned like the tensor
+      constexpr int V = 16 / sizeof(T);
+      using Vec = VecT<T, V>;
+      const int64_t nvec = len / V;
+      for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) {
+        Vec pv = reinterpret_cast<const Vec*>(p)[i];
+        const Vec gv = reinterpret_cast<const Vec*>(g)[i];
+        Vec mv = reinterpret_cast<const Vec*>(m)[i];
+        Vec vv = reinterpret_cast<const Vec*>(v)[i];
+        Vec xv{};
+        if constexpr (kAmsgrad) xv = reinterpret_cast<const Vec*>(vmax)[i];
 #pragma unroll
-    for (int j = 0; j < V; ++j) optim::adam_element<T>(pv.v[j], gv.v[j], mv.v[j], vv.v[j], c);
-    reinterpret_cast<Vec*>(p)[i] = pv;
-    reinterpret_cast<Vec*>(m)[i] = mv;
-    reinterpret_cast<Vec*>(v)[i] = vv;
+        for (int j = 0; j < V; ++j)
+          optim::adam_element<T, kAmsgrad>(pv.v[j], gv.v[j], mv.v[j], vv.v[j], kAmsgrad ? xv.v[j] : vv.v[j], c);
+        reinterpret_cast<Vec*>(p)[i] = pv;
+        reinterpret_cast<Vec*>(m)[i] = mv;
+        reinterpret_cast<Vec*>(v)[i] = vv;
+        if constexpr (kAmsgrad) reinterpret_cast<Vec*>(vmax)[i] = xv;
+      }
+      done = nvec * V;
+    }
+    for (int64_t i = done + threadIdx.x; i < len; i += blockDim.x)
+      optim::adam_element<T, kAmsgrad>(p[i], g[i], m[i], v[i], vmax[i], c);
   }
-  for (int64_t i = nvec * V + tid; i < n; i += stride) optim::adam_element<T>(p[i], g[i], m[i], v[i], c);
+};
+
+// Batch lists: 0 param, 1 grad, [2 momentum_buffer].
+template <typename T, bool kMomentum>
+struct SgdChunk {
+  static constexpr int kDepth = kMomentum ? 3 : 2;
+  SgdMultiStepAttrs h;
+  LrSource lr;
+
+  __device__ void operator()(const MultiTensorBatch<kDepth>& b, int slot, int64_t begin, int64_t len) const {
+    const auto c = optim::sgd_coefs<opmath_t<T>>(h, lr.read());
+    T* p = static_cast<T*>(b.ptr[0][slot]) + begin;
+    const T* g = static_cast<const T*>(b.ptr[1][slot]) + begin;
+    T* buf = kMomentum ? static_cast<T*>(b.ptr[2][slot]) + begin : p;  // p: a stand-in never touched
+    int64_t done = 0;
+    if (b.aligned[slot]) {
+      constexpr int V = 16 / sizeof(T);
+      using Vec = VecT<T, V>;
+      const int64_t nvec = len / V;
+      for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) {
+        Vec pv = reinterpret_cast<const Vec*>(p)[i];
+        const Vec gv = reinterpret_cast<const Vec*>(g)[i];
+        Vec bv{};
+        if constexpr (kMomentum) bv = reinterpret_cast<const Vec*>(buf)[i];
+#pragma unroll
+        for (int j = 0; j < V; ++j) optim::sgd_element<T, kMomentum>(pv.v[j], gv.v[j], bv.v[j], c);
+        reinterpret_cast<Vec*>(p)[i] = pv;
+        if constexpr (kMomentum) reinterpret_cast<Vec*>(buf)[i] = bv;
+      }
+      done = nvec * V;
+    }
+    for (int64_t i = done + threadIdx.x; i < len; i += blockDim.x)
+      optim::sgd_element<T, kMomentum>(p[i], g[i], buf[i], c);
+  }
+};
+
+// The batch entry of tensor i: the element pointers of `lists` (then `extra`, a per-tensor scalar).
+template <int kDepth, size_t kLists>
+MultiTensorEntry<kDepth> entry(const std::array<const Tensor*, kLists>& lists, void* extra) {
+  static_assert(kLists == kDepth || kLists + 1 == kDepth);
+  MultiTensorEntry<kDepth> e{{}, lists[0]->numel(), true};
+  for (size_t d = 0; d < kLists; ++d) {
+    e.ptr[d] = lists[d]->data_ptr();
+    e.aligned = e.aligned && aligned16(e.ptr[d]);
+  }
+  if constexpr (kLists + 1 == kDepth) e.ptr[kDepth - 1] = extra;
+  return e;
 }
 
-// Operands of the geometry: 0 param, 1 grad, 2 exp_avg, 3 exp_avg_sq (all of param's dtype).
-template <typename T>
-__global__ void adam_strided_kernel(Geometry<4> geo, float* step, AdamStepAttrs h, bool write_step) {
-  const auto c = read_step<cuda_opmath_t<T>>(step, h, write_step);
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < geo.numel; i += stride) {
-    int64_t off[4];
-    geo.offsets(i, off);
-    optim::adam_element<T>(*reinterpret_cast<T*>(geo.data[0] + off[0]),
-                           *reinterpret_cast<const T*>(geo.data[1] + off[1]),
-                           *reinterpret_cast<T*>(geo.data[2] + off[2]), *reinterpret_cast<T*>(geo.data[3] + off[3]), c);
+template <typename T, bool kAmsgrad>
+void launch_adam(const optim::AdamLists& l, const AdamMultiStepAttrs& h, cudaStream_t stream) {
+  using Op = AdamChunk<T, kAmsgrad>;
+  constexpr size_t kLists = kAmsgrad ? 5 : 4;
+  std::vector<MultiTensorEntry<Op::kDepth>> entries;
+  entries.reserve(l.params.size());
+  for (size_t i = 0; i < l.params.size(); ++i) {
+    std::array<const Tensor*, kLists> lists;
+    lists[0] = &l.params[i], lists[1] = &l.grads[i], lists[2] = &l.exp_avgs[i], lists[3] = &l.exp_avg_sqs[i];
+    if constexpr (kAmsgrad) lists[4] = &l.max_exp_avg_sqs[i];
+    entries.push_back(entry<Op::kDepth>(lists, l.steps[i].data_ptr()));
   }
+  multi_tensor_apply<Op::kDepth>(std::span<const MultiTensorEntry<Op::kDepth>>(entries), Op{h, lr_source(l.lr, h.lr)},
+                                 stream);
 }
 
-bool aligned16(const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
+template <typename T, bool kMomentum>
+void launch_sgd(const optim::SgdLists& l, const SgdMultiStepAttrs& h, cudaStream_t stream) {
+  using Op = SgdChunk<T, kMomentum>;
+  std::vector<MultiTensorEntry<Op::kDepth>> entries;
+  entries.reserve(l.params.size());
+  for (size_t i = 0; i < l.params.size(); ++i) {
+    std::array<const Tensor*, Op::kDepth> lists;
+    lists[0] = &l.params[i], lists[1] = &l.grads[i];
+    if constexpr (kMomentum) lists[2] = &l.momentum_buffers[i];
+    entries.push_back(entry<Op::kDepth>(lists, nullptr));
+  }
+  multi_tensor_apply<Op::kDepth>(std::span<const MultiTensorEntry<Op::kDepth>>(entries), Op{h, lr_source(l.lr, h.lr)},
+                                 stream);
+}
 
 }  // namespace
 
-// in: param, grad, exp_avg, exp_avg_sq, step; out: param, exp_avg, exp_avg_sq, step (same tensors).
-void adam_step(const KernelArgs& args, const AdamStepAttrs& h) {
-  const Tensor& param = args.out[0];
-  const Tensor& grad = args.in[1];
-  const Tensor& exp_avg = args.out[1];
-  const Tensor& exp_avg_sq = args.out[2];
-  float* step = static_cast<float*>(args.out[3].data_ptr());
-  DeviceGuard guard(param.device());
-  cudaStream_t stream = current_stream(param.device().index);
-  const int64_t n = param.numel();
-  if (n == 0) {  // nothing to update, but the count still advances (as torch's)
-    adam_increment_step_kernel<<<1, 1, 0, stream>>>(step);
-    EMBER_CUDA_KERNEL_CHECK();
-    return;
-  }
-  EMBER_CUDA_DISPATCH_FLOAT(param.dtype(), "adam_step", [&]<typename T>() {
-    constexpr int V = 16 / sizeof(T);
-    const bool dense = param.is_contiguous() && grad.is_contiguous() && exp_avg.is_contiguous() &&
-                       exp_avg_sq.is_contiguous() && aligned16(param) && aligned16(grad) && aligned16(exp_avg) &&
-                       aligned16(exp_avg_sq);
-    const int grid = elementwise_grid(dense ? n / V + 1 : n);
-    const bool write_step = grid == 1;
-    if (dense) {
-      adam_vec_kernel<T, V><<<grid, kBlock, 0, stream>>>(
-          param.data<T>(), grad.data<T>(), exp_avg.data<T>(), exp_avg_sq.data<T>(), n, step, h, write_step);
-    } else {
-      const auto geo = make_geometry<4>(param, {&grad, &exp_avg, &exp_avg_sq});
-      adam_strided_kernel<T><<<grid, kBlock, 0, stream>>>(geo, step, h, write_step);
-    }
-    EMBER_CUDA_KERNEL_CHECK();
-    if (!write_step) {
-      adam_increment_step_kernel<<<1, 1, 0, stream>>>(step);
-      EMBER_CUDA_KERNEL_CHECK();
-    }
+void adam_multi_step(const KernelArgs& args, const AdamMultiStepAttrs& h) {
+  const optim::AdamLists l = optim::adam_lists(args, h);
+  DeviceGuard guard(l.params[0].device());
+  cudaStream_t stream = current_stream(l.params[0].device().index);
+  increment_steps(l.steps, stream);  // first: the update kernels read the new counts
+  EMBER_CUDA_DISPATCH_FLOAT(l.params[0].dtype(), "adam_multi_step", [&]<typename T>() {
+    if (h.amsgrad) launch_adam<T, true>(l, h, stream);
+    else launch_adam<T, false>(l, h, stream);
+  });
+}
+
+void sgd_multi_step(const KernelArgs& args, const SgdMultiStepAttrs& h) {
+  const optim::SgdLists l = optim::sgd_lists(args, h);
+  DeviceGuard guard(l.params[0].device());
+  cudaStream_t stream = current_stream(l.params[0].device().index);
+  EMBER_CUDA_DISPATCH_FLOAT(l.params[0].dtype(), "sgd_multi_step", [&]<typename T>() {
+    if (h.momentum != 0.0) launch_sgd<T, true>(l, h, stream);
+    else launch_sgd<T, false>(l, h, stream);
   });
 }
 

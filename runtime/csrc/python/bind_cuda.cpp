@@ -245,7 +245,8 @@ void bind_cuda(py::module_& m) {
       .def("capture_end", &CUDAGraph::capture_end)
       .def("replay", &CUDAGraph::replay)
       .def("reset", &CUDAGraph::reset)
-      .def("pool", &CUDAGraph::pool);
+      .def("pool", &CUDAGraph::pool)
+      .def("num_kernel_nodes", &CUDAGraph::num_kernel_nodes);
   c.def("_is_current_stream_capturing", [] {
     return is_available() && is_capturing(current_stream());
   });

@@ -48,6 +48,10 @@ class CUDAGraph:
     def pool(self) -> int:
         return self._g.pool()
 
+    def num_kernel_nodes(self) -> int:
+        """The kernel launches the captured graph holds (an ember extension, for launch-count tests)."""
+        return self._g.num_kernel_nodes()
+
 
 class graph:
     """Context manager: captures the ops run inside the block into `cuda_graph` on a side stream.

@@ -1,16 +1,18 @@
-"""AdamW: Adam with decoupled weight decay (p *= 1 - lr * wd before the Adam step); fused as Adam is."""
+"""AdamW: Adam with decoupled weight decay (p *= 1 - lr * wd before the Adam step), as torch.optim.AdamW."""
 from __future__ import annotations
 
-from .adam import Adam, _check
-from .optimizer import Optimizer, check_foreach
+from .adam import Adam
 
 
 class AdamW(Adam):
-    _decoupled = True
-
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
-                 amsgrad: bool = False, *, maximize: bool = False, foreach=None, fused: bool | None = None):
-        _check(lr, betas, eps, weight_decay)
-        check_foreach(type(self).__name__, foreach, fused)
-        Optimizer.__init__(self, params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                              amsgrad=amsgrad, maximize=maximize, foreach=foreach, fused=fused))
+                 amsgrad: bool = False, *, maximize: bool = False, foreach=None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:  # an Adam checkpoint loaded into AdamW stays AdamW (torch's __setstate__)
+            group["decoupled_weight_decay"] = True

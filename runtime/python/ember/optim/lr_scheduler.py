@@ -1,8 +1,22 @@
 """Learning-rate schedulers (torch.optim.lr_scheduler semantics: construction applies epoch 0,
-each step() advances one epoch and writes the new lr into every param group)."""
+each step() advances one epoch and writes the new lr into every param group). A tensor lr is
+written in place, so a CUDA graph that captured an optimizer step reading it follows the schedule."""
 from __future__ import annotations
 
 import math
+
+from ember import Tensor
+
+
+def _copy(value):
+    return value.clone() if isinstance(value, Tensor) else value
+
+
+def _set_lr(group: dict, lr) -> None:
+    if isinstance(group["lr"], Tensor):
+        group["lr"].fill_(lr)
+    else:
+        group["lr"] = lr
 
 
 class LRScheduler:
@@ -10,10 +24,13 @@ class LRScheduler:
         self.optimizer = optimizer
         if last_epoch == -1:
             for g in optimizer.param_groups:
-                g.setdefault("initial_lr", g["lr"])
-                if g["initial_lr"] is None:
-                    g["initial_lr"] = g["lr"]
-        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+                g.setdefault("initial_lr", _copy(g["lr"]))
+        else:
+            for i, g in enumerate(optimizer.param_groups):
+                if "initial_lr" not in g:
+                    raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] when resuming a "
+                                   f"scheduler with last_epoch >= 0 (load the optimizer's state first)")
+        self.base_lrs = [_copy(g["initial_lr"]) for g in optimizer.param_groups]
         self.last_epoch = last_epoch
         self._initial_step()
 
@@ -29,8 +46,8 @@ class LRScheduler:
     def step(self, epoch=None) -> None:
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         for g, lr in zip(self.optimizer.param_groups, self.get_lr()):
-            g["lr"] = lr
-        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+            _set_lr(g, lr)
+        self._last_lr = [_copy(g["lr"]) for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}

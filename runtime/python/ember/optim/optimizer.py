@@ -17,15 +17,45 @@ class _RequiredParameter:
 required = _RequiredParameter()
 
 
-def check_foreach(name: str, foreach, fused=None) -> None:
-    """torch's foreach=True asks for its multi-tensor (horizontally fused) kernels, which ember does
-    not have: refuse it rather than silently running something else. None/False run ember's
-    per-parameter path (itself a fused op where `fused` allows)."""
-    if foreach and fused:
+def check_flags(name: str, foreach, fused, differentiable: bool = False) -> None:
+    """The implementation flags torch's optimizers take (Note [Optimizer implementations])."""
+    if fused and foreach:
         raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
-    if foreach:
-        raise NotImplementedError(f"[{name}] foreach=True: ember has no multi-tensor (foreach) optimizer kernels; pass "
-                                  f"foreach=None or False (ember's default path already fuses each parameter's update)")
+    if differentiable:
+        raise NotImplementedError(f"[{name}] differentiable=True (autograd through the update) is not supported")
+
+
+def check_tensor_lr(name: str, lr, foreach, capturable: bool) -> None:
+    """torch's rules for a tensor learning rate: one element; not with foreach=True unless capturable."""
+    if not isinstance(lr, ember.Tensor):
+        return
+    if foreach and not capturable:
+        raise ValueError(f"[{name}] lr as a Tensor is not supported for capturable=False and foreach=True")
+    if lr.numel() != 1:
+        raise ValueError(f"[{name}] Tensor lr must be 1-element, got shape {tuple(lr.shape)}")
+
+
+def check_fused_param(name: str, p) -> None:
+    """torch's check for fused=True: floating point params only (ember's devices all have the kernels)."""
+    if not p.is_floating_point():
+        raise RuntimeError(f"[{name}] `fused=True` requires all the params to be floating point Tensors of supported "
+                           f"devices: ['cpu', 'cuda'] but {p.dtype} and {p.device.type}")
+
+
+# Note [Optimizer implementations]
+# torch's optimizers pick an implementation with `foreach` and `fused`; ember's map them onto its
+# multi-tensor ops (_C._adam_multi_step_, _C._sgd_multi_step_, Note [Multi-tensor optimizer steps]):
+#   * fused=True, foreach=True, or both None (the default): one op call per param group, which runs
+#     once per (device, dtype) of its params (on CUDA a few kernel launches for all of them). torch's
+#     foreach and fused paths compute the same update (as a chain of _foreach_ ops and as one kernel);
+#     ember has one kernel for both.
+#   * foreach=False (fused not True): the per-parameter path, the same op called once per param.
+# Both paths read the step count and a tensor lr on the device, so neither synchronizes with the
+# host. A step captured in a CUDA graph therefore uses fresh step counts on every replay; a float
+# lr is frozen into the graph, a tensor lr (capturable=True, or fused=True) is read at replay and
+# follows an LR scheduler, which writes tensor lrs in place.
+def use_multi_tensor(group: dict) -> bool:
+    return bool(group.get("fused")) or group.get("foreach") is not False
 
 
 class Optimizer:
@@ -60,7 +90,6 @@ class Optimizer:
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in group["params"]):
             raise ValueError("some parameters appear in more than one parameter group")
-        group.setdefault("initial_lr", group.get("lr"))
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -134,8 +163,8 @@ class Optimizer:
             self.state[id(p)] = new
         for mine, saved in zip(self.param_groups, groups):
             for k, v in saved.items():
-                if k != "params":
-                    mine[k] = v
+                if k != "params":  # a tensor (lr) is cloned: schedulers write it in place
+                    mine[k] = v.clone() if isinstance(v, ember.Tensor) else v
 
     def _load_step(self, value, param):
         """A loaded state["step"] for `param`, never aliasing the state dict's tensor (optimizers whose

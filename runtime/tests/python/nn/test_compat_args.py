@@ -108,19 +108,14 @@ def test_sdpa_gqa_needs_divisible_heads():
 
 
 @pytest.mark.parametrize("opt", ["SGD", "Adam", "AdamW"])
-def test_foreach_true_is_refused_and_none_false_work(opt):
+def test_foreach_and_fused_flags_are_kept_and_both_true_is_refused(opt):
+    """The flags pick ember's multi-tensor or per-parameter path (tests/python/nn/test_optim_impls.py)."""
     p = [ember.nn.Parameter(ember.ones(2))]
-    with pytest.raises(NotImplementedError, match="foreach=True: ember has no multi-tensor"):
-        getattr(ember.optim, opt)(p, lr=0.1, foreach=True)
-    for foreach in (None, False):
-        o = getattr(ember.optim, opt)(p, lr=0.1, foreach=foreach)
-        assert o.param_groups[0]["foreach"] == foreach
-    if opt != "SGD":
-        with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True` together"):
-            getattr(ember.optim, opt)(p, lr=0.1, foreach=True, fused=True)
-    else:
-        with pytest.raises(NotImplementedError, match="fused=True"):
-            ember.optim.SGD(p, lr=0.1, fused=True)
+    for foreach, fused in [(None, None), (True, None), (False, None), (None, True), (False, False)]:
+        o = getattr(ember.optim, opt)(p, lr=0.1, foreach=foreach, fused=fused)
+        assert (o.param_groups[0]["foreach"], o.param_groups[0]["fused"]) == (foreach, fused)
+    with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True` together"):
+        getattr(ember.optim, opt)(p, lr=0.1, foreach=True, fused=True)
 
 
 def test_clip_grad_foreach_true_is_refused():
