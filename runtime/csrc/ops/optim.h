@@ -43,23 +43,26 @@ inline SgdLists sgd_lists(const KernelArgs& a, const SgdMultiStepAttrs& h) {
 }
 
 // NaN-propagating max (torch.maximum): amsgrad's running max keeps a NaN rather than dropping it.
+// `|`, not `||`: no branch, so the CPU loops vectorize.
 template <typename O>
 EMBER_HOST_DEVICE inline O nan_max(O a, O b) {
-  return (a != a || a > b) ? a : b;
+  return ((a != a) | (a > b)) ? a : b;
 }
 
 // The scalars of one Adam step in the compute type O, rounded from double as torch rounds its Python
 // floats (Adam's `step_size = lr / bias_correction1` etc. are doubles cast once per op).
+// Uniform choices are numbers (sign, decay 1) rather than bools: a branch on a bool member kept GCC
+// from vectorizing the amsgrad loop; multiplying by 1 or -1 is exact.
 template <typename O>
 struct AdamCoefs {
-  O decay;             // 1 - lr * wd (decoupled)
+  O grad_sign;         // -1 with maximize, else 1
+  O decay;             // 1 - lr * wd (decoupled), else 1
   O wd;                // coupled weight decay (0: none)
   O avg_weight;        // 1 - beta1: exp_avg.lerp_(grad, 1 - beta1)
   O beta2, sq_weight;  // exp_avg_sq * beta2 + (1 - beta2) * g * g
   O step_size;         // lr / (1 - beta1^step)
   O bc2_sqrt;          // sqrt(1 - beta2^step)
   O eps;
-  bool decoupled, maximize;
 };
 
 // `step` is the count after this update (1 on the first call).
@@ -68,7 +71,8 @@ EMBER_HOST_DEVICE inline AdamCoefs<O> adam_coefs(const AdamMultiStepAttrs& h, do
   const double bc1 = 1.0 - ::pow(h.beta1, step);
   const double bc2 = 1.0 - ::pow(h.beta2, step);
   AdamCoefs<O> c;
-  c.decay = static_cast<O>(1.0 - lr * h.weight_decay);
+  c.grad_sign = h.maximize ? O(-1) : O(1);
+  c.decay = h.decoupled ? static_cast<O>(1.0 - lr * h.weight_decay) : O(1);
   c.wd = h.decoupled ? O(0) : static_cast<O>(h.weight_decay);
   c.avg_weight = static_cast<O>(1.0 - h.beta1);
   c.beta2 = static_cast<O>(h.beta2);
@@ -76,8 +80,6 @@ EMBER_HOST_DEVICE inline AdamCoefs<O> adam_coefs(const AdamMultiStepAttrs& h, do
   c.step_size = static_cast<O>(lr / bc1);
   c.bc2_sqrt = static_cast<O>(::sqrt(bc2));
   c.eps = static_cast<O>(h.eps);
-  c.decoupled = h.decoupled && h.weight_decay != 0.0;
-  c.maximize = h.maximize;
   return c;
 }
 
@@ -86,9 +88,9 @@ EMBER_HOST_DEVICE inline AdamCoefs<O> adam_coefs(const AdamMultiStepAttrs& h, do
 // With kAmsgrad the denominator uses the running max of exp_avg_sq, kept in vmax.
 template <typename O, bool kAmsgrad>
 EMBER_HOST_DEVICE inline void adam_update(O& p, O g, O& m, O& v, O& vmax, const AdamCoefs<O>& c) {
-  if (c.maximize) g = -g;
-  if (c.decoupled) p = p * c.decay;
-  else if (c.wd != O(0)) g = g + c.wd * p;
+  g = g * c.grad_sign;
+  p = p * c.decay;
+  if (c.wd != O(0)) g = g + c.wd * p;
   // torch's lerp: the formula is picked by the weight's size for accuracy.
   m = c.avg_weight < O(0.5) ? m + c.avg_weight * (g - m) : g - (g - m) * (O(1) - c.avg_weight);
   v = v * c.beta2;
