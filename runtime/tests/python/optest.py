@@ -23,6 +23,10 @@ from numcheck import arrays
 from numcheck.arrays import np_dtype as _np_dtype, random_array  # noqa: F401 (re-exported)
 from numcheck.runner import as_tuple, dtype_name, to_numpy as _lib_to_numpy
 
+# The float32 reference must be float32: torch's cuDNN convolutions default to TF32 (ember's im2col +
+# cuBLAS path follows the matmul TF32 switch, off by default), which put conv_transpose3d 1e-3 off on an H100.
+torch.backends.cudnn.allow_tf32 = False
+
 FLOAT_DTYPES = ["float32", "float64", "float16", "bfloat16"]
 INT_DTYPES = list(arrays.INT_DTYPES)
 ALL_DTYPES = FLOAT_DTYPES + INT_DTYPES + ["bool"]

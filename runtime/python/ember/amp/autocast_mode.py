@@ -36,7 +36,9 @@ class AutocastOp:
 
     Policies (torch's names): lower_precision_fp (cast to the autocast dtype), fp32 (cast float16/
     bfloat16 inputs to float32), fp32_set_opt_dtype (the same, unless the call passes dtype=),
-    promote (cast every input to the widest floating dtype among them), banned (raise), None (untouched).
+    promote (cast every input to the widest floating dtype among them), banned (raise), None (untouched);
+    and log_softmax_fp32 for CUDA cross-entropy: torch's composite takes log_softmax in the input's own
+    dtype, then its nll_loss runs in float32, so float16/bfloat16 log-probabilities are rounded first.
     """
     name: str
     cpu: str | None
@@ -49,6 +51,7 @@ def _row(name, cpu, cuda, *targets):
 
 
 L, F32, OPT, P = "lower_precision_fp", "fp32", "fp32_set_opt_dtype", "promote"
+LSM = "log_softmax_fp32"
 # torch 2.x aten/src/ATen/autocast_mode.cpp, restricted to ops ember has (a missing target is skipped,
 # so ops that arrive later, e.g. convolutions, are covered once they exist).
 OPS: tuple[AutocastOp, ...] = (
@@ -75,7 +78,8 @@ OPS: tuple[AutocastOp, ...] = (
     _row("cosine_similarity", None, F32, "F.cosine_similarity", "ember.cosine_similarity"),
     _row("cdist", F32, F32, "ember.cdist"),
     # Losses: float32 on both devices.
-    *(_row(n, F32, F32, f"F.{n}") for n in ("cross_entropy", "nll_loss", "kl_div", "l1_loss", "smooth_l1_loss",
+    _row("cross_entropy", F32, LSM, "F.cross_entropy"),
+    *(_row(n, F32, F32, f"F.{n}") for n in ("nll_loss", "kl_div", "l1_loss", "smooth_l1_loss",
                                            "huber_loss", "mse_loss", "binary_cross_entropy_with_logits",
                                            "poisson_nll_loss", "cosine_embedding_loss", "hinge_embedding_loss",
                                            "margin_ranking_loss", "soft_margin_loss", "triplet_margin_loss",
@@ -93,7 +97,7 @@ OPS: tuple[AutocastOp, ...] = (
     *(_row(n, None, P) for n in ("addcdiv", "addcmul", "atan2", "cross", "dot", "index_put", "scatter_add",
                                  "tensordot")),
 )
-del L, F32, OPT, P
+del L, F32, OPT, P, LSM
 
 # Recurrent layers (nn/modules/rnn.py asks lower_precision_dtype): on CUDA torch runs them all in
 # the autocast dtype (cuDNN RNN, fused cells); on CPU only nn.LSTM (oneDNN's LSTM).
@@ -229,6 +233,15 @@ def _cast_args(op: AutocastOp, policy: str, device_type: str, args, kwargs):
                            "around this op)")
     if policy == "fp32_set_opt_dtype" and kwargs.get("dtype") is not None:
         return args, kwargs
+    if policy == "log_softmax_fp32" and args and _eligible(args[0], device_type) \
+            and args[0].dtype in (ember.float16, ember.bfloat16):
+        x = args[0]
+        st.inside_op = True  # the log_softmax below keeps x's dtype, as in torch's composite
+        try:
+            logp = ember.log_softmax(x, 1 if x.dim() >= 2 else 0)
+        finally:
+            st.inside_op = False
+        args = (logp,) + tuple(args[1:])
     if policy == "lower_precision_fp":
         target = st.dtype[device_type]
     elif policy == "promote":
