@@ -1,15 +1,24 @@
-"""Fixtures: a tiny fake-runtime git repo and loopback OpenAI/Anthropic servers."""
+"""Fixtures: a tiny fake-runtime git repo, a git snapshot of the real repository, and loopback
+OpenAI/Anthropic servers."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from harness.tests.support import FixtureRepo, ScriptedServer, make_fixture_repo
+from harness.tests.support import FixtureRepo, ScriptedServer, make_fixture_repo, snapshot_real_repo
 
 
 @pytest.fixture
 def fixture_repo(tmp_path) -> FixtureRepo:
     return make_fixture_repo(tmp_path / "repo")
+
+
+@pytest.fixture(scope="session")
+def real_repo(tmp_path_factory) -> Path:
+    """The real repository's files in a git repository of their own (support.snapshot_real_repo)."""
+    return snapshot_real_repo(tmp_path_factory.mktemp("real") / "repo")
 
 
 @pytest.fixture

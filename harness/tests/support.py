@@ -408,6 +408,19 @@ class ScriptedServer:
         self.httpd.server_close()
 
 
+def snapshot_real_repo(dest: Path) -> Path:
+    """The real repository's files (tracked, or untracked and not ignored) as the one commit of
+    a fresh repository at `dest`, for tests that read it through git: the nightly verifies in a
+    checkout whose `.git` the sandbox masks, and a test must not depend on the caller's history."""
+    dest.mkdir(parents=True)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, f"--work-tree={REAL_REPO}", "add", "-A")  # reads the real tree, writes dest/.git
+    git(dest, "-c", "user.name=ember-tests", "-c", "user.email=tests@ember.invalid",
+        "commit", "-q", "--no-verify", "-m", "snapshot of the repository")  # fmt: skip
+    git(dest, "checkout-index", "-a")
+    return dest
+
+
 def make_fixture_repo(root: Path) -> FixtureRepo:
     (root / "runtime/python/ember").mkdir(parents=True)
     (root / "runtime/python/ember/__init__.py").write_text(FAKE_EMBER)

@@ -1,10 +1,12 @@
-"""Context ranking on the real repository, op-spec detection by content, strict templates."""
+"""Context ranking on the real repository (a git snapshot of it: the `real_repo` fixture), op-spec
+detection by content, strict templates."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -14,17 +16,17 @@ from harness.errors import ConfigError
 from harness.tests.support import REAL_REPO
 
 
-def softsign_prompt(**changes):
-    goal = pick_goal(load_goals(REAL_REPO / "goals.yaml"), "op-softsign")
+def softsign_prompt(repo: Path, **changes):
+    goal = pick_goal(load_goals(repo / "goals.yaml"), "op-softsign")
     goal = dataclasses.replace(goal, **changes)
-    agent = load_agent(REAL_REPO, "openai")
-    return goal, agent, build_prompt(REAL_REPO, REAL_REPO, goal, agent, 1, [])
+    agent = load_agent(repo, "openai")
+    return goal, agent, build_prompt(repo, repo, goal, agent, 1, [])
 
 
-def files_mentioning(word: str, globs: list[str], ignore_case: bool = False) -> list[str]:
+def files_mentioning(repo: Path, word: str, globs: list[str], ignore_case=False) -> list[str]:
     out = subprocess.run(
         ["git", "grep", "-l", "-w", *(["-i"] if ignore_case else []), word, "--", *globs],
-        cwd=REAL_REPO,
+        cwd=repo,
         capture_output=True,
         text=True,
         check=True,
@@ -32,15 +34,15 @@ def files_mentioning(word: str, globs: list[str], ignore_case: bool = False) -> 
     return out.stdout.split()
 
 
-def assert_family_in_prompt(goal, user: str):
+def assert_family_in_prompt(repo: Path, goal, user: str):
     """softplus is softsign's closest op: every in-scope source file that mentions it (its spec
     entry, which generates the rest, and its Python wrappers) is shown, with every line that
     names it."""
-    needed = files_mentioning("softplus", [g for g in goal.scope if "/tests/" not in g])
+    needed = files_mentioning(repo, "softplus", [g for g in goal.scope if "/tests/" not in g])
     assert len(needed) >= 2, needed
     for rel in needed:
         assert f"--- {rel}" in user, rel
-        text = (REAL_REPO / rel).read_text()
+        text = (repo / rel).read_text()
         for line in text.splitlines():
             if re.search(r"\bsoftplus\b", line):
                 assert line in user, (rel, line)
@@ -50,32 +52,33 @@ def assert_family_in_prompt(goal, user: str):
         assert any(f"{op}(Tensor self" in ln for ln in lines), op
 
 
-def test_op_softsign_first_prompt_has_the_spec_rows_and_the_family_files():
-    goal, agent, prompt = softsign_prompt()
-    assert_family_in_prompt(goal, prompt.user)
+def test_op_softsign_first_prompt_has_the_spec_rows_and_the_family_files(real_repo):
+    goal, agent, prompt = softsign_prompt(real_repo)
+    assert_family_in_prompt(real_repo, goal, prompt.user)
     assert prompt.sizes["system_tokens"] + prompt.sizes["user_tokens"] <= agent.context_tokens
     sections = [s["section"] for s in prompt.sizes["sections"]]
     assert sections == ["named", "op_spec", "python", "family", "symbols", "repo_map"]
     # The files of the recipe (docs/adding_an_op.md) that the goal names are all there.
     for rel in ("runtime/spec/elementwise.yaml", "docs/adding_an_op.md"):
-        if (REAL_REPO / rel).exists():
+        if (real_repo / rel).exists():
             assert f"--- {rel}" in prompt.user, rel
 
 
-def test_the_op_spec_is_found_by_content_when_the_goal_names_no_file():
+def test_the_op_spec_is_found_by_content_when_the_goal_names_no_file(real_repo):
     intent = (
         "Add `ember.softsign(x)` = x / (1 + |x|) as a native op with a CPU kernel, a backward "
         "rule and a Python binding, matching torch.nn.functional.softsign."
     )
-    goal, _, prompt = softsign_prompt(intent=intent, context_files=[])
+    goal, _, prompt = softsign_prompt(real_repo, intent=intent, context_files=[])
     spec = next(s for s in prompt.sizes["sections"] if s["section"] == "op_spec")
     assert spec["files"] and spec["files"][0]["how"] == "excerpt"
     assert "closest existing: softplus, sign" in prompt.user
-    assert_family_in_prompt(goal, prompt.user)
+    assert_family_in_prompt(real_repo, goal, prompt.user)
     # The repo map is ranked: the family's files first, not the alphabet (the functor of
     # softplus is spelled `Softplus`).
     repo_map = prompt.user.split("## Repository map (most relevant first)\n", 1)[1].splitlines()
-    assert repo_map[0].split(":")[0] in files_mentioning("softplus", ["."], ignore_case=True)
+    family = files_mentioning(real_repo, "softplus", ["."], ignore_case=True)
+    assert repo_map[0].split(":")[0] in family
 
 
 def test_yaml_op_spec_rows_and_sections_are_parsed():

@@ -1,9 +1,12 @@
 """The shipped nightly: `.github/workflows/nightly.yml` (secrets reach only the harness step;
-actionlint clean) and `nightly.yaml` (a dry run on this repository plans it, touching nothing)."""
+actionlint clean) and `nightly.yaml` (a dry run on this repository plans it, touching nothing;
+its verification is `make test`)."""
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -12,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.nightly import DEFAULT_VERIFY, NightConfig
 from harness.tests.support import REAL_REPO, git
 
 WORKFLOW = REAL_REPO / ".github/workflows/nightly.yml"
@@ -84,3 +88,41 @@ def test_dry_run_of_the_shipped_night_touches_nothing(tmp_path):
     assert repo_state(root) == before
     assert "dry run: nothing is written" in done.stdout
     assert "contrib-gelu-tanh with replay-demo (replay:scripted-demo)" in done.stdout
+
+
+def without_values(command: str) -> list[str]:
+    """A command's words with the values of its directory and job-count options left out."""
+    return shlex.split(re.sub(r"(--test-dir|-j) \S+", r"\1", command))
+
+
+def make_test_commands() -> tuple[list[str], list[str]]:
+    """What `make test` runs after the build (Makefile targets test-cpp and test-py): the ctest
+    and the pytest arguments, the Makefile's variables filled in."""
+    makefile = (REAL_REPO / "Makefile").read_text()
+    variables = dict(re.findall(r"^([A-Z_]+) \??:?= ?(.*)$", makefile, re.M))
+
+    def recipe(target: str, program: str) -> list[str]:
+        block = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+        line = next(ln for ln in block.splitlines() if program in ln)
+        words = " ".join(without_values(line.split(program, 1)[1].split(";", 1)[0]))
+        return shlex.split(re.sub(r"\$\((\w+)\)", lambda m: variables[m.group(1)], words))
+
+    return recipe("test-cpp", "ctest"), recipe("test-py", "-m pytest")
+
+
+@pytest.mark.parametrize("source", ["nightly.yaml", "DEFAULT_VERIFY"])
+def test_the_verification_is_make_test(source):
+    """The night's full suite is `make test` in the merged checkout: configure and build, then
+    ctest and pytest with the Makefile's arguments (harness/tests included)."""
+    if source == "nightly.yaml":
+        commands = NightConfig.load(REAL_REPO / "nightly.yaml").verify.commands
+    else:
+        commands = DEFAULT_VERIFY
+    ctest, pytest_args = make_test_commands()
+    assert "harness/tests" in pytest_args and "regressions" in pytest_args  # the parse worked
+    assert ctest == ["--test-dir", "--output-on-failure", "-j"]
+    argvs = [without_values(c) for c in commands]
+    assert len(argvs) == 4
+    assert [a[:2] for a in argvs[:2]] == [["cmake", "-S"], ["cmake", "--build"]]
+    assert argvs[2] == ["ctest", *ctest]
+    assert argvs[3] == ["{python}", "-m", "pytest", *pytest_args]

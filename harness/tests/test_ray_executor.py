@@ -18,7 +18,7 @@ pytest.importorskip("ray")
 
 from harness.tests.nightly_support import slow, wait_for
 from harness.tests.ray_cluster import start_cluster
-from harness.tests.support import GOOD, REAL_REPO, FixtureRepo, git
+from harness.tests.support import GOOD, REAL_REPO, FixtureRepo, git, unsandboxed_flag
 
 pytestmark = pytest.mark.ray
 
@@ -96,8 +96,9 @@ def head_log(repo, bench_id: str) -> str:
 
 
 def start_head(repo, *args) -> subprocess.Popen:
+    command = [sys.executable, "-m", "harness", "--repo", str(repo.root), "bench"]
     return subprocess.Popen(
-        [sys.executable, "-m", "harness", "--repo", str(repo.root), "bench", *args],
+        [*command, *unsandboxed_flag(("bench",)), *args],
         env=dict(os.environ, PYTHONPATH=str(REAL_REPO)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

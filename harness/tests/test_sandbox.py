@@ -26,6 +26,21 @@ from harness.tests.support import sandbox_missing
 needs_sandbox = pytest.mark.skipif(bool(sandbox_missing()), reason=sandbox_missing())
 
 
+def sandbox_here(path) -> Sandbox:
+    """For the tests of what holds sandboxed or not (wall and memory limits, redaction): where
+    namespaces are refused (inside the nightly's verification sandbox, which cannot nest) the
+    command runs unsandboxed, explicitly allowed, as `--allow-unsandboxed` would run it."""
+    return Sandbox.for_dir(path, allow_unsandboxed=bool(sandbox_missing()))
+
+
+def run_here(argv, tmp_path, limits, **kw):
+    result = run_command(
+        argv, tmp_path, tmp_path / "log", limits, sandbox=sandbox_here(tmp_path), **kw
+    )
+    assert result.sandboxed == (not sandbox_missing())
+    return result
+
+
 def py(code: str) -> list[str]:
     return [sys.executable, "-c", textwrap.dedent(code)]
 
@@ -121,14 +136,14 @@ def test_daemons_die_with_the_command(tmp_path):
 def test_timeout_kills_everything_quickly(tmp_path):
     start = time.monotonic()
     argv = py("import subprocess,time; subprocess.Popen(['sleep','60']); time.sleep(60)")
-    result = run_command(argv, tmp_path, tmp_path / "log", Limits(wall_s=1.5))
+    result = run_here(argv, tmp_path, Limits(wall_s=1.5))
     assert result.timed_out and not result.ok and time.monotonic() - start < 10
     assert "wall limit" in result.output
 
 
 def test_memory_limit_applies(tmp_path):
     argv = py("x = bytearray(900 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096]); print('ok')")
-    result = run_command(argv, tmp_path, tmp_path / "log", Limits(memory_mb=400))
+    result = run_here(argv, tmp_path, Limits(memory_mb=400))
     assert result.returncode != 0 and "ok" not in result.output.splitlines()[-1:]
 
 
@@ -166,7 +181,7 @@ def test_refuses_without_namespaces_unless_allowed(tmp_path, monkeypatch):
 def test_output_is_redacted(tmp_path):
     secrets = SecretSet(["sk-visible-0123456789"])
     argv = py("import base64; s='sk-visible-0123456789'; print(s, base64.b64encode(s.encode()))")
-    result = run_command(argv, tmp_path, tmp_path / "log", Limits(), secrets=secrets)
+    result = run_here(argv, tmp_path, Limits(), secrets=secrets)
     assert "sk-visible" not in result.output and "[REDACTED]" in result.output
     assert "sk-visible" not in (tmp_path / "log").read_text()
 

@@ -161,8 +161,8 @@ def test_an_op_still_used_elsewhere_is_not_ablatable():
     assert ab.problem and "still used" in ab.problem and "elementwise.yaml" in ab.problem
 
 
-def test_suite_build_is_deterministic(tmp_path):
-    repo = git.Repo(REAL_REPO)
+def test_suite_build_is_deterministic(tmp_path, real_repo):
+    repo = git.Repo(real_repo)
     first, second = generate(repo, "HEAD"), generate(repo, "HEAD")
     write(first, tmp_path / "a")
     write(second, tmp_path / "b")

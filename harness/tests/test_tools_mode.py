@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from harness.tests.support import REAL_REPO, git, sandbox_missing, turn
+from harness.tests.support import REAL_REPO, git, sandbox_missing, turn, unsandboxed_flag
 from harness.tests.test_resume_and_secrets import wait_for
 
 OPS = "runtime/python/ember/ops.py"
@@ -159,6 +159,7 @@ def test_resume_mid_attempt_replays_recorded_steps_without_model_calls(fixture_r
     server = serve("openai", [LOOK, EDIT, ("hang", 30)])
     tools_agent(fixture_repo, "tools-resume", "openai", server)
     cmd = [sys.executable, "-m", "harness", "--repo", str(fixture_repo.root), "run"]
+    cmd += unsandboxed_flag(("run",))
     env = dict(os.environ, PYTHONPATH=str(REAL_REPO))
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
