@@ -163,7 +163,7 @@ void gather(const KernelArgs& a, const DimAttrs& attrs) {
 
 void scatter_add(const KernelArgs& a, const DimAttrs& attrs) {
   const Tensor &index = a.in[1], &src = a.in[2], &out = a.out[0];
-  if (index.numel() == 0) return;
+  if (index.numel() == 0 || src.numel() == 0) return;  // a 0-size source with indices: no blocks to launch
   DeviceGuard guard(out.device());
   const int64_t d = attrs.dim;
   const int64_t osize = sizes1(out)[d], ostride = strides1(out)[d];
@@ -205,7 +205,7 @@ void index_select(const KernelArgs& a, const DimAttrs& attrs) {
 
 void index_add(const KernelArgs& a, const IndexAddAttrs& attrs) {
   const Tensor &index = a.in[1], &src = a.in[2], &out = a.out[0];
-  if (index.numel() == 0) return;
+  if (index.numel() == 0 || src.numel() == 0) return;  // a 0-size source with indices: no blocks to launch
   DeviceGuard guard(out.device());
   const int64_t d = attrs.dim;
   const int64_t osize = sizes1(out)[d], ostride = strides1(out)[d];
