@@ -41,6 +41,8 @@ from ._compat import (BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, Double
                       get_float32_matmul_precision, is_tensor, isclose, meshgrid, numel, set_default_dtype,
                       set_float32_matmul_precision)
 _compat._install_tensor_methods()
+# torch.linalg: LAPACK-backed factorizations and the compositions on top (docs/compat.md).
+from . import linalg  # noqa: E402,F401
 # Mixed precision (ember.amp; torch.cuda.amp / torch.cpu.amp spellings in ember.cuda.amp / ember.cpu).
 from . import amp, cpu  # noqa: E402,F401
 from .cuda import amp as _cuda_amp  # noqa: E402,F401  (makes ember.cuda.amp an attribute)
