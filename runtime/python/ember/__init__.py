@@ -43,6 +43,7 @@ from ._compat import (BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, Double
 _compat._install_tensor_methods()
 # torch.linalg: LAPACK-backed factorizations and the compositions on top (docs/compat.md).
 from . import linalg  # noqa: E402,F401
+from ._einsum import einsum, tensordot  # noqa: E402,F401
 # Mixed precision (ember.amp; torch.cuda.amp / torch.cpu.amp spellings in ember.cuda.amp / ember.cpu).
 from . import amp, cpu  # noqa: E402,F401
 from .cuda import amp as _cuda_amp  # noqa: E402,F401  (makes ember.cuda.amp an attribute)
