@@ -2,7 +2,6 @@
 indices (diagonals), size-1 broadcasting, 0-size and 0-dim operands, dtypes, gradients and errors."""
 import numpy as np
 import pytest
-import torch
 
 import ember
 from optest import OpCase, op_tests

@@ -1,0 +1,299 @@
+"""torch's shape and indexing helpers as compositions of ember ops (views where torch returns views):
+repeat_interleave, diff, rot90, fliplr/flipud, tile, atleast_1d/2d/3d, hstack/vstack/dstack/
+column_stack/row_stack, tensor_split/hsplit/vsplit/dsplit, broadcast_shapes/broadcast_tensors,
+take, argwhere, msort, vander."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _C
+from ._C import Tensor
+
+__all__ = ["repeat_interleave", "diff", "rot90", "fliplr", "flipud", "tile", "atleast_1d", "atleast_2d",
+           "atleast_3d", "hstack", "vstack", "row_stack", "dstack", "column_stack", "tensor_split", "hsplit",
+           "vsplit", "dsplit", "broadcast_shapes", "broadcast_tensors", "take", "argwhere", "msort", "vander"]
+
+
+def _wrap(d: int, nd: int, op: str) -> int:
+    n = max(nd, 1)
+    if not -n <= d < n:
+        raise IndexError(f"[{op}] Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})")
+    return d % n
+
+
+def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None) -> Tensor:
+    """Repeats each element (or slice along dim) repeats[i] times; the input is flattened without a dim.
+    repeat_interleave(r) alone gives arange(len(r)) with element i repeated r[i] times."""
+    if repeats is None:  # torch.repeat_interleave(repeats)
+        return repeat_interleave(_C.arange(input.shape[0], device=input.device), input, 0)
+    if dim is None:
+        input, dim = input.reshape(-1), 0
+    d = _wrap(dim, input.dim(), "repeat_interleave")
+    if input.dim() == 0:
+        input = input.reshape(1)
+    if isinstance(repeats, Tensor):
+        if repeats.dim() > 1:
+            raise RuntimeError("[repeat_interleave] repeats must be 0-dim or 1-dim tensor")
+        if repeats.dtype.is_floating_point or repeats.dtype == _C.bool:
+            raise RuntimeError(f"[repeat_interleave] repeats has to be Long or Int tensor, got {repeats.dtype}")
+        if repeats.dim() == 0 or repeats.numel() == 1:
+            repeats = int(repeats.reshape(-1)[0].item())
+    if isinstance(repeats, int):
+        if repeats < 0:
+            raise RuntimeError(f"[repeat_interleave] Repeats must be non-negative, got {repeats}")
+        shape = list(input.shape)
+        expanded = input.unsqueeze(d + 1).expand(shape[:d + 1] + [repeats] + shape[d + 1:])
+        shape[d] *= repeats
+        return expanded.reshape(shape)
+    counts = repeats.cpu().numpy().astype(np.int64)
+    if len(counts) != input.shape[d]:
+        raise RuntimeError(f"[repeat_interleave] repeats must have the same size as input along dim, but got "
+                           f"repeats.size(0) = {len(counts)} and input.size({d}) = {input.shape[d]}")
+    if (counts < 0).any():
+        raise RuntimeError("[repeat_interleave] repeats can not be negative")
+    total = int(counts.sum())
+    if output_size is not None and output_size != total:
+        raise RuntimeError(f"[repeat_interleave] allocated size ({output_size}) does not match required size "
+                           f"({total})")
+    index = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    return _C.index_select(input, d, _C.from_numpy(index).to(input.device))
+
+
+def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+    """n-th forward differences along dim (logical xor for bool), after prepend/append."""
+    if input.dim() == 0:
+        raise RuntimeError("[diff] diff expects input to be at least one-dimensional")
+    if n < 0:
+        raise RuntimeError(f"[diff] order must be non-negative but got {n}")
+    d = _wrap(dim, input.dim(), "diff")
+    parts = []
+    for extra in (prepend, append):
+        if extra is not None and extra.dim() != input.dim():
+            raise RuntimeError("[diff] diff expects prepend or append to be the same dimension as input")
+    if prepend is not None:
+        parts.append(prepend)
+    parts.append(input)
+    if append is not None:
+        parts.append(append)
+    x = _C.cat(parts, d) if len(parts) > 1 else input
+    for _ in range(n):
+        length = x.shape[d]
+        if length == 0:
+            break
+        hi, lo = x.narrow(d, 1, length - 1), x.narrow(d, 0, length - 1)
+        x = _C.logical_xor(hi, lo) if x.dtype == _C.bool else hi - lo
+    return x
+
+
+def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
+    """Rotation by 90 degrees k times in the plane of dims, from the first towards the second."""
+    dims = list(dims)
+    if len(dims) != 2:
+        raise RuntimeError(f"[rot90] expected total rotation dims == 2, but got dims = {len(dims)}")
+    if input.dim() < 2:
+        raise RuntimeError(f"[rot90] expected total dims >= 2, but got total dims = {input.dim()}")
+    d0, d1 = _wrap(dims[0], input.dim(), "rot90"), _wrap(dims[1], input.dim(), "rot90")
+    if d0 == d1:
+        raise RuntimeError(f"[rot90] expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
+    k %= 4
+    if k == 1:
+        return input.flip([d1]).transpose(d0, d1)
+    if k == 2:
+        return input.flip([d0, d1])
+    if k == 3:
+        return input.flip([d0]).transpose(d0, d1)
+    return input.clone()
+
+
+def fliplr(input: Tensor) -> Tensor:
+    if input.dim() < 2:
+        raise RuntimeError("[fliplr] Input must be >= 2-d.")
+    return input.flip([1])
+
+
+def flipud(input: Tensor) -> Tensor:
+    if input.dim() < 1:
+        raise RuntimeError("[flipud] Input must be >= 1-d.")
+    return input.flip([0])
+
+
+def tile(input: Tensor, dims) -> Tensor:
+    dims = list(dims) if not isinstance(dims, int) else [dims]
+    if len(dims) < input.dim():
+        dims = [1] * (input.dim() - len(dims)) + dims
+    return input.repeat(*dims)
+
+
+def _atleast(tensors, fn):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    out = tuple(fn(t) for t in tensors)
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_1d(*tensors):
+    return _atleast(tensors, lambda t: t.reshape(1) if t.dim() == 0 else t)
+
+
+def atleast_2d(*tensors):
+    return _atleast(tensors, lambda t: t.reshape(1, 1) if t.dim() == 0 else t.unsqueeze(0) if t.dim() == 1 else t)
+
+
+def atleast_3d(*tensors):
+    def three(t):
+        if t.dim() == 0:
+            return t.reshape(1, 1, 1)
+        if t.dim() == 1:
+            return t.reshape(1, t.shape[0], 1)
+        if t.dim() == 2:
+            return t.unsqueeze(-1)
+        return t
+    return _atleast(tensors, three)
+
+
+def _seq(tensors, op: str) -> list:
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError(f"[{op}] expects a non-empty TensorList")
+    return tensors
+
+
+def hstack(tensors) -> Tensor:
+    ts = [atleast_1d(t) for t in _seq(tensors, "hstack")]
+    return _C.cat(ts, 0 if ts[0].dim() == 1 else 1)
+
+
+def vstack(tensors) -> Tensor:
+    return _C.cat([atleast_2d(t) for t in _seq(tensors, "vstack")], 0)
+
+
+row_stack = vstack
+
+
+def dstack(tensors) -> Tensor:
+    return _C.cat([atleast_3d(t) for t in _seq(tensors, "dstack")], 2)
+
+
+def column_stack(tensors) -> Tensor:
+    ts = [t.reshape(t.numel(), 1) if t.dim() <= 1 else t for t in _seq(tensors, "column_stack")]
+    return _C.cat(ts, 1)
+
+
+def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple:
+    """Views of input split into n near-equal sections (the first L % n one longer) or at the given indices."""
+    if input.dim() == 0:
+        raise RuntimeError("[tensor_split] tensor_split expected at least a 1-dimensional tensor, but got a tensor "
+                           "with 0 dims")
+    d = _wrap(dim, input.dim(), "tensor_split")
+    spec = indices_or_sections
+    if isinstance(spec, Tensor):
+        if spec.dtype.is_floating_point or spec.dim() > 1:
+            raise RuntimeError("[tensor_split] tensor_split expected tensor_indices_or_sections to be a zero-dimensional "
+                               "or one-dimensional tensor of long")
+        spec = int(spec.item()) if spec.dim() == 0 else spec.tolist()
+    length = input.shape[d]
+    if isinstance(spec, int):
+        if spec <= 0:
+            raise RuntimeError(f"[tensor_split] number of sections must be larger than 0, got {spec}")
+        small, extra = divmod(length, spec)
+        sizes = [small + 1] * extra + [small] * (spec - extra)
+        bounds, start = [], 0
+        for s in sizes:
+            bounds.append((start, start + s))
+            start += s
+    else:
+        points = [min(max(p if p >= 0 else p + length, 0), length) for p in spec]
+        edges = [0] + points + [length]
+        bounds = [(edges[i], max(edges[i], edges[i + 1])) for i in range(len(edges) - 1)]
+    return tuple(input.narrow(d, lo, hi - lo) for lo, hi in bounds)
+
+
+def _split_even(input: Tensor, sections, dim: int, op: str) -> tuple:
+    if isinstance(sections, int) and (sections == 0 or input.shape[dim] % sections):
+        raise RuntimeError(f"[{op}] torch.{op} attempted to split along dimension {dim}, but the size of the "
+                           f"dimension {input.shape[dim]} is not divisible by the split_size {sections}!")
+    return tensor_split(input, sections, dim)
+
+
+def hsplit(input: Tensor, sections) -> tuple:
+    if input.dim() < 1:
+        raise RuntimeError("[hsplit] torch.hsplit requires a tensor with at least 1 dimension, but got a tensor with "
+                           "0 dimensions!")
+    return _split_even(input, sections, 1 if input.dim() > 1 else 0, "hsplit")
+
+
+def vsplit(input: Tensor, sections) -> tuple:
+    if input.dim() < 2:
+        raise RuntimeError(f"[vsplit] torch.vsplit requires a tensor with at least 2 dimension, but got a tensor with "
+                           f"{input.dim()} dimensions!")
+    return _split_even(input, sections, 0, "vsplit")
+
+
+def dsplit(input: Tensor, sections) -> tuple:
+    if input.dim() < 3:
+        raise RuntimeError(f"[dsplit] torch.dsplit requires a tensor with at least 3 dimension, but got a tensor with "
+                           f"{input.dim()} dimensions!")
+    return _split_even(input, sections, 2, "dsplit")
+
+
+def broadcast_shapes(*shapes):
+    """The shape all of `shapes` broadcast to (ints count as 1-d shapes)."""
+    from ._compat import Size
+    shapes = [(s,) if isinstance(s, int) else tuple(s) for s in shapes]
+    nd = max((len(s) for s in shapes), default=0)
+    out = [1] * nd
+    for s in shapes:
+        for i, size in enumerate(s, start=nd - len(s)):
+            if size < 0:
+                raise RuntimeError(f"[broadcast_shapes] Trying to create tensor with negative dimension {size}: {s}")
+            if size != 1 and out[i] not in (1, size):
+                raise RuntimeError(f"[broadcast_shapes] Shape mismatch: objects cannot be broadcast to a single shape "
+                                   f"(got {[list(x) for x in shapes]})")
+            if size != 1:
+                out[i] = size
+    return Size(out)
+
+
+def broadcast_tensors(*tensors) -> tuple:
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    shape = tuple(broadcast_shapes(*[t.shape for t in tensors]))
+    return tuple(t if tuple(t.shape) == shape else t.expand(shape) for t in tensors)
+
+
+def take(input: Tensor, index: Tensor) -> Tensor:
+    """input seen as 1-D, indexed by `index` (negative indices count from the end); index's shape."""
+    n = input.numel()
+    if index.numel():
+        lo, hi = int(index.min().item()), int(index.max().item())
+        if lo < -n or hi >= n:
+            bad = hi if hi >= n else lo
+            raise IndexError(f"[take] out of range: tried to access index {bad} on a tensor of {n} elements.")
+    flat_index = _C.where(index < 0, index + n, index).reshape(-1)
+    return _C.index_select(input.reshape(-1), 0, flat_index).reshape(tuple(index.shape))
+
+
+def argwhere(input: Tensor) -> Tensor:
+    return _C.nonzero(input)
+
+
+def msort(input: Tensor) -> Tensor:
+    return _C.sort(input, 0)[0]
+
+
+def vander(x: Tensor, N=None, increasing: bool = False) -> Tensor:
+    """torch.vander (numpy's order: decreasing powers unless increasing)."""
+    if x.dim() != 1:
+        raise RuntimeError("[vander] x must be a one-dimensional tensor.")
+    from .linalg import vander as increasing_vander
+    if N is not None and N < 0:
+        raise RuntimeError("[vander] N must be non-negative.")
+    v = increasing_vander(x if x.dtype.is_floating_point else x.to(_C.int64), N=N)
+    return v if increasing else v.flip([-1])
+
+
+TENSOR_METHODS = {
+    "repeat_interleave": repeat_interleave, "diff": diff, "rot90": rot90, "fliplr": fliplr, "flipud": flipud,
+    "tile": tile, "tensor_split": tensor_split, "hsplit": hsplit, "vsplit": vsplit, "dsplit": dsplit, "take": take,
+    "argwhere": argwhere, "msort": msort,
+}
