@@ -12,7 +12,7 @@ from ._C import Tensor
 from .autograd.function import Function
 
 __all__ = ["addcmul", "addcdiv", "xlogy", "logit", "sinc", "fmax", "fmin", "float_power", "heaviside", "deg2rad",
-           "rad2deg", "frac", "sgn", "signbit", "isin", "isneginf", "isposinf", "isreal"]
+           "rad2deg", "frac", "sgn", "signbit", "isin", "isneginf", "isposinf", "isreal", "absolute", "fix"]
 
 
 def _tensor(x, like: Tensor) -> Tensor:
@@ -196,11 +196,39 @@ def _inplace(fn):
     fn's backward saved are not the ones overwritten."""
     def method(self, *args, **kwargs):
         return self.copy_(fn(self.clone() if self.requires_grad else self, *args, **kwargs))
-    method.__name__ = fn.__name__ + "_"
+    method.__name__ = getattr(fn, "__name__", "op").lstrip("_") + "_"
     return method
 
 
+def _float_power_(self: Tensor, exponent) -> Tensor:
+    if self.dtype != _C.float64:
+        raise RuntimeError(f"[float_power_] the base given to float_power_ has dtype {self.dtype} but the operation's "
+                           f"result requires dtype float64")
+    return _inplace(float_power)(self, exponent)
+
+
+def absolute(input: Tensor) -> Tensor:
+    return _C.abs(input)
+
+
+def fix(input: Tensor) -> Tensor:
+    return _C.trunc(input)
+
+
+def _cumsum(self: Tensor, dim: int, *, dtype=None) -> Tensor:
+    return _C.cumsum(self, dim, dtype=dtype)
+
+
+def _cumprod(self: Tensor, dim: int, *, dtype=None) -> Tensor:
+    return _C.cumprod(self, dim, dtype=dtype)
+
+
 TENSOR_METHODS = {
+    # in-place forms of native ops and torch's aliases of them
+    "absolute": absolute, "absolute_": _inplace(absolute), "fix": fix, "fix_": _inplace(fix),
+    "square_": _inplace(_C.square), "reciprocal_": _inplace(_C.reciprocal), "nan_to_num_": _inplace(_C.nan_to_num),
+    "cumsum_": _inplace(_cumsum), "cumprod_": _inplace(_cumprod), "float_power_": _float_power_,
+    "heaviside_": _inplace(heaviside),
     "addcmul": addcmul, "addcmul_": _inplace(addcmul), "addcdiv": addcdiv, "addcdiv_": _inplace(addcdiv),
     "xlogy": xlogy, "xlogy_": _inplace(xlogy), "logit": logit, "logit_": _inplace(logit), "sinc": sinc,
     "sinc_": _inplace(sinc), "fmax": fmax, "fmin": fmin, "float_power": float_power, "heaviside": heaviside,

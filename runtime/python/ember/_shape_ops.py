@@ -1,7 +1,8 @@
 """torch's shape and indexing helpers as compositions of ember ops (views where torch returns views):
 repeat_interleave, diff, rot90, fliplr/flipud, tile, atleast_1d/2d/3d, hstack/vstack/dstack/
 column_stack/row_stack, tensor_split/hsplit/vsplit/dsplit, broadcast_shapes/broadcast_tensors,
-take, argwhere, msort, vander."""
+take, argwhere, msort, vander, ravel, adjoint, index_fill/index_copy; Tensor.unfold (windows as a
+view), mH/H, fill_diagonal_ and small queries (is_complex, is_signed, is_nonzero, nbytes)."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,36 @@ from ._C import Tensor
 
 __all__ = ["repeat_interleave", "diff", "rot90", "fliplr", "flipud", "tile", "atleast_1d", "atleast_2d",
            "atleast_3d", "hstack", "vstack", "row_stack", "dstack", "column_stack", "tensor_split", "hsplit",
-           "vsplit", "dsplit", "broadcast_shapes", "broadcast_tensors", "take", "argwhere", "msort", "vander"]
+           "vsplit", "dsplit", "broadcast_shapes", "broadcast_tensors", "take", "argwhere", "msort", "vander",
+           "ravel", "adjoint", "index_fill", "index_copy", "is_complex", "is_nonzero", "is_same_size"]
+
+
+def ravel(input: Tensor) -> Tensor:
+    return _ravel(input)
+
+
+def adjoint(input: Tensor) -> Tensor:
+    return _adjoint(input)
+
+
+def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
+    return _index_fill(input, dim, index, value)
+
+
+def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    return _index_copy(input, dim, index, source)
+
+
+def is_complex(input: Tensor) -> bool:
+    return False
+
+
+def is_nonzero(input: Tensor) -> bool:
+    return _is_nonzero(input)
+
+
+def is_same_size(input: Tensor, other: Tensor) -> bool:
+    return tuple(input.shape) == tuple(other.shape)
 
 
 def _wrap(d: int, nd: int, op: str) -> int:
@@ -292,7 +322,115 @@ def vander(x: Tensor, N=None, increasing: bool = False) -> Tensor:
     return v if increasing else v.flip([-1])
 
 
+# ---- Tensor-only helpers ------------------------------------------------------------------------------
+
+def _unfold(self: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """The size-long windows every `step` along dimension, as a new last dim (a view)."""
+    d = _wrap(dimension, self.dim(), "unfold")
+    length = self.shape[d] if self.dim() else 1
+    if size > length:
+        raise RuntimeError(f"[unfold] maximum size for tensor at dimension {d} is {length} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"[unfold] step is {step} but must be > 0")
+    if self.dim() == 0:
+        return self.reshape(1)
+    sizes, strides = list(self.shape), list(self.stride())
+    sizes[d] = (length - size) // step + 1
+    inner = strides[d]
+    strides[d] *= step
+    return _C.as_strided(self, sizes + [size], strides + [inner], self.storage_offset())
+
+
+def _ravel(self: Tensor) -> Tensor:
+    return self.reshape(-1)
+
+
+def _adjoint(self: Tensor) -> Tensor:
+    """The conjugate transpose of the last two dims: the transpose for ember's real dtypes."""
+    return self.transpose(-2, -1)
+
+
+def _H(self: Tensor) -> Tensor:
+    if self.dim() not in (0, 2):
+        raise RuntimeError(f"[Tensor.H] tensor.H is only supported on matrices (2-D tensors). Got {self.dim()}-D "
+                           f"tensor.")
+    return self if self.dim() == 0 else self.t()
+
+
+def _index_mask(self: Tensor, dim: int, index: Tensor, op: str) -> tuple[int, Tensor]:
+    """(wrapped dim, a bool mask broadcastable to self that is True at the indexed positions of dim)."""
+    d = _wrap(dim, self.dim(), op)
+    n = self.shape[d] if self.dim() else 1
+    mask = _C.zeros(n, dtype=_C.bool, device=self.device)
+    if index.numel():
+        mask[index.reshape(-1)] = True
+    view = [1] * max(self.dim(), 1)
+    view[d] = n
+    return d, mask.reshape(view if self.dim() else [])
+
+
+def _index_fill(self: Tensor, dim: int, index: Tensor, value) -> Tensor:
+    _, mask = _index_mask(self, dim, index, "index_fill")
+    fill = value if isinstance(value, Tensor) else _C.scalar_tensor(value, dtype=self.dtype, device=self.device)
+    if fill.dim() != 0:
+        raise RuntimeError(f"[index_fill] only supports a 0-dimensional value tensor, but got tensor with "
+                           f"{fill.dim()} dimension(s).")
+    return _C.where(mask, fill.to(self.dtype), self)
+
+
+def _index_copy(self: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    """self with the slices index[i] along dim replaced by source's slice i."""
+    d = _wrap(dim, self.dim(), "index_copy")
+    if index.dim() > 1 or (source.dim() and index.numel() != source.shape[d]):
+        raise RuntimeError(f"[index_copy] index_copy_(): Number of indices ({index.numel()}) should be equal to "
+                           f"source.size(dim) ({source.shape[d] if source.dim() else 1})")
+    moved = self.movedim(d, 0).index_put((index.reshape(-1),), source.movedim(d, 0).to(self.dtype))
+    return moved.movedim(0, d)
+
+
+def _fill_diagonal_(self: Tensor, fill_value, wrap: bool = False) -> Tensor:
+    """Writes fill_value on the main diagonal (all dims equal, or a matrix); wrap continues it
+    every n + 1 rows down a tall matrix, as torch does."""
+    if self.dim() < 2:
+        raise RuntimeError("[fill_diagonal_] dimensions must larger than 1")
+    if self.dim() > 2 and len(set(self.shape)) != 1:
+        raise RuntimeError("[fill_diagonal_] all dimensions of input must be of equal length")
+    numel = self.numel()
+    if self.dim() == 2:
+        rows, cols = self.shape
+        step = cols + 1
+        count = (numel + step - 1) // step if wrap and rows > cols + 1 else min(rows, cols)
+    else:
+        step = sum(self.shape[0] ** k for k in range(self.dim()))
+        count = self.shape[0]
+    flat = _C.zeros(numel, dtype=_C.bool, device=self.device)
+    if count:
+        flat[_C.arange(count, device=self.device) * step] = True
+    return self.masked_fill_(flat.reshape(tuple(self.shape)), fill_value)
+
+
+def _inplace(fn):
+    """fn's result written into self (read through a copy when self is in the graph)."""
+    def method(self, *args, **kwargs):
+        return self.copy_(fn(self.clone() if self.requires_grad else self, *args, **kwargs))
+    method.__name__ = fn.__name__ + "_"
+    return method
+
+
+def _is_nonzero(self: Tensor) -> bool:
+    if self.numel() != 1:
+        raise RuntimeError("[is_nonzero] Boolean value of Tensor with " + ("no values" if self.numel() == 0 else
+                           "more than one value") + " is ambiguous")
+    return bool(self.reshape(-1)[0].item() != 0)
+
+
 TENSOR_METHODS = {
+    "unfold": _unfold, "ravel": _ravel, "adjoint": _adjoint, "mH": property(_adjoint), "H": property(_H),
+    "index_fill": _index_fill, "index_fill_": _inplace(_index_fill), "index_copy": _index_copy,
+    "index_copy_": _inplace(_index_copy), "fill_diagonal_": _fill_diagonal_,
+    "is_complex": lambda self: False, "is_signed": lambda self: self.dtype not in (_C.uint8, _C.bool),
+    "is_nonzero": _is_nonzero, "is_same_size": lambda self, other: tuple(self.shape) == tuple(other.shape),
+    "nbytes": property(lambda self: self.numel() * self.element_size()),
     "repeat_interleave": repeat_interleave, "diff": diff, "rot90": rot90, "fliplr": fliplr, "flipud": flipud,
     "tile": tile, "tensor_split": tensor_split, "hsplit": hsplit, "vsplit": vsplit, "dsplit": dsplit, "take": take,
     "argwhere": argwhere, "msort": msort,

@@ -1,6 +1,6 @@
 """torch's order statistics, counting and NaN-aware reductions as compositions of ember ops:
 median/nanmedian, kthvalue, mode, quantile/nanquantile, nanmean/nansum, count_nonzero, aminmax,
-bincount, histc, unique, unique_consecutive.
+bincount, histc, histogram, unique, unique_consecutive, cov, corrcoef.
 
 Note [Selections through sort]
 Order statistics sort along the dim (ember's sort is stable, NaNs last) and pick positions; values
@@ -21,7 +21,8 @@ from ._C import Tensor
 from .autograd.function import Function
 
 __all__ = ["median", "nanmedian", "kthvalue", "mode", "quantile", "nanquantile", "nanmean", "nansum",
-           "count_nonzero", "aminmax", "bincount", "histc", "unique", "unique_consecutive"]
+           "count_nonzero", "aminmax", "bincount", "histc", "histogram", "unique", "unique_consecutive", "cov",
+           "corrcoef"]
 
 
 def _result(name: str, fields: str):
@@ -399,6 +400,99 @@ def _unique_dim(input: Tensor, d: int, return_inverse: bool, return_counts: bool
     return out[0] if len(out) == 1 else tuple(out)
 
 
+_Histogram = _result("histogram", "hist bin_edges")
+
+
+def histogram(input: Tensor, bins=100, *, range=None, weight=None, density: bool = False):  # noqa: A002
+    """Counts (or summed weights) in `bins` equal-width bins over range (the data's range by default;
+    +-0.5 around a constant) or between the given edges; values outside are ignored, the last edge
+    belongs to the last bin. density divides by the total and the bin widths."""
+    if not input.dtype.is_floating_point:
+        raise NotImplementedError(f"[histogram] \"histogramdd\" not implemented for '{_torch_name(input.dtype)}'")
+    x = input.detach().reshape(-1)
+    if isinstance(bins, Tensor):
+        edges = bins.to(input.dtype)
+        if edges.dim() != 1 or edges.numel() < 1:
+            raise RuntimeError("[histogram] torch.histogram(): bins tensor should have one dimension and at least 1 "
+                               "element")
+        nbins = edges.numel() - 1
+        lo, hi = edges[0], edges[-1]
+        pos = _C.searchsorted(edges, x, right=True) - 1
+        pos = _C.where(x == hi, _C.full_like(pos, nbins - 1), pos)
+        inside = (x >= lo).logical_and(x <= hi)
+    else:
+        if bins <= 0:
+            raise RuntimeError(f"[histogram] torch.histogram(): bins must be > 0, but got {bins} for dimension 0")
+        nbins = bins
+        if range is not None:
+            lo_f, hi_f = float(range[0]), float(range[1])
+        elif x.numel():
+            lo_f, hi_f = float(x.min().item()), float(x.max().item())
+        else:
+            lo_f, hi_f = 0.0, 0.0
+        if lo_f == hi_f:
+            lo_f, hi_f = lo_f - 0.5, hi_f + 0.5
+        if lo_f > hi_f:
+            raise RuntimeError(f"[histogram] torch.histogram(): min should not exceed max, but got min {lo_f} max "
+                               f"{hi_f}")
+        edges = _C.linspace(lo_f, hi_f, nbins + 1, dtype=input.dtype, device=input.device)
+        inside = (x >= lo_f).logical_and(x <= hi_f)
+        pos = ((x - lo_f) * nbins / (hi_f - lo_f)).floor().long().clamp(0, nbins - 1)
+    pos = _C.where(inside, pos, _C.full_like(pos, nbins)).clamp(0, nbins)  # one spare bin for the outside
+    w = _C.ones_like(x) if weight is None else weight.detach().reshape(-1).to(input.dtype)
+    hist = _C.zeros(nbins + 1, dtype=input.dtype, device=input.device).index_add(0, pos, w).narrow(0, 0, nbins)
+    if density:
+        widths = edges[1:] - edges[:-1]
+        hist = hist / (hist.sum() * widths)
+    return _Histogram(hist, edges)
+
+
+def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
+    """Covariance of the rows (variables) of input over its columns (observations), with torch's
+    frequency/importance weights and correction."""
+    if input.dim() > 2:
+        raise RuntimeError(f"[cov] cov(): expected input to have two or fewer dimensions but got an input with "
+                           f"{input.dim()} dimensions")
+    x = input.reshape(1, -1) if input.dim() < 2 else input
+    if not x.dtype.is_floating_point:
+        x = x.to(_C.float32)
+    n = x.shape[1]
+    w = None
+    if fweights is not None:
+        w = fweights.to(x.dtype)
+    if aweights is not None:
+        w = aweights.to(x.dtype) if w is None else w * aweights.to(x.dtype)
+    if w is None:
+        avg = x.mean(1)
+        norm = float(n - correction)
+    else:
+        w_sum = w.sum()
+        avg = (x * w).sum(1) / w_sum
+        if correction == 0:
+            norm = w_sum
+        elif aweights is None:
+            norm = w_sum - correction
+        else:
+            norm = w_sum - correction * (w * aweights.to(x.dtype)).sum() / w_sum
+    if not isinstance(norm, Tensor):
+        norm = _C.scalar_tensor(norm, dtype=x.dtype, device=x.device)
+    norm = norm.clamp_min(0)
+    centered = x - avg.unsqueeze(1)
+    weighted = centered if w is None else centered * w
+    c = _C.mm(centered, weighted.t()) / norm
+    return c.squeeze()
+
+
+def corrcoef(input: Tensor) -> Tensor:
+    """Pearson correlation coefficients of the rows, clipped to [-1, 1]."""
+    c = cov(input)
+    if c.dim() == 0:
+        return c / c
+    std = c.diagonal(0, 0, 1).sqrt()
+    c = c / std.unsqueeze(1) / std.unsqueeze(0)
+    return c.clamp(-1, 1)
+
+
 def _no_grad():
     from .autograd.grad_mode import no_grad
     return no_grad()
@@ -416,5 +510,5 @@ TENSOR_METHODS = {
     "median": median, "nanmedian": nanmedian, "kthvalue": kthvalue, "mode": mode, "quantile": quantile,
     "nanquantile": nanquantile, "nanmean": nanmean, "nansum": nansum, "count_nonzero": count_nonzero,
     "aminmax": aminmax, "bincount": bincount, "histc": histc, "unique": unique,
-    "unique_consecutive": unique_consecutive,
+    "unique_consecutive": unique_consecutive, "histogram": histogram, "cov": cov, "corrcoef": corrcoef,
 }

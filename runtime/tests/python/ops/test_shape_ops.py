@@ -77,6 +77,21 @@ CASES = [
     # torch's vander backward fails (an in-place write): values here, gradients with linalg.vander.
     OpCase("vander", lambda lib, x: (lib.vander(x), lib.vander(x, N=2), lib.vander(x, 4, increasing=True)),
            [[(4,)], [(0,)]], F + ["int64"], low=-2, high=2, grad=False),
+    OpCase("unfold", lambda lib, x: (x.unfold(1, 2, 2), x.unfold(0, 2, 1), x.unfold(-1, 3, 1), x.t().unfold(0, 2, 3)),
+           [[(3, 5)], [(2, 5, 3)]], SOME),
+    OpCase("unfold_scalar", lambda lib, x: x.unfold(0, 1, 1), [[()]], F),
+    OpCase("unfold_bad", lambda lib, x: x.unfold(1, 6, 1), [[(3, 5)]], F, grad=False),
+    OpCase("ravel_adjoint", lambda lib, x: (x.ravel(), lib.ravel(x), x.mH, x.adjoint(), lib.adjoint(x), x[0].H),
+           [[(2, 3, 4)]], F),
+    OpCase("index_fill_copy", lambda lib, x, s: (x.index_fill(1, lib.tensor([0, 2]), -1.5),
+                                                 lib.index_fill(x, 0, lib.tensor([1]), lib.tensor(2.0)),
+                                                 x.clone().index_fill_(-1, lib.tensor([2]), 0),
+                                                 x.index_copy(1, lib.tensor([2, 0]), s),
+                                                 lib.index_copy(x, 1, lib.tensor([1, 3]), s),
+                                                 x.clone().index_copy_(1, lib.tensor([3, 1]), s)),
+           [[(2, 4, 3), (2, 2, 3)]], F + ["int64"]),
+    OpCase("fill_diagonal", lambda lib, x: (x.clone().fill_diagonal_(2.5), x.clone().fill_diagonal_(-1, wrap=True)),
+           [[(3, 3)], [(5, 3)], [(2, 4)], [(3, 3, 3)], [(7, 2)]], F + ["int64"]),
 ]
 
 test_matches_torch, test_gradcheck = op_tests(CASES)
@@ -102,6 +117,25 @@ def test_repeat_interleave_errors():
         ember.repeat_interleave(x, ember.ones(1, 2, dtype=ember.int64))
     np.testing.assert_array_equal(
         ember.repeat_interleave(x, ember.tensor([1, 2]), dim=0, output_size=3).numpy(), np.ones((3, 3)))
+
+
+def test_queries():
+    for lib in (torch, ember):
+        x = lib.tensor([[1.0, 2.0]])
+        assert not x.is_complex() and not lib.is_complex(x)
+        assert x.is_signed() and not lib.tensor([1], dtype=lib.uint8).is_signed()
+        assert lib.tensor([3]).is_nonzero() and not lib.tensor(0.0).is_nonzero()
+        assert x.is_same_size(lib.zeros(1, 2)) and not lib.is_same_size(x, lib.zeros(2))
+        assert x.nbytes == 8
+        with pytest.raises(RuntimeError, match="ambiguous"):
+            lib.tensor([1, 2]).is_nonzero()
+
+
+def test_unfold_is_a_view():
+    x = ember.arange(10.0)
+    w = x.unfold(0, 4, 3)
+    x[3] = 100.0
+    assert w.tolist() == [[0.0, 1.0, 2.0, 100.0], [100.0, 4.0, 5.0, 6.0], [6.0, 7.0, 8.0, 9.0]]
 
 
 def test_tensor_methods_are_installed():
