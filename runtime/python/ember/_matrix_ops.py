@@ -12,6 +12,7 @@ import warnings
 
 from . import _C, linalg
 from ._C import Tensor
+from .autograd.function import Function
 
 __all__ = ["baddbmm", "addbmm", "addmv", "addr", "mv", "inner", "ger", "vdot", "chain_matmul", "trace", "kron",
            "cdist", "dist", "renorm", "block_diag", "diag", "diag_embed", "diagflat", "tril_indices", "triu_indices",
@@ -159,11 +160,37 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
     use_mm = p == 2 and (compute_mode == "use_mm_for_euclid_dist" or
                          (compute_mode == modes[0] and (P > 25 or R > 25)))
     if use_mm:
+        return _EuclideanCdist.apply(x1, x2)
+    return _C.norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), float(p), [-1])
+
+
+class _EuclideanCdist(Function):
+    """sqrt(||x||^2 + ||y||^2 - 2 x.y) with one matmul. The backward is torch's (g / d times the
+    difference, 0 at zero distance) as matmuls: G = g / d, dx_i = sum_j G_ij x_i - (G y)_i. Squared
+    distances within rounding of ||x||^2 + ||y||^2 count as zero: there the forward value is noise
+    (torch's too) and g / d would amplify the matmuls' rounding."""
+
+    @staticmethod
+    def forward(ctx, x1, x2):
         sq1 = (x1 * x1).sum(-1, keepdim=True)
         sq2 = (x2 * x2).sum(-1, keepdim=True)
-        d2 = sq1 + sq2.mT - 2 * _C.matmul(x1, x2.mT)
-        return d2.clamp_min(0).sqrt()
-    return _C.norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), float(p), [-1])
+        d = (sq1 + sq2.mT - 2 * _C.matmul(x1, x2.mT)).clamp_min(0).sqrt()
+        ctx.save_for_backward(x1, x2, d, sq1 + sq2.mT)
+        return d
+
+    @staticmethod
+    def backward(ctx, g):
+        x1, x2, d, scale = ctx.saved_tensors
+        eps = 1.1920928955078125e-07 if d.dtype == _C.float32 else 2.220446049250313e-16
+        G = _C.where(d * d <= 8 * eps * scale, _C.zeros_like(d), g / d)
+        g1 = G.sum(-1, keepdim=True) * x1 - _C.matmul(G, x2)
+        g2 = G.sum(-2).unsqueeze(-1) * x2 - _C.matmul(G.mT, x1)
+        return _reduce_batch(g1, x1), _reduce_batch(g2, x2)
+
+
+def _reduce_batch(g: Tensor, like: Tensor) -> Tensor:
+    """g summed over the batch dims broadcasting gave it beyond like's shape."""
+    return g if tuple(g.shape) == tuple(like.shape) else g.sum_to_size(*like.shape)
 
 
 def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
