@@ -1,6 +1,7 @@
 """torch's elementwise functions that are short compositions of ember ops (their gradients follow
 torch's, including at the special points): addcmul/addcdiv, xlogy, logit, sinc, fmax/fmin,
-float_power, heaviside, deg2rad/rad2deg, frac, sgn, signbit, isin, isneginf/isposinf, isreal.
+float_power, heaviside, deg2rad/rad2deg, frac, sgn, signbit, isin, isneginf/isposinf, isreal,
+fmod, copysign.
 The single-kernel math (atan2, hypot, logaddexp, erfinv, the inverse trig family) is native:
 runtime/spec/elementwise.yaml."""
 from __future__ import annotations
@@ -12,7 +13,8 @@ from ._C import Tensor
 from .autograd.function import Function
 
 __all__ = ["addcmul", "addcdiv", "xlogy", "logit", "sinc", "fmax", "fmin", "float_power", "heaviside", "deg2rad",
-           "rad2deg", "frac", "sgn", "signbit", "isin", "isneginf", "isposinf", "isreal", "absolute", "fix"]
+           "rad2deg", "frac", "sgn", "signbit", "isin", "isneginf", "isposinf", "isreal", "absolute", "fix", "fmod",
+           "copysign"]
 
 
 def _tensor(x, like: Tensor) -> Tensor:
@@ -207,6 +209,48 @@ def _float_power_(self: Tensor, exponent) -> Tensor:
     return _inplace(float_power)(self, exponent)
 
 
+def fmod(input: Tensor, other) -> Tensor:
+    """The remainder of truncated division (the sign of input), as a - trunc(a / b) * b, like ember's
+    remainder (torch uses the C library's fmod: for floats the two can differ in the last bits when
+    |a / b| is large). Integer division by zero raises, as in torch."""
+    b = _tensor(other, input)
+    dtype = _C.result_type(input, other)
+    if dtype == _C.bool:
+        raise NotImplementedError("[fmod] \"fmod_cpu\" not implemented for 'Bool'")
+    a, b = input.to(dtype), b.to(dtype)
+    if not dtype.is_floating_point:
+        if bool((b == 0).any().item()):
+            raise RuntimeError("[fmod] ZeroDivisionError")
+        return a - _C.div(a, b, rounding_mode="trunc") * b
+    return a - _C.trunc(a / b) * b
+
+
+def copysign(input, other) -> Tensor:
+    """|input| with the sign bit of other (-0.0 counts as negative), computed in floating point."""
+    like = input if isinstance(input, Tensor) else other
+    dtype = _C.result_type(input, other)
+    if not dtype.is_floating_point:
+        dtype = _C.float32
+    return _CopySign.apply(_tensor(input, like).to(dtype), _tensor(other, like).to(dtype))
+
+
+class _CopySign(Function):
+    """torch's gradients: input gets g * result / input (0 where input is 0), other a zero gradient."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        magnitude = _C.abs(x)
+        out = _C.where(signbit(y), -magnitude, magnitude)
+        ctx.save_for_backward(x, y, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y, out = ctx.saved_tensors
+        ratio = _C.where(x == 0, _C.zeros_like(x), out / _C.where(x == 0, _C.ones_like(x), x))
+        return _reduce_to(g * ratio, tuple(x.shape)), _C.zeros_like(y)
+
+
 def absolute(input: Tensor) -> Tensor:
     return _C.abs(input)
 
@@ -228,7 +272,8 @@ TENSOR_METHODS = {
     "absolute": absolute, "absolute_": _inplace(absolute), "fix": fix, "fix_": _inplace(fix),
     "square_": _inplace(_C.square), "reciprocal_": _inplace(_C.reciprocal), "nan_to_num_": _inplace(_C.nan_to_num),
     "cumsum_": _inplace(_cumsum), "cumprod_": _inplace(_cumprod), "float_power_": _float_power_,
-    "heaviside_": _inplace(heaviside),
+    "heaviside_": _inplace(heaviside), "fmod": fmod, "fmod_": _inplace(fmod), "copysign": copysign,
+    "copysign_": _inplace(copysign),
     "addcmul": addcmul, "addcmul_": _inplace(addcmul), "addcdiv": addcdiv, "addcdiv_": _inplace(addcdiv),
     "xlogy": xlogy, "xlogy_": _inplace(xlogy), "logit": logit, "logit_": _inplace(logit), "sinc": sinc,
     "sinc_": _inplace(sinc), "fmax": fmax, "fmin": fmin, "float_power": float_power, "heaviside": heaviside,
