@@ -120,12 +120,6 @@ Tensor bucketize(const Operand& self, const Tensor& boundaries, bool out_int32, 
 
 namespace backward {
 namespace {
-// Sum of g over positions >= k along dim (the gradient of a prefix sum).
-Tensor reversed_cumsum(const Tensor& g, int64_t dim) {
-  const int64_t d[1] = {dim};
-  return flip(cumsum(flip(g, IntSpan(d, 1)), dim), IntSpan(d, 1));
-}
-
 // sum_{j >= k} g_j prod_{i <= j, i != k} x_i for every k: O(n^2) but made of differentiable ops, for
 // double backward through inputs with zeros. Rows [.., k, j] hold x_j with x_k replaced by 1.
 Tensor cumprod_grad_composite(const Tensor& g, const Tensor& x, int64_t dim) {
@@ -152,18 +146,17 @@ Tensor lowest_like(const Tensor& t) {
 }  // namespace
 
 // Note [cumprod backward]
-// d/dx_k of sum_j g_j y_j is sum_{j >= k} g_j prod_{i <= j, i != k} x_i. Without zeros that is
-// reversed_cumsum(g * y) / x. With zeros, the cumprod_backward kernel evaluates it exactly in O(n)
-// per line: (prod_{i < k} x_i) * r_k with r_k = g_k + x_{k+1} r_{k+1}. Under create_graph the
-// kernel (not differentiable) gives way to differentiable compositions.
+// d/dx_k of sum_j g_j y_j is sum_{j >= k} g_j prod_{i <= j, i != k} x_i: reversed_cumsum(g * y) / x
+// without zeros, which divides by zero otherwise. The cumprod_backward kernel evaluates it exactly
+// in O(n) per line instead: (prod_{i < k} x_i) * r_k with r_k = g_k + x_{k+1} r_{k+1}. Under
+// create_graph that kernel (not differentiable) gives way to an O(n^2) composition of
+// differentiable ops, exact too.
 void cumprod(BackwardCtx& ctx, const CumprodAttrs& attrs) {
   if (!ctx.needs_grad(0)) return;
   const Tensor g = ctx.grad(0), x = ctx.input(0);
   if (x.dim() == 0 || x.numel() == 0 || x.sizes()[attrs.dim] == 1) { ctx.set_grad(0, g); return; }
-  if (!GradMode::is_enabled()) { ctx.set_grad(0, cumprod_backward(g, x, attrs.dim)); return; }
-  const bool has_zero = host_int(any(eq(x, 0))) != 0;
-  ctx.set_grad(0, has_zero ? cumprod_grad_composite(g, x, attrs.dim)
-                           : reversed_cumsum(g * ctx.output(0), attrs.dim) / x);
+  ctx.set_grad(0, GradMode::is_enabled() ? cumprod_grad_composite(g, x, attrs.dim)
+                                         : cumprod_backward(g, x, attrs.dim));
 }
 
 // Each output took its value from the input at its index: scatter the gradient there.

@@ -1,4 +1,4 @@
-"""einsum and tensordot as compositions of ember ops (diagonal, sum, permute, reshape, bmm, mul), so
+"""einsum and tensordot as compositions of ember ops (diagonal views, sum, permute, reshape, bmm, mul), so
 autograd and every device come for free.
 
 Note [einsum as pairwise bmm]
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import _C
 from ._C import Tensor
+from ._shape_ops import diagonal_view
 
 __all__ = ["einsum", "tensordot"]
 
@@ -158,7 +159,7 @@ def _take_diagonals(t: Tensor, labels: list) -> tuple[Tensor, list]:
             raise RuntimeError(f"[einsum] subscript {_letter(labels[d1])} is repeated for operand of shape "
                                f"{list(t.shape)} but the sizes don't match, {t.shape[d1]} != {t.shape[d2]}")
         lab = labels[d1]
-        t = _C.diagonal(t, 0, d1, d2)  # the diagonal becomes the last dim
+        t = diagonal_view(t, 0, d1, d2)  # the diagonal becomes the last dim
         labels = [x for i, x in enumerate(labels) if i not in (d1, d2)] + [lab]
 
 

@@ -12,6 +12,7 @@ import warnings
 
 from . import _C, linalg
 from ._C import Tensor
+from ._shape_ops import diagonal_view
 from .autograd.function import Function
 
 __all__ = ["baddbmm", "addbmm", "addmv", "addr", "mv", "inner", "ger", "vdot", "chain_matmul", "trace", "kron",
@@ -73,7 +74,7 @@ def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tenso
         if not alpha:
             prod = _C.zeros_like(prod)
         return _C.logical_or(prod, input) if beta else prod
-    return _scaled_sum("addr", input, _C.outer(vec1, vec2), beta, alpha)
+    return _scaled_sum("addr", input, vec1.unsqueeze(1) * vec2.unsqueeze(0), beta, alpha)
 
 
 def mv(input: Tensor, vec: Tensor) -> Tensor:
@@ -98,7 +99,10 @@ def inner(input: Tensor, other: Tensor) -> Tensor:
 
 
 def ger(input: Tensor, vec2: Tensor) -> Tensor:
-    return _C.outer(input, vec2)
+    """The outer product of two vectors (torch's older name for outer)."""
+    if input.dim() != 1 or vec2.dim() != 1:
+        raise RuntimeError(f"[ger] 1D tensors expected, but got {input.dim()}D and {vec2.dim()}D tensors")
+    return input.unsqueeze(1) * vec2.unsqueeze(0)
 
 
 def vdot(input: Tensor, other: Tensor) -> Tensor:
@@ -122,7 +126,7 @@ def trace(input: Tensor) -> Tensor:
     """Sum of the main diagonal of a matrix (integers sum in int64, like torch.sum)."""
     if input.dim() != 2:
         raise RuntimeError(f"[trace] trace: expected a matrix, but got tensor with dim {input.dim()}")
-    return _C.diagonal(input, 0, 0, 1).sum()
+    return diagonal_view(input).sum()
 
 
 def kron(input: Tensor, other: Tensor) -> Tensor:
@@ -270,7 +274,7 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
     if input.dim() == 1:
         return diag_embed(input, diagonal)
     if input.dim() == 2:
-        return _C.diagonal(input, diagonal, 0, 1).clone()
+        return diagonal_view(input, diagonal).clone()
     raise RuntimeError(f"[diag] matrix or a vector expected, got a {input.dim()}D tensor")
 
 

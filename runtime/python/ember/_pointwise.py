@@ -79,7 +79,12 @@ class _XLogY(Function):
 
 
 def _log(y: Tensor, plus_one: bool) -> Tensor:
-    return _C.log1p(y) if plus_one else _C.log(y)
+    """log(y), or log(1 + y) kept accurate for small y by Kahan's correction log(u) * y / (u - 1)."""
+    if not plus_one:
+        return _C.log(y)
+    u = 1 + y
+    corrected = _C.log(u) * y / _C.where(u == 1, _C.ones_like(u), u - 1)
+    return _C.where(u == 1, y, _C.where(u == math.inf, u, corrected))
 
 
 def _xlogy(input, other, plus_one: bool) -> Tensor:
@@ -162,7 +167,7 @@ def signbit(input: Tensor) -> Tensor:
         return _C.zeros_like(input)
     if not input.dtype.is_floating_point:
         return input < 0
-    return (input < 0).logical_or((input == 0).logical_and(input.reciprocal() < 0))
+    return (input < 0).logical_or((input == 0).logical_and((1 / input) < 0))
 
 
 def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
@@ -259,8 +264,14 @@ def fix(input: Tensor) -> Tensor:
     return _C.trunc(input)
 
 
-def _cumsum(self: Tensor, dim: int, *, dtype=None) -> Tensor:
-    return _C.cumsum(self, dim, dtype=dtype)
+def _square(self: Tensor) -> Tensor:
+    return self * self
+
+
+def _reciprocal(self: Tensor) -> Tensor:
+    if not self.dtype.is_floating_point:
+        raise RuntimeError(f"[reciprocal_] result type Float can't be cast to the desired output type {self.dtype}")
+    return 1 / self
 
 
 def _cumprod(self: Tensor, dim: int, *, dtype=None) -> Tensor:
@@ -270,8 +281,8 @@ def _cumprod(self: Tensor, dim: int, *, dtype=None) -> Tensor:
 TENSOR_METHODS = {
     # in-place forms of native ops and torch's aliases of them
     "absolute": absolute, "absolute_": _inplace(absolute), "fix": fix, "fix_": _inplace(fix),
-    "square_": _inplace(_C.square), "reciprocal_": _inplace(_C.reciprocal), "nan_to_num_": _inplace(_C.nan_to_num),
-    "cumsum_": _inplace(_cumsum), "cumprod_": _inplace(_cumprod), "float_power_": _float_power_,
+    "square_": _inplace(_square), "reciprocal_": _inplace(_reciprocal), "cumprod_": _inplace(_cumprod),
+    "float_power_": _float_power_,
     "heaviside_": _inplace(heaviside), "fmod": fmod, "fmod_": _inplace(fmod), "copysign": copysign,
     "copysign_": _inplace(copysign),
     "addcmul": addcmul, "addcmul_": _inplace(addcmul), "addcdiv": addcdiv, "addcdiv_": _inplace(addcdiv),

@@ -51,6 +51,28 @@ def _wrap(d: int, nd: int, op: str) -> int:
     return d % n
 
 
+def diagonal_view(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The offset-th diagonal over dim1, dim2 as a view (those dims removed, the diagonal last), built
+    with as_strided: what torch.diagonal returns, for the compositions here (einsum, trace, diag,
+    linalg.diagonal), which then do not depend on the diagonal op itself."""
+    nd = input.dim()
+    d1, d2 = _wrap(dim1, nd, "diagonal"), _wrap(dim2, nd, "diagonal")
+    if d1 == d2:
+        raise RuntimeError(f"[diagonal] diagonal dimensions cannot be identical {dim1}, {dim2}")
+    sizes, strides = list(input.shape), list(input.stride())
+    n1, n2 = sizes[d1], sizes[d2]
+    offset_elems = input.storage_offset()
+    if offset >= 0:
+        length = max(min(n1, n2 - offset), 0)
+        offset_elems += offset * strides[d2] if length else 0
+    else:
+        length = max(min(n1 + offset, n2), 0)
+        offset_elems += -offset * strides[d1] if length else 0
+    keep = [d for d in range(nd) if d not in (d1, d2)]
+    return _C.as_strided(input, [sizes[d] for d in keep] + [length],
+                         [strides[d] for d in keep] + [strides[d1] + strides[d2]], offset_elems)
+
+
 def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None) -> Tensor:
     """Repeats each element (or slice along dim) repeats[i] times; the input is flattened without a dim.
     repeat_interleave(r) alone gives arange(len(r)) with element i repeated r[i] times."""
@@ -111,7 +133,7 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) ->
         if length == 0:
             break
         hi, lo = x.narrow(d, 1, length - 1), x.narrow(d, 0, length - 1)
-        x = _C.logical_xor(hi, lo) if x.dtype == _C.bool else hi - lo
+        x = hi != lo if x.dtype == _C.bool else hi - lo  # bool: torch's logical xor
     return x
 
 
@@ -148,10 +170,15 @@ def flipud(input: Tensor) -> Tensor:
 
 
 def tile(input: Tensor, dims) -> Tensor:
+    """input repeated dims[i] times along each dim (dims or input padded with leading 1s): each size s
+    with r copies is a broadcast [r, s] block, reshaped to r * s."""
     dims = list(dims) if not isinstance(dims, int) else [dims]
-    if len(dims) < input.dim():
-        dims = [1] * (input.dim() - len(dims)) + dims
-    return input.repeat(*dims)
+    nd = max(len(dims), input.dim())
+    dims = [1] * (nd - len(dims)) + dims
+    sizes = [1] * (nd - input.dim()) + list(input.shape)
+    pairs = [v for s in sizes for v in (1, s)]
+    expanded = [v for r, s in zip(dims, sizes) for v in (r, s)]
+    return input.reshape(pairs).expand(expanded).reshape([r * s for r, s in zip(dims, sizes)])
 
 
 def _atleast(tensors, fn):

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _C
 from ._C import Tensor
+from ._shape_ops import diagonal_view
 from .autograd.function import Function
 
 __all__ = ["median", "nanmedian", "kthvalue", "mode", "quantile", "nanquantile", "nanmean", "nansum",
@@ -200,14 +201,16 @@ def _quantile(x: Tensor, q, dim, keepdim: bool, interpolation: str, ignore_nan: 
     ranks = qt * last  # [..., nq]
     if not ignore_nan:  # a row with NaN ranks its last (NaN) element
         ranks = _C.where(nans > 0, _C.full_like(ranks, n - 1), ranks)
+    # ranks are >= 0: truncation is the floor, and the ceiling is one above it unless exact.
+    below = ranks.long()
+    above = below + (ranks > below.to(x.dtype)).long()
     if interpolation == "lower":
-        ranks = ranks.floor()
+        ranks, above = below.to(x.dtype), below
     elif interpolation == "higher":
-        ranks = ranks.ceil()
+        ranks, below = above.to(x.dtype), above
     elif interpolation == "nearest":
         ranks = ranks.round()
-    below = ranks.floor().long()
-    above = ranks.ceil().long()
+        below = above = ranks.long()
     weights = _C.full_like(ranks, 0.5) if interpolation == "midpoint" else ranks - below.to(x.dtype)
     lo = sorted_v.gather(-1, below)
     hi = sorted_v.gather(-1, above)
@@ -315,7 +318,7 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
         raise RuntimeError(f"[histc] torch.histc: range of [{lo}, {hi}] is not finite")
     x = input.detach().reshape(-1)
     inside = (x >= lo).logical_and(x <= hi)
-    pos = ((x - lo) * bins / (hi - lo)).floor().long().clamp(0, bins - 1)
+    pos = ((x - lo) * bins / (hi - lo)).long().clamp(0, bins - 1)  # >= 0 inside: truncation floors
     pos = _C.where(inside, pos, _C.full_like(pos, bins))  # one spare bin for everything outside
     counts = _C.zeros(bins + 1, dtype=input.dtype, device=input.device)
     return counts.index_add(0, pos, _C.ones_like(x)).narrow(0, 0, bins)
@@ -348,7 +351,9 @@ def _runs(values: Tensor, order, shape, return_inverse: bool, return_counts: boo
         out = [values]
     else:
         starts = _C.cat([_C.ones(1, dtype=_C.bool, device=values.device), values[1:] != values[:-1]])
-        run_id = starts.long().cumsum(0) - 1
+        # Each element's run: how many runs start at or before it, minus one.
+        run_starts = _C.nonzero(starts).reshape(-1)
+        run_id = _C.searchsorted(run_starts, _C.arange(n, device=values.device), right=True) - 1
         out = [values[starts]]
     if return_inverse:
         if n == 0:
@@ -437,7 +442,7 @@ def histogram(input: Tensor, bins=100, *, range=None, weight=None, density: bool
                                f"{hi_f}")
         edges = _C.linspace(lo_f, hi_f, nbins + 1, dtype=input.dtype, device=input.device)
         inside = (x >= lo_f).logical_and(x <= hi_f)
-        pos = ((x - lo_f) * nbins / (hi_f - lo_f)).floor().long().clamp(0, nbins - 1)
+        pos = ((x - lo_f) * nbins / (hi_f - lo_f)).long().clamp(0, nbins - 1)  # >= 0 inside: truncation floors
     pos = _C.where(inside, pos, _C.full_like(pos, nbins)).clamp(0, nbins)  # one spare bin for the outside
     w = _C.ones_like(x) if weight is None else weight.detach().reshape(-1).to(input.dtype)
     hist = _C.zeros(nbins + 1, dtype=input.dtype, device=input.device).index_add(0, pos, w).narrow(0, 0, nbins)
@@ -488,7 +493,7 @@ def corrcoef(input: Tensor) -> Tensor:
     c = cov(input)
     if c.dim() == 0:
         return c / c
-    std = c.diagonal(0, 0, 1).sqrt()
+    std = diagonal_view(c).sqrt()
     c = c / std.unsqueeze(1) / std.unsqueeze(0)
     return c.clamp(-1, 1)
 

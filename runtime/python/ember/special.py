@@ -13,15 +13,20 @@ from .autograd.function import Function
 __all__ = ["entr", "erf", "erfc", "erfinv", "exp2", "expit", "expm1", "log1p", "log_softmax", "logit", "logsumexp",
            "ndtr", "ndtri", "round", "sinc", "softmax", "xlog1py", "xlogy"]
 
-erf = _C.erf
-erfc = _C.erfc
-erfinv = _C.erfinv
-exp2 = _C.exp2
-expit = _C.sigmoid
-expm1 = _C.expm1
-log1p = _C.log1p
-logsumexp = _C.logsumexp
-round = _C.round  # noqa: A001
+# torch.special names for ember's own ops, looked up when used (an op ember lacks is then absent
+# here too, with the usual AttributeError).
+_ALIASES = {"erf": "erf", "erfc": "erfc", "erfinv": "erfinv", "exp2": "exp2", "expit": "sigmoid", "expm1": "expm1",
+            "log1p": "log1p", "logsumexp": "logsumexp", "round": "round"}
+
+
+def __getattr__(name: str):
+    if name in _ALIASES:
+        return getattr(_C, _ALIASES[name])
+    raise AttributeError(f"module 'ember.special' has no attribute '{name}'")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_ALIASES))
 
 
 def softmax(input: Tensor, dim: int, *, dtype=None) -> Tensor:

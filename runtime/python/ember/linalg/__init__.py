@@ -450,22 +450,32 @@ def multi_dot(tensors) -> Tensor:
 
 
 def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
-    """The 3-vector cross product along `dim` (inputs broadcast): c_i = a_{i+1} b_{i+2} - a_{i+2} b_{i+1}."""
+    """The 3-vector cross product along `dim` (inputs broadcast): c_i = a_{i+1} b_{i+2} - a_{i+2} b_{i+1}
+    (indices mod 3)."""
     if input.dim() != other.dim():
         raise RuntimeError(f"[linalg.cross] inputs must have the same number of dimensions. Got {input.dim()} and "
                            f"{other.dim()}")
     if input.shape[dim] != 3 or other.shape[dim] != 3:
         raise RuntimeError(f"[linalg.cross] inputs dimension {dim} must have length 3. Got {input.shape[dim]} and "
                            f"{other.shape[dim]}")
-    return input.roll(-1, dim) * other.roll(-2, dim) - input.roll(-2, dim) * other.roll(-1, dim)
+    next1 = _C.tensor([1, 2, 0], dtype=_C.int64, device=input.device)
+    next2 = _C.tensor([2, 0, 1], dtype=_C.int64, device=input.device)
+    a1, a2 = _C.index_select(input, dim, next1), _C.index_select(input, dim, next2)
+    b1, b2 = _C.index_select(other, dim, next1), _C.index_select(other, dim, next2)
+    return a1 * b2 - a2 * b1
 
 
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     return (x * y).sum(dim)
 
 
-def diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
-    return _C.diagonal(A, offset, dim1, dim2)
+def _linalg_diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """torch.linalg.diagonal: torch.diagonal with the last two dims as defaults (a view)."""
+    from .._shape_ops import diagonal_view
+    return diagonal_view(A, offset, dim1, dim2)
+
+
+diagonal = _linalg_diagonal
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
