@@ -59,7 +59,7 @@ def _check_no_pivot(pivot: bool, api: str) -> None:
 
 
 def _check_matrix(A: Tensor, api: str, square: bool = False) -> None:
-    # Through a native op for torch's exact dtype / shape messages.
+    """The shape checks of the compositions, in torch's words (the native ops check their own)."""
     if A.dim() < 2:
         raise RuntimeError(f"[{api}] The input tensor A must have at least 2 dimensions (got shape {list(A.shape)}).")
     if square and A.shape[-1] != A.shape[-2]:
