@@ -24,7 +24,7 @@ ATTR_TYPES = {
 UNARY_RULES = {"same": "Same", "same_any": "SameAny", "to_float": "ToFloat", "float_only": "FloatOnly",
                "integral": "Integral", "predicate": "Predicate"}
 BINARY_RULES = {"result_type": "ResultType", "no_bool": "NoBool", "to_float": "ToFloat", "bool_out": "BoolOut",
-                "integral": "Integral"}
+                "integral": "Integral", "float_only": "FloatOnly"}
 DTYPE_SETS = {"all": "All", "numeric": "Numeric", "float": "Float", "integral": "Integral"}
 SAVE_FLAGS = {"none": "kSaveNone", "inputs": "kSaveInputs", "outputs": "kSaveOutputs", "both": "kSaveBoth"}
 VARIANTS = {"function", "method", "inplace", "property"}

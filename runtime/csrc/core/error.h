@@ -9,7 +9,9 @@
 
 namespace ember {
 
-enum class ErrorKind { Runtime, Value, Index, Type, NotImplemented };
+// LinAlg: a linear-algebra input the routine cannot handle (singular, not positive-definite); a
+// RuntimeError subclass in Python (ember.linalg.LinAlgError), as torch's.
+enum class ErrorKind { Runtime, Value, Index, Type, NotImplemented, LinAlg };
 
 class Error : public std::runtime_error {
  public:

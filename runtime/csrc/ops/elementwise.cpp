@@ -130,6 +130,10 @@ std::pair<S, S> binary_types(const char* op, Binary rule, const Operand& a, cons
     case Binary::ToFloat: return {to_float_type(rt), to_float_type(rt)};
     case Binary::BoolOut: return {rt, S::Bool};
     case Binary::Integral: check_integral(op, rt); return {rt, rt};
+    case Binary::FloatOnly:
+      EMBER_CHECK_KIND(is_floating(rt), ErrorKind::NotImplemented, "[", op, "] not implemented for '",
+                       torch_type_name(rt), "' (expected floating point operands)");
+      return {rt, rt};
   }
   return {rt, rt};
 }

@@ -26,6 +26,7 @@ enum class Binary {
   ToFloat,     // result_type, integers computed in float32 (true division)
   BoolOut,     // computed in result_type, bool result (comparisons, logical ops)
   Integral,    // result_type, integer or bool only (bitwise ops)
+  FloatOnly,   // result_type, which must be floating (torch's NotImplementedError otherwise)
 };
 
 // torch.result_type over tensors (dimensioned beat 0-dim within a category) and numbers.

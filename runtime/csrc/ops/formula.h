@@ -8,6 +8,8 @@ namespace ember {
 
 constexpr double kLn2 = 0.6931471805599453;
 constexpr double kTwoOverSqrtPi = 1.1283791670955126;
+constexpr double kSqrtPiOverTwo = 0.8862269254527580;
+constexpr double kLn10 = 2.302585092994046;
 
 inline Tensor operator-(const Tensor& a) { return neg(a); }
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

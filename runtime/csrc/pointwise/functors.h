@@ -297,6 +297,62 @@ template <typename T> struct GeluBackward {
   }
 };
 
+// ---- inverse trig, hyperbolic and special functions; two-argument math ---------------------------------
+template <typename T> struct Asin {
+  template <typename O> EMBER_HD O operator()(O v) const { return pm::asin(v); }
+};
+template <typename T> struct Acos {
+  template <typename O> EMBER_HD O operator()(O v) const { return pm::acos(v); }
+};
+template <typename T> struct Atan {
+  template <typename O> EMBER_HD O operator()(O v) const { return pm::atan(v); }
+};
+template <typename T> struct Sinh {
+  template <typename O> EMBER_HD O operator()(O v) const { return pm::sinh(v); }
+};
+template <typename T> struct Cosh {
+  template <typename O> EMBER_HD O operator()(O v) const { return pm::cosh(v); }
+};
+template <typename T> struct Asinh {
+  template <typename O> EMBER_HD O operator()(O v) const { return pm::asinh(v); }
+};
+template <typename T> struct Acosh {
+  template <typename O> EMBER_HD O operator()(O v) const { return pm::acosh(v); }
+};
+template <typename T> struct Atanh {
+  template <typename O> EMBER_HD O operator()(O v) const { return pm::atanh(v); }
+};
+template <typename T> struct Log10 {
+  template <typename O> EMBER_HD O operator()(O v) const { return pm::log10(v); }
+};
+template <typename T> struct Erfc {
+  template <typename O> EMBER_HD O operator()(O v) const { return pm::erfc(v); }
+};
+template <typename T> struct Erfinv {
+  template <typename O> EMBER_HD O operator()(O v) const { return pm::erfinv(v); }
+};
+template <typename T> struct Atan2 {
+  template <typename O> EMBER_HD O operator()(O y, O x) const { return pm::atan2(y, x); }
+};
+template <typename T> struct Hypot {
+  template <typename O> EMBER_HD O operator()(O x, O y) const { return pm::hypot(x, y); }
+};
+// torch's form: equal infinities give themselves (not inf - inf = NaN); a NaN operand gives NaN.
+template <typename T> struct LogAddExp {
+  template <typename O> EMBER_HD O operator()(O a, O b) const {
+    if (pm::isinf(a) && a == b) return a;
+    const O m = a > b ? a : b;
+    return m + pm::log1p(pm::exp(-(a > b ? a - b : b - a)));
+  }
+};
+template <typename T> struct LogAddExp2 {
+  template <typename O> EMBER_HD O operator()(O a, O b) const {
+    if (pm::isinf(a) && a == b) return a;
+    const O m = a > b ? a : b;
+    return m + pm::log1p(pm::exp2(-(a > b ? a - b : b - a))) * O(1.4426950408889634);  // 1 / ln 2
+  }
+};
+
 // ---- comparisons, logical and bitwise (predicates return bool) ----------------------------------------
 template <typename T> struct Eq {
   template <typename O> EMBER_HD bool operator()(O x, O y) const { return x == y; }

@@ -17,7 +17,10 @@ py::class_<Tensor>* g_tensor_class = nullptr;
 py::object* g_dtype_objects = new py::object[kNumScalarTypes];  // leaked: outlives the interpreter
 py::object* g_return_types = new py::object();                  // ember.return_types; leaked likewise
 
-void register_exceptions() {
+void register_exceptions(py::module_& m) {
+  // ember.linalg.LinAlgError (torch._C._LinAlgError): leaked like the module's other globals.
+  static PyObject* linalg_error = PyErr_NewException("ember._C._LinAlgError", PyExc_RuntimeError, nullptr);
+  m.attr("_LinAlgError") = py::handle(linalg_error);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -28,6 +31,7 @@ void register_exceptions() {
         case ErrorKind::Index: type = PyExc_IndexError; break;
         case ErrorKind::Type: type = PyExc_TypeError; break;
         case ErrorKind::NotImplemented: type = PyExc_NotImplementedError; break;
+        case ErrorKind::LinAlg: type = linalg_error; break;
         case ErrorKind::Runtime: break;
       }
       PyErr_SetString(type, e.what());
@@ -203,7 +207,7 @@ void bind_tensor_core(py::module_& m) {
 PYBIND11_MODULE(_C, m) {
   using namespace ember::python;
   m.doc() = "ember's C++ core";
-  register_exceptions();
+  register_exceptions(m);
   bind_dtypes(m);
   bind_devices(m);
   // Leaked on purpose: destroying it after interpreter shutdown would touch a dead interpreter.

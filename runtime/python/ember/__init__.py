@@ -42,6 +42,19 @@ from ._compat import (BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, Double
                       get_float32_matmul_precision, is_tensor, isclose, meshgrid, numel, set_default_dtype,
                       set_float32_matmul_precision)
 _compat._install_tensor_methods()
+# torch functions composed of ember ops (docs/compat.md): einsum, torch.linalg, matrix builders,
+# order statistics, shape helpers; with their Tensor methods.
+from . import linalg, special  # noqa: E402,F401
+from ._einsum import einsum, tensordot  # noqa: E402,F401
+from ._matrix_ops import *  # noqa: E402,F401,F403
+from ._pointwise import *  # noqa: E402,F401,F403
+from ._shape_ops import *  # noqa: E402,F401,F403
+from ._stats import *  # noqa: E402,F401,F403
+from . import _matrix_ops, _pointwise, _shape_ops, _stats  # noqa: E402
+for _module in (_matrix_ops, _pointwise, _shape_ops, _stats):
+    for _name, _method in _module.TENSOR_METHODS.items():
+        assert not hasattr(Tensor, _name), f"Tensor.{_name} is native now: drop its composite"
+        setattr(Tensor, _name, _method)
 from . import _memory_format  # noqa: E402  (memory_format=: channels_last and friends)
 _memory_format._install(_sys.modules[__name__])
 # Mixed precision (ember.amp; torch.cuda.amp / torch.cpu.amp spellings in ember.cuda.amp / ember.cpu).
