@@ -180,6 +180,56 @@ ABLATIONS: list[AblationOp] = [
             backward=False,
         ),
     ),
+    AblationOp(
+        "atan2",
+        "elementwise",
+        "`ember.atan2(y, x)` (also `ember.arctan2`, `Tensor.atan2`, in-place `atan2_`): the angle "
+        "of the point (x, y) in radians, in [-pi, pi], elementwise with broadcasting; integer "
+        "inputs give a float result.",
+        Numerics("ember.atan2", "torch.atan2", num_inputs=2),
+    ),
+    AblationOp(
+        "hypot",
+        "elementwise",
+        "`ember.hypot(a, b)` (and `Tensor.hypot`, `hypot_`): sqrt(a*a + b*b) without overflow, "
+        "elementwise with broadcasting; floating inputs only, as in torch.",
+        Numerics("ember.hypot", "torch.hypot", num_inputs=2),
+    ),
+    AblationOp(
+        "logaddexp",
+        "elementwise",
+        "`ember.logaddexp(a, b)` (and the method): log(exp(a) + exp(b)) computed without overflow, "
+        "elementwise with broadcasting; floating inputs only, as in torch.",
+        Numerics("ember.logaddexp", "torch.logaddexp", num_inputs=2),
+    ),
+    AblationOp(
+        "logaddexp2",
+        "elementwise",
+        "`ember.logaddexp2(a, b)` (and the method): log2(2**a + 2**b) computed without overflow, "
+        "elementwise with broadcasting; floating inputs only, as in torch.",
+        Numerics("ember.logaddexp2", "torch.logaddexp2", num_inputs=2),
+    ),
+    AblationOp(
+        "acosh",
+        "elementwise",
+        "`ember.acosh(x)` (also `ember.arccosh`, `Tensor.acosh`, `acosh_`): the inverse hyperbolic "
+        "cosine for x >= 1 (NaN below), elementwise; integer inputs give a float result.",
+        _unary("acosh", lo=1.1, hi=5.0),
+    ),
+    AblationOp(
+        "asinh",
+        "elementwise",
+        "`ember.asinh(x)` (also `ember.arcsinh`, `Tensor.asinh`, `asinh_`): the inverse hyperbolic "
+        "sine, elementwise; integer inputs give a float result.",
+        _unary("asinh"),
+    ),
+    AblationOp(
+        "atanh",
+        "elementwise",
+        "`ember.atanh(x)` (also `ember.arctanh`, `Tensor.atanh`, `atanh_`): the inverse hyperbolic "
+        "tangent on (-1, 1), elementwise; integer inputs give a float result.",
+        _unary("atanh", lo=-0.9, hi=0.9),
+    ),
     # ---- reductions ---------------------------------------------------------------------------
     AblationOp(
         "prod",
@@ -263,6 +313,17 @@ ABLATIONS: list[AblationOp] = [
             "lambda x: ember.std_mean(x, -1)",
             "lambda x: torch.std_mean(x, -1)",
             input_range=(-4.0, 4.0),
+        ),
+    ),
+    AblationOp(
+        "logcumsumexp",
+        "reduction",
+        "`ember.logcumsumexp(x, dim)` (and the method): the running log(sum(exp(x))) along dim, "
+        "computed without overflow; floating inputs.",
+        Numerics(
+            "lambda x: ember.logcumsumexp(x, 1)",
+            "lambda x: torch.logcumsumexp(x, 1)",
+            shapes=[[4, 9], [2, 3, 5]],
         ),
     ),
     # ---- indexing -----------------------------------------------------------------------------

@@ -55,6 +55,13 @@ for _module in (_matrix_ops, _pointwise, _shape_ops, _stats):
     for _name, _method in _module.TENSOR_METHODS.items():
         assert not hasattr(Tensor, _name), f"Tensor.{_name} is native now: drop its composite"
         setattr(Tensor, _name, _method)
+# torch's top-level names of nn.functional ops (torch.conv2d is torch.nn.functional.conv2d; torch.selu
+# takes F.selu's leading arguments).
+from .nn.functional import (adaptive_avg_pool1d, alpha_dropout, avg_pool1d, bilinear, celu, celu_,  # noqa: E402,F401
+                            channel_shuffle, conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,
+                            conv_transpose3d, cosine_similarity, feature_alpha_dropout, hardshrink, pairwise_distance,
+                            pdist, pixel_shuffle, pixel_unshuffle, prelu, rrelu, rrelu_, selu, selu_, threshold,
+                            threshold_)
 from . import _memory_format  # noqa: E402  (memory_format=: channels_last and friends)
 _memory_format._install(_sys.modules[__name__])
 # Mixed precision (ember.amp; torch.cuda.amp / torch.cpu.amp spellings in ember.cuda.amp / ember.cpu).

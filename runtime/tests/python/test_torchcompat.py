@@ -269,3 +269,27 @@ def test_small_queries_and_settings():
             ember.set_float32_matmul_precision("low")
     finally:
         ember.set_float32_matmul_precision(before)
+
+
+TOP_LEVEL_FUNCTIONAL = ["adaptive_avg_pool1d", "alpha_dropout", "avg_pool1d", "bilinear", "celu", "celu_",
+                        "channel_shuffle", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                        "conv_transpose3d", "cosine_similarity", "feature_alpha_dropout", "hardshrink",
+                        "pairwise_distance", "pdist", "pixel_shuffle", "pixel_unshuffle", "prelu", "rrelu", "rrelu_",
+                        "selu", "selu_", "threshold", "threshold_"]
+
+
+@pytest.mark.parametrize("name", TOP_LEVEL_FUNCTIONAL)
+def test_top_level_names_of_functional_ops(name):
+    """torch.conv2d, torch.selu, torch.pdist, ... exist in torch's namespace; scripts call them there."""
+    assert hasattr(torch, name)
+    assert getattr(ember, name) is getattr(ember.nn.functional, name)
+
+
+def test_top_level_functional_values_match_torch():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 8, 3, 3)).astype(np.float32)
+    et, tt = ember.from_numpy(x), torch.from_numpy(x)
+    for call in (lambda lib, t: lib.selu(t), lambda lib, t: lib.pixel_shuffle(t, 2),
+                 lambda lib, t: lib.threshold(t, 0.1, -1.0), lambda lib, t: lib.pdist(t.reshape(2, -1)),
+                 lambda lib, t: lib.conv2d(t, lib.ones(4, 8, 2, 2), padding=1)):
+        np.testing.assert_allclose(call(ember, et).numpy(), call(torch, tt).numpy(), rtol=1e-5, atol=1e-5)
