@@ -203,8 +203,17 @@ Tensor div(const Operand& self, const Operand& other, std::optional<std::string_
   EMBER_CHECK_VALUE(*rounding_mode == "trunc", "[div] expected rounding_mode to be one of None, 'trunc', or "
                     "'floor' but found '", *rounding_mode, "'");
   const ScalarType rt = ew::result_type({&self, &other});
-  Tensor q = trunc(div(self, other));
-  return is_floating(rt) ? q : to_dtype(q, rt);
+  if (is_floating(rt)) return trunc(div(self, other));
+  // Integers: floor division (exact at any magnitude, ZeroDivisionError on a zero divisor, as torch)
+  // moved one step toward zero where the division is inexact and the signs differ.
+  const Device dev = ew::operand_device("div", self, other);
+  const Tensor ta = ew::materialize(self, rt, dev), tb = ew::materialize(other, rt, dev);
+  EMBER_CHECK_KIND(rt != ScalarType::Bool, ErrorKind::NotImplemented,
+                   "[div] rounding_mode='trunc' not implemented for 'Bool'");
+  const Tensor q = floor_divide(ta, tb);
+  if (rt == ScalarType::UInt8) return q;
+  const Tensor inexact = ne(sub(ta, mul(q, tb)), int64_t{0});
+  return add(q, to_dtype(logical_and(inexact, ne(lt(ta, int64_t{0}), lt(tb, int64_t{0}))), rt));
 }
 
 Tensor& div_(Tensor& self, const Operand& other, std::optional<std::string_view> rounding_mode) {

@@ -563,3 +563,26 @@ def test_maximum_minimum_propagate_nan_either_side(op, dtype):
     got = getattr(ember, op)(ember.from_numpy(a).to(getattr(ember, dtype)), ember.from_numpy(b).to(getattr(ember, dtype)))
     want = getattr(torch, op)(torch.from_numpy(a).to(getattr(torch, dtype)), torch.from_numpy(b).to(getattr(torch, dtype)))
     np.testing.assert_array_equal(to_float64(got), want.double().numpy())
+
+
+@pytest.mark.parametrize("device", devices())
+def test_integer_trunc_division_is_exact_and_rejects_zero(device):
+    """div(rounding_mode='trunc') on integers: exact beyond 2**53 (no float quotient), torch's values
+    for mixed signs and every integer dtype, and ZeroDivisionError for a zero divisor (not garbage)."""
+    rng = rng_for_test()
+    for dt in ["int64", "int32", "int8", "uint8"]:
+        a = rng.integers(0 if dt == "uint8" else -50, 50, size=64).astype(dt)
+        b = rng.integers(1 if dt == "uint8" else -7, 8, size=64).astype(dt)
+        b[b == 0] = 3
+        got = ember.div(ember.from_numpy(a).to(device), ember.from_numpy(b).to(device), rounding_mode="trunc")
+        want = torch.div(torch.from_numpy(a), torch.from_numpy(b), rounding_mode="trunc")
+        assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+        np.testing.assert_array_equal(got.cpu().numpy(), want.numpy())
+    big = [2 ** 62 + 1, -(2 ** 62 + 1)]
+    assert ember.div(ember.tensor(big).to(device), 3, rounding_mode="trunc").tolist() == \
+        torch.div(torch.tensor(big), 3, rounding_mode="trunc").tolist()
+    if device == "cpu":  # CUDA kernels, torch's too, do not check the divisor (that would cost a sync)
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            ember.div(ember.tensor([5, -7]), ember.tensor([0, 2]), rounding_mode="trunc")
+    with pytest.raises(NotImplementedError, match=r"\[div\].*Bool"):
+        ember.div(ember.tensor([True]), ember.tensor([True]), rounding_mode="trunc")
