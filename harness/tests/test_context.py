@@ -35,10 +35,12 @@ def files_mentioning(repo: Path, word: str, globs: list[str], ignore_case=False)
 
 
 def assert_family_in_prompt(repo: Path, goal, user: str):
-    """softplus is softsign's closest op: every in-scope source file that mentions it (its spec
+    """softplus is softsign's closest op: every in-scope source file that defines it (its spec
     entry, which generates the rest, and its Python wrappers) is shown, with every line that
-    names it."""
-    needed = files_mentioning(repo, "softplus", [g for g in goal.scope if "/tests/" not in g])
+    names it. Callers (losses and activations composed from softplus) may give way to the budget."""
+    mentioning = files_mentioning(repo, "softplus", [g for g in goal.scope if "/tests/" not in g])
+    defines = re.compile(r"^\s*(def softplus\b|class Softplus\b|- op: softplus$)", re.M)
+    needed = [rel for rel in mentioning if defines.search((repo / rel).read_text())]
     assert len(needed) >= 2, needed
     for rel in needed:
         assert f"--- {rel}" in user, rel
