@@ -360,13 +360,13 @@ def _adaptive_max_pool(input: Tensor, sizes: list) -> tuple[Tensor, Tensor]:
     return values, indices
 
 
-def adaptive_max_pool2d_with_indices(input: Tensor, output_size, return_indices: bool = True):
-    op = "adaptive_max_pool2d"
-    _check_dims(op, input, (3, 4), "3D (unbatched) or 4D (batched)")
-    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-    if len(size) != 2:
-        raise ValueError(f"[{op}] output_size must be an int or a pair, got {output_size!r}")
-    sizes = [n if s is None else int(s) for n, s in zip(input.shape[-2:], size)]
+def _adaptive_max_sizes(op: str, input: Tensor, output_size, n: int) -> list[int]:
+    """The output sizes of n-d adaptive max pooling (None keeps the input's size), after torch's checks."""
+    _check_dims(op, input, (n + 1, n + 2), f"{n + 1}D (unbatched) or {n + 2}D (batched)")
+    size = (output_size,) * n if isinstance(output_size, int) else tuple(output_size)
+    if len(size) != n:
+        raise ValueError(f"[{op}] output_size must be an int or a {('pair', 'triple')[n - 2]}, got {output_size!r}")
+    sizes = [int(d) if s is None else int(s) for d, s in zip(input.shape[-n:], size)]
     if min(sizes) < 0:
         raise ValueError(f"[{op}] output_size must be non-negative, got {output_size!r}")
     if any(d == 0 for d in input.shape[1:]):
@@ -375,6 +375,11 @@ def adaptive_max_pool2d_with_indices(input: Tensor, output_size, return_indices:
     if not input.is_floating_point():
         raise NotImplementedError(f"[{op}] not implemented for '{str(input.dtype).replace('ember.', '')}' (input "
                                   f"{list(input.shape)})")
+    return sizes
+
+
+def adaptive_max_pool2d_with_indices(input: Tensor, output_size, return_indices: bool = True):
+    sizes = _adaptive_max_sizes("adaptive_max_pool2d", input, output_size, 2)
     (h, w), (oh, ow) = input.shape[-2:], sizes
     if oh > 0 and ow > 0 and h % oh == 0 and w % ow == 0:  # equal tiling windows: the max_pool2d op
         return max_pool2d_with_indices(input, (h // oh, w // ow))

@@ -17,21 +17,8 @@ __all__ = ["adaptive_max_pool3d", "adaptive_max_pool3d_with_indices", "max_unpoo
 def adaptive_max_pool3d_with_indices(input: Tensor, output_size, return_indices: bool = True):
     """Max over torch's adaptive windows [floor(i n / o), ceil((i + 1) n / o)) of each volume; indices are
     flat within the D*H*W volume (the first maximum in d, h, w order, or the last NaN)."""
-    op = "adaptive_max_pool3d"
-    _check_dims(op, input, (4, 5), "4D (unbatched) or 5D (batched)")
-    size = (output_size,) * 3 if isinstance(output_size, int) else tuple(output_size)
-    if len(size) != 3:
-        raise ValueError(f"[{op}] output_size must be an int or a triple, got {output_size!r}")
+    sizes = _conv._adaptive_max_sizes("adaptive_max_pool3d", input, output_size, 3)
     spatial = [int(n) for n in input.shape[-3:]]
-    sizes = [n if s is None else int(s) for n, s in zip(spatial, size, strict=True)]
-    if min(sizes) < 0:
-        raise ValueError(f"[{op}] output_size must be non-negative, got {output_size!r}")
-    if any(d == 0 for d in input.shape[1:]):
-        raise RuntimeError(f"[{op}] Expected input to have non-zero size for non-batch dimensions, but input has "
-                           f"sizes {list(input.shape)}")
-    if not input.is_floating_point():
-        raise NotImplementedError(f"[{op}] not implemented for '{str(input.dtype).replace('ember.', '')}' (input "
-                                  f"{list(input.shape)})")
     lead = tuple(input.shape[:-3])
     if min(sizes) == 0:
         empty = ember.empty(lead + tuple(sizes), dtype=input.dtype, device=input.device)
