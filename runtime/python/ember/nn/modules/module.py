@@ -500,13 +500,17 @@ def _wrap_output(state: _BackwardHookState, output):
     return output
 
 
-class _OutputGradHook(ember.autograd.Function):
+class _IdentityHook(ember.autograd.Function):
+    """Passes the tensors through as views; subclasses run the module's hooks on their gradients."""
+
     @staticmethod
     def forward(ctx, state, *tensors):
         ctx.state = state
         ctx.set_materialize_grads(False)
         return tuple(t.view_as(t) for t in tensors)
 
+
+class _OutputGradHook(_IdentityHook):
     @staticmethod
     def backward(ctx, *grads):
         state = ctx.state
@@ -531,13 +535,7 @@ class _OutputGradHook(ember.autograd.Function):
         return (None, *grads)
 
 
-class _InputGradHook(ember.autograd.Function):
-    @staticmethod
-    def forward(ctx, state, *tensors):
-        ctx.state = state
-        ctx.set_materialize_grads(False)
-        return tuple(t.view_as(t) for t in tensors)
-
+class _InputGradHook(_IdentityHook):
     @staticmethod
     def backward(ctx, *grads):
         state = ctx.state
