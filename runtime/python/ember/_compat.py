@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import collections
 import functools
 import warnings
 
@@ -289,6 +290,13 @@ def _no_grad():
 def _get_device(self) -> int:
     """-1 for a CPU tensor, the CUDA device index otherwise (torch's convention)."""
     return -1 if self.device.type == "cpu" else (self.device.index or 0)
+
+
+def return_type(name: str, fields: str):
+    """A named result tuple like torch's `torch.return_types.<name>`, reported as ember.return_types."""
+    t = collections.namedtuple(name, fields)
+    t.__module__ = "ember.return_types"
+    return t
 
 
 def _install_tensor_methods() -> None:

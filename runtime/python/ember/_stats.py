@@ -11,13 +11,13 @@ as torch does.
 """
 from __future__ import annotations
 
-import collections
 import math
 
 import numpy as np
 
 from . import _C
 from ._C import Tensor
+from ._compat import return_type
 from ._shape_ops import diagonal_view
 from .autograd.function import Function
 
@@ -26,17 +26,11 @@ __all__ = ["median", "nanmedian", "kthvalue", "mode", "quantile", "nanquantile",
            "corrcoef"]
 
 
-def _result(name: str, fields: str):
-    t = collections.namedtuple(name, fields)
-    t.__module__ = "ember.return_types"
-    return t
-
-
-_Median = _result("median", "values indices")
-_NanMedian = _result("nanmedian", "values indices")
-_Kthvalue = _result("kthvalue", "values indices")
-_Mode = _result("mode", "values indices")
-_AMinMax = _result("aminmax", "min max")
+_Median = return_type("median", "values indices")
+_NanMedian = return_type("nanmedian", "values indices")
+_Kthvalue = return_type("kthvalue", "values indices")
+_Mode = return_type("mode", "values indices")
+_AMinMax = return_type("aminmax", "min max")
 
 
 def _wrap(d: int, nd: int, op: str) -> int:
@@ -405,7 +399,7 @@ def _unique_dim(input: Tensor, d: int, return_inverse: bool, return_counts: bool
     return out[0] if len(out) == 1 else tuple(out)
 
 
-_Histogram = _result("histogram", "hist bin_edges")
+_Histogram = return_type("histogram", "hist bin_edges")
 
 
 def histogram(input: Tensor, bins=100, *, range=None, weight=None, density: bool = False):  # noqa: A002

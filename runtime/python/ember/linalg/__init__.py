@@ -9,13 +9,13 @@ available: ember has none.
 """
 from __future__ import annotations
 
-import collections
 import math
 
 import numpy as np
 
 from .. import _C
 from .._C import Tensor
+from .._compat import return_type
 from ..autograd.function import Function
 
 __all__ = ["LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eig", "eigh", "eigvals",
@@ -26,23 +26,17 @@ __all__ = ["LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "di
 LinAlgError = _C._LinAlgError
 
 
-def _result_type(name: str, fields: str):
-    t = collections.namedtuple(name, fields)
-    t.__module__ = "ember.return_types"
-    return t
-
-
-_SlogdetResult = _result_type("linalg_slogdet", "sign logabsdet")
-_QRResult = _result_type("linalg_qr", "Q R")
-_SVDResult = _result_type("linalg_svd", "U S Vh")
-_EighResult = _result_type("linalg_eigh", "eigenvalues eigenvectors")
-_InvExResult = _result_type("linalg_inv_ex", "inverse info")
-_SolveExResult = _result_type("linalg_solve_ex", "result info")
-_CholeskyExResult = _result_type("linalg_cholesky_ex", "L info")
-_LUFactorResult = _result_type("linalg_lu_factor", "LU pivots")
-_LUFactorExResult = _result_type("linalg_lu_factor_ex", "LU pivots info")
-_LUResult = _result_type("linalg_lu", "P L U")
-_LstsqResult = _result_type("linalg_lstsq", "solution residuals rank singular_values")
+_SlogdetResult = return_type("linalg_slogdet", "sign logabsdet")
+_QRResult = return_type("linalg_qr", "Q R")
+_SVDResult = return_type("linalg_svd", "U S Vh")
+_EighResult = return_type("linalg_eigh", "eigenvalues eigenvectors")
+_InvExResult = return_type("linalg_inv_ex", "inverse info")
+_SolveExResult = return_type("linalg_solve_ex", "result info")
+_CholeskyExResult = return_type("linalg_cholesky_ex", "L info")
+_LUFactorResult = return_type("linalg_lu_factor", "LU pivots")
+_LUFactorExResult = return_type("linalg_lu_factor_ex", "LU pivots info")
+_LUResult = return_type("linalg_lu", "P L U")
+_LstsqResult = return_type("linalg_lstsq", "solution residuals rank singular_values")
 
 
 def _needs_grad(*ts) -> bool:
