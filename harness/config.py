@@ -263,6 +263,9 @@ GOAL_SCHEMA = {
     "base_patch": Optional(str),
     "base_drop": Optional([str], []),
     "hidden_tests": Optional(str),
+    # A known-good change (a suite goal's solution.patch): the tests that must run and pass are
+    # those that do with it applied, as SWE-bench takes PASS_TO_PASS from the gold patch.
+    "reference_solution": Optional(str),
     "scope": Required([str]),
     "protected": Optional([str], []),
     "context_files": Optional([str], []),
@@ -425,6 +428,7 @@ class Goal:
     base_patch: str | None = None
     base_drop: list[str] = field(default_factory=list)
     hidden_tests: str | None = None
+    reference_solution: str | None = None
     line: int = 0
 
     @property

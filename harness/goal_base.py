@@ -4,7 +4,8 @@ Most goals start from `base` itself. A generated goal (harness/suite) starts fro
 from it: `base_patch` applied, `base_drop` paths removed (the suite's own solutions and hidden
 tests). Its `hidden_tests` patch holds test rows the agent never sees: the grader writes them into
 the worktree after the agent is done (harness/grading.py), and checks protected files against
-`graded` = the derived base with that patch applied.
+`graded` = the derived base with that patch applied. A goal with a `reference_solution` also
+gets `reference` = graded + that solution: the tree whose test outcomes an attempt is held to.
 
 Derived commits are built in a private index (the main checkout is untouched) with a fixed author
 and date, so the same inputs give the same commit id in every clone and run (build dirs and
@@ -40,6 +41,7 @@ IDENTITY = {
 class GoalBases:
     base: str  # the commit every attempt starts from
     graded: str | None = None  # base + hidden tests (None: no hidden tests)
+    reference: str | None = None  # graded (or base) + the reference solution
 
 
 def _git(root: Path, *args: str, env: dict | None = None, stdin: str | None = None) -> str:
@@ -87,7 +89,7 @@ def derive(root: Path, parent: str, patch: str, drop: list[str], label: str) -> 
 def goal_bases(repo: git.Repo, goal: Goal, base: str | None = None) -> GoalBases:
     """Resolve (or, on resume, re-derive from the recorded `base`) a goal's commits."""
     root = Path(str(repo.working_tree_dir))
-    if not goal.base_patch and not goal.base_drop and not goal.hidden_tests:
+    if not (goal.base_patch or goal.base_drop or goal.hidden_tests or goal.reference_solution):
         return GoalBases(base or resolve_base(repo, goal.base))
     if base is None:
         parent = resolve_base(repo, goal.base)
@@ -97,8 +99,12 @@ def goal_bases(repo: git.Repo, goal: Goal, base: str | None = None) -> GoalBases
     if goal.hidden_tests:
         hidden = _patch_text(root, goal.hidden_tests, "hidden_tests")
         graded = derive(root, base, hidden, [], f"hidden tests of goal {goal.id}")
-    for name, sha in (("base", base), ("graded", graded)):
+    reference = None
+    if goal.reference_solution:
+        solution = _patch_text(root, goal.reference_solution, "reference_solution")
+        reference = derive(root, graded or base, solution, [], f"reference of goal {goal.id}")
+    for name, sha in (("base", base), ("graded", graded), ("reference", reference)):
         if sha:
             key = hashlib.sha1(goal.id.encode()).hexdigest()[:8]
             _git(root, "update-ref", f"refs/harness/bases/{goal.id}-{key}/{name}", sha)
-    return GoalBases(base, graded)
+    return GoalBases(base, graded, reference)

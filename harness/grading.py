@@ -217,6 +217,17 @@ def gtest_runs(directory: Path) -> set[str]:
     return done
 
 
+def _holds(path: Path, data: bytes, mode: int) -> bool:
+    """Is `path` a regular file (not a link) with exactly this content and permission bits?"""
+    try:
+        st = path.lstat()
+        return stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == mode and (
+            st.st_size == len(data) and path.read_bytes() == data
+        )
+    except OSError:
+        return False
+
+
 class Grader:
     def __init__(
         self,
@@ -227,12 +238,15 @@ class Grader:
         on_stage=None,
         allow_unsandboxed: bool = False,
         graded_base: str | None = None,
+        reference_base: str | None = None,
     ):
         self.ws, self.goal, self.base = workspace, goal, base
         self.secrets = secrets if isinstance(secrets, SecretSet) else SecretSet(list(secrets))
         # base + the goal's hidden tests (harness/goal_base.py): written in after `protected`;
         # the base's test outcomes and every later tree check are taken against it
         self.graded_base = graded_base
+        # graded (or base) + the goal's reference solution: the outcomes an attempt is held to
+        self.reference_base = reference_base
         self.on_stage = on_stage or (lambda name, status, result=None: None)
         lim = goal.limits
         self.limits = Limits(
@@ -633,8 +647,7 @@ class Grader:
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]
 
     def ensure_baseline(self, logs: Path) -> StageResult | None:
-        """Run the test stages once at the base commit, with the goal's hidden tests if it has
-        any (cached per commit); None when cached.
+        """Run the test stages once at the tested base (cached per commit); None when cached.
 
         The attempt's changes are taken out of the worktree meanwhile and put back after.
         """
@@ -648,12 +661,15 @@ class Grader:
         assert self.tree is not None
         self.on_stage("baseline", "running")
         start = time.monotonic()
-        base = self.tested_base
-        self._checkout_files(self.ws.base_files(base, list(self.tree.files)), base)
+        graded, tested = self.graded_base or self.base, self.tested_base
+        solution = self._changed_between(graded, tested) - set(self.tree.files)
+        swapped = [*self.tree.files, *sorted(solution)]
+        self._checkout_files(self.ws.base_files(tested, swapped), tested)
         try:
             result = self._run_baseline(plan, logs / "baseline")
         finally:
-            self._checkout_files(self.tree.files, base)
+            self._checkout_files(self.tree.files, self.base)
+            self._checkout_files(self.ws.base_files(graded, sorted(solution)), graded)
         result.seconds = round(time.monotonic() - start, 3)
         if result.ok:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -661,10 +677,23 @@ class Grader:
         self.on_stage("baseline", "passed" if result.ok else "failed", result)
         return result
 
+    # Note [reference baseline]: an attempt is held to the test outcomes of the tested base:
+    # every test that runs there must run, every one passing there must pass, nothing may fail.
+    # For a goal with a reference solution (every suite goal) that is the reference tree, as
+    # SWE-bench takes PASS_TO_PASS from the gold patch: stricter (a hidden test that cannot even
+    # be collected without the op still counts), and it is the source tree the suite was
+    # generated from, which ccache has already compiled, where an ablated base compiles ~50 TUs.
     @property
     def tested_base(self) -> str:
-        """The commit whose test outcomes an attempt is held to: the base with hidden tests."""
-        return self.graded_base or self.base
+        """The commit whose test outcomes an attempt is held to: the reference solution's tree,
+        else the base with hidden tests, else the base."""
+        return self.reference_base or self.graded_base or self.base
+
+    def _changed_between(self, a: str, b: str) -> set[str]:
+        if a == b:
+            return set()
+        out = self.ws.repo.git.diff("--no-renames", "--name-only", "-z", a, b)
+        return {p for p in out.split("\0") if p}
 
     def _checkout_files(self, files: dict[str, bytes | None], commit: str):
         base = self.ws.base_entries(commit)
@@ -672,11 +701,13 @@ class Grader:
             target = self.ws.worktree / rel
             if data is None:
                 target.unlink(missing_ok=True)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-                executable = rel in base and base[rel].mode == EXECUTABLE
-                target.chmod(0o755 if executable else 0o644)
+                continue
+            mode = 0o755 if rel in base and base[rel].mode == EXECUTABLE else 0o644
+            if _holds(target, data, mode):
+                continue  # an untouched mtime: the build does not recompile an unchanged file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            target.chmod(mode)
 
     def _run_baseline(self, plan, logs: Path) -> StageResult:
         logs.mkdir(parents=True, exist_ok=True)

@@ -130,6 +130,7 @@ class AgentLoop:
         self.state = self.record.state()
         self.session_start = time.monotonic()
         self.graded_base: str | None = None  # base + the goal's hidden tests, if it has any
+        self.reference_base: str | None = None  # + the goal's reference solution, if it has one
 
     # ---------------------------------------------------------------- bookkeeping
     def wall_used(self) -> float:
@@ -159,11 +160,11 @@ class AgentLoop:
     def start_run(self):
         if self.state.started:
             bases = goal_bases(self.ws.repo, self.goal, self.state.started["base"])
-            self.graded_base = bases.graded
+            self.graded_base, self.reference_base = bases.graded, bases.reference
             self.record.event("session_resumed", next_attempt=self.state.next_attempt)
             return bases.base
         bases = self.bases or goal_bases(self.ws.repo, self.goal)
-        base, self.graded_base = bases.base, bases.graded
+        base, self.graded_base, self.reference_base = bases.base, bases.graded, bases.reference
         self.record.write("goal.json", self.goal.to_dict())
         self.record.write("agent.json", self.agent_config.to_dict())
         self.state.started = self.record.event(
@@ -176,6 +177,7 @@ class AgentLoop:
             model=self.agent_config.model,
             base=base,
             graded_base=self.graded_base,
+            reference_base=self.reference_base,
             repo=str(self.ws.root),
             worktree=str(self.ws.worktree),
             harness_python=sys.executable,
@@ -193,6 +195,7 @@ class AgentLoop:
             on_stage=on_stage,
             allow_unsandboxed=self.allow_unsandboxed,
             graded_base=self.graded_base,
+            reference_base=self.reference_base,
         )
 
     def run_attempt(self, attempt: int, base: str) -> tuple[Verdict, list]:

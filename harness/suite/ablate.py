@@ -198,7 +198,8 @@ class Ablator:
                 and re.search(rf"^(?:@.*\n)*def ({'|'.join(self.names)})\(", head, re.M)
             )
         )
-        calls = re.compile(rf"(?<![\w])(?:F\.|ember\.)?(?:{'|'.join(self.names)})\(")
+        # x.op( is a use, not a wrapper: the class holding it stays and the op counts as used
+        calls = re.compile(rf"(?<![\w.])(?:F\.|ember\.)?(?:{'|'.join(self.names)})\(")
         wrappers: list[str] = []
 
         def wrapper(kind: str, head: str, unit: str) -> bool:

@@ -6,7 +6,8 @@ Layout (all generated; rebuilding from the same commit gives the same bytes):
     goals/suite/ablation.yaml       ablation goals (one op removed; add it back)
     goals/suite/bugs.yaml           bug goals (a realistic bug injected; fix it from a report)
     goals/suite/<goal>/base.patch      on the goal's `base` commit: the tree the agent starts from
-    goals/suite/<goal>/solution.patch  the reference solution (what the oracle agent replays)
+    goals/suite/<goal>/solution.patch  the reference solution (what the oracle agent replays;
+                                       the grader holds attempts to its test outcomes)
     goals/suite/<goal>/hidden.patch    test rows the grader adds after the agent is done
     goals/suite/oracle/trajectory.yaml  the oracle agent's replies: each solution as a diff
 
@@ -120,6 +121,7 @@ def goal_dict(goal_id: str, title: str, category: str, intent: str, acceptance: 
         "base": "HEAD",
         "base_patch": f"{SUITE_DIR}/{goal_id}/base.patch",
         "base_drop": [SUITE_DIR],
+        "reference_solution": f"{SUITE_DIR}/{goal_id}/solution.patch",
         "scope": list(SCOPE),
         "commands": {"configure": CONFIGURE},
         "acceptance": acceptance,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import shutil
 
 import git
@@ -255,6 +256,15 @@ def test_ablation_goal_oracle_accepted_null_rejected(fixture_repo):
     assert (
         stages[:2] == ["protected", "hidden_tests"] and "pytest" in stages and "numerics" in stages
     )
+    # held to the reference solution's outcomes (Note [reference baseline]): the hidden test
+    # the ablation breaks passes there
+    (baseline,) = [json.loads(p.read_text()) for p in (root / ".harness/baselines").iterdir()]
+    hidden = baseline["pytest"]
+    assert any(
+        name.endswith("test_double_doubles") and outcome == "passed"
+        for run in hidden.values()
+        for name, outcome in run["outcomes"].items()
+    ), hidden
 
     assert (
         fixture_repo.run(
@@ -269,6 +279,12 @@ def test_ablation_goal_oracle_accepted_null_rejected(fixture_repo):
     assert "double" in finished[0]["feedback"]
     started = next(e for e in null_events if e["kind"] == "run_started")
     assert started["graded_base"] and started["base"] != started["graded_base"]
+    reference = started["reference_base"]
+    assert reference not in (started["base"], started["graded_base"])
+    # the reference is the tree the suite was generated from, minus the suite itself
+    repo = git.Repo(root)
+    assert repo.commit(reference).tree == repo.commit("HEAD~1").tree
+    assert len(list((root / ".harness/baselines").iterdir())) == 1  # the null run reused it
 
 
 def test_small_spec_files_next_to_a_big_one_are_specs_too():
