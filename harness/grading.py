@@ -221,8 +221,10 @@ def _holds(path: Path, data: bytes, mode: int) -> bool:
     """Is `path` a regular file (not a link) with exactly this content and permission bits?"""
     try:
         st = path.lstat()
-        return stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == mode and (
-            st.st_size == len(data) and path.read_bytes() == data
+        return (
+            stat.S_ISREG(st.st_mode)
+            and stat.S_IMODE(st.st_mode) == mode
+            and (st.st_size == len(data) and path.read_bytes() == data)
         )
     except OSError:
         return False
