@@ -21,6 +21,7 @@ from .config import AgentConfig, Goal, load_agent, load_goals
 from .errors import ConfigError
 from .executor import Executor, LocalExecutor, RunSpec
 from .records import RunRecord
+from .workspace import HARNESS_DIR
 
 RESULTS = "results.jsonl"
 PLAN = "bench.json"
@@ -230,6 +231,28 @@ class Bench:
         self.stopping = False
         self.skipped: list[BenchJob] = []
         self.on_poll = lambda: None  # the night saves its wall clock here
+        self.warm = threading.Event()  # set once the shared compiler cache holds a build
+        self.warming: str | None = None  # the run that builds into the cold cache, alone
+
+    # Note [cold compiler cache]: local lanes share one ccache (.harness/ccache), but N lanes
+    # compiling the same cold tree at once each compile all of it: a cache fills only as objects
+    # finish. So while the cache is empty, the first run that builds goes alone (runs that build
+    # nothing go beside it) and the other building runs start once it is done, all hits.
+    def _schedule(self, todo: list[BenchJob], goals: dict) -> list[BenchJob]:
+        def builds(job: BenchJob) -> bool:
+            return goals[(job.goals_file, job.goal)].acceptance.build
+
+        ccache = self.repo / HARNESS_DIR / "ccache"
+        cold = isinstance(self.executor, LocalExecutor) and not (
+            ccache.is_dir() and any(ccache.iterdir())
+        )
+        first = next((j for j in todo if builds(j)), None) if cold else None
+        if first is None:
+            self.warm.set()
+            return todo
+        self.warming = first.run_id
+        rest = [j for j in todo if j is not first]
+        return [first] + [j for j in rest if not builds(j)] + [j for j in rest if builds(j)]
 
     def run(self) -> int:
         jobs = self.plan.expand(self.repo)
@@ -244,6 +267,7 @@ class Bench:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(exist_ok=True)
         self.results = list(done.values())
+        todo = self._schedule(todo, goals)
         self.display.start(self.plan, len(jobs), self.results)
         crashed = 0
         try:
@@ -274,6 +298,13 @@ class Bench:
         self.on_poll()
 
     def run_job(self, job: BenchJob, goal: Goal, agent: AgentConfig) -> str:
+        try:
+            return self._admit_and_run(job, goal, agent)
+        finally:
+            if job.run_id == self.warming:
+                self.warm.set()  # done, skipped or crashed: the others may build now
+
+    def _admit_and_run(self, job: BenchJob, goal: Goal, agent: AgentConfig) -> str:
         if self.stopping:
             return "skipped"
         run_dir = self.runs_dir / job.run_id
@@ -285,6 +316,10 @@ class Bench:
             return "skipped"
         result = None
         try:
+            if admitted.acceptance.build and job.run_id != self.warming:
+                while not self.warm.wait(1.0):
+                    if self.stopping:
+                        return "skipped"
             result = self._run_job(job, admitted, agent, resume)
         finally:
             if self.admission:

@@ -6,14 +6,16 @@ import io
 import itertools
 import json
 import math
+import time
 from types import SimpleNamespace
 
 from rich.console import Console
 
-from harness.bench import BenchJob, BenchPlan
+from harness.bench import Bench, BenchJob, BenchPlan
 from harness.display import BenchDisplay, RichBenchDisplay
+from harness.executor import LocalExecutor, RunOutcome
 from harness.report import pass_at_k, write_report
-from harness.tests.support import GOOD
+from harness.tests.support import GOALS, GOOD
 
 MALFORMED = "runtime/python/ember/ops.py\n<<<<<<< SEARCH\n    return x * 2\n>>>>>>> REPLACE\n"
 
@@ -131,3 +133,49 @@ def test_bench_progress_never_silent():
     text = out.getvalue()
     for needle in ("done 0/2", "running 1", "numerics ok", "harness bench x"):
         assert needle in text, needle
+
+
+class RecordingLanes(LocalExecutor):
+    """Local lanes that run nothing: each run takes 0.3 s and its start and end are recorded."""
+
+    def __init__(self, repo, jobs):
+        super().__init__(repo, jobs)
+        self.spans: dict[str, tuple[float, float]] = {}
+
+    def run(self, spec, log, on_start=None):
+        lane = self.lanes.get()
+        started = time.monotonic()
+        time.sleep(0.3)
+        self.spans[spec.goal["id"]] = (started, time.monotonic())
+        self.lanes.put(lane)
+        return RunOutcome(0, lane=lane, node="local")
+
+
+def test_a_cold_compiler_cache_is_filled_by_one_build_first(fixture_repo):
+    """Note [cold compiler cache]: the first building run goes alone, Python-only runs beside."""
+    text = GOALS.format(agent="a", attempts=1, tokens=1000, stuck=3, stage_timeout=60)
+    goal = text[text.index("  - id: triple") :].replace("    default: true\n", "")
+    variants = [("b1", "true"), ("b2", "true"), ("b3", "true"), ("py", "false")]
+    body = "".join(
+        goal.replace("id: triple", f"id: {g}").replace("build: true", f"build: {b}")
+        for g, b in variants
+    )
+    (fixture_repo.root / "suite.yaml").write_text("version: 1\ngoals:\n" + body)
+    fixture_repo.write_agent("a", "replay", trajectory=[GOOD])
+
+    def spans(bench_id):
+        plan = BenchPlan(bench_id, ["suite.yaml"], ["a"], 1, 2, [], "now")
+        lanes = RecordingLanes(fixture_repo.root, 2)
+        display = BenchDisplay(Console(file=io.StringIO()))
+        bench = Bench(fixture_repo.root, fixture_repo.runs / bench_id, plan, display, lanes)
+        bench.run()
+        return lanes.spans
+
+    cold = spans("cold")
+    first_done = cold["b1"][1]
+    assert cold["py"][0] < first_done  # beside the first build
+    assert all(cold[g][0] >= first_done for g in ("b2", "b3"))  # after it
+    (fixture_repo.root / ".harness/ccache").mkdir(parents=True, exist_ok=True)
+    (fixture_repo.root / ".harness/ccache/ccache.conf").write_text("")
+    warm = spans("warm")
+    assert warm["b2"][0] < warm["b1"][1]  # a warm cache: two builds at once
