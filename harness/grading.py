@@ -743,6 +743,18 @@ class Grader:
                         "base commit: " + "; ".join(problems or ["timed out"]),
                         log=trim(run.result.output),
                     )
+                broken = [t for t, o in run.outcomes.items() if o not in ("passed", "skipped")]
+                if self.reference_base and broken:
+                    return StageResult(  # SWE-bench's gold-patch check, on every run
+                        "baseline",
+                        False,
+                        0.0,
+                        summary=f"the reference solution fails its own {name} selector",
+                        feedback=f"the goal's reference solution does not pass {selector!r}: "
+                        + ", ".join(f"{t} ({run.outcomes[t]})" for t in broken[:10]),
+                        log=trim(run.result.output),
+                        details={"goal_problem": True},
+                    )
                 self.baseline.setdefault(name, {})[selector] = {
                     "outcomes": run.outcomes,
                     **run.extra,

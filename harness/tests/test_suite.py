@@ -295,3 +295,31 @@ def test_small_spec_files_next_to_a_big_one_are_specs_too():
     files = {"spec/big.yaml": big, "spec/linalg.yaml": small, "other/linalg.yaml": small}
     found = {s.path for s in find_specs(sorted(files), lambda rel: files[rel].splitlines())}
     assert found == {"spec/big.yaml", "spec/linalg.yaml"}
+
+
+def test_a_reference_solution_failing_its_own_tests_is_a_goal_problem(fixture_repo):
+    root = fixture_repo.root
+    tests = root / "runtime/tests/python/test_ops.py"
+    tests.write_text(
+        tests.read_text()
+        + "\n\ndef test_double_doubles():\n    assert (ember.ops.double(np.ones(3)) == 2).all()\n"
+    )
+    (root / "agents").mkdir(exist_ok=True)
+    shutil.copy(REAL_REPO / "agents/oracle.yaml", root / "agents/oracle.yaml")
+    fixture_repo.commit("double test, oracle")
+    write(generate(git.Repo(root), "HEAD", ablations=[DOUBLE], bugs=[]), root)
+    solution = root / "goals/suite/ablate-double/solution.patch"
+    broken = [
+        line.replace("x * 2", "x * 5") if line.startswith("+") else line
+        for line in solution.read_text().splitlines(keepends=True)
+    ]
+    assert broken != solution.read_text().splitlines(keepends=True)
+    solution.write_text("".join(broken))
+    fixture_repo.commit("suite with a broken reference")
+    goals = str(root / "goals/suite/ablation.yaml")
+    assert fixture_repo.run("run", "--goals", goals, "--goal", "ablate-double", "--agent", "oracle")
+    (run,) = list(fixture_repo.runs.iterdir())
+    finished = [e for e in fixture_repo.events(run.name) if e["kind"] == "attempt_finished"]
+    assert finished and finished[0]["failed_stage"] == "baseline"
+    assert "reference solution does not pass" in finished[0]["feedback"]
+    assert "test_double_doubles (failed)" in finished[0]["feedback"]
