@@ -203,12 +203,13 @@ def family_regions(module: PyModule, lines: list[str], family: PyFamily) -> list
 
 # Note [re-exports of a new name]
 # A name the goal adds is listed where its home module's names are listed: in the import lists
-# reading from its home (`from .distance import PairwiseDistance` gains CosineSimilarity) and in
-# the `__all__` lines naming what those import, and in the `__all__` of a module that binds it
-# already or names it as a string (an alias table) but does not export it. Its home: a module that
-# binds it or whose docstring names it, else one defining its siblings (a function's) or the
-# classes wrapping them (a class's). In a long list only the lines that matter are shown: where
-# the name sorts in, and the lines naming what the home exports.
+# re-exporting from its home (`from .distance import PairwiseDistance` gains CosineSimilarity),
+# in the `__all__` lines naming what those import, and in the `__all__` of a module that binds
+# it, names it in its docstring or in a table beside names it exports (an alias table) but does
+# not export it. Its home: a module that binds it or whose docstring names it, else the ones
+# defining its siblings (a function's) or the classes wrapping them (a class's). In a long list
+# only the lines that matter are shown: where the name sorts in, and those naming what the home
+# exports.
 MAX_WHOLE_EXPORT_LINES = 4
 
 
