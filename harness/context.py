@@ -24,7 +24,15 @@ from functools import cached_property
 from pathlib import Path
 
 from .config import AgentConfig, Goal
-from .context_python import PyModule, family_regions, find_py_family, module_rank, parse_module
+from .context_python import (
+    PyModule,
+    family_regions,
+    find_py_family,
+    homes,
+    module_rank,
+    parse_module,
+    reexport_regions,
+)
 from .edits import matches_any
 from .errors import ConfigError
 from .gitsafe import git_command, git_env
@@ -389,6 +397,22 @@ def spellings(op: str) -> list[str]:
     return [op, camel] if camel != op else [op]
 
 
+def spec_aliases(specs: list[OpSpec], lines_of) -> dict[str, list[str]]:
+    """Op -> the other spellings its spec rows give it: an identifier equal to the op's name up
+    to case and underscores (`functor: LogAddExp` for logaddexp), which `spellings` cannot guess."""
+    aliases: dict[str, list[str]] = {}
+    for spec in specs:
+        lines = lines_of(spec.path)
+        for row in spec.rows:
+            key = row.name.replace("_", "").lower()
+            for word in IDENT.findall("\n".join(lines[row.start : row.end])):
+                if word.replace("_", "").lower() == key and word not in spellings(row.name):
+                    aliases.setdefault(row.name, [])
+                    if word not in aliases[row.name]:
+                        aliases[row.name].append(word)
+    return aliases
+
+
 def common_run(a: str, b: str) -> int:
     """Length of the longest common substring."""
     best = 0
@@ -628,10 +652,14 @@ class ContextBuilder:
         arity = arities.pop() if len(arities) == 1 else None
         self.family = find_family(self.specs, self.terms, arity, self.index.lines)
         self.family.companions = self._companions()
+        self.aliases = spec_aliases(self.specs, self.index.lines)
         self.file_scores = self._family_file_scores()
         self.shown: set[str] = set()
 
     # -- ranking
+    def spellings(self, op: str) -> list[str]:
+        return spellings(op) + self.aliases.get(op, [])
+
     def _family_file_scores(self) -> dict[str, float]:
         """Files mentioning the family's ops, weighted by how rare each op name is."""
         scores: dict[str, float] = {}
@@ -643,7 +671,7 @@ class ContextBuilder:
         for name in self.family.exemplars + self.family.new:
             files = [
                 f
-                for spelling in spellings(name)
+                for spelling in self.spellings(name)
                 for f in self.index.files_mentioning(spelling)
                 if f not in spec_paths
             ]
@@ -653,7 +681,7 @@ class ContextBuilder:
             weight = math.log(1 + total / len(files)) * (2.0 if name in self.family.new else 1.0)
             if name in rank and name not in self.family.named:
                 weight /= 1 + rank[name]
-            defining = set(spellings(name))
+            defining = set(self.spellings(name))
             for rel in files:  # a file defining the op (its kernel, its frontend) over a caller
                 defines = any(s.split("::")[-1] in defining for s in self.index.symbols[rel])
                 scores[rel] = scores.get(rel, 0.0) + weight * (2.0 if defines else 1.0)
@@ -870,23 +898,28 @@ class ContextBuilder:
     def section_python(self, budget: int, max_files: int = 6) -> Section:
         """The in-scope Python modules defining, importing or exporting the family's closest
         functions and module classes: those statements and definitions, then the lines naming
-        them (context_python.py)."""
+        them; then the export lists a new name joins (context_python.py)."""
         section = Section("python", "Python definitions and exports of the family")
         modules = [m for m in self.py_modules if m.path not in self.shown]
-        near = [s for n in self.terms.code + self.family.exemplars for s in spellings(n)]
+        near = [s for n in self.terms.code + self.family.exemplars for s in self.spellings(n)]
         family = find_py_family(modules, self.terms.callables + self.family.new, near)
-        if not family.siblings:
-            return section
+        home = homes(modules, family)
         chunks = []
         words = family.new + family.names
         patterns = [re.compile(rf"\b{re.escape(w)}\b") for w in words]
-        ranked = sorted(modules, key=lambda m: module_rank(m, family))
-        for module in ranked[:max_files]:
+        regions = {m.path: family_regions(m, self.index.lines(m.path), family) for m in modules}
+        ranked = sorted(
+            (m for m in modules if family.siblings and regions[m.path]),
+            key=lambda m: module_rank(m, family),
+        )[:max_files]
+        for module in modules:  # and the modules whose export lists a new name joins
+            more = reexport_regions(module, self.index.lines(module.path), family, home)
+            regions[module.path] += more
+            if more and module not in ranked:
+                ranked.append(module)
+        for module in ranked:
             lines = self.index.lines(module.path)
-            spans = family_regions(module, lines, family)
-            if not spans:
-                continue
-            spans += [  # other lines naming the family, after its definitions and exports
+            spans = regions[module.path] + [  # other lines naming the family, after the above
                 (len(words) + rank, *span_around(lines, i, 1, 1))
                 for i, line in enumerate(lines)
                 for rank in [next((r for r, p in enumerate(patterns) if p.search(line)), None)]
@@ -901,13 +934,16 @@ class ContextBuilder:
             section.shown.append(Shown(module.path, "excerpt", estimate_tokens(body)))
             self.shown.add(module.path)
             budget -= estimate_tokens(body)
-        section.title += f" (closest: {', '.join(family.names)})"
+        if family.names:
+            section.title += f" (closest: {', '.join(family.names)})"
         section.body = "\n".join(chunks)
         return section
 
     def section_family(self, budget: int) -> Section:
         family = self.family
-        names = [s for n in family.new + family.exemplars + family.companions for s in spellings(n)]
+        names = [
+            s for n in family.new + family.exemplars + family.companions for s in self.spellings(n)
+        ]
         files = self.family_files()
         return self._excerpt_section(
             "family",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import filecmp
 import json
 import tempfile
@@ -29,6 +30,9 @@ def add_parser(sub) -> None:
     check.add_argument("--ref", default="HEAD")
     recall = action.add_parser("recall", help="context recall of the patch mode per suite goal")
     recall.add_argument("--agent", default="oracle", help="agent whose context_tokens to use")
+    recall.add_argument(
+        "--context-tokens", type=int, help="pack this budget instead of the agent's context_tokens"
+    )
     recall.add_argument("--goals", default=SUITE_DIR, help="goal files or a directory of them")
     recall.add_argument("--goal-ids", help="only these goals (comma-separated)")
     recall.add_argument("--json", action="store_true")
@@ -70,6 +74,10 @@ def cmd_suite(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"recall measures the patch mode's prompt; agent {agent.name} is {agent.mode}"
         )
+    if args.context_tokens is not None:
+        if args.context_tokens < 1000:
+            raise ConfigError(f"--context-tokens {args.context_tokens}: at least 1000")
+        agent = dataclasses.replace(agent, context_tokens=args.context_tokens)
     goals = [g for f in _goal_files(root, args.goals) for g in load_goals(f)]
     if args.goal_ids:
         wanted = set(args.goal_ids.split(","))

@@ -13,6 +13,7 @@ import pytest
 from harness.config import load_agent, load_goals, pick_goal
 from harness.context import PromptTemplate, build_prompt, find_family, goal_terms, parse_op_spec
 from harness.errors import ConfigError
+from harness.suite.recall import goal_recall
 from harness.tests.support import REAL_REPO
 
 
@@ -81,6 +82,26 @@ def test_the_op_spec_is_found_by_content_when_the_goal_names_no_file(real_repo):
     repo_map = prompt.user.split("## Repository map (most relevant first)\n", 1)[1].splitlines()
     family = files_mentioning(real_repo, "softplus", ["."], ignore_case=True)
     assert repo_map[0].split(":")[0] in family
+
+
+def test_an_ablated_ops_first_prompt_shows_every_line_its_solution_edits(real_repo, tmp_path):
+    """Context recall (`harness suite recall`) of ablations whose reference solutions edit lines
+    far from the op's name: `ember.special`'s and `ember.linalg`'s `__all__` (an alias table, a
+    binding), the import lists and `__all__` re-exporting `nn.modules.distance` and
+    `nn.functional`, and the functor struct a spec row names (`functor: LogAddExp`)."""
+    wt = tmp_path / "wt"
+    subprocess.run(["git", "clone", "-q", "--shared", str(real_repo), str(wt)], check=True)
+    goals = {g.id: g for g in load_goals(real_repo / "goals/suite/ablation.yaml")}
+    agent = load_agent(real_repo, "oracle")
+    for goal_id in ("ablate-logsumexp", "ablate-diagonal", "ablate-cosine-similarity",
+                    "ablate-logaddexp2"):  # fmt: skip
+        goal, suite = goals[goal_id], real_repo / "goals/suite" / goal_id
+        subprocess.run(["git", "checkout", "-q", "--force", "HEAD"], cwd=wt, check=True)
+        subprocess.run(["git", "clean", "-qfd"], cwd=wt, check=True)
+        subprocess.run(["git", "apply", str(suite / "base.patch")], cwd=wt, check=True)
+        recall = goal_recall(real_repo, wt, goal, agent, (suite / "solution.patch").read_text())
+        assert recall.needed > 0 and recall.missing == [], goal_id
+        assert recall.prompt_tokens <= agent.context_tokens
 
 
 def test_yaml_op_spec_rows_and_sections_are_parsed():

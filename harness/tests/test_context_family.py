@@ -296,3 +296,133 @@ def test_a_missing_op_named_in_many_files_has_no_companions(tmp_path):
         (root / f"pkg/csrc/user{n}.cpp").write_text("// masked_select, nonzero and abs\n")
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     assert ContextBuilder(root, make_goal(MASKED_SELECT)).family.companions == []
+
+
+REEXPORT_TREE = {
+    "pkg/__init__.py": (
+        "from .nn.functional import (adaptive_pool, avg_pool,  # noqa: F401\n"
+        "                            batch_norm, conv1d,\n"
+        "                            dropout, elu,\n"
+        "                            gelu, linear,\n"
+        "                            prelu, relu)\n"
+    ),
+    "pkg/nn/functional.py": (
+        '"""The functional forms."""\n\n\n'
+        "def normalize(x, dim=1):\n    return x / x.norm(dim=dim, keepdim=True)\n\n\n"
+        "def pairwise_distance(x1, x2):\n    return (x1 - x2).norm(dim=-1)\n"
+    ),
+    "pkg/nn/modules/distance.py": (
+        '"""PairwiseDistance and CosineSimilarity (torch.nn.modules.distance)."""\n'
+        "from .. import functional as F\n\n\n"
+        "class PairwiseDistance:\n"
+        "    def forward(self, x1, x2):\n"
+        "        return F.pairwise_distance(x1, x2)\n"
+    ),
+    "pkg/nn/modules/loss.py": (  # imports a distance module for its own use: no re-export
+        "from .distance import PairwiseDistance\n\n"
+        '__all__ = ["TripletLoss"]\n\n\n'
+        "class TripletLoss:\n"
+        "    def forward(self, a, p):\n"
+        "        return PairwiseDistance().forward(a, p)\n"
+    ),
+    "pkg/nn/modules/__init__.py": (
+        "from .distance import PairwiseDistance\n"
+        "from .loss import TripletLoss\n\n"
+        '__all__ = ["TripletLoss",\n'
+        '           "PairwiseDistance",\n'
+        '           "Unfold"]\n'
+    ),
+    "pkg/special.py": (
+        '"""Special functions."""\n'
+        '__all__ = ["erf",\n'
+        '           "expit", "ndtr",\n'
+        '           "xlogy"]\n\n'
+        '_ALIASES = {"erf": "erf", "expit": "sigmoid", "logsumexp": "logsumexp"}\n'
+    ),
+    "pkg/linalg.py": (
+        '"""Linear algebra."""\n'
+        '__all__ = ["cross", "det",\n'
+        '           "eig",\n'
+        '           "inv"]\n\n\n'
+        "def _diagonal(A):\n    return A\n\n\n"
+        "diagonal = _diagonal\n"
+    ),
+    "pkg/einsum.py": (  # names `diagonal` in prose only
+        '"""einsum from diagonal views and sums."""\n'
+        '__all__ = ["einsum"]\n\n\n'
+        "def einsum(eq, *xs):\n    return xs[0]\n"
+    ),
+}
+COSINE = (
+    "ember is missing `ember.nn.functional.cosine_similarity(x1, x2)`. The module class "
+    "`ember.nn.CosineSimilarity` wraps it and is missing too. It belongs with `normalize`, "
+    "which ember has."
+)
+
+
+def reexport_tree(root: Path) -> Path:
+    for rel, text in REEXPORT_TREE.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    return root
+
+
+def test_a_new_name_joins_the_export_lists_around_its_home(tmp_path):
+    """Note [re-exports of a new name]: the import lists re-exporting from the new function's
+    home (where its sibling is defined) and from the module whose docstring promises the new
+    class, the `__all__` lines naming what those import, and that module's definitions."""
+    root = reexport_tree(tmp_path)
+    section = ContextBuilder(root, make_goal(COSINE)).section_python(4000)
+    shown = shown_lines(section.body, root)
+    init = REEXPORT_TREE["pkg/nn/modules/__init__.py"]
+    expected = {
+        "pkg/__init__.py": {2, 3},  # cosine_similarity sorts in between conv1d and dropout
+        "pkg/nn/modules/__init__.py": line_numbers(init, "from .distance", '"PairwiseDistance"'),
+        "pkg/nn/modules/distance.py": {2, 5, 6, 7},  # the class it goes next to, and its anchor
+    }
+    for rel, lines in expected.items():
+        assert lines <= shown.get(rel, set()), (rel, sorted(lines - shown.get(rel, set())))
+    assert {4, 5} & shown["pkg/__init__.py"] == set()  # a long list shows where the name goes
+    assert "pkg/nn/modules/loss.py" not in shown  # an import for its own use re-exports nothing
+
+
+def test_a_module_binding_or_tabling_a_new_name_shows_its_all(tmp_path):
+    root = reexport_tree(tmp_path)
+    special = make_goal("ember is missing `ember.logsumexp(x, dim)`: log(sum(exp(x))).")
+    shown = shown_lines(ContextBuilder(root, special).section_python(4000).body, root)
+    assert {3, 6} <= shown["pkg/special.py"]  # where it sorts in; its alias table
+    assert 2 not in shown["pkg/special.py"] and "pkg/linalg.py" not in shown
+    diagonal = make_goal("ember is missing `ember.diagonal(x, offset=0)`.")
+    shown = shown_lines(ContextBuilder(root, diagonal).section_python(4000).body, root)
+    assert {2, 3} <= shown["pkg/linalg.py"] and 4 not in shown["pkg/linalg.py"]
+    assert "pkg/einsum.py" not in shown  # prose in a docstring is no binding
+
+
+def test_an_op_is_found_by_the_spellings_its_spec_row_gives_it(tmp_path):
+    """`logaddexp`'s functor is `LogAddExp`, which no rule derives from the name: its spec row
+    says so, and the functor header's struct (where logaddexp2's goes) reaches the prompt."""
+    ops = ["abs", "exp", "log", "neg", "sqrt", "atan2", "hypot", "logaddexp"]
+    functors = {op: "".join(p.capitalize() for p in op.split("_")) for op in ops}
+    functors["logaddexp"] = "LogAddExp"
+    spec = "".join(
+        f"- op: {op}\n  func: {op}(Tensor self, Tensor other) -> Tensor\n  functor: {f}\n\n"
+        for op, f in functors.items()
+    )
+    header = "".join(
+        f"template <typename T> struct {f} {{\n  T operator()(T a, T b) const {{ return a; }}\n}};\n"
+        for f in functors.values()
+    )
+    for rel, text in {"pkg/spec/ops.yaml": spec, "pkg/csrc/functors.h": header}.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
+    goal = make_goal("ember is missing `ember.logaddexp2(a, b)`. It belongs with `logaddexp`.")
+    builder = ContextBuilder(tmp_path, goal)
+    assert builder.aliases == {"logaddexp": ["LogAddExp"]}  # `Atan2`, `Abs`: spellings() has them
+    assert "pkg/csrc/functors.h" in builder.family_files()
+    shown = shown_lines(builder.section_family(4000).body, tmp_path)["pkg/csrc/functors.h"]
+    struct = header.splitlines().index("template <typename T> struct LogAddExp {") + 1
+    assert {struct, struct + 1, struct + 2} <= shown  # its closing `};` anchors logaddexp2's
