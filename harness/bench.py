@@ -278,13 +278,14 @@ class Bench:
                     )
                     for job in todo
                 ]
-                while any(not f.done() for f in futures):
-                    self.poll()
-                    time.sleep(0.5)
+                try:
+                    while any(not f.done() for f in futures):
+                        self.poll()
+                        time.sleep(0.5)
+                except KeyboardInterrupt:
+                    self.stop_children()  # now: the pool's exit waits for the running runs
+                    raise
                 crashed = sum(1 for f in futures if f.result() == "error")
-        except KeyboardInterrupt:
-            self.stop_children()
-            raise
         finally:
             self.display.stop(self.results)
         return 1 if crashed else 0

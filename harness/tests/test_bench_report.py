@@ -6,9 +6,11 @@ import io
 import itertools
 import json
 import math
+import threading
 import time
 from types import SimpleNamespace
 
+import pytest
 from rich.console import Console
 
 from harness.bench import Bench, BenchJob, BenchPlan
@@ -179,3 +181,38 @@ def test_a_cold_compiler_cache_is_filled_by_one_build_first(fixture_repo):
     (fixture_repo.root / ".harness/ccache/ccache.conf").write_text("")
     warm = spans("warm")
     assert warm["b2"][0] < warm["b1"][1]  # a warm cache: two builds at once
+
+
+class BlockingLanes(LocalExecutor):
+    """Lanes whose runs last until `stop()` (or 30 s): what a long build looks like."""
+
+    def __init__(self, repo, jobs):
+        super().__init__(repo, jobs)
+        self.stopped = threading.Event()
+
+    def run(self, spec, log, on_start=None):
+        self.stopped.wait(30)
+        return RunOutcome(1, lane=0, node="local")
+
+    def stop(self):
+        self.stopped.set()
+
+
+def test_an_interrupted_bench_stops_its_running_runs_at_once(fixture_repo, monkeypatch):
+    fixture_repo.write_goals(agent="a", attempts=1, light=True)
+    fixture_repo.write_agent("a", "replay", trajectory=[GOOD])
+    plan = BenchPlan("int", ["goals.yaml"], ["a"], 2, 2, [], "now")
+    lanes = BlockingLanes(fixture_repo.root, 2)
+    display = BenchDisplay(Console(file=io.StringIO()))
+    bench = Bench(fixture_repo.root, fixture_repo.runs / "bench-int", plan, display, lanes)
+    polls = iter([None, None])
+
+    def poll():  # Ctrl-C arrives while both runs are going
+        if next(polls, "interrupt") == "interrupt":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "poll", poll)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        bench.run()
+    assert lanes.stopped.is_set() and time.monotonic() - started < 10
