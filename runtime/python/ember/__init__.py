@@ -48,10 +48,11 @@ from . import linalg, special  # noqa: E402,F401
 from ._einsum import einsum, tensordot  # noqa: E402,F401
 from ._matrix_ops import *  # noqa: E402,F401,F403
 from ._pointwise import *  # noqa: E402,F401,F403
+from ._scatter_ops import *  # noqa: E402,F401,F403
 from ._shape_ops import *  # noqa: E402,F401,F403
 from ._stats import *  # noqa: E402,F401,F403
-from . import _matrix_ops, _pointwise, _shape_ops, _stats  # noqa: E402
-for _module in (_matrix_ops, _pointwise, _shape_ops, _stats):
+from . import _matrix_ops, _pointwise, _scatter_ops, _shape_ops, _stats  # noqa: E402
+for _module in (_matrix_ops, _pointwise, _scatter_ops, _shape_ops, _stats):
     for _name, _method in _module.TENSOR_METHODS.items():
         assert not hasattr(Tensor, _name), f"Tensor.{_name} is native now: drop its composite"
         setattr(Tensor, _name, _method)
