@@ -44,9 +44,9 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
                                f"{list(src.shape)}")
     index = index.to(_C.int64)
     _check_bounds(index, input.shape[d] if input.dim() else 1, d, "scatter_reduce")
-    if index.numel() == 0:
-        return input.clone()
     used = src[tuple(slice(0, n) for n in index.shape)] if tuple(src.shape) != tuple(index.shape) else src
+    if index.numel() == 0:  # nothing to reduce; scatter_add keeps src in the graph (its gradient is empty)
+        return input.scatter_add(d, index, used)
     return _reduce_into(input, d, index, used, reduce, include_self)
 
 
@@ -75,11 +75,12 @@ def index_reduce(input: Tensor, dim: int, index: Tensor, source: Tensor, reduce:
     index = index.to(_C.int64).reshape(-1)
     if index.numel() and bool(((index < 0).logical_or(index >= inp_shape[d])).any().item()):
         raise IndexError(f"[index_reduce] index out of range in self (dim {d} has size {inp_shape[d]})")
-    if index.numel() == 0:
-        return input.clone()
     view = [1] * src.dim()
     view[d] = -1
-    out = _reduce_into(input.reshape(inp_shape), d, index.reshape(view).expand(*src.shape), src, reduce, include_self)
+    expanded = index.reshape(view).expand(*src.shape)
+    if index.numel() == 0:
+        return input.reshape(inp_shape).scatter_add(d, expanded, src).reshape(tuple(input.shape))
+    out = _reduce_into(input.reshape(inp_shape), d, expanded, src, reduce, include_self)
     return out.reshape(tuple(input.shape))
 
 
@@ -203,8 +204,6 @@ def slice_scatter(input: Tensor, src: Tensor, dim: int = 0, start=None, end=None
     slice_shape = list(input.shape)
     slice_shape[d] = len(positions)
     _check_slice_shape("slice_scatter", src, slice_shape)
-    if not len(positions):
-        return input.clone()
     index = _C.arange(positions.start, positions.stop, positions.step, device=input.device)
     return _index_copy(input, d, index, src)
 
