@@ -198,14 +198,15 @@ def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad: bool = Fa
     else:
         out = _C.tensor(obj, dtype=dtype, device=device)
         return out.requires_grad_(True) if requires_grad else out
-    converted = out.to(dtype if dtype is not None else out.dtype)
-    if device is not None:
-        converted = converted.to(device)
-    if converted is not out and copy is False:
-        raise ValueError(f"[asarray] can't alias a {out.dtype} tensor on {out.device} as {dtype or out.dtype} on "
-                         f"{device or out.device} with copy=False")
-    if copy and converted is out:
-        converted = out.clone()
+    target_dtype = out.dtype if dtype is None else dtype
+    target_device = out.device if device is None else _C.device(device)
+    if target_dtype == out.dtype and target_device == out.device:
+        converted = out.clone() if copy else out
+    elif copy is False:
+        raise ValueError(f"[asarray] can't alias a {out.dtype} tensor on {out.device} as {target_dtype} on "
+                         f"{target_device} with copy=False")
+    else:
+        converted = out.to(target_dtype).to(target_device)
     return converted.requires_grad_(True) if requires_grad else converted
 
 

@@ -28,13 +28,11 @@ def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, layout=N
     return _finish(_C.pow(float(base), exponents).to(dtype or _C.float32), requires_grad)
 
 
-def range(start=0, end=None, step=1, *, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A001
+def range(start, end, step=1, *, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A001
     """start, start + step, ... up to end inclusive (torch.range is deprecated in favour of arange)."""
     warnings.warn("torch.range is deprecated and will be removed in a future release because its behavior is "
                   "inconsistent with Python's range builtin. Instead, use torch.arange, which produces values in "
                   "[start, end).", UserWarning, stacklevel=2)
-    if end is None:
-        start, end = 0, start
     if step == 0:
         raise RuntimeError("[range] step must be nonzero")
     if (end - start) * step < 0:
