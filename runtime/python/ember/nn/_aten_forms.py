@@ -50,21 +50,21 @@ def max_pool3d(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode: 
     return F.max_pool3d(input, kernel_size, stride or None, padding, dilation, ceil_mode)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction: int = 1):
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction: int = 0):
     return F.binary_cross_entropy_with_logits(input, target, weight, pos_weight=pos_weight,
                                               reduction=_reduction("binary_cross_entropy_with_logits", reduction))
 
 
-def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, reduction: int = 1):
+def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, reduction: int = 0):
     return F.cosine_embedding_loss(input1, input2, target, margin,
                                    reduction=_reduction("cosine_embedding_loss", reduction))
 
 
-def hinge_embedding_loss(input, target, margin: float = 1.0, reduction: int = 1):
+def hinge_embedding_loss(input, target, margin: float = 1.0, reduction: int = 0):
     return F.hinge_embedding_loss(input, target, margin, reduction=_reduction("hinge_embedding_loss", reduction))
 
 
-def margin_ranking_loss(input1, input2, target, margin: float = 0.0, reduction: int = 1):
+def margin_ranking_loss(input1, input2, target, margin: float = 0.0, reduction: int = 0):
     return F.margin_ranking_loss(input1, input2, target, margin, reduction=_reduction("margin_ranking_loss", reduction))
 
 
@@ -74,17 +74,19 @@ def poisson_nll_loss(input, target, log_input: bool, full: bool, eps: float, red
 
 
 def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: float = 2, eps: float = 1e-06,
-                        swap: bool = False, reduction: int = 1):
+                        swap: bool = False, reduction: int = 0):
     return F.triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap,
                                  reduction=_reduction("triplet_margin_loss", reduction))
 
 
 def _gates(op: str, input, hx, w_ih, w_hh, b_ih, b_hh, chunks: int):
     """input @ w_ih^T + b_ih and hx @ w_hh^T + b_hh, after checking the shapes the cell formulas need."""
-    hidden = hx.shape[-1] if hx.dim() else 0
-    if (input.dim() not in (1, 2) or hx.dim() != input.dim() or w_ih.dim() != 2 or w_hh.dim() != 2
-            or w_ih.shape != (chunks * hidden, input.shape[-1]) or w_hh.shape != (chunks * hidden, hidden)
-            or (input.dim() == 2 and input.shape[0] != hx.shape[0])):
+    if input.dim() != 2 or hx.dim() != 2:  # torch's cell functions take batches only (nn.GRUCell & co unbatch)
+        raise IndexError(f"[{op}] expected 2-D (batch, features) input and hx, got input {list(input.shape)} and hx "
+                         f"{list(hx.shape)}")
+    hidden = hx.shape[-1]
+    if (w_ih.dim() != 2 or w_hh.dim() != 2 or w_ih.shape != (chunks * hidden, input.shape[-1])
+            or w_hh.shape != (chunks * hidden, hidden) or input.shape[0] != hx.shape[0]):
         raise RuntimeError(f"[{op}] inconsistent shapes: input {list(input.shape)}, hx {list(hx.shape)}, w_ih "
                            f"{list(w_ih.shape)}, w_hh {list(w_hh.shape)} (expected w_ih [{chunks} * hidden, input], "
                            f"w_hh [{chunks} * hidden, hidden])")

@@ -114,9 +114,10 @@ def _lazy_conv(name: str, target: type, spatial: int) -> type:
                                            "_infer": lambda self, input: _channels(name, input, spatial)})
 
 
-def _lazy_norm(name: str, target: type, spatial: int, default_affine: bool, default_stats: bool) -> type:
-    def __init__(self, eps: float = 1e-5, momentum=0.1, affine: bool = default_affine,
-                 track_running_stats: bool = default_stats, device=None, dtype=None):
+def _lazy_norm(name: str, target: type, spatial: int) -> type:
+    # torch's lazy norms default to affine=True, track_running_stats=True (InstanceNorm's own defaults are False)
+    def __init__(self, eps: float = 1e-5, momentum=0.1, affine: bool = True, track_running_stats: bool = True,
+                 device=None, dtype=None):
         LazyModuleMixin.__init__(self, eps, momentum, affine, track_running_stats, device=device, dtype=dtype)
         self.num_features = 0
         if affine:
@@ -144,9 +145,9 @@ LazyConv3d = _lazy_conv("LazyConv3d", Conv3d, 3)
 LazyConvTranspose1d = _lazy_conv("LazyConvTranspose1d", ConvTranspose1d, 1)
 LazyConvTranspose2d = _lazy_conv("LazyConvTranspose2d", ConvTranspose2d, 2)
 LazyConvTranspose3d = _lazy_conv("LazyConvTranspose3d", ConvTranspose3d, 3)
-LazyBatchNorm1d = _lazy_norm("LazyBatchNorm1d", BatchNorm1d, 0, True, True)
-LazyBatchNorm2d = _lazy_norm("LazyBatchNorm2d", BatchNorm2d, 2, True, True)
-LazyBatchNorm3d = _lazy_norm("LazyBatchNorm3d", BatchNorm3d, 3, True, True)
-LazyInstanceNorm1d = _lazy_norm("LazyInstanceNorm1d", InstanceNorm1d, 1, False, False)
-LazyInstanceNorm2d = _lazy_norm("LazyInstanceNorm2d", InstanceNorm2d, 2, False, False)
-LazyInstanceNorm3d = _lazy_norm("LazyInstanceNorm3d", InstanceNorm3d, 3, False, False)
+LazyBatchNorm1d = _lazy_norm("LazyBatchNorm1d", BatchNorm1d, 0)
+LazyBatchNorm2d = _lazy_norm("LazyBatchNorm2d", BatchNorm2d, 2)
+LazyBatchNorm3d = _lazy_norm("LazyBatchNorm3d", BatchNorm3d, 3)
+LazyInstanceNorm1d = _lazy_norm("LazyInstanceNorm1d", InstanceNorm1d, 1)
+LazyInstanceNorm2d = _lazy_norm("LazyInstanceNorm2d", InstanceNorm2d, 2)
+LazyInstanceNorm3d = _lazy_norm("LazyInstanceNorm3d", InstanceNorm3d, 3)
