@@ -41,17 +41,24 @@ from ._compat import (BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, Double
                       HalfTensor, IntTensor, LongTensor, Size, allclose, compile, equal, get_default_dtype,
                       get_float32_matmul_precision, is_tensor, isclose, meshgrid, numel, set_default_dtype,
                       set_float32_matmul_precision)
+from ._compat import (are_deterministic_algorithms_enabled, asarray, detach, fill, frombuffer,  # noqa: E402,F401
+                      get_default_device, get_deterministic_debug_mode, get_num_interop_threads,
+                      is_deterministic_algorithms_warn_only_enabled, is_floating_point, is_inference, is_signed,
+                      is_warn_always_enabled, set_default_device, set_deterministic_debug_mode, set_flush_denormal,
+                      set_num_interop_threads, set_warn_always, use_deterministic_algorithms)
 _compat._install_tensor_methods()
 # torch functions composed of ember ops (docs/compat.md): einsum, torch.linalg, matrix builders,
 # order statistics, shape helpers; with their Tensor methods.
 from . import linalg, special  # noqa: E402,F401
 from ._einsum import einsum, tensordot  # noqa: E402,F401
 from ._matrix_ops import *  # noqa: E402,F401,F403
+from ._numeric import *  # noqa: E402,F401,F403
 from ._pointwise import *  # noqa: E402,F401,F403
+from ._scatter_ops import *  # noqa: E402,F401,F403
 from ._shape_ops import *  # noqa: E402,F401,F403
 from ._stats import *  # noqa: E402,F401,F403
-from . import _matrix_ops, _pointwise, _shape_ops, _stats  # noqa: E402
-for _module in (_matrix_ops, _pointwise, _shape_ops, _stats):
+from . import _matrix_ops, _pointwise, _scatter_ops, _shape_ops, _stats  # noqa: E402
+for _module in (_matrix_ops, _pointwise, _scatter_ops, _shape_ops, _stats):
     for _name, _method in _module.TENSOR_METHODS.items():
         assert not hasattr(Tensor, _name), f"Tensor.{_name} is native now: drop its composite"
         setattr(Tensor, _name, _method)
@@ -62,6 +69,7 @@ from .nn.functional import (adaptive_avg_pool1d, alpha_dropout, avg_pool1d, bili
                             conv_transpose3d, cosine_similarity, feature_alpha_dropout, hardshrink, pairwise_distance,
                             pdist, pixel_shuffle, pixel_unshuffle, prelu, rrelu, rrelu_, selu, selu_, threshold,
                             threshold_)
+from .nn._aten_forms import *  # noqa: E402,F401,F403  (torch.batch_norm & co: ATen's argument order)
 from . import _memory_format  # noqa: E402  (memory_format=: channels_last and friends)
 _memory_format._install(_sys.modules[__name__])
 # Mixed precision (ember.amp; torch.cuda.amp / torch.cpu.amp spellings in ember.cuda.amp / ember.cpu).

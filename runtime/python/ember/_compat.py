@@ -17,7 +17,11 @@ from ._C import Tensor
 __all__ = ["isclose", "allclose", "equal", "meshgrid", "compile", "FloatTensor", "DoubleTensor", "HalfTensor",
            "BFloat16Tensor", "LongTensor", "IntTensor", "CharTensor", "ByteTensor", "BoolTensor", "is_tensor", "numel",
            "Size", "get_default_dtype", "set_default_dtype", "set_float32_matmul_precision",
-           "get_float32_matmul_precision"]
+           "get_float32_matmul_precision", "is_floating_point", "is_signed", "is_inference", "detach", "fill", "asarray", "frombuffer",
+           "use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
+           "is_deterministic_algorithms_warn_only_enabled", "set_deterministic_debug_mode",
+           "get_deterministic_debug_mode", "set_default_device", "get_default_device", "set_flush_denormal",
+           "get_num_interop_threads", "set_num_interop_threads", "set_warn_always", "is_warn_always_enabled"]
 
 
 # ---- small queries and settings --------------------------------------------------------------------
@@ -75,6 +79,160 @@ def get_float32_matmul_precision() -> str:
         allow = cuda.matmul.allow_tf32
         return _matmul_precision if allow and _matmul_precision != "highest" else "high" if allow else "highest"
     return _matmul_precision
+
+
+def is_floating_point(input: Tensor) -> bool:
+    return input.dtype.is_floating_point
+
+
+def is_signed(input: Tensor) -> bool:
+    return input.is_signed()
+
+
+def is_inference(input: Tensor) -> bool:
+    return input.is_inference()
+
+
+def detach(input: Tensor) -> Tensor:
+    return input.detach()
+
+
+def fill(input: Tensor, value) -> Tensor:
+    """A copy of input with every element set to value (torch.fill is out of place)."""
+    return input.clone().fill_(value)
+
+
+def set_default_device(device) -> None:
+    """Only the CPU, the device ember's factories use, is accepted: they cannot follow another default."""
+    if device is not None and _C.device(device).type != "cpu":
+        raise NotImplementedError(f"[set_default_device] ember's factory functions always default to the CPU; "
+                                  f"pass device={device!r} to them (or move tensors with .to) instead")
+
+
+def get_default_device():
+    return _C.device("cpu")
+
+
+# Note [Determinism flags]
+# ember's CPU kernels and its CUDA kernels without atomics are deterministic run to run; the CUDA
+# scatter_add/index_add/index_put(accumulate=True) kernels add in arrival order. The flags are
+# recorded and reported (torch's API); ember does not yet refuse or warn on those kernels.
+_deterministic = {"enabled": False, "warn_only": False}
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    if not isinstance(mode, builtins.bool):
+        raise TypeError(f"[use_deterministic_algorithms] mode must be a bool, got {type(mode).__name__}")
+    _deterministic.update(enabled=mode, warn_only=builtins.bool(warn_only))
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    return _deterministic["enabled"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    return _deterministic["warn_only"]
+
+
+_DEBUG_MODES = {"default": 0, "warn": 1, "error": 2}
+
+
+def set_deterministic_debug_mode(debug_mode) -> None:
+    """0/'default': off; 1/'warn': deterministic, warn only; 2/'error': deterministic."""
+    mode = _DEBUG_MODES.get(debug_mode, debug_mode) if isinstance(debug_mode, str) else debug_mode
+    if mode not in (0, 1, 2):
+        raise RuntimeError(f"[set_deterministic_debug_mode] invalid value of debug_mode, expected one of 0, 1, 2 "
+                           f"or 'default', 'warn', 'error', but got {debug_mode!r}")
+    use_deterministic_algorithms(mode != 0, warn_only=mode == 1)
+
+
+def get_deterministic_debug_mode() -> int:
+    if not _deterministic["enabled"]:
+        return 0
+    return 1 if _deterministic["warn_only"] else 2
+
+
+def set_flush_denormal(mode: bool) -> bool:
+    """False: ember cannot set the CPU's flush-to-zero flags, so denormals are kept (torch returns
+    False, changing nothing, where the flags are unsupported)."""
+    return False
+
+
+_interop_threads = 1
+
+
+def get_num_interop_threads() -> int:
+    return _interop_threads
+
+
+def set_num_interop_threads(num: int) -> None:
+    """Recorded only: ember runs each op on the calling thread (intra-op threads are set_num_threads)."""
+    global _interop_threads
+    if not isinstance(num, builtins.int) or num < 1:
+        raise RuntimeError(f"[set_num_interop_threads] Expected positive number of threads, got {num!r}")
+    _interop_threads = num
+
+
+_warn_always = False
+
+
+def set_warn_always(b: bool) -> None:
+    """Warnings ember gives once per process (ember.compile's) are given every time while on."""
+    global _warn_always
+    _warn_always = builtins.bool(b)
+
+
+def is_warn_always_enabled() -> bool:
+    return _warn_always
+
+
+# ---- tensors from Python data and buffers -----------------------------------------------------------
+
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad: bool = False) -> Tensor:
+    """A tensor from obj, sharing memory where torch does (a tensor, or a NumPy array on the CPU of
+    the same dtype) unless copy=True; copy=False raises where a copy is needed."""
+    if isinstance(obj, Tensor):
+        out = obj
+    elif isinstance(obj, np.ndarray) or hasattr(obj, "__array_interface__"):
+        out = _C.from_numpy(np.asarray(obj))
+    else:
+        out = _C.tensor(obj, dtype=dtype, device=device)
+        return out.requires_grad_(True) if requires_grad else out
+    target_dtype = out.dtype if dtype is None else dtype
+    target_device = out.device if device is None else _C.device(device)
+    if target_dtype == out.dtype and target_device == out.device:
+        converted = out.clone() if copy else out
+    elif copy is False:
+        raise ValueError(f"[asarray] can't alias a {out.dtype} tensor on {out.device} as {target_dtype} on "
+                         f"{target_device} with copy=False")
+    else:
+        converted = out.to(target_dtype).to(target_device)
+    return converted.requires_grad_(True) if requires_grad else converted
+
+
+def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0, requires_grad: bool = False) -> Tensor:
+    """A 1-D tensor over a Python buffer's bytes (shared, as in torch: writes show through)."""
+    view = memoryview(buffer)
+    size = view.nbytes
+    element = _C.empty(0, dtype=dtype).element_size()
+    if size == 0 or count == 0:
+        raise ValueError(f"[frombuffer] both buffer length ({size}) and count ({count}) must not be 0")
+    if not 0 <= offset < size:
+        raise ValueError(f"[frombuffer] offset ({offset} bytes) must be non-negative and no greater than buffer "
+                         f"length ({size} bytes) minus 1")
+    if count < 0 and (size - offset) % element:
+        raise ValueError(f"[frombuffer] buffer length ({size - offset} bytes) after offset ({offset} bytes) must be a "
+                         f"multiple of element size ({element})")
+    n = (size - offset) // element if count < 0 else count
+    if offset + n * element > size:
+        raise ValueError(f"[frombuffer] requested buffer length ({n} * {element} bytes) after offset ({offset} bytes) "
+                         f"must not be greater than actual buffer length ({size} bytes)")
+    if view.readonly:
+        warnings.warn("The given buffer is not writable: ember shares it as torch does, and writing to the tensor "
+                      "is undefined behavior.", UserWarning, stacklevel=2)
+    bits = np.frombuffer(view, dtype=np.dtype(f"u{element}") if element > 1 else np.uint8, count=n, offset=offset)
+    out = _C._from_numpy_bits(bits, dtype)
+    return out.requires_grad_(True) if requires_grad else out
 
 
 # ---- comparisons ---------------------------------------------------------------------------------
@@ -308,6 +466,10 @@ def _install_tensor_methods() -> None:
     Tensor.new_tensor = _new_tensor
     Tensor.__reduce_ex__ = _reduce_ex
     Tensor.__deepcopy__ = _deepcopy
+    Tensor.equal, Tensor.isclose, Tensor.allclose = equal, isclose, allclose
+    Tensor.is_cpu = property(lambda self: self.device.type == "cpu")
+    # ember's inference_mode disables grad but marks no tensor, so no tensor is an inference tensor
+    Tensor.is_inference = lambda self: False
 
 
 # ---- compile ------------------------------------------------------------------------------------
@@ -321,7 +483,7 @@ def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="induc
     decorator factory, the function) unchanged and warns once. The result computes exactly what
     the uncompiled model does, at eager speed."""
     global _warned_compile
-    if not _warned_compile and not disable:
+    if (not _warned_compile or _warn_always) and not disable:
         warnings.warn("ember.compile is a pass-through: ember runs eagerly and returns the model unchanged",
                       stacklevel=2)
         _warned_compile = True

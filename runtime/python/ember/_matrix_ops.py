@@ -433,7 +433,7 @@ def _lu_method(self, pivot: bool = True, get_infos: bool = False):
 
 
 TENSOR_METHODS = {
-    "baddbmm": baddbmm, "baddbmm_": _inplace(baddbmm), "addbmm": addbmm, "addbmm_": _inplace(addbmm),
+    "addmm_": _inplace(_C.addmm), "baddbmm": baddbmm, "baddbmm_": _inplace(baddbmm), "addbmm": addbmm, "addbmm_": _inplace(addbmm),
     "addmv": addmv, "addmv_": _inplace(addmv), "addr": addr, "addr_": _inplace(addr), "mv": mv, "inner": inner,
     "ger": ger, "vdot": vdot, "trace": trace, "kron": kron, "dist": dist, "renorm": renorm,
     "renorm_": _inplace(renorm), "diag": diag, "diag_embed": diag_embed, "diagflat": diagflat, "cross": cross,

@@ -10,11 +10,13 @@ import math
 
 from . import _C
 from ._C import Tensor
+from ._compat import return_type
+from ._shape_ops import broadcast_tensors
 from .autograd.function import Function
 
 __all__ = ["addcmul", "addcdiv", "xlogy", "logit", "sinc", "fmax", "fmin", "float_power", "heaviside", "deg2rad",
            "rad2deg", "frac", "sgn", "signbit", "isin", "isneginf", "isposinf", "isreal", "absolute", "fix", "fmod",
-           "copysign"]
+           "copysign", "frexp", "ldexp", "gcd", "lcm"]
 
 
 def _tensor(x, like: Tensor) -> Tensor:
@@ -200,11 +202,34 @@ def isreal(input: Tensor) -> Tensor:
 
 def _inplace(fn):
     """fn's result written into self. A self in the graph is read through a copy, so the values
-    fn's backward saved are not the ones overwritten."""
+    fn's backward saved are not the ones overwritten. As in torch, the result must keep self's
+    shape and be castable to its dtype (copy_ would broadcast or truncate silently)."""
     def method(self, *args, **kwargs):
-        return self.copy_(fn(self.clone() if self.requires_grad else self, *args, **kwargs))
+        out = fn(self.clone() if self.requires_grad else self, *args, **kwargs)
+        if tuple(out.shape) != tuple(self.shape):
+            raise RuntimeError(f"[{method.__name__}] output with shape {list(self.shape)} doesn't match the broadcast "
+                               f"shape {list(out.shape)}")
+        if not _can_cast(out.dtype, self.dtype):
+            raise RuntimeError(f"[{method.__name__}] result type {_dtype_title(out.dtype)} can't be cast to the desired "
+                               f"output type {_dtype_title(self.dtype)}")
+        return self.copy_(out)
     method.__name__ = getattr(fn, "__name__", "op").lstrip("_") + "_"
     return method
+
+
+def _can_cast(src, dst) -> bool:
+    """torch.can_cast: no floating -> integral and no non-bool -> bool (same-kind casting)."""
+    if src.is_floating_point and not dst.is_floating_point:
+        return False
+    return not (dst == _C.bool and src != _C.bool)
+
+
+def _dtype_title(d) -> str:
+    """torch's scalar-type name in messages (Float, Long, Bool, BFloat16)."""
+    names = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
+             "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+    name = repr(d).split(".", 1)[-1]
+    return names.get(name, name)
 
 
 def _float_power_(self: Tensor, exponent) -> Tensor:
@@ -256,6 +281,91 @@ class _CopySign(Function):
         return _reduce_to(g * ratio, tuple(x.shape)), _C.zeros_like(y)
 
 
+_Frexp = return_type("frexp", "mantissa exponent")
+
+
+def frexp(input: Tensor):
+    """input = mantissa * 2**exponent with |mantissa| in [0.5, 1) (0, inf and NaN keep exponent 0).
+    The exponent is estimated from log|x| in float64, then corrected by checking the mantissa's
+    range; the scaling is split in two so 2**exponent never overflows or flushes to zero."""
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"[frexp] torch.frexp() only supports floating-point dtypes, got {input.dtype}")
+    x = input.to(_C.float64)
+    with _no_grad():
+        a = x.detach().abs()
+        regular = a.isfinite().logical_and(a != 0)
+        a = _C.where(regular, a, _C.ones_like(a))
+        exponent = _C.trunc(_C.log(a) / math.log(2.0)) + 1
+        for _ in range(3):  # the estimate is within 2 of the exponent
+            m = _scale_down(a, exponent)
+            exponent = exponent + (m >= 1).to(_C.float64) - (m < 0.5).to(_C.float64)
+        exponent = _C.where(regular, exponent, _C.zeros_like(exponent))
+    mantissa = _C.where(regular, _scale_down(x, exponent), x)
+    return _Frexp(mantissa.to(input.dtype), exponent.to(_C.int32))
+
+
+def _scale_down(x: Tensor, exponent: Tensor) -> Tensor:
+    half = _C.trunc(exponent / 2)
+    return x * _C.pow(2.0, -half) * _C.pow(2.0, half - exponent)
+
+
+def ldexp(input: Tensor, other: Tensor) -> Tensor:
+    """input * 2**other, as torch computes it (so the result's dtype follows that product's)."""
+    return input * _C.pow(2.0, other)
+
+
+def _check_integral(op: str, input, other):
+    dtype = _C.result_type(input, other)
+    if dtype.is_floating_point or dtype == _C.bool:
+        raise NotImplementedError(f"[{op}] \"{op}_cpu\" not implemented for '{_dtype_title(dtype)}'")
+    like = input if isinstance(input, Tensor) else other
+    return broadcast_tensors(_tensor(input, like).to(dtype), _tensor(other, like).to(dtype))
+
+
+def gcd(input: Tensor, other: Tensor) -> Tensor:
+    """The non-negative greatest common divisor of integer tensors, by Euclid's algorithm run on
+    every element at once (at most ~90 rounds for int64)."""
+    a, b = _check_integral("gcd", input, other)
+    a, b = _C.abs(a), _C.abs(b)
+    zero = _C.zeros((), dtype=a.dtype, device=a.device)
+    while bool((b != 0).any().item()):
+        done = b == 0
+        r = _C.remainder(a, _C.where(done, _C.ones_like(b), b))
+        a, b = _C.where(done, a, b), _C.where(done, zero, r)
+    return a
+
+
+def lcm(input: Tensor, other: Tensor) -> Tensor:
+    """|a / gcd(a, b) * b| (0 where gcd is 0), with torch's order of operations."""
+    a, b = _check_integral("lcm", input, other)
+    g = gcd(a, b)
+    zero = g == 0
+    return _C.where(zero, g, _C.abs(_C.div(a, _C.where(zero, _C.ones_like(g), g), rounding_mode="trunc") * b))
+
+
+def _no_grad():
+    from .autograd.grad_mode import no_grad
+    return no_grad()
+
+
+def _method_function(name: str):
+    """torch.<name>(input, ...) as input.<name>(...), for torch's top-level in-place forms."""
+    def fn(input: Tensor, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+    fn.__name__ = name
+    return fn
+
+
+# torch's top-level in-place functions whose Tensor methods ember has (torch.relu_(x) is x.relu_()).
+_INPLACE_FUNCTIONS = ("abs_", "acos_", "arccos_", "arcsin_", "arctan_", "asin_", "atan_", "clamp_", "clamp_max_",
+                      "clamp_min_", "clip_", "cos_", "cosh_", "deg2rad_", "erf_", "erfc_", "exp_", "fix_", "frac_",
+                      "log10_", "log_", "logit_", "neg_", "negative_", "rad2deg_", "relu_", "round_", "rsqrt_",
+                      "sigmoid_", "sinc_", "sinh_", "sqrt_", "tanh_", "trunc_", "xlogy_", "addmv_", "index_put_",
+                      "fill_", "zero_", "detach_", "gcd_", "lcm_", "ldexp_")
+globals().update({_name: _method_function(_name) for _name in _INPLACE_FUNCTIONS})
+__all__ += list(_INPLACE_FUNCTIONS)
+
+
 def absolute(input: Tensor) -> Tensor:
     return _C.abs(input)
 
@@ -278,6 +388,10 @@ def _cumprod(self: Tensor, dim: int, *, dtype=None) -> Tensor:
     return _C.cumprod(self, dim, dtype=dtype)
 
 
+def _subtract_(self: Tensor, other, *, alpha=1) -> Tensor:
+    return self.sub_(other, alpha=alpha)
+
+
 TENSOR_METHODS = {
     # in-place forms of native ops and torch's aliases of them
     "absolute": absolute, "absolute_": _inplace(absolute), "fix": fix, "fix_": _inplace(fix),
@@ -291,4 +405,12 @@ TENSOR_METHODS = {
     "deg2rad": deg2rad, "deg2rad_": _inplace(deg2rad), "rad2deg": rad2deg, "rad2deg_": _inplace(rad2deg),
     "frac": frac, "frac_": _inplace(frac), "sgn": sgn, "sgn_": _inplace(sgn), "signbit": signbit,
     "isin": isin, "isneginf": isneginf, "isposinf": isposinf, "isreal": isreal,
+    "frexp": frexp, "ldexp": ldexp, "ldexp_": _inplace(ldexp), "gcd": gcd, "gcd_": _inplace(gcd), "lcm": lcm,
+    "lcm_": _inplace(lcm), "remainder_": _inplace(_C.remainder), "subtract_": _subtract_,
+    "logical_and_": _inplace(_C.logical_and), "logical_or_": _inplace(_C.logical_or),
+    # in-place comparisons write 0/1 in self's dtype; greater_ & co are torch's aliases
+    **{name: _inplace(getattr(_C, op)) for op, names in (("eq", ("eq_",)), ("ne", ("ne_", "not_equal_")),
+                                                         ("lt", ("lt_", "less_")), ("le", ("le_", "less_equal_")),
+                                                         ("gt", ("gt_", "greater_")),
+                                                         ("ge", ("ge_", "greater_equal_"))) for name in names},
 }

@@ -13,7 +13,7 @@ from ._C import Tensor
 __all__ = ["repeat_interleave", "diff", "rot90", "fliplr", "flipud", "tile", "atleast_1d", "atleast_2d",
            "atleast_3d", "hstack", "vstack", "row_stack", "dstack", "column_stack", "tensor_split", "hsplit",
            "vsplit", "dsplit", "broadcast_shapes", "broadcast_tensors", "take", "argwhere", "msort", "vander",
-           "ravel", "adjoint", "index_fill", "index_copy", "is_complex", "is_nonzero", "is_same_size"]
+           "ravel", "adjoint", "index_fill", "index_copy", "is_complex", "is_nonzero", "is_same_size", "split_with_sizes"]
 
 
 def ravel(input: Tensor) -> Tensor:
@@ -38,6 +38,16 @@ def is_complex(input: Tensor) -> bool:
 
 def is_nonzero(input: Tensor) -> bool:
     return _is_nonzero(input)
+
+
+def split_with_sizes(input: Tensor, split_sizes, dim: int = 0) -> tuple:
+    """split with a list of sizes that must cover dim exactly."""
+    return _C.split(input, list(split_sizes), dim)
+
+
+def _new_empty_strided(self: Tensor, size, stride, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _C.empty_strided(size, stride, dtype=self.dtype if dtype is None else dtype,
+                            device=self.device if device is None else device, requires_grad=requires_grad)
 
 
 def is_same_size(input: Tensor, other: Tensor) -> bool:
@@ -460,5 +470,6 @@ TENSOR_METHODS = {
     "nbytes": property(lambda self: self.numel() * self.element_size()),
     "repeat_interleave": repeat_interleave, "diff": diff, "rot90": rot90, "fliplr": fliplr, "flipud": flipud,
     "tile": tile, "tensor_split": tensor_split, "hsplit": hsplit, "vsplit": vsplit, "dsplit": dsplit, "take": take,
-    "argwhere": argwhere, "msort": msort,
+    "argwhere": argwhere, "msort": msort, "split_with_sizes": split_with_sizes,
+    "new_empty_strided": _new_empty_strided,
 }

@@ -106,3 +106,86 @@ def test_errors():
         ember.heaviside(ember.ones(2), ember.ones(2, dtype=ember.float64))
     with pytest.raises(NotImplementedError, match=r"\[frac\]"):
         ember.frac(ember.ones(2, dtype=ember.int64))
+
+
+def _frexp_values(rng, shapes, dtype):
+    span = 10 if dtype == "float16" else 30
+    a = rng.uniform(-40, 40, size=shapes[0]) * 2.0 ** rng.integers(-span, span, size=shapes[0])
+    flat = a.reshape(-1)
+    for j, v in zip(range(flat.size), (0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, 0.5, -4.0)):
+        flat[j] = v
+    return [a.astype(np.float32 if dtype == "bfloat16" else dtype)]
+
+
+def _ints(low, high):
+    return lambda rng, shapes, dtype: [rng.integers(low, high, size=s).astype(dtype) for s in shapes]
+
+
+GAP_CASES = [
+    OpCase("frexp", lambda lib, x: tuple(lib.frexp(x)) + tuple(x.frexp()), [[(3, 4)], [(0,)], [(9,)]],
+           FLOAT_DTYPES, make_inputs=_frexp_values, gradcheck=False),
+    OpCase("frexp_denormal", lambda lib, x: tuple(lib.frexp(x * 1e-300 * 1e-10)), [[(5,)]], ["float64"], grad=False),
+    OpCase("frexp_smooth", lambda lib, x: lib.frexp(x).mantissa, [[(3, 4)]], F, low=0.3, high=5),
+    OpCase("ldexp", lambda lib, x, e: (lib.ldexp(x, e), x.ldexp(e), x.clone().ldexp_(e)), [[(3, 4), (3, 4)],
+                                                                                         [(2, 3), (3,)], [(0,), (0,)]],
+           F, input_dtypes=[None, "int64"], make_inputs=lambda rng, s, d: [rng.uniform(-2, 2, s[0]).astype(d),
+                                                                           rng.integers(0, 5, s[1])]),
+    # torch's backward for integer exponents computes 2**e in integers (0 for e < 0): ember keeps the
+    # true gradient 2**e, so negative exponents are compared as floats
+    OpCase("ldexp_float_exponent", lambda lib, x, e: lib.ldexp(x, e), [[(3, 4), (3, 4)]], F, grad_inputs=[0],
+           make_inputs=lambda rng, s, d: [rng.uniform(-2, 2, s[0]).astype(d), rng.integers(-6, 6, s[1]).astype(d)]),
+    OpCase("ldexp_int", lambda lib, x, e: lib.ldexp(x, e), [[(4,), (4,)]], ["int64"], grad=False,
+           make_inputs=_ints(-4, 5)),
+    OpCase("gcd_lcm", lambda lib, a, b: (lib.gcd(a, b), lib.lcm(a, b), a.gcd(b), a.clone().lcm_(b.expand_as(a)),
+                                         a.clone().gcd_(b.expand_as(a))),
+           [[(3, 4), (3, 4)], [(2, 3), (3,)], [(0,), (0,)], [(5,), ()]], ["int64", "int32"], grad=False,
+           make_inputs=_ints(-40, 41)),
+    OpCase("gcd_float_refused", lambda lib, a, b: lib.gcd(a, b), [[(3,), (3,)]], F, grad=False),
+    OpCase("compare_inplace", lambda lib, a, b: (a.clone().eq_(b), a.clone().ne_(b), a.clone().lt_(b),
+                                                 a.clone().le_(b), a.clone().gt_(b), a.clone().ge_(b),
+                                                 a.clone().greater_(b), a.clone().greater_equal_(b),
+                                                 a.clone().less_(b), a.clone().less_equal_(b), a.clone().not_equal_(b),
+                                                 a.clone().lt_(0.5)),
+           [[(3, 4), (3, 4)], [(3, 4), (4,)], [(0, 2), (2,)]], F + ["int64"], grad=False, make_inputs=_ints(-1, 2)),
+    OpCase("compare_inplace_broadcast_refused", lambda lib, a, b: a.clone().eq_(b), [[(4,), (3, 4)]], F, grad=False),
+    OpCase("logical_inplace", lambda lib, a, b: (a.clone().logical_and_(b), a.clone().logical_or_(b)),
+           [[(3, 4), (3, 4)], [(2, 3), (3,)]], F + ["int64", "bool"], grad=False, make_inputs=_ints(0, 2)),
+    OpCase("remainder_subtract_inplace", lambda lib, a, b: (a.clone().remainder_(b), a.clone().subtract_(b),
+                                                            a.clone().subtract_(b, alpha=3)),
+           [[(3, 4), (3, 4)], [(3, 4), (4,)]], F, make_inputs=lambda rng, s, d: [
+               rng.uniform(-5, 5, s[0]).astype(d), (rng.uniform(0.5, 2, s[1]) * rng.choice([-1, 1], s[1])).astype(d)]),
+    OpCase("remainder_inplace_cast_refused", lambda lib, a: a.clone().remainder_(2.5), [[(3,)]], ["int64"],
+           grad=False),
+    OpCase("inplace_functions", lambda lib, x: (lib.relu_(x.clone()), lib.sigmoid_(x.clone()), lib.tanh_(x.clone()),
+                                                lib.exp_(x.clone()), lib.sqrt_(x.abs()), lib.clamp_(x.clone(), -1, 1),
+                                                lib.abs_(x.clone()), lib.neg_(x.clone()), lib.trunc_(x.clone()),
+                                                lib.cos_(x.clone()), lib.erf_(x.clone()), lib.zero_(x.clone()),
+                                                lib.fill_(x.clone(), 2.5), lib.xlogy_(x.abs(), x.abs() + 1)),
+           [[(3, 4)], [(0,)]], F),
+]
+
+test_gaps_match_torch, test_gaps_gradcheck = op_tests(GAP_CASES)
+
+
+def test_gap_errors():
+    with pytest.raises(RuntimeError, match=r"\[frexp\] torch.frexp\(\) only supports floating-point dtypes"):
+        ember.frexp(ember.ones(2, dtype=ember.int64))
+    with pytest.raises(NotImplementedError, match=r"\[gcd\] \"gcd_cpu\" not implemented for 'Float'"):
+        ember.gcd(ember.ones(2), ember.ones(2))
+    with pytest.raises(RuntimeError, match=r"\[eq_\] output with shape \[3\] doesn't match the broadcast shape \[2, 3\]"):
+        ember.ones(3).eq_(ember.ones(2, 3))
+    with pytest.raises(RuntimeError, match=r"\[remainder_\] result type Float can't be cast to the desired output "
+                                           r"type Long"):
+        ember.ones(3, dtype=ember.int64).remainder_(2.5)
+
+
+def test_inplace_comparison_writes_self_and_bumps_version():
+    x = ember.tensor([1.0, 2.0, 3.0])
+    before = x._version
+    out = x.ge_(2.0)
+    assert x.tolist() == out.tolist() == [0.0, 1.0, 1.0] and x._version > before
+    y = ember.tensor([1.0, 2.0], requires_grad=True) * 1
+    saved = y * y
+    y.lt_(1.5)
+    with pytest.raises(RuntimeError):  # mul saved y: the version counter catches the overwrite
+        saved.sum().backward()
