@@ -397,11 +397,7 @@ class Grader:
         they replace files the agent could not have changed; they must be protected paths. From
         here on the worktree must equal the graded base plus the attempt's change."""
         assert self.tree is not None and self.graded_base
-        repo = self.ws.repo
-        changed = repo.git.diff(
-            "--no-renames", "--name-only", "-z", self.base, self.graded_base
-        ).split("\0")
-        changed = [p for p in changed if p]
+        changed = sorted(self._changed_between(self.base, self.graded_base))
         exposed = [p for p in changed if not matches_any(p, self.goal.all_protected)]
         if exposed:
             return StageResult(

@@ -223,17 +223,25 @@ DOUBLE = AblationOp(
 )
 
 
-def test_ablation_goal_oracle_accepted_null_rejected(fixture_repo):
+def with_double_test_and_agents(fixture_repo, agents: tuple[str, ...]):
+    """The fixture with a test of ember.ops.double (what DOUBLE's ablation hides) and these
+    agent files of the real repo, committed."""
     root = fixture_repo.root
     tests = root / "runtime/tests/python/test_ops.py"
     tests.write_text(
         tests.read_text()
         + "\n\ndef test_double_doubles():\n    assert (ember.ops.double(np.ones(3)) == 2).all()\n"
     )
-    for rel in ("agents/oracle.yaml", "agents/null.yaml", "agents/trajectories/null.yaml"):
+    for rel in agents:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REAL_REPO / rel, root / rel)
     fixture_repo.commit("double test, suite agents")
+
+
+def test_ablation_goal_oracle_accepted_null_rejected(fixture_repo):
+    root = fixture_repo.root
+    agents = ("agents/oracle.yaml", "agents/null.yaml", "agents/trajectories/null.yaml")
+    with_double_test_and_agents(fixture_repo, agents)
     built = generate(git.Repo(root), "HEAD", ablations=[DOUBLE], bugs=[])
     assert [g.id for g in built.goals] == ["ablate-double"] and not built.skipped
     write(built, root)
@@ -299,14 +307,7 @@ def test_small_spec_files_next_to_a_big_one_are_specs_too():
 
 def test_a_reference_solution_failing_its_own_tests_is_a_goal_problem(fixture_repo):
     root = fixture_repo.root
-    tests = root / "runtime/tests/python/test_ops.py"
-    tests.write_text(
-        tests.read_text()
-        + "\n\ndef test_double_doubles():\n    assert (ember.ops.double(np.ones(3)) == 2).all()\n"
-    )
-    (root / "agents").mkdir(exist_ok=True)
-    shutil.copy(REAL_REPO / "agents/oracle.yaml", root / "agents/oracle.yaml")
-    fixture_repo.commit("double test, oracle")
+    with_double_test_and_agents(fixture_repo, ("agents/oracle.yaml",))
     write(generate(git.Repo(root), "HEAD", ablations=[DOUBLE], bugs=[]), root)
     solution = root / "goals/suite/ablate-double/solution.patch"
     broken = [

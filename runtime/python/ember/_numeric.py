@@ -102,13 +102,17 @@ def _spacing(op: str, y: Tensor, x, dx, d: int):
     return x.narrow(d, 1, length - 1) - x.narrow(d, 0, length - 1)
 
 
+def _trapezoid_args(op: str, y: Tensor, x, dx, dim: int):
+    """(dim wrapped, y's length along it, the spacing) for the trapezoid rules."""
+    d = _wrap(dim, y.dim(), op)
+    if isinstance(x, Tensor) and dx is not None:
+        raise RuntimeError(f"[{op}] {op}: received both x and dx; pass one of them")
+    return d, y.shape[d], _spacing(op, y, x, dx, d)
+
+
 def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """The trapezoidal rule along dim, with samples at x (a tensor) or evenly spaced by dx."""
-    d = _wrap(dim, y.dim(), "trapezoid")
-    if isinstance(x, Tensor) and dx is not None:
-        raise RuntimeError("[trapezoid] trapezoid: received both x and dx; pass one of them")
-    length = y.shape[d]
-    spacing = _spacing("trapezoid", y, x, dx, d)
+    d, length, spacing = _trapezoid_args("trapezoid", y, x, dx, dim)
     if length == 0:
         shape = [s for k, s in enumerate(y.shape) if k != d]
         return _C.zeros(shape, dtype=y.dtype if y.dtype.is_floating_point else _C.float32, device=y.device)
@@ -123,11 +127,7 @@ def trapz(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
 
 def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """The running trapezoidal integral along dim (one element shorter than y there)."""
-    d = _wrap(dim, y.dim(), "cumulative_trapezoid")
-    if isinstance(x, Tensor) and dx is not None:
-        raise RuntimeError("[cumulative_trapezoid] cumulative_trapezoid: received both x and dx; pass one of them")
-    length = y.shape[d]
-    spacing = _spacing("cumulative_trapezoid", y, x, dx, d)
+    d, length, spacing = _trapezoid_args("cumulative_trapezoid", y, x, dx, dim)
     if length == 0:
         return _C.zeros_like(y, dtype=y.dtype if y.dtype.is_floating_point else _C.float32)
     areas = (y.narrow(d, 0, length - 1) + y.narrow(d, 1, length - 1)) * spacing / 2.0
